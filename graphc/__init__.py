@@ -1,0 +1,27 @@
+"""graphc: a static-graph deep-learning compiler with define-then-run execution.
+
+    import graphc as gc
+    a = gc.constant([1., 2.]); b = gc.constant([3., 4.])
+    with gc.Session() as sess:
+        print(sess.run(a + b))   # [4. 6.]
+"""
+from . import dtypes, errors, ir, nn
+from .array_ops import (broadcast_to, concat, expand_dims, gather, one_hot, pad, reshape, split, squeeze, stack,
+                        take, tile, transpose, unstack)
+from .builder import constant, name_scope
+from .dtypes import bool_, float32, float64, int32, int64
+from .errors import GraphcError
+from .ir import Graph, get_default_graph, reset_default_graph
+from .math_ops import (abs, add, argmax, argmin, cast, ceil, clip, cos, divide, dot, equal, erf, exp, expm1,
+                       floor, floor_divide, greater, greater_equal, isfinite, isnan, less, less_equal, log,
+                       log1p, logical_and, logical_not, logical_or, logsumexp, matmul, max, maximum, mean, min,
+                       minimum, mod, multiply, neg, negative, not_equal, power, prod, reciprocal, relu, round,
+                       rsqrt, sigmoid, sign, sin, sqrt, square, subtract, sum, tanh, where)
+from .placeholders import placeholder
+from .runtime import Compiled, Session, TensorSpec
+from .tensor import Operation, Tensor, Variable
+from .variables import global_variables_initializer, variables_initializer
+
+bool = bool_  # noqa: A001  (gc.bool, as the API promises)
+
+__version__ = "0.1.0"

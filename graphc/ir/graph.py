@@ -1,0 +1,157 @@
+"""The graph: an append-only DAG of nodes in topological (creation) order."""
+import re
+import threading
+from contextlib import contextmanager
+
+from ..errors import GraphcError, GraphError
+from ..ops import get_op
+from ..ops.shapes import fmt_shape
+from .node import Node
+
+NAME_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_./-]*\Z")
+
+
+class Graph:
+    """A dataflow graph. Build into it with ``with g.as_default():``.
+
+    Nodes are appended in creation order, which is always a topological order.
+    ``outputs`` is None for user graphs and holds the fetched nodes of a
+    compiled graph.
+    """
+
+    def __init__(self):
+        self._nodes = []
+        self._by_name = {}
+        self._name_counts = {}
+        self._scopes = []
+        self._tensors = {}
+        self.outputs = None
+
+    # -- building ---------------------------------------------------------
+    def add_node(self, op, inputs=(), attrs=None, name=None, loc=None, exact_name=False):
+        """Create a node, inferring its dtype and shape; errors name the op and ``loc``.
+
+        ``exact_name`` keeps ``name`` as given (no scope, no suffix) and fails if taken.
+        """
+        attrs = dict(attrs or {})
+        opdef = get_op(op)
+        for x in inputs:
+            if x.graph is not self:
+                raise GraphError(f"{op}: input '{x.name}' belongs to another graph"
+                                 + (f" (at {loc})" if loc else ""))
+        if opdef.arity is not None and len(inputs) != opdef.arity:
+            raise GraphError(f"{op} takes {opdef.arity} inputs, got {len(inputs)}")
+        if exact_name:
+            if not NAME_RE.match(name) or name in self._by_name:
+                raise GraphError(f"node name {name!r} is invalid or already taken")
+        else:
+            name = self.unique_name(name or op)
+        try:
+            dtype, shape = opdef.infer(list(inputs), **attrs)
+        except GraphcError as e:
+            operands = ", ".join(f"'{x.name}' {x.type}" for x in inputs)
+            where = f" at {loc}" if loc else ""
+            raise type(e)(f"{op} '{name}'{where}: {e}" + (f" [operands: {operands}]" if operands else "")) from None
+        node = Node(self, op, inputs, attrs, dtype, shape, name, loc)
+        self._nodes.append(node)
+        self._by_name[name] = node
+        return node
+
+    def unique_name(self, base):
+        """``base`` under the current name scope, made unique as TF1 does (add, add_1, ...)."""
+        if not NAME_RE.match(base):
+            raise GraphError(f"invalid node name {base!r}: use letters, digits and _ . / -")
+        full = "/".join(self._scopes + [base])
+        if full not in self._by_name and full not in self._name_counts:
+            self._name_counts[full] = 0
+            return full
+        n = self._name_counts.get(full, 0)
+        while True:
+            n += 1
+            candidate = f"{full}_{n}"
+            if candidate not in self._by_name:
+                self._name_counts[full] = n
+                return candidate
+
+    @contextmanager
+    def name_scope(self, name):
+        if not NAME_RE.match(name):
+            raise GraphError(f"invalid name scope {name!r}")
+        self._scopes.append(name)
+        try:
+            yield "/".join(self._scopes) + "/"
+        finally:
+            self._scopes.pop()
+
+    @contextmanager
+    def as_default(self):
+        """Make this graph the default graph inside the ``with`` block."""
+        _stack().append(self)
+        try:
+            yield self
+        finally:
+            _stack().pop()
+
+    # -- reading ----------------------------------------------------------
+    @property
+    def nodes(self):
+        return tuple(self._nodes)
+
+    def __len__(self):
+        return len(self._nodes)
+
+    def node(self, name):
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise GraphError(f"no node named {name!r} in this graph") from None
+
+    def variables(self):
+        return [n for n in self._nodes if n.op == "variable"]
+
+    def tensor(self, node_or_name):
+        """The user-facing Tensor (or Variable/Operation) of a node."""
+        from ..tensor import wrap
+        node = self.node(node_or_name) if isinstance(node_or_name, str) else node_or_name
+        if node not in self._tensors:
+            self._tensors[node] = wrap(node)
+        return self._tensors[node]
+
+    def to_text(self, blobs=True):
+        """SSA text of the graph; ``gc.ir.parse`` reads it back exactly."""
+        from .text import to_text
+        return to_text(self, blobs=blobs)
+
+    def __str__(self):
+        return self.to_text()
+
+    def __repr__(self):
+        return f"<graphc.Graph with {len(self._nodes)} nodes>"
+
+
+_local = threading.local()
+
+
+def _stack():
+    if not hasattr(_local, "stack"):
+        _local.stack = []
+    return _local.stack
+
+
+_global_default = [Graph()]
+
+
+def get_default_graph():
+    """The innermost ``as_default()`` graph, else the global default graph."""
+    stack = _stack()
+    return stack[-1] if stack else _global_default[0]
+
+
+def reset_default_graph():
+    """Replace the global default graph with a fresh one (TF1 habit)."""
+    if _stack():
+        raise GraphError("reset_default_graph() inside a `with graph.as_default()` block")
+    _global_default[0] = Graph()
+
+
+__all__ = ["Graph", "get_default_graph", "reset_default_graph", "fmt_shape"]

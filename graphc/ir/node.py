@@ -1,0 +1,44 @@
+"""The IR node: one immutable, typed operation in a graph."""
+from ..dtypes import short_name
+from ..ops import get_op
+
+
+def type_str(dtype, shape):
+    """IR type text, e.g. ``f32[?,784]``; ``none`` for ops without a value."""
+    if dtype is None:
+        return "none"
+    return f"{short_name(dtype)}[{','.join('?' if d is None else str(d) for d in shape)}]"
+
+
+class Node:
+    """One operation: ``op`` applied to ``inputs`` (Nodes) with ``attrs``.
+
+    ``dtype`` and ``shape`` describe its single output (both None for effect ops
+    such as the variable initializer); ``loc`` is the user's ``file:line`` that
+    built it. Nodes are immutable; passes build new graphs instead of editing.
+    """
+
+    __slots__ = ("graph", "op", "inputs", "attrs", "dtype", "shape", "name", "loc")
+
+    def __init__(self, graph, op, inputs, attrs, dtype, shape, name, loc):
+        for slot, value in zip(self.__slots__, (graph, op, tuple(inputs), dict(attrs), dtype,
+                                                None if shape is None else tuple(shape), name, loc)):
+            object.__setattr__(self, slot, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("graphc IR nodes are immutable")
+
+    @property
+    def opdef(self):
+        return get_op(self.op)
+
+    @property
+    def type(self):
+        return type_str(self.dtype, self.shape)
+
+    def where(self):
+        """``'op' name (file:line)`` — how errors point at this node."""
+        return f"{self.op} '{self.name}'" + (f" (built at {self.loc})" if self.loc else "")
+
+    def __repr__(self):
+        return f"<Node %{self.name}: {self.type} = {self.op}>"

@@ -1,0 +1,1 @@
+"""gc.nn: neural-network ops as composites of primitives (so fusion sees through them)."""

@@ -1,0 +1,176 @@
+"""Elementwise primitives: unary, binary, ``where`` and ``cast``, with numpy references.
+
+dtype rules: arithmetic keeps the (promoted) dtype; float-valued ops (exp, divide,
+...) give float32 for integer and bool inputs, as PyTorch and JAX do; comparisons
+and logical ops give bool.
+"""
+import math
+
+import numpy as np
+
+from .. import dtypes as dt
+from ..errors import DTypeError
+from .registry import ELEMENTWISE, register
+from .shapes import broadcast_shapes
+
+try:  # scipy is optional; math.erf is the exact fallback
+    from scipy.special import erf as _erf
+except ImportError:  # pragma: no cover - depends on the environment
+    _math_erf = np.frompyfunc(math.erf, 1, 1)
+
+    def _erf(x):
+        return _math_erf(x).astype(x.dtype)
+
+
+def _sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _round_half_even(x):
+    return np.round(x) if x.dtype.kind == "f" else x
+
+
+def _identity_for_ints(fn):
+    return lambda x: fn(x) if x.dtype.kind == "f" else x
+
+
+# name -> (numpy function, dtype rule)
+#   same: keeps dtype (bool rejected); float: float-valued; bool: bool result;
+#   same_or_bool: keeps dtype, bool allowed
+UNARY = {
+    "neg": (np.negative, "same"),
+    "abs": (np.abs, "same_or_bool"),
+    "sign": (np.sign, "same"),
+    "exp": (np.exp, "float"),
+    "expm1": (np.expm1, "float"),
+    "log": (np.log, "float"),
+    "log1p": (np.log1p, "float"),
+    "sqrt": (np.sqrt, "float"),
+    "rsqrt": (lambda x: 1 / np.sqrt(x), "float"),
+    "square": (np.square, "same"),
+    "reciprocal": (np.reciprocal, "float"),
+    "sin": (np.sin, "float"),
+    "cos": (np.cos, "float"),
+    "tanh": (np.tanh, "float"),
+    "sigmoid": (_sigmoid, "float"),
+    "relu": (lambda x: np.maximum(x, x.dtype.type(0)), "same"),
+    "erf": (_erf, "float"),
+    "floor": (_identity_for_ints(np.floor), "same"),
+    "ceil": (_identity_for_ints(np.ceil), "same"),
+    "round": (_round_half_even, "same"),
+    "logical_not": (np.logical_not, "bool"),
+    "isnan": (np.isnan, "bool"),
+    "isfinite": (np.isfinite, "bool"),
+}
+
+#   arith: promoted dtype (bool rejected); any: promoted dtype; divide: float-valued;
+#   compare / logical: bool result
+BINARY = {
+    "add": (np.add, "arith"),
+    "subtract": (np.subtract, "arith"),
+    "multiply": (np.multiply, "arith"),
+    "divide": (np.true_divide, "divide"),
+    "floor_divide": (np.floor_divide, "arith"),
+    "mod": (np.mod, "arith"),
+    "power": (np.power, "arith"),
+    "maximum": (np.maximum, "any"),
+    "minimum": (np.minimum, "any"),
+    "equal": (np.equal, "compare"),
+    "not_equal": (np.not_equal, "compare"),
+    "less": (np.less, "compare"),
+    "less_equal": (np.less_equal, "compare"),
+    "greater": (np.greater, "compare"),
+    "greater_equal": (np.greater_equal, "compare"),
+    "logical_and": (np.logical_and, "logical"),
+    "logical_or": (np.logical_or, "logical"),
+}
+
+
+def _reject_bool(name, dtype):
+    if dt.is_bool(dtype):
+        hint = {"add": "logical_or", "multiply": "logical_and", "neg": "logical_not"}.get(name)
+        raise DTypeError(f"{name} is not defined for bool" + (f"; use {hint}" if hint else ""))
+
+
+def _unary_dtype(name, rule, dtype):
+    if rule == "bool":
+        return dt.bool_
+    if rule == "float":
+        return dt.float_result(dtype)
+    if rule == "same":
+        _reject_bool(name, dtype)
+    return dtype
+
+
+def _binary_dtype(name, rule, a, b):
+    if rule == "logical":
+        return dt.bool_
+    common = dt.promote(a, b)
+    if rule == "compare":
+        return dt.bool_
+    if rule == "divide":
+        return dt.float_result(common)
+    if rule == "arith":
+        _reject_bool(name, common)
+    return common
+
+
+def _register_unary(name, fn, rule):
+    def infer(inputs):
+        (x,) = inputs
+        return _unary_dtype(name, rule, x.dtype), tuple(x.shape)
+
+    def compute(values):
+        (x,) = values
+        out = _unary_dtype(name, rule, x.dtype)
+        arg = x.astype(out) if rule == "float" else x
+        return np.asarray(fn(arg)).astype(out, copy=False)
+
+    register(name, ELEMENTWISE, infer, compute, arity=1)
+
+
+def _register_binary(name, fn, rule):
+    def infer(inputs):
+        a, b = inputs
+        return _binary_dtype(name, rule, a.dtype, b.dtype), broadcast_shapes(a.shape, b.shape)
+
+    def compute(values):
+        a, b = values
+        out = _binary_dtype(name, rule, a.dtype, b.dtype)
+        work = out if rule in ("arith", "any", "divide") else dt.promote(a.dtype, b.dtype)
+        return np.asarray(fn(a.astype(work, copy=False), b.astype(work, copy=False))).astype(out, copy=False)
+
+    register(name, ELEMENTWISE, infer, compute, arity=2)
+
+
+for _name, (_fn, _rule) in UNARY.items():
+    _register_unary(_name, _fn, _rule)
+for _name, (_fn, _rule) in BINARY.items():
+    _register_binary(_name, _fn, _rule)
+
+
+def _where_infer(inputs):
+    cond, a, b = inputs
+    if not dt.is_bool(cond.dtype):
+        raise DTypeError(f"where needs a bool condition, got {cond.dtype}")
+    return dt.promote(a.dtype, b.dtype), broadcast_shapes(cond.shape, a.shape, b.shape)
+
+
+def _where_compute(values):
+    cond, a, b = values
+    return np.where(cond, a, b).astype(dt.promote(a.dtype, b.dtype), copy=False)
+
+
+register("where", ELEMENTWISE, _where_infer, _where_compute, arity=3)
+
+
+def _cast_infer(inputs, dtype):
+    return dt.as_dtype(dtype), tuple(inputs[0].shape)
+
+
+def _cast_compute(values, dtype):
+    return values[0].astype(dt.as_dtype(dtype))
+
+
+register("cast", ELEMENTWISE, _cast_infer, _cast_compute, arity=1)

@@ -1,0 +1,79 @@
+"""Reductions over ``axes`` (a sorted tuple of non-negative axes) with ``keepdims``."""
+import numpy as np
+
+from .. import dtypes as dt
+from ..errors import ShapeError
+from .registry import REDUCTION, register
+
+
+def reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _check_axes(x, axes):
+    for a in axes:
+        if not 0 <= a < len(x.shape):
+            raise ShapeError(f"axis {a} is out of range for rank {len(x.shape)}")
+
+
+def _accumulate_dtype(dtype):
+    # numpy: sums and products of bool and small ints accumulate in int64
+    return dt.int64 if dtype.kind in "bi" else dtype
+
+
+def _check_nonempty(name, x, axes):
+    if any(x.shape[a] == 0 for a in axes):
+        raise ShapeError(f"{name} over an empty axis has no identity")
+
+
+REDUCTIONS = {
+    # name: (numpy function, output dtype rule, needs a non-empty axis)
+    "sum": (np.sum, _accumulate_dtype, False),
+    "prod": (np.prod, _accumulate_dtype, False),
+    "mean": (np.mean, dt.float_result, False),
+    "max": (np.max, lambda d: d, True),
+    "min": (np.min, lambda d: d, True),
+}
+
+
+def _register_reduction(name, fn, out_dtype, needs_nonempty):
+    def infer(inputs, axes, keepdims):
+        (x,) = inputs
+        _check_axes(x, axes)
+        if needs_nonempty:
+            _check_nonempty(name, x, axes)
+        return out_dtype(x.dtype), reduced_shape(x.shape, axes, keepdims)
+
+    def compute(values, axes, keepdims):
+        (x,) = values
+        out = out_dtype(x.dtype)
+        kwargs = {"dtype": out} if name in ("sum", "prod", "mean") else {}
+        return np.asarray(fn(x, axis=tuple(axes), keepdims=keepdims, **kwargs)).astype(out, copy=False)
+
+    register(name, REDUCTION, infer, compute, arity=1)
+
+
+for _name, (_fn, _out, _nonempty) in REDUCTIONS.items():
+    _register_reduction(_name, _fn, _out, _nonempty)
+
+
+def _register_arg(name, fn):
+    """argmax/argmin over one axis (or the flattened tensor when axis is None)."""
+
+    def infer(inputs, axis, keepdims):
+        (x,) = inputs
+        axes = tuple(range(len(x.shape))) if axis is None else (axis,)
+        _check_axes(x, axes)
+        _check_nonempty(name, x, axes)
+        return dt.int64, reduced_shape(x.shape, axes, keepdims)
+
+    def compute(values, axis, keepdims):
+        return np.asarray(fn(values[0], axis=axis, keepdims=keepdims)).astype(np.int64, copy=False)
+
+    register(name, REDUCTION, infer, compute, arity=1)
+
+
+_register_arg("argmax", np.argmax)
+_register_arg("argmin", np.argmin)

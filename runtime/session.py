@@ -1,0 +1,110 @@
+"""``gc.Session``: compiles what a ``run`` needs (cached) and executes it."""
+import numpy as np
+
+from ..errors import FeedError, GraphcError
+from ..ir.graph import get_default_graph
+from .compiler import compile_program
+from .feeds import convert_feed, feed_node, feed_spec
+from .structure import flatten
+
+DEVICES = ("cpu", "reference")
+
+
+class Session:
+    """Runs graphs. ``gc.Session(graph=None, device="cpu")``, usable as a context manager.
+
+    Variables live here: each starts at its initial value when first needed (all
+    of the graph's variables are initialized when the Session is created), keeps
+    its value across runs, and changes only when a run succeeds.
+    """
+
+    def __init__(self, graph=None, device="cpu"):
+        if device not in DEVICES:
+            raise GraphcError(f"unknown device {device!r}; available: {', '.join(DEVICES)}")
+        self.graph = graph if graph is not None else get_default_graph()
+        self.device = device
+        self._variables = {}
+        self._cache = {}
+        self._closed = False
+        self._initialize([n for n in self.graph.variables()], strict=False)
+
+    # -- public API ---------------------------------------------------------
+    def run(self, fetches, feed_dict=None):
+        """Evaluate ``fetches`` (a Tensor, Operation, name, or nesting of them) with ``feed_dict``.
+
+        Returns numpy arrays in the same structure (None for Operations). Only the
+        subgraph the fetches need runs. A failed run changes no Variable.
+        """
+        self._check_open()
+        leaves, rebuild = flatten(fetches, self.graph)
+        feeds = {}
+        for key, value in (feed_dict or {}).items():
+            node = feed_node(key, self.graph)
+            feeds[node] = convert_feed(node, value)
+        compiled = self._compile([t.node for t in leaves], {n: (a.dtype, a.shape) for n, a in feeds.items()})
+        self._initialize([self.graph.node(n) for n in compiled.variable_names() if n not in self._variables])
+        values = compiled.run({n.name: a for n, a in feeds.items()}, self._variables)
+        self._commit(compiled, values)
+        return rebuild([_result(v) if t.node.dtype is not None else None for t, v in zip(leaves, values)])
+
+    def compile(self, fetches, feed_dict=None):
+        """The compiled program ``run`` would use; feed values may be arrays, shapes or TensorSpecs."""
+        self._check_open()
+        leaves, _ = flatten(fetches, self.graph)
+        specs = {}
+        for key, value in (feed_dict or {}).items():
+            node = feed_node(key, self.graph)
+            specs[node] = feed_spec(node, value)
+        return self._compile([t.node for t in leaves], specs)
+
+    def close(self):
+        self._closed = True
+        self._cache.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- internals ----------------------------------------------------------
+    def _check_open(self):
+        if self._closed:
+            raise GraphcError("this Session is closed")
+
+    def _compile(self, fetch_nodes, specs):
+        key = (tuple(fetch_nodes), tuple(sorted(((n.name, d.str, s) for n, (d, s) in specs.items()))))
+        if key not in self._cache:
+            self._cache[key] = compile_program(self.graph, fetch_nodes, specs, self.device)
+        return self._cache[key]
+
+    def _initialize(self, variable_nodes, strict=True):
+        """Set variables to their initial values (those that need feeds wait if not strict)."""
+        for var in variable_nodes:
+            init = self.graph.node(var.attrs["initial_value"])
+            try:
+                (value,) = self._compile([init], {}).run({}, self._variables)
+            except FeedError:
+                if strict:
+                    raise FeedError(f"variable '{var.name}' is uninitialized: its initial value needs "
+                                    "feeds; run its initializer with them first") from None
+                continue
+            self._variables[var.name] = np.array(value, dtype=var.dtype)
+
+    def _commit(self, compiled, values):
+        """Apply the effects of a successful run (variable initializers)."""
+        for node, value in zip(compiled.graph.outputs, values):
+            if node.op == "init_variables":
+                for name, v in zip(node.attrs["variables"], value):
+                    self._variables[name] = np.array(v, dtype=self._variables_dtype(name))
+
+    def _variables_dtype(self, name):
+        return self.graph.node(name).dtype
+
+
+def _result(value):
+    """A fetched value the caller owns: never a view of session or constant memory."""
+    array = np.asarray(value)
+    if not array.flags.writeable or not array.flags.owndata:
+        array = array.copy()
+    return array
