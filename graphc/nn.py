@@ -1,1 +1,180 @@
-"""gc.nn: neural-network ops as composites of primitives (so fusion sees through them)."""
+"""gc.nn: neural-network ops as composites of primitives (so fusion sees through them).
+
+Convolution and pooling use NCHW tensors and (out, in/groups, kh, kw) weights, as
+ONNX and PyTorch do. Spatial sizes and channels must be static; the batch may be None.
+"""
+import math
+
+import numpy as np
+
+from . import dtypes as dt
+from .array_ops import pad, reshape, stack
+from .builder import as_tensor, constant, user_location
+from .errors import ShapeError
+from . import math_ops as m
+from .math_ops import cast, erf, exp, log, matmul, mean, relu, rsqrt, sigmoid, square, tanh
+from .ops.shapes import fmt_shape
+
+__all__ = ["relu", "sigmoid", "tanh", "gelu", "silu", "softmax", "log_softmax", "layer_norm",
+           "conv2d", "max_pool2d", "avg_pool2d"]
+
+
+def _float(x):
+    x = as_tensor(x)
+    return x if dt.is_float(x.dtype) else cast(x, dt.float_result(x.dtype))
+
+
+def gelu(x, approximate="tanh"):
+    """GELU. ``approximate="tanh"`` (the JAX default) or ``"none"`` (exact, erf-based)."""
+    x = _float(x)
+    if approximate == "tanh":
+        inner = math.sqrt(2 / math.pi) * (x + 0.044715 * (x * x * x))
+        return 0.5 * x * (1.0 + tanh(inner))
+    if approximate == "none":
+        return 0.5 * x * (1.0 + erf(x * (1 / math.sqrt(2))))
+    raise ValueError(f"gelu approximate must be 'tanh' or 'none', got {approximate!r}")
+
+
+def silu(x):
+    """SiLU (swish): ``x * sigmoid(x)``."""
+    x = _float(x)
+    return x * sigmoid(x)
+
+
+def softmax(x, axis=-1):
+    """``exp(x) / sum(exp(x))`` along ``axis``, shifted by the maximum for stability."""
+    x = _float(x)
+    e = exp(x - m.max(x, axis, keepdims=True))
+    return e / m.sum(e, axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """``x - logsumexp(x)`` along ``axis``, computed stably."""
+    x = _float(x)
+    shifted = x - m.max(x, axis, keepdims=True)
+    return shifted - log(m.sum(exp(shifted), axis, keepdims=True))
+
+
+def layer_norm(x, gamma=None, beta=None, axis=-1, eps=1e-5):
+    """``(x - mean) / sqrt(var + eps) * gamma + beta`` with statistics over ``axis`` (int or tuple)."""
+    x = _float(x)
+    centered = x - mean(x, axis, keepdims=True)
+    y = centered * rsqrt(mean(square(centered), axis, keepdims=True) + eps)
+    if gamma is not None:
+        y = y * gamma
+    if beta is not None:
+        y = y + beta
+    return y
+
+
+# -- convolution and pooling -------------------------------------------------
+def _pair(v, what):
+    if isinstance(v, (int, np.integer)):
+        return int(v), int(v)
+    v = tuple(int(a) for a in v)
+    if len(v) != 2:
+        raise ValueError(f"{what} must be an int or a pair, got {v}")
+    return v
+
+
+def _spatial(x, what):
+    if x.ndim != 4 or any(d is None for d in x.shape[1:]):
+        raise ShapeError(f"{what} needs an NCHW input with static C, H, W, got '{x.name}' "
+                         f"{fmt_shape(x.shape)} (at {user_location()})")
+    return x.shape[2], x.shape[3]
+
+
+def _padding(padding, size, kernel, stride, dilation):
+    """((top, bottom), (left, right)) for "VALID", "SAME" (TF rule), an int, a pair or two pairs."""
+    if isinstance(padding, str):
+        mode = padding.upper()
+        if mode == "VALID":
+            return (0, 0), (0, 0)
+        if mode != "SAME":
+            raise ValueError(f"padding must be 'VALID', 'SAME' or ints, got {padding!r}")
+        pads = []
+        for n, k, s, d in zip(size, kernel, stride, dilation):
+            out = -(-n // s)
+            total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    if isinstance(padding, (int, np.integer)):
+        return (int(padding),) * 2, (int(padding),) * 2
+    padding = tuple(padding)
+    if all(isinstance(p, (int, np.integer)) for p in padding):
+        ph, pw = _pair(padding, "padding")
+        return (ph, ph), (pw, pw)
+    return tuple(_pair(p, "padding") for p in padding)
+
+
+def _windows(x, kernel, stride, dilation, padding, pad_value):
+    """The kh*kw strided views of ``x`` (each N, C, OH, OW) that a sliding window visits."""
+    size = _spatial(x, "a 2-D window op")
+    pads = _padding(padding, size, kernel, stride, dilation)
+    if any(p < 0 for pair in pads for p in pair):
+        raise ShapeError(f"negative padding {pads}")
+    if any(p for pair in pads for p in pair):
+        x = pad(x, ((0, 0), (0, 0)) + tuple(pads), constant_values=pad_value)
+    out = [(n + sum_pair - d * (k - 1) - 1) // s + 1
+           for n, sum_pair, k, s, d in zip(size, (pads[0][0] + pads[0][1], pads[1][0] + pads[1][1]), kernel, stride, dilation)]
+    if min(out) <= 0:
+        raise ShapeError(f"window {kernel} (dilation {dilation}) does not fit the padded input "
+                         f"{fmt_shape(x.shape)} (at {user_location()})")
+    views = [x[:, :, i * dilation[0]: i * dilation[0] + stride[0] * (out[0] - 1) + 1: stride[0],
+               j * dilation[1]: j * dilation[1] + stride[1] * (out[1] - 1) + 1: stride[1]]
+             for i in range(kernel[0]) for j in range(kernel[1])]
+    return views, out, pads
+
+
+def conv2d(x, w, stride=1, padding="VALID", dilation=1, groups=1):
+    """2-D convolution (cross-correlation) of NCHW ``x`` with ``w`` of shape (out, in/groups, kh, kw).
+
+    ``padding``: "VALID", "SAME" (TF rule: output = ceil(input / stride)), an int,
+    (ph, pw), or ((top, bottom), (left, right)). Lowered to im2col + one batched matmul.
+    """
+    x, w = as_tensor(x), as_tensor(w)
+    if w.ndim != 4 or any(d is None for d in w.shape):
+        raise ShapeError(f"conv2d weights must be static (out, in/groups, kh, kw), got '{w.name}' "
+                         f"{fmt_shape(w.shape)} (at {user_location()})")
+    _spatial(x, "conv2d")
+    c, (o, cg, kh, kw) = x.shape[1], w.shape
+    if groups < 1 or c % groups or o % groups or c // groups != cg:
+        raise ShapeError(f"conv2d: input channels {c}, weight {fmt_shape(w.shape)} and groups={groups} "
+                         f"do not fit (need in/groups == {cg}) (at {user_location()})")
+    views, (oh, ow), _ = _windows(x, (kh, kw), _pair(stride, "stride"), _pair(dilation, "dilation"),
+                                  padding, 0)
+    cols = stack(views, axis=2) if len(views) > 1 else views[0]   # (N, C, kh*kw, OH, OW)
+    cols = reshape(cols, (-1, groups, cg * kh * kw, oh * ow))
+    out = matmul(reshape(w, (groups, o // groups, cg * kh * kw)), cols)   # (N, G, O/G, OH*OW)
+    return reshape(out, (-1, o, oh, ow))
+
+
+def max_pool2d(x, kernel, stride=None, padding="VALID", dilation=1):
+    """Max over kernel windows of NCHW ``x``; padded positions never win (they hold -inf)."""
+    x = as_tensor(x)
+    kernel = _pair(kernel, "kernel")
+    stride = kernel if stride is None else _pair(stride, "stride")
+    lowest = -np.inf if dt.is_float(x.dtype) else np.iinfo(x.dtype).min
+    views, _, _ = _windows(x, kernel, stride, _pair(dilation, "dilation"), padding, lowest)
+    return m.max(stack(views, axis=2), axis=2) if len(views) > 1 else views[0]
+
+
+def avg_pool2d(x, kernel, stride=None, padding="VALID", count_include_pad=True):
+    """Mean over kernel windows of NCHW ``x``.
+
+    ``count_include_pad=True`` (PyTorch's default) divides by the kernel area;
+    False divides by the number of real (unpadded) elements, as TF's "SAME" does.
+    """
+    x = _float(x)
+    kernel = _pair(kernel, "kernel")
+    stride = kernel if stride is None else _pair(stride, "stride")
+    views, (oh, ow), pads = _windows(x, kernel, stride, (1, 1), padding, 0)
+    total = m.sum(stack(views, axis=2), axis=2) if len(views) > 1 else views[0]
+    if count_include_pad:
+        return total * (1.0 / (kernel[0] * kernel[1]))
+    ones = np.pad(np.ones(x.shape[2:]), pads)
+    counts = np.zeros((oh, ow))
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            counts += ones[i: i + stride[0] * (oh - 1) + 1: stride[0], j: j + stride[1] * (ow - 1) + 1: stride[1]]
+    return total * constant(1.0 / counts, dtype=x.dtype, graph=x.graph)
