@@ -3,6 +3,7 @@
 Convolution and pooling use NCHW tensors and (out, in/groups, kh, kw) weights, as
 ONNX and PyTorch do. Spatial sizes and channels must be static; the batch may be None.
 """
+import functools
 import math
 
 import numpy as np
@@ -19,11 +20,22 @@ __all__ = ["relu", "sigmoid", "tanh", "gelu", "silu", "softmax", "log_softmax", 
            "conv2d", "max_pool2d", "avg_pool2d"]
 
 
+def _scoped(fn):
+    """Build the composite's nodes under a name scope named after it (softmax/exp, ...)."""
+    @functools.wraps(fn)
+    def wrapper(x, *args, **kwargs):
+        x = as_tensor(x)
+        with x.graph.name_scope(fn.__name__):
+            return fn(x, *args, **kwargs)
+    return wrapper
+
+
 def _float(x):
     x = as_tensor(x)
     return x if dt.is_float(x.dtype) else cast(x, dt.float_result(x.dtype))
 
 
+@_scoped
 def gelu(x, approximate="tanh"):
     """GELU. ``approximate="tanh"`` (the JAX default) or ``"none"`` (exact, erf-based)."""
     x = _float(x)
@@ -35,12 +47,14 @@ def gelu(x, approximate="tanh"):
     raise ValueError(f"gelu approximate must be 'tanh' or 'none', got {approximate!r}")
 
 
+@_scoped
 def silu(x):
     """SiLU (swish): ``x * sigmoid(x)``."""
     x = _float(x)
     return x * sigmoid(x)
 
 
+@_scoped
 def softmax(x, axis=-1):
     """``exp(x) / sum(exp(x))`` along ``axis``, shifted by the maximum for stability."""
     x = _float(x)
@@ -48,6 +62,7 @@ def softmax(x, axis=-1):
     return e / m.sum(e, axis, keepdims=True)
 
 
+@_scoped
 def log_softmax(x, axis=-1):
     """``x - logsumexp(x)`` along ``axis``, computed stably."""
     x = _float(x)
@@ -55,6 +70,7 @@ def log_softmax(x, axis=-1):
     return shifted - log(m.sum(exp(shifted), axis, keepdims=True))
 
 
+@_scoped
 def layer_norm(x, gamma=None, beta=None, axis=-1, eps=1e-5):
     """``(x - mean) / sqrt(var + eps) * gamma + beta`` with statistics over ``axis`` (int or tuple)."""
     x = _float(x)
@@ -126,6 +142,7 @@ def _windows(x, kernel, stride, dilation, padding, pad_value):
     return views, out, pads
 
 
+@_scoped
 def conv2d(x, w, stride=1, padding="VALID", dilation=1, groups=1):
     """2-D convolution (cross-correlation) of NCHW ``x`` with ``w`` of shape (out, in/groups, kh, kw).
 
@@ -149,6 +166,7 @@ def conv2d(x, w, stride=1, padding="VALID", dilation=1, groups=1):
     return reshape(out, (-1, o, oh, ow))
 
 
+@_scoped
 def max_pool2d(x, kernel, stride=None, padding="VALID", dilation=1):
     """Max over kernel windows of NCHW ``x``; padded positions never win (they hold -inf)."""
     x = as_tensor(x)
@@ -159,6 +177,7 @@ def max_pool2d(x, kernel, stride=None, padding="VALID", dilation=1):
     return m.max(stack(views, axis=2), axis=2) if len(views) > 1 else views[0]
 
 
+@_scoped
 def avg_pool2d(x, kernel, stride=None, padding="VALID", count_include_pad=True):
     """Mean over kernel windows of NCHW ``x``.
 
