@@ -2,7 +2,7 @@
 import numpy as np
 
 from . import dtypes as dt
-from .builder import as_tensor, constant, graph_of, make, user_location
+from .builder import as_tensor, constant, graph_of, located, make
 from .errors import ShapeError
 from .math_ops import cast, coerce, equal
 from .ops.shapes import fmt_shape, normalize_axes, normalize_axis
@@ -15,6 +15,7 @@ def _ints(values, what):
         raise TypeError(f"{what} must be a sequence of Python ints, got {values!r}") from None
 
 
+@located
 def reshape(x, shape, name=None):
     """``x`` with a new shape (one entry may be -1), numpy C order."""
     x = as_tensor(x)
@@ -24,6 +25,7 @@ def reshape(x, shape, name=None):
     return make("reshape", (x,), {"shape": shape}, name=name)
 
 
+@located
 def transpose(x, perm=None, name=None):
     """Permute the axes of ``x`` (reverse them when ``perm`` is None)."""
     x = as_tensor(x)
@@ -33,6 +35,7 @@ def transpose(x, perm=None, name=None):
     return make("transpose", (x,), {"perm": perm}, name=name)
 
 
+@located
 def expand_dims(x, axis, name=None):
     """Insert size-1 axes at ``axis`` (int or tuple, positions in the output)."""
     x = as_tensor(x)
@@ -40,6 +43,7 @@ def expand_dims(x, axis, name=None):
     return make("expand_dims", (x,), {"axes": normalize_axes(axis, rank)}, name=name)
 
 
+@located
 def squeeze(x, axis=None, name=None):
     """Remove size-1 axes (all statically known ones when ``axis`` is None)."""
     x = as_tensor(x)
@@ -49,6 +53,7 @@ def squeeze(x, axis=None, name=None):
     return make("squeeze", (x,), {"axes": axes}, name=name)
 
 
+@located
 def broadcast_to(x, shape, name=None):
     """``x`` broadcast to ``shape`` (numpy.broadcast_to)."""
     x = as_tensor(x)
@@ -58,26 +63,29 @@ def broadcast_to(x, shape, name=None):
     return make("broadcast_to", (x,), {"shape": shape}, name=name)
 
 
+@located
 def concat(values, axis=0, name=None):
     """Join tensors along an existing ``axis`` (numpy.concatenate)."""
     values = coerce(list(values), "any")
     if not values:
-        raise ShapeError("concat needs at least one tensor" + f" (at {user_location()})")
+        raise ShapeError("concat needs at least one tensor")
     if len(values) == 1:
         return values[0]
     axis = normalize_axis(int(axis), values[0].ndim)
     return make("concat", values, {"axis": axis}, name=name)
 
 
+@located
 def stack(values, axis=0, name=None):
     """Join tensors along a new ``axis`` (numpy.stack)."""
     values = coerce(list(values), "any")
     if not values:
-        raise ShapeError("stack needs at least one tensor" + f" (at {user_location()})")
+        raise ShapeError("stack needs at least one tensor")
     axis = normalize_axis(int(axis), values[0].ndim + 1)
     return concat([expand_dims(v, axis) for v in values], axis, name=name)
 
 
+@located
 def split(x, num_or_size_splits, axis=0, name=None):
     """Split along ``axis`` into N equal parts (an int) or parts of the given sizes (a list), as TF1."""
     x = as_tensor(x)
@@ -86,18 +94,17 @@ def split(x, num_or_size_splits, axis=0, name=None):
     if isinstance(num_or_size_splits, int):
         n = num_or_size_splits
         if dim is None or n <= 0 or dim % n:
-            raise ShapeError(f"split: cannot divide axis {axis} of {fmt_shape(x.shape)} into {n} equal parts"
-                             f" (at {user_location()})")
+            raise ShapeError(f"cannot divide axis {axis} of {fmt_shape(x.shape)} into {n} equal parts")
         sizes = [dim // n] * n
     else:
         sizes = _ints(num_or_size_splits, "split sizes")
         if dim is not None and sum(sizes) != dim:
-            raise ShapeError(f"split sizes {sizes} do not add up to axis {axis} of {fmt_shape(x.shape)}"
-                             f" (at {user_location()})")
+            raise ShapeError(f"sizes {sizes} do not add up to axis {axis} of {fmt_shape(x.shape)}")
     starts = np.cumsum((0,) + sizes[:-1])
     return [_slice_axis(x, axis, int(s), int(s) + size, 1, name) for s, size in zip(starts, sizes)]
 
 
+@located
 def unstack(x, axis=0, name=None):
     """The slices of ``x`` along ``axis``, each without that axis."""
     x = as_tensor(x)
@@ -124,6 +131,7 @@ def _pad_pairs(pad_width, rank):
     return tuple((int(b), int(a)) for b, a in arr)
 
 
+@located
 def pad(x, pad_width, mode="constant", constant_values=0, name=None):
     """numpy.pad in constant mode: ``pad_width`` is an int, (before, after), or one pair per axis."""
     if mode != "constant":
@@ -134,6 +142,7 @@ def pad(x, pad_width, mode="constant", constant_values=0, name=None):
                              if dt.is_float(x.dtype) else int(constant_values)}, name=name)
 
 
+@located
 def gather(x, indices, axis=0, name=None):
     """``take`` along ``axis`` with integer ``indices`` of any shape (negative ones wrap)."""
     graph = graph_of(x, indices)
@@ -143,6 +152,7 @@ def gather(x, indices, axis=0, name=None):
     return make("gather", (x, indices), {"axis": axis}, name=name)
 
 
+@located
 def take(x, indices, axis=None, name=None):
     """numpy.take: with ``axis=None`` indices address the flattened tensor."""
     if axis is None:
@@ -150,6 +160,7 @@ def take(x, indices, axis=None, name=None):
     return gather(x, indices, axis, name=name)
 
 
+@located
 def one_hot(indices, depth, dtype=dt.float32, name=None):
     """One-hot vectors along a new last axis; out-of-range indices give all zeros (TF1)."""
     indices = as_tensor(indices)
@@ -157,6 +168,7 @@ def one_hot(indices, depth, dtype=dt.float32, name=None):
     return cast(equal(expand_dims(indices, -1), positions), dtype, name=name)
 
 
+@located
 def tile(x, reps, name=None):
     """Repeat ``x`` ``reps`` times along each axis (numpy.tile)."""
     x = as_tensor(x)
@@ -171,6 +183,7 @@ def tile(x, reps, name=None):
     return reshape(wide, out, name=name)
 
 
+@located
 def getitem(x, index):
     """``x[index]`` with ints, slices (any step), None and Ellipsis, numpy semantics."""
     if not isinstance(index, tuple):

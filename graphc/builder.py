@@ -1,12 +1,13 @@
 """Building nodes from user calls: the default graph, name scopes, source lines,
 and turning Python values into constants."""
+import functools
 import os
 import sys
 
 import numpy as np
 
 from . import dtypes as dt
-from .errors import GraphError
+from .errors import GraphcError, GraphError
 from .ir.graph import get_default_graph
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -80,3 +81,19 @@ def as_tensor(value, dtype=None, graph=None):
     if isinstance(value, Tensor):
         return value
     return constant(value, dtype=dtype, graph=graph)
+
+
+def located(fn):
+    """Decorate a public op builder so its errors name it and the user's ``file:line``."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except GraphcError as e:
+            if getattr(e, "located", False):
+                raise
+            loc = user_location()
+            err = type(e)(f"{fn.__name__}" + (f" at {loc}" if loc else "") + f": {e}")
+            err.located = True
+            raise err from None
+    return wrapper

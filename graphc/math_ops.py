@@ -8,7 +8,7 @@ so every arithmetic node sees operands of one dtype.
 import numpy as np
 
 from . import dtypes as dt
-from .builder import as_tensor, constant, graph_of, make
+from .builder import as_tensor, constant, graph_of, located, make
 from .ops.elementwise import BINARY, UNARY
 from .ops.shapes import normalize_axes, normalize_axis
 from .tensor import Tensor
@@ -18,6 +18,7 @@ def _is_weak(v):
     return isinstance(v, (bool, int, float)) and not isinstance(v, np.generic)
 
 
+@located
 def cast(x, dtype, name=None):
     """``x`` converted to ``dtype`` (numpy ``astype`` semantics). A no-op if it already is."""
     x = as_tensor(x)
@@ -52,7 +53,7 @@ def _unary_fn(op):
         return make(op, (as_tensor(x),), name=name)
     fn.__name__ = op
     fn.__doc__ = f"Elementwise ``{op}`` (numpy semantics)."
-    return fn
+    return located(fn)
 
 
 def _binary_fn(op, rule):
@@ -60,7 +61,7 @@ def _binary_fn(op, rule):
         return make(op, coerce([x, y], rule), name=name)
     fn.__name__ = op
     fn.__doc__ = f"Elementwise ``{op}`` with numpy broadcasting and promotion."
-    return fn
+    return located(fn)
 
 
 for _op in UNARY:
@@ -74,6 +75,7 @@ true_divide = divide
 pow = power  # noqa: A001  (numpy alias)
 
 
+@located
 def where(condition, x, y, name=None):
     """``x`` where ``condition`` else ``y``, broadcast together (numpy.where)."""
     graph = graph_of(condition, x, y)
@@ -84,6 +86,7 @@ def where(condition, x, y, name=None):
     return make("where", (cond, a, b), name=name)
 
 
+@located
 def clip(x, lo=None, hi=None, name=None):
     """``min(max(x, lo), hi)``; either bound may be None (numpy.clip)."""
     out = as_tensor(x)
@@ -99,26 +102,31 @@ def _reduce(op, x, axis, keepdims, name):
     return make(op, (x,), {"axes": normalize_axes(axis, x.ndim), "keepdims": bool(keepdims)}, name=name)
 
 
+@located
 def sum(x, axis=None, keepdims=False, name=None):  # noqa: A001
     """Sum over ``axis`` (int, tuple or None for all). Bool and int32 sum to int64, as numpy."""
     return _reduce("sum", x, axis, keepdims, name)
 
 
+@located
 def mean(x, axis=None, keepdims=False, name=None):
     """Mean over ``axis``; integer inputs give float32."""
     return _reduce("mean", x, axis, keepdims, name)
 
 
+@located
 def max(x, axis=None, keepdims=False, name=None):  # noqa: A001
     """Maximum over ``axis``; NaN propagates as in numpy."""
     return _reduce("max", x, axis, keepdims, name)
 
 
+@located
 def min(x, axis=None, keepdims=False, name=None):  # noqa: A001
     """Minimum over ``axis``; NaN propagates as in numpy."""
     return _reduce("min", x, axis, keepdims, name)
 
 
+@located
 def prod(x, axis=None, keepdims=False, name=None):
     """Product over ``axis``."""
     return _reduce("prod", x, axis, keepdims, name)
@@ -130,16 +138,19 @@ def _arg(op, x, axis, keepdims, name):
     return make(op, (x,), {"axis": axis, "keepdims": bool(keepdims)}, name=name)
 
 
+@located
 def argmax(x, axis=None, keepdims=False, name=None):
     """Index (int64) of the first maximum along ``axis`` (of the flattened tensor if None)."""
     return _arg("argmax", x, axis, keepdims, name)
 
 
+@located
 def argmin(x, axis=None, keepdims=False, name=None):
     """Index (int64) of the first minimum along ``axis`` (of the flattened tensor if None)."""
     return _arg("argmin", x, axis, keepdims, name)
 
 
+@located
 def logsumexp(x, axis=None, keepdims=False, name=None):
     """``log(sum(exp(x)))`` over ``axis``, computed stably by shifting by the maximum."""
     x = as_tensor(x)
@@ -154,12 +165,14 @@ def logsumexp(x, axis=None, keepdims=False, name=None):
     return squeeze(total, normalize_axes(axis, x.ndim), name=name)
 
 
+@located
 def matmul(a, b, name=None):
     """Matrix product with numpy semantics: 1-D operands, batched and broadcast batch dims."""
     a, b = coerce([a, b], "arith")
     return make("matmul", (a, b), name=name)
 
 
+@located
 def dot(a, b, name=None):
     """numpy.dot: matmul for 1-D and 2-D; for N-D, a sum over a's last and b's second-to-last axis."""
     from .array_ops import reshape, transpose

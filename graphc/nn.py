@@ -10,7 +10,7 @@ import numpy as np
 
 from . import dtypes as dt
 from .array_ops import pad, reshape, stack
-from .builder import as_tensor, constant, user_location
+from .builder import as_tensor, constant, located
 from .errors import ShapeError
 from . import math_ops as m
 from .math_ops import cast, erf, exp, log, matmul, mean, relu, rsqrt, sigmoid, square, tanh
@@ -22,6 +22,7 @@ __all__ = ["relu", "sigmoid", "tanh", "gelu", "silu", "softmax", "log_softmax", 
 
 def _scoped(fn):
     """Build the composite's nodes under a name scope named after it (softmax/exp, ...)."""
+    @located
     @functools.wraps(fn)
     def wrapper(x, *args, **kwargs):
         x = as_tensor(x)
@@ -96,7 +97,7 @@ def _pair(v, what):
 def _spatial(x, what):
     if x.ndim != 4 or any(d is None for d in x.shape[1:]):
         raise ShapeError(f"{what} needs an NCHW input with static C, H, W, got '{x.name}' "
-                         f"{fmt_shape(x.shape)} (at {user_location()})")
+                         f"{fmt_shape(x.shape)}")
     return x.shape[2], x.shape[3]
 
 
@@ -135,7 +136,7 @@ def _windows(x, kernel, stride, dilation, padding, pad_value):
            for n, sum_pair, k, s, d in zip(size, (pads[0][0] + pads[0][1], pads[1][0] + pads[1][1]), kernel, stride, dilation)]
     if min(out) <= 0:
         raise ShapeError(f"window {kernel} (dilation {dilation}) does not fit the padded input "
-                         f"{fmt_shape(x.shape)} (at {user_location()})")
+                         f"{fmt_shape(x.shape)}")
     views = [x[:, :, i * dilation[0]: i * dilation[0] + stride[0] * (out[0] - 1) + 1: stride[0],
                j * dilation[1]: j * dilation[1] + stride[1] * (out[1] - 1) + 1: stride[1]]
              for i in range(kernel[0]) for j in range(kernel[1])]
@@ -152,12 +153,12 @@ def conv2d(x, w, stride=1, padding="VALID", dilation=1, groups=1):
     x, w = as_tensor(x), as_tensor(w)
     if w.ndim != 4 or any(d is None for d in w.shape):
         raise ShapeError(f"conv2d weights must be static (out, in/groups, kh, kw), got '{w.name}' "
-                         f"{fmt_shape(w.shape)} (at {user_location()})")
+                         f"{fmt_shape(w.shape)}")
     _spatial(x, "conv2d")
     c, (o, cg, kh, kw) = x.shape[1], w.shape
     if groups < 1 or c % groups or o % groups or c // groups != cg:
         raise ShapeError(f"conv2d: input channels {c}, weight {fmt_shape(w.shape)} and groups={groups} "
-                         f"do not fit (need in/groups == {cg}) (at {user_location()})")
+                         f"do not fit (need in/groups == {cg})")
     views, (oh, ow), _ = _windows(x, (kh, kw), _pair(stride, "stride"), _pair(dilation, "dilation"),
                                   padding, 0)
     cols = stack(views, axis=2) if len(views) > 1 else views[0]   # (N, C, kh*kw, OH, OW)

@@ -51,7 +51,9 @@ class Graph:
         except GraphcError as e:
             operands = ", ".join(f"'{x.name}' {x.type}" for x in inputs)
             where = f" at {loc}" if loc else ""
-            raise type(e)(f"{op} '{name}'{where}: {e}" + (f" [operands: {operands}]" if operands else "")) from None
+            err = type(e)(f"{op} '{name}'{where}: {e}" + (f" [operands: {operands}]" if operands else ""))
+            err.located = True
+            raise err from None
         node = Node(self, op, inputs, attrs, dtype, shape, name, loc)
         self._nodes.append(node)
         self._by_name[name] = node
