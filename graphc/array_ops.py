@@ -189,9 +189,14 @@ def getitem(x, index):
     if not isinstance(index, tuple):
         index = (index,)
     for item in index:
-        if not (item is None or item is Ellipsis or isinstance(item, (int, np.integer, slice))):
+        # bool is an int subclass, but numpy reads x[True] as a mask, not as x[1]
+        if isinstance(item, bool) or not (item is None or item is Ellipsis
+                                          or isinstance(item, (int, np.integer, slice))):
             raise TypeError(f"cannot index tensor '{x.name}' with {type(item).__name__}: "
                             "use gc.gather for tensor/array indices")
+        if isinstance(item, slice) and not all(v is None or isinstance(v, (int, np.integer))
+                                               for v in (item.start, item.stop, item.step)):
+            raise TypeError(f"slice indices must be integers or None, got {item!r}")
     if sum(item is Ellipsis for item in index) > 1:
         raise IndexError("an index can only have a single ellipsis")
     used = sum(1 for item in index if item is not None and item is not Ellipsis)

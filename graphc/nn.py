@@ -11,7 +11,7 @@ import numpy as np
 from . import dtypes as dt
 from .array_ops import pad, reshape, stack
 from .builder import as_tensor, constant, located
-from .errors import ShapeError
+from .errors import DTypeError, ShapeError
 from . import math_ops as m
 from .math_ops import cast, erf, exp, log, matmul, mean, relu, rsqrt, sigmoid, square, tanh
 from .ops.shapes import fmt_shape
@@ -173,6 +173,8 @@ def max_pool2d(x, kernel, stride=None, padding="VALID", dilation=1):
     x = as_tensor(x)
     kernel = _pair(kernel, "kernel")
     stride = kernel if stride is None else _pair(stride, "stride")
+    if dt.is_bool(x.dtype):
+        raise DTypeError(f"max_pool2d of bool tensor '{x.name}': cast it to a number first")
     lowest = -np.inf if dt.is_float(x.dtype) else np.iinfo(x.dtype).min
     views, _, _ = _windows(x, kernel, stride, _pair(dilation, "dilation"), padding, lowest)
     return m.max(stack(views, axis=2), axis=2) if len(views) > 1 else views[0]
@@ -197,4 +199,7 @@ def avg_pool2d(x, kernel, stride=None, padding="VALID", count_include_pad=True):
     for i in range(kernel[0]):
         for j in range(kernel[1]):
             counts += ones[i: i + stride[0] * (oh - 1) + 1: stride[0], j: j + stride[1] * (ow - 1) + 1: stride[1]]
+    if not counts.all():
+        raise ShapeError(f"avg_pool2d: padding {pads} leaves windows with no input element "
+                         f"(kernel {kernel}); use less padding than the kernel")
     return total * constant(1.0 / counts, dtype=x.dtype, graph=x.graph)

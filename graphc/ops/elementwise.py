@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     _math_erf = np.frompyfunc(math.erf, 1, 1)
 
     def _erf(x):
-        return _math_erf(x).astype(x.dtype)
+        return np.asarray(_math_erf(x), dtype=x.dtype)   # a 0-d input gives a Python float
 
 
 def _sigmoid(x):
