@@ -95,7 +95,7 @@ def split(x, num_or_size_splits, axis=0, name=None):
         n = num_or_size_splits
         if dim is None or n <= 0 or dim % n:
             raise ShapeError(f"cannot divide axis {axis} of {fmt_shape(x.shape)} into {n} equal parts")
-        sizes = [dim // n] * n
+        sizes = (dim // n,) * n
     else:
         sizes = _ints(num_or_size_splits, "split sizes")
         if dim is not None and sum(sizes) != dim:

@@ -21,7 +21,7 @@ def feed_node(key, graph):
     """The node a feed_dict key names (a Tensor of ``graph`` or a tensor name)."""
     if isinstance(key, str):
         try:
-            return graph.node(key[:-2] if key.endswith(":0") else key)
+            key = graph.tensor(key[:-2] if key.endswith(":0") else key)  # checked below like a Tensor
         except Exception:
             raise FeedError(f"cannot feed {key!r}: no tensor of that name in the session's graph") from None
     if isinstance(key, Operation):
@@ -55,7 +55,7 @@ def convert_feed(node, value):
         raise FeedError(f"feed for {_describe(node)} has dtype {array.dtype}, which cannot be safely "
                         f"converted to {node.dtype}")
     check_shape(node, array.shape)
-    return np.ascontiguousarray(array, dtype=node.dtype)
+    return np.asarray(array, dtype=node.dtype, order="C")   # not ascontiguousarray: it makes 0-d 1-d
 
 
 def feed_spec(node, value):

@@ -83,7 +83,13 @@ class Session:
         for var in variable_nodes:
             init = self.graph.node(var.attrs["initial_value"])
             try:
-                (value,) = self._compile([init], {}).run({}, self._variables)
+                compiled = self._compile([init], {})
+                # an initial value may read other variables: start those first
+                needed = [self.graph.node(n) for n in compiled.variable_names() if n not in self._variables]
+                self._initialize(needed, strict)
+                if any(n.name not in self._variables for n in needed):
+                    raise FeedError(f"variable '{var.name}' depends on uninitialized variables")
+                (value,) = compiled.run({}, self._variables)
             except FeedError:
                 if strict:
                     raise FeedError(f"variable '{var.name}' is uninitialized: its initial value needs "

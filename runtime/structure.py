@@ -11,6 +11,8 @@ def flatten(fetches, graph):
         if isinstance(item, str):
             item = _by_name(graph, item)
         if isinstance(item, (Tensor, Operation)):
+            if item.graph is not graph:
+                raise FetchError(f"cannot fetch '{item.name}': it belongs to another graph than the session's")
             leaves.append(item)
             index = len(leaves) - 1
             return lambda values: values[index]

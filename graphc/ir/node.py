@@ -1,4 +1,6 @@
 """The IR node: one immutable, typed operation in a graph."""
+from types import MappingProxyType
+
 from ..dtypes import short_name
 from ..ops import get_op
 
@@ -21,11 +23,15 @@ class Node:
     __slots__ = ("graph", "op", "inputs", "attrs", "dtype", "shape", "name", "loc")
 
     def __init__(self, graph, op, inputs, attrs, dtype, shape, name, loc):
-        for slot, value in zip(self.__slots__, (graph, op, tuple(inputs), dict(attrs), dtype,
+        attrs = MappingProxyType(dict(attrs))  # read-only view: attrs cannot be edited either
+        for slot, value in zip(self.__slots__, (graph, op, tuple(inputs), attrs, dtype,
                                                 None if shape is None else tuple(shape), name, loc)):
             object.__setattr__(self, slot, value)
 
     def __setattr__(self, name, value):
+        raise AttributeError("graphc IR nodes are immutable")
+
+    def __delattr__(self, name):
         raise AttributeError("graphc IR nodes are immutable")
 
     @property
