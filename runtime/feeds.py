@@ -55,7 +55,16 @@ def convert_feed(node, value):
         raise FeedError(f"feed for {_describe(node)} has dtype {array.dtype}, which cannot be safely "
                         f"converted to {node.dtype}")
     check_shape(node, array.shape)
+    if array.dtype.kind in "iu" and dt.is_int(node.dtype) and array.size:
+        info = np.iinfo(node.dtype)
+        if array.min() < info.min or array.max() > info.max:
+            raise FeedError(f"feed for {_describe(node)} holds values outside the range of {node.dtype}")
     return np.asarray(array, dtype=node.dtype, order="C")   # not ascontiguousarray: it makes 0-d 1-d
+
+
+def feed_nodes(feed_dict, graph, convert):
+    """{node: convert(node, value)} for every feed_dict entry, keys checked first."""
+    return {(node := feed_node(key, graph)): convert(node, value) for key, value in (feed_dict or {}).items()}
 
 
 def feed_spec(node, value):

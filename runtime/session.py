@@ -4,7 +4,7 @@ import numpy as np
 from ..errors import FeedError, GraphcError
 from ..ir.graph import get_default_graph
 from .compiler import compile_program
-from .feeds import convert_feed, feed_node, feed_spec
+from .feeds import convert_feed, feed_nodes, feed_spec
 from .structure import flatten
 
 DEVICES = ("cpu", "reference")
@@ -37,25 +37,19 @@ class Session:
         """
         self._check_open()
         leaves, rebuild = flatten(fetches, self.graph)
-        feeds = {}
-        for key, value in (feed_dict or {}).items():
-            node = feed_node(key, self.graph)
-            feeds[node] = convert_feed(node, value)
+        feeds = feed_nodes(feed_dict, self.graph, convert_feed)
         compiled = self._compile([t.node for t in leaves], {n: (a.dtype, a.shape) for n, a in feeds.items()})
         self._initialize([self.graph.node(n) for n in compiled.variable_names() if n not in self._variables])
         values = compiled.run({n.name: a for n, a in feeds.items()}, self._variables)
         self._commit(compiled, values)
-        return rebuild([_result(v) if t.node.dtype is not None else None for t, v in zip(leaves, values)])
+        owned = set()
+        return rebuild([_result(v, owned) if t.node.dtype is not None else None for t, v in zip(leaves, values)])
 
     def compile(self, fetches, feed_dict=None):
         """The compiled program ``run`` would use; feed values may be arrays, shapes or TensorSpecs."""
         self._check_open()
         leaves, _ = flatten(fetches, self.graph)
-        specs = {}
-        for key, value in (feed_dict or {}).items():
-            node = feed_node(key, self.graph)
-            specs[node] = feed_spec(node, value)
-        return self._compile([t.node for t in leaves], specs)
+        return self._compile([t.node for t in leaves], feed_nodes(feed_dict, self.graph, feed_spec))
 
     def close(self):
         self._closed = True
@@ -108,9 +102,11 @@ class Session:
         return self.graph.node(name).dtype
 
 
-def _result(value):
-    """A fetched value the caller owns: never a view of session or constant memory."""
+def _result(value, owned):
+    """A fetched value the caller owns: never a view of session or constant memory, and
+    never the same array as another fetch of the same run (``owned`` tracks those)."""
     array = np.asarray(value)
-    if not array.flags.writeable or not array.flags.owndata:
+    if not array.flags.writeable or not array.flags.owndata or id(array) in owned:
         array = array.copy()
+    owned.add(id(array))
     return array
