@@ -174,8 +174,15 @@ def tile(x, reps, name=None):
     x = as_tensor(x)
     reps = (int(reps),) if np.isscalar(reps) else _ints(reps, "tile reps")
     rank = max(x.ndim, len(reps))
-    x = reshape(x, (1,) * (rank - x.ndim) + x.shape) if rank > x.ndim else x
     reps = (1,) * (rank - len(reps)) + reps
+    if None in x.shape:  # unknown sizes: repeat by concatenation (broadcast_to needs static sizes)
+        x = expand_dims(x, tuple(range(rank - x.ndim))) if rank > x.ndim else x
+        axes = [(axis, r) for axis, r in enumerate(reps) if r != 1]
+        for i, (axis, r) in enumerate(axes):
+            last = name if i == len(axes) - 1 else None
+            x = concat([x] * r, axis, name=last) if r else _slice_axis(x, axis, 0, 0, 1, last)
+        return x
+    x = reshape(x, (1,) * (rank - x.ndim) + x.shape) if rank > x.ndim else x
     # (a, b) -> (1, a, 1, b) -> (r0, a, r1, b) -> (r0*a, r1*b)
     interleaved = reshape(x, tuple(v for d in x.shape for v in (1, -1 if d is None else d)))
     wide = broadcast_to(interleaved, tuple(v for r, d in zip(reps, x.shape) for v in (r, d)))

@@ -179,10 +179,12 @@ def dot(a, b, name=None):
     a, b = coerce([a, b], "arith")
     if a.ndim == 0 or b.ndim == 0:
         return multiply(a, b, name=name)
-    if a.ndim <= 2 and b.ndim <= 2 or b.ndim == 1:
+    if b.ndim <= 2:  # matmul broadcasts a's leading dims: the same sum as numpy.dot
         return matmul(a, b, name=name)
     # dot(a, b)[i..., j..., m] = sum_k a[i..., k] * b[j..., k, m]
+    ka, kb = a.shape[-1], b.shape[-2]
     perm = (b.ndim - 2,) + tuple(i for i in range(b.ndim) if i != b.ndim - 2)
-    b2 = reshape(transpose(b, perm), (b.shape[-2], -1))
-    out = matmul(reshape(a, (-1, a.shape[-1])), b2)
-    return reshape(out, a.shape[:-1] + b.shape[:-2] + b.shape[-1:], name=name)
+    b2 = reshape(transpose(b, perm), (kb if kb is not None else ka, -1))
+    out = matmul(reshape(a, (-1, ka if ka is not None else kb)), b2)
+    shape = a.shape[:-1] + b.shape[:-2] + b.shape[-1:]
+    return reshape(out, tuple(-1 if d is None else d for d in shape), name=name)

@@ -13,6 +13,7 @@ import ast
 import base64
 import math
 import re
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -191,11 +192,14 @@ def parse(text):
     """Read IR text (from ``Graph.to_text`` or written by hand) into a new Graph."""
     lines = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines())]
     lines = [(i, ln) for i, ln in lines if ln and not ln.startswith("//")]
-    blobs = {int(m.group("idx")): _read_blob(m)
-             for _, ln in lines if (m := _BLOB_RE.match(ln))}
+    blobs = {}
+    for lineno, line in lines:
+        if m := _BLOB_RE.match(line):
+            with _errors_at(lineno, line):
+                blobs[int(m.group("idx"))] = _read_blob(m)
     graph = Graph()
     for lineno, line in lines:
-        try:
+        with _errors_at(lineno, line):
             if _BLOB_RE.match(line):
                 continue
             if m := _OUTPUTS_RE.match(line):
@@ -215,11 +219,18 @@ def parse(text):
                                   name=m.group("name"), loc=loc, exact_name=True)
             if (node.dtype, node.shape) != (dtype, shape):
                 raise IRParseError(f"declared type {m.group('type')} but {node.op} infers {node.type}")
-        except IRParseError as e:
-            raise IRParseError(f"line {lineno}: {e}\n    {line}") from None
-        except Exception as e:  # an op's own check failed: still point at the line
-            raise IRParseError(f"line {lineno}: {e}\n    {line}") from e
     return graph
+
+
+@contextmanager
+def _errors_at(lineno, line):
+    """Any error raised while reading ``line`` becomes an IRParseError that names it."""
+    try:
+        yield
+    except IRParseError as e:
+        raise IRParseError(f"line {lineno}: {e}\n    {line}") from None
+    except Exception as e:  # an op's own check failed: still point at the line
+        raise IRParseError(f"line {lineno}: {e}\n    {line}") from e
 
 
 def _refs(graph, args):

@@ -72,9 +72,10 @@ register("squeeze", MOVEMENT, _squeeze_infer,
 def _broadcast_to_infer(inputs, shape):
     (x,) = inputs
     out = broadcast_shapes(x.shape, shape)
-    if out != tuple(shape):
+    # an unknown input dim broadcasts to any target dim (the feed must make it fit)
+    if len(out) != len(shape) or any(o is not None and o != s for o, s in zip(out, shape)):
         raise ShapeError(f"cannot broadcast {fmt_shape(x.shape)} to {fmt_shape(shape)}")
-    return x.dtype, out
+    return x.dtype, tuple(shape)
 
 
 register("broadcast_to", MOVEMENT, _broadcast_to_infer,
