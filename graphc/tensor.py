@@ -1,5 +1,7 @@
 """User-facing handles on graph nodes: Tensor, Variable and Operation."""
-from .errors import GraphcError
+import numpy as np
+
+from .errors import DTypeError, GraphcError
 
 
 class Tensor:
@@ -71,11 +73,11 @@ class Tensor:
     def __neg__(self): return math_ops.neg(self)
     def __pos__(self): return self
     def __abs__(self): return math_ops.abs(self)
-    def __invert__(self): return math_ops.logical_not(self)
-    def __and__(self, o): return math_ops.logical_and(self, o)
-    def __rand__(self, o): return math_ops.logical_and(o, self)
-    def __or__(self, o): return math_ops.logical_or(self, o)
-    def __ror__(self, o): return math_ops.logical_or(o, self)
+    def __invert__(self): return math_ops.logical_not(_bool_operand(self, "~"))
+    def __and__(self, o): return math_ops.logical_and(self, _bool_operand(o, "&", self))
+    def __rand__(self, o): return math_ops.logical_and(_bool_operand(o, "&", self), self)
+    def __or__(self, o): return math_ops.logical_or(self, _bool_operand(o, "|", self))
+    def __ror__(self, o): return math_ops.logical_or(_bool_operand(o, "|", self), self)
     def __lt__(self, o): return math_ops.less(self, o)
     def __le__(self, o): return math_ops.less_equal(self, o)
     def __gt__(self, o): return math_ops.greater(self, o)
@@ -106,6 +108,17 @@ class Tensor:
 
     def min(self, axis=None, keepdims=False):
         return math_ops.min(self, axis, keepdims)
+
+
+def _bool_operand(value, symbol, other=None):
+    """``& | ~`` are logical ops on bool tensors only (no silent bitwise/logical mix-up)."""
+    for v in (value, other):
+        dtype = v.dtype if isinstance(v, Tensor) else type(v) if isinstance(v, bool) else None
+        if v is not None and dtype not in (bool, np.bool_, np.dtype(bool)):
+            name = f"'{v.name}'" if isinstance(v, Tensor) else repr(v)
+            raise DTypeError(f"'{symbol}' needs bool operands, got {name}; "
+                             "graphc has no bitwise ops (use gc.logical_and/or/not on bools)")
+    return value
 
 
 class Variable(Tensor):

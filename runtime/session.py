@@ -1,7 +1,7 @@
 """``gc.Session``: compiles what a ``run`` needs (cached) and executes it."""
 import numpy as np
 
-from ..errors import FeedError, GraphcError
+from ..errors import FeedError, GraphcError, GraphError
 from ..ir.graph import get_default_graph
 from .compiler import compile_program
 from .feeds import convert_feed, feed_nodes, feed_spec
@@ -75,8 +75,8 @@ class Session:
     def _initialize(self, variable_nodes, strict=True):
         """Set variables to their initial values (those that need feeds wait if not strict)."""
         for var in variable_nodes:
-            init = self.graph.node(var.attrs["initial_value"])
             try:
+                init = self._initial_value_node(var)
                 compiled = self._compile([init], {})
                 # an initial value may read other variables: start those first
                 needed = [self.graph.node(n) for n in compiled.variable_names() if n not in self._variables]
@@ -87,9 +87,17 @@ class Session:
             except FeedError:
                 if strict:
                     raise FeedError(f"variable '{var.name}' is uninitialized: its initial value needs "
-                                    "feeds; run its initializer with them first") from None
+                                    "feeds or is missing; run its initializer first") from None
                 continue
             self._variables[var.name] = np.array(value, dtype=var.dtype)
+
+    def _initial_value_node(self, var):
+        try:
+            return self.graph.node(var.attrs["initial_value"])
+        except GraphError:
+            # e.g. a parsed compiled program, whose initializers were pruned away
+            raise FeedError(f"variable '{var.name}' has no initial value in this graph "
+                            f"(node '{var.attrs['initial_value']}' is missing)") from None
 
     def _commit(self, compiled, values):
         """Apply the effects of a successful run (variable initializers)."""

@@ -305,3 +305,30 @@ def test_uninitializable_variable_names_itself():
             sess.run(v)
         sess.run(gc.variables_initializer([v]), {p: [1.0, 3.0]})
         assert_close(sess.run(v), np.array([2.0, 6.0], np.float32), np.float32)
+
+
+def test_bitwise_operators_need_bools():
+    ints = gc.constant([1, 2])
+    flags = gc.constant([True, False])
+    for build in (lambda: ints & ints, lambda: ~ints, lambda: flags | 1, lambda: 3 & flags):
+        with pytest.raises(DTypeError, match="needs bool operands"):
+            build()
+    assert_close(gc.Session().run(~(flags & True) | flags), np.array([True, True]))
+
+
+def test_int_feed_out_of_range_for_int32():
+    x = gc.placeholder(gc.int32, (2,), name="small")
+    with pytest.raises(FeedError, match="'small'.*outside the range"):
+        gc.Session().run(x + 1, {x: np.array([1, 2 ** 40])})
+    assert_close(gc.Session().run(x + 1, {x: np.array([1, 2 ** 30], np.int64)}), np.array([2, 2 ** 30 + 1]))
+
+
+def test_parsed_program_without_initializers_names_the_variable():
+    w = gc.Variable(np.arange(3.0, dtype=np.float32), name="w")
+    with gc.Session() as sess:
+        text = sess.compile(w * 2.0).ir(blobs=True)
+    parsed = gc.ir.parse(text)          # the compiled program has no 'w/initial_value' node
+    with gc.Session(parsed) as sess:    # creating the session is fine...
+        with pytest.raises(FeedError, match="variable 'w' .*initial value"):
+            sess.run(parsed.outputs[0].name)   # ...reading the variable is not
+        assert_close(sess.run(parsed.outputs[0].name, {"w": np.ones(3)}), np.full(3, 2.0))

@@ -28,11 +28,17 @@ def _check_nonempty(name, x, axes):
         raise ShapeError(f"{name} over an empty axis has no identity")
 
 
+def _mean(x, axis, keepdims, dtype):
+    """numpy.mean without its empty-slice warning: sum / count, NaN when count is 0."""
+    count = int(np.prod([x.shape[a] for a in axis]))
+    return np.sum(x, axis=axis, keepdims=keepdims, dtype=dtype) / count
+
+
 REDUCTIONS = {
     # name: (numpy function, output dtype rule, needs a non-empty axis)
     "sum": (np.sum, _accumulate_dtype, False),
     "prod": (np.prod, _accumulate_dtype, False),
-    "mean": (np.mean, dt.float_result, False),
+    "mean": (_mean, dt.float_result, False),
     "max": (np.max, lambda d: d, True),
     "min": (np.min, lambda d: d, True),
 }
