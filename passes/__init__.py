@@ -1,1 +1,9 @@
-"""graphc.passes: graph-to-graph rewrites (the optimization pipeline arrives with the passes issue)."""
+"""graphc.passes: the optimization pipeline, pure graph-to-graph rewrites.
+
+``PIPELINE`` is the ordered list of passes; ``Session(optimize=..., passes=...,
+disable=...)`` selects among them by name.
+"""
+from .pipeline import PASS_NAMES, PIPELINE, Pass, run_pipeline, select_passes
+from .verify import verify
+
+__all__ = ["PIPELINE", "PASS_NAMES", "Pass", "run_pipeline", "select_passes", "verify"]

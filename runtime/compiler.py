@@ -1,52 +1,99 @@
 """From a user graph, fetches and feed specs to a :class:`Compiled` program.
 
-Stage ``specialize``: keep only what the fetches need (fed tensors cut the graph
-there and become placeholders), and re-infer every shape with the fed shapes so
-the compiled IR has static shapes throughout.
+Stage ``specialize`` keeps only what the fetches need (fed tensors cut the graph
+there and become placeholders) and re-infers every shape with the fed shapes, so
+the compiled IR is static throughout; the optimization pipeline (graphc.passes)
+then runs its selected passes, each one a further stage.
 """
+from dataclasses import dataclass
+
 from ..errors import FeedError
 from ..ir import Graph
-from .reference import run_graph
+from ..ops import EFFECT, SOURCE
+from ..passes.pipeline import run_pipeline, stage_text
+from .executor import Executor
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One kernel a run executes: the node it computes and the primitive nodes it covers."""
+    name: str
+    kind: str
+    nodes: tuple
+    inputs: tuple
+
+    def __repr__(self):
+        return f"Kernel({self.name!r}, {self.kind}, covers {len(self.nodes)} ops, reads {list(self.inputs)})"
 
 
 class Compiled:
     """A compiled program for one (fetches, feed shapes/dtypes, device, options).
 
-    ``stages`` names the IR stages in order; ``ir(stage)`` prints one (the last by
-    default); ``graph`` is the final IR whose ``outputs`` are the fetches.
+    ``stages`` names the IR stages in order and ``ir(stage)`` prints one (the last by
+    default); ``graph`` is the final IR, whose ``outputs`` are the fetches;
+    ``kernels`` lists what a run executes; ``memory_plan`` and ``fusion`` hold what
+    those passes decided (None when the pass did not run).
     """
 
-    def __init__(self, stages, feed_names, device):
-        self._stages = dict(stages)
-        self.graph = stages[-1][1]
-        self.feed_names = tuple(feed_names)
+    def __init__(self, stages, device, poison=False):
+        self._stages = {s.name: s for s in stages}
+        self.graph = stages[-1].graph
         self.device = device
+        self.memory_plan = self._info("plan_memory")
+        self.fusion = self._info("fuse")
+        self.feed_names = tuple(n.name for n in self.graph.nodes if n.op == "placeholder")
+        self._executor = Executor(self.graph, self.memory_plan, poison=poison)
+
+    def _info(self, name):
+        stage = self._stages.get(name)
+        return stage.info if stage else None
 
     @property
     def stages(self):
         return list(self._stages)
 
+    def stage(self, name):
+        """The :class:`~graphc.passes.pipeline.Stage` record (graph, time, node counts)."""
+        if name not in self._stages:
+            raise KeyError(f"no stage {name!r}; stages are {self.stages}")
+        return self._stages[name]
+
     def ir(self, stage=None, blobs=False):
-        """IR text of ``stage`` (the last when None); large constants elided unless ``blobs``."""
-        if stage is None:
-            stage = self.stages[-1]
-        if stage not in self._stages:
-            raise KeyError(f"no stage {stage!r}; stages are {self.stages}")
-        return self._stages[stage].to_text(blobs=blobs)
+        """IR text after ``stage`` (the last when None); large constants elided unless ``blobs``."""
+        return stage_text(self.stage(self.stages[-1] if stage is None else stage), blobs=blobs)
+
+    @property
+    def kernels(self):
+        """The kernels a run executes, in order (sources, views and effects run none)."""
+        return [kernel_of(n) for n in self.graph.nodes if runs_kernel(n)]
 
     def variable_names(self):
         return [n.name for n in self.graph.nodes if n.op == "variable"]
 
     def run(self, feeds, variables):
         """Values of the outputs, given feed arrays (by name) and variable arrays (by name)."""
-        return run_graph(self.graph, feeds, variables)
+        return self._executor.run(feeds, variables)
 
     def __repr__(self):
-        return f"<graphc.Compiled stages={self.stages} nodes={len(self.graph)} device={self.device!r}>"
+        return (f"<graphc.Compiled stages={self.stages} kernels={len(self.kernels)} "
+                f"device={self.device!r}>")
+
+
+def runs_kernel(node):
+    from ..passes.memory import is_view
+    return node.opdef.kind not in (SOURCE, EFFECT) and not is_view(node)
+
+
+def kernel_of(node):
+    if node.op == "fused":
+        body = node.attrs["body"]
+        covered = tuple(n.name for n in body.nodes if n.op != "placeholder" and n.op != "constant")
+        return Kernel(node.name, node.attrs["kind"], covered, tuple(x.name for x in node.inputs))
+    return Kernel(node.name, node.opdef.kind, (node.name,), tuple(x.name for x in node.inputs))
 
 
 def needed_nodes(fetch_nodes, fed):
-    """Nodes the fetches depend on, stopping at fed nodes; in graph order."""
+    """Nodes the fetches depend on, stopping at fed nodes."""
     seen, stack = set(), list(fetch_nodes)
     while stack:
         node = stack.pop()
@@ -84,15 +131,14 @@ def specialize(graph, fetch_nodes, feed_specs):
             new = out.add_node("placeholder", (), {"dtype": dtype, "shape": shape},
                                name=node.name, loc=node.loc, exact_name=True)
         else:
-            attrs = node.attrs
-            new = out.add_node(node.op, [mapping[x] for x in node.inputs], attrs,
+            new = out.add_node(node.op, [mapping[x] for x in node.inputs], node.attrs,
                                name=node.name, loc=node.loc, exact_name=True)
         mapping[node] = new
     out.outputs = tuple(mapping[n] for n in fetch_nodes)
     return out
 
 
-def compile_program(graph, fetch_nodes, feed_specs, device):
-    specialized = specialize(graph, fetch_nodes, feed_specs)
-    feed_names = [n.name for n in specialized.nodes if n.op == "placeholder"]
-    return Compiled([("specialize", specialized)], feed_names, device)
+def compile_program(graph, fetch_nodes, feed_specs, device, passes, verify=False, poison=False):
+    """Specialize, run the selected ``passes``, and wrap the result as a Compiled program."""
+    stages = run_pipeline(specialize(graph, fetch_nodes, feed_specs), passes, verify_each=verify)
+    return Compiled(stages, device, poison=poison)

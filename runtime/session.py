@@ -3,6 +3,7 @@ import numpy as np
 
 from ..errors import FeedError, GraphcError, GraphError
 from ..ir.graph import get_default_graph
+from ..passes.pipeline import select_passes
 from .compiler import compile_program
 from .feeds import convert_feed, feed_nodes, feed_spec
 from .structure import flatten
@@ -18,11 +19,19 @@ class Session:
     its value across runs, and changes only when a run succeeds.
     """
 
-    def __init__(self, graph=None, device="cpu"):
+    def __init__(self, graph=None, device="cpu", optimize=True, passes=None, disable=(), verify=False,
+                 poison=False):
+        """``optimize=False`` runs every op as its own kernel (the unfused baseline);
+        ``passes``/``disable`` pick pipeline passes by name (see graphc.passes.PASS_NAMES);
+        ``verify`` runs the IR verifier after every pass; ``poison`` fills every arena
+        region with NaN when its buffer dies (a check of the memory planner)."""
         if device not in DEVICES:
             raise GraphcError(f"unknown device {device!r}; available: {', '.join(DEVICES)}")
         self.graph = graph if graph is not None else get_default_graph()
         self.device = device
+        self.passes = select_passes(optimize, passes, disable)
+        self.verify = bool(verify)
+        self.poison = bool(poison)
         self._variables = {}
         self._cache = {}
         self._closed = False
@@ -69,7 +78,8 @@ class Session:
     def _compile(self, fetch_nodes, specs):
         key = (tuple(fetch_nodes), tuple(sorted(((n.name, d.str, s) for n, (d, s) in specs.items()))))
         if key not in self._cache:
-            self._cache[key] = compile_program(self.graph, fetch_nodes, specs, self.device)
+            self._cache[key] = compile_program(self.graph, fetch_nodes, specs, self.device, self.passes,
+                                               verify=self.verify, poison=self.poison)
         return self._cache[key]
 
     def _initialize(self, variable_nodes, strict=True):

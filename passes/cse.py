@@ -1,0 +1,9 @@
+"""Stub: replaced by the real pass."""
+
+
+def cse(graph):
+    return graph
+
+
+def dce(graph):
+    return graph

@@ -1,0 +1,5 @@
+"""Stub: replaced by the real pass."""
+
+
+def fuse(graph):
+    return graph

@@ -1,0 +1,76 @@
+"""Building a rewritten copy of a graph: the one mechanism every pass uses.
+
+A pass walks the source graph in topological order and, for each node, either
+copies it (with its inputs mapped to their rewritten versions) or maps it to some
+other node of the new graph. Names and source lines are kept; new nodes get fresh
+names that cannot collide with any name of the source graph.
+"""
+from ..ir import Graph
+
+
+class Rewriter:
+    """``out`` is the graph being built; ``mapping`` takes source nodes to new nodes."""
+
+    def __init__(self, source):
+        self.source = source
+        self.out = Graph()
+        self.mapping = {}
+        self._taken = {n.name for n in source.nodes}
+
+    def inputs_of(self, node):
+        return [self.mapping[x] for x in node.inputs]
+
+    def copy(self, node, inputs=None, attrs=None):
+        """``node`` in the new graph (same name, op and location), with mapped inputs."""
+        new = self.out.add_node(node.op, self.inputs_of(node) if inputs is None else inputs,
+                                node.attrs if attrs is None else attrs,
+                                name=node.name, loc=node.loc, exact_name=True)
+        self.mapping[node] = new
+        return new
+
+    def add(self, op, inputs, attrs, like, hint=None):
+        """A new node built for source node ``like`` (its location, a fresh name)."""
+        name = self.fresh_name(hint or f"{like.name}/{op}")
+        return self.out.add_node(op, inputs, attrs, name=name, loc=like.loc, exact_name=True)
+
+    def fresh_name(self, base):
+        name, n = base, 0
+        while name in self._taken:
+            n += 1
+            name = f"{base}_{n}"
+        self._taken.add(name)
+        return name
+
+    def finish(self):
+        """The new graph, its outputs the images of the source's outputs, dead nodes dropped."""
+        outputs = tuple(self.mapping[n] for n in self.source.outputs)
+        return live_copy(self.out, outputs)
+
+
+def live_nodes(graph, outputs):
+    """Nodes the outputs depend on."""
+    seen, stack = set(), list(outputs)
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(node.inputs)
+    return seen
+
+
+def live_copy(graph, outputs):
+    """``graph`` restricted to what ``outputs`` need, with those outputs (same names).
+
+    ``graph`` itself is returned (its outputs set) when every node is live.
+    """
+    live = live_nodes(graph, outputs)
+    if len(live) == len(graph):
+        graph.outputs = tuple(outputs)
+        return graph
+    out, mapping = Graph(), {}
+    for node in graph.nodes:
+        if node in live:
+            mapping[node] = out.add_node(node.op, [mapping[x] for x in node.inputs], node.attrs,
+                                         name=node.name, loc=node.loc, exact_name=True)
+    out.outputs = tuple(mapping[n] for n in outputs)
+    return out
