@@ -1,13 +1,173 @@
-"""Stub: replaced by the real pass."""
+"""Memory planning: every intermediate buffer gets an offset in one arena.
 
+Per compiled graph (in its scheduled order):
+  - values: a kernel's output needs a buffer; a view (reshape, transpose, slice...
+    between buffers) reads its input's buffer in place and extends its life; feeds
+    are read in place, variables and constants live outside the arena, and fetched
+    results get fresh memory each run (the caller owns them, so they never alias
+    memory the next run overwrites);
+  - liveness: a buffer lives from the step that writes it to the last step that
+    reads it or any view of it;
+  - in place: an elementwise kernel writes over an input buffer of the same size
+    that dies at that kernel and that it reads at the same index;
+  - placement: greedy by size, each buffer at the best-fitting free gap among the
+    buffers whose lifetimes overlap it (the heap-simulator idea of XLA and TFLite),
+    aligned to ALIGN bytes. No buffer is reused while any reader of it is live.
+The arena is allocated once per compiled program: a steady-state run allocates
+nothing but the fetched results.
+"""
+from dataclasses import dataclass, field
 
-def plan_memory(graph):
-    return graph
+from ..ops import EFFECT, ELEMENTWISE, SOURCE
 
-
+ALIGN = 64
 VIEW_OPS = ("reshape", "expand_dims", "squeeze", "transpose", "slice", "broadcast_to")
 
 
 def is_view(node):
     """A movement op between buffers that reads its input in place (no kernel, no buffer)."""
     return node.op in VIEW_OPS
+
+
+def nbytes(node):
+    n = node.dtype.itemsize
+    for d in node.shape:
+        n *= d
+    return n
+
+
+@dataclass(eq=False)
+class Buffer:
+    """An arena region: the values stored in it (an in-place chain), and when it is live."""
+    values: list
+    size: int
+    start: int
+    end: int
+    offset: int = 0
+
+    @property
+    def name(self):
+        return self.values[0]
+
+
+@dataclass
+class MemoryPlan:
+    """Where every intermediate lives. ``peak_bytes`` is the arena size; ``total_bytes``
+    is the sum of all intermediates' sizes (what one allocation per value would take)."""
+    buffers: list
+    peak_bytes: int
+    total_bytes: int
+    outputs: list = field(default_factory=list)   # fetched results: fresh memory each run
+    allocations_per_run: int = 0                  # intermediate allocations per steady-state run
+
+    def location(self):
+        """value name -> (offset, size) in the arena."""
+        return {v: (b.offset, b.size) for b in self.buffers for v in b.values}
+
+    def __str__(self):
+        ratio = self.peak_bytes / self.total_bytes if self.total_bytes else 0.0
+        lines = [f"memory plan: arena {self.peak_bytes} bytes for {self.total_bytes} bytes of intermediates "
+                 f"({ratio:.2f}), {len(self.buffers)} buffers, {self.allocations_per_run} allocations per run"]
+        for b in sorted(self.buffers, key=lambda b: b.start):
+            lines.append(f"  [{b.offset:>10}, {b.offset + b.size:>10})  live {b.start}..{b.end}  "
+                         + " <- ".join("%" + v for v in b.values))
+        if self.outputs:
+            lines.append("  fetched (fresh each run): " + ", ".join("%" + v for v in self.outputs))
+        return "\n".join(lines)
+
+
+def _base(node, view_base):
+    return view_base.get(node, node)
+
+
+def _reads_in_place(kernel, x):
+    """Whether ``kernel`` reads input ``x`` only elementwise at its own index."""
+    if x.shape != kernel.shape:
+        return False
+    if kernel.op != "fused":
+        return kernel.opdef.kind == ELEMENTWISE
+    body = kernel.attrs["body"]
+    if kernel.attrs["kind"] != "elementwise":
+        return False
+    param = [n for n in body.nodes if n.op == "placeholder"][kernel.inputs.index(x)]
+    return all(n.opdef.kind == ELEMENTWISE and n.shape == kernel.shape
+               for n in body.nodes if param in n.inputs)
+
+
+def plan_memory(graph):
+    """Plan the arena for ``graph`` (in its node order); returns (graph, MemoryPlan)."""
+    nodes = graph.nodes
+    outputs = set(graph.outputs)
+    end_of_run = len(nodes)
+    view_base, buffer_of, buffers = {}, {}, []
+    for step, node in enumerate(nodes):
+        kind = node.opdef.kind
+        if kind in (SOURCE, EFFECT):
+            continue
+        if is_view(node):
+            view_base[node] = _base(node.inputs[0], view_base)
+            continue
+        if node in outputs:
+            continue
+        buffer_of[node] = Buffer([node.name], nbytes(node), step, step)
+        buffers.append(buffer_of[node])
+
+    # liveness: the last step that reads a buffer directly or through a view
+    for step, node in enumerate(nodes):
+        for x in node.inputs:
+            base = _base(x, view_base)
+            if base in buffer_of:
+                buffer_of[base].end = max(buffer_of[base].end, step)
+    for out in outputs:   # a fetched view of an arena buffer is copied out after the last step
+        base = _base(out, view_base)
+        if base in buffer_of:
+            buffer_of[base].end = end_of_run
+
+    total = sum(b.size for b in buffers)
+    merged = _merge_in_place(nodes, buffer_of, view_base)
+    placed = _place([b for b in buffers if b not in merged])
+    peak = max((b.offset + b.size for b in placed), default=0)
+    fresh = [n.name for n in graph.outputs if n.opdef.kind not in (SOURCE, EFFECT) and not is_view(n)]
+    return graph, MemoryPlan(placed, peak, total, fresh)
+
+
+def _merge_in_place(nodes, buffer_of, view_base):
+    """Let elementwise kernels write over an input buffer that dies there; returns the absorbed."""
+    absorbed = set()
+    owner = {b: b for b in buffer_of.values()}
+    for step, node in enumerate(nodes):
+        mine = buffer_of.get(node)
+        if mine is None:
+            continue
+        for x in dict.fromkeys(node.inputs):
+            if x not in buffer_of:   # a source, a view or a fetched result: not ours to overwrite
+                continue
+            theirs = owner[buffer_of[x]]
+            if theirs.end == step and theirs.size == mine.size and _reads_in_place(node, x):
+                theirs.values.extend(mine.values)
+                theirs.end = mine.end
+                owner[mine] = theirs
+                absorbed.add(mine)
+                break
+    return absorbed
+
+
+def _align(n):
+    return -(-n // ALIGN) * ALIGN
+
+
+def _place(buffers):
+    """Greedy by size: each buffer at the best-fitting gap among those live at the same time."""
+    placed = []
+    for buf in sorted(buffers, key=lambda b: (-b.size, b.start)):
+        busy = sorted((p.offset, p.offset + p.size) for p in placed
+                      if p.start <= buf.end and buf.start <= p.end)
+        best, cursor = None, 0
+        for lo, hi in busy:
+            gap = lo - cursor
+            if gap >= buf.size and (best is None or gap < best[0]):
+                best = (gap, cursor)
+            cursor = max(cursor, _align(hi))
+        buf.offset = best[1] if best else cursor
+        placed.append(buf)
+    return sorted(placed, key=lambda b: b.offset)

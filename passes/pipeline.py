@@ -87,8 +87,10 @@ def run_pipeline(graph, names, verify_each=False):
 
 
 def stage_text(stage, blobs=False):
-    """The IR of a stage, with what the pass produced (plan, decisions) as // comments."""
-    text = stage.graph.to_text(blobs=blobs)
+    """The IR after a stage under a header line (time, node counts), with what the pass
+    produced (fusion decisions, memory plan) as // comments; still parseable."""
+    text = (f"// graphc IR after {stage.name}: {stage.seconds * 1e3:.3f} ms, "
+            f"nodes {stage.nodes_before} -> {stage.nodes_after}\n") + stage.graph.to_text(blobs=blobs)
     if stage.info is not None:
         text += "".join(f"// {line}\n" for line in str(stage.info).splitlines())
     return text
@@ -101,7 +103,5 @@ def dump(stages, directory):
     folder = os.path.join(directory, f"{next(_compilations):04d}-{os.getpid()}-{label}")
     os.makedirs(folder, exist_ok=True)
     for i, stage in enumerate(stages):
-        header = (f"// graphc IR after {stage.name}: {stage.seconds * 1e3:.3f} ms, "
-                  f"nodes {stage.nodes_before} -> {stage.nodes_after}\n")
         with open(os.path.join(folder, f"{i:02d}-{stage.name}.txt"), "w") as f:
-            f.write(header + stage_text(stage, blobs=True))
+            f.write(stage_text(stage, blobs=True))

@@ -59,8 +59,17 @@ class Compiled:
         return self._stages[name]
 
     def ir(self, stage=None, blobs=False):
-        """IR text after ``stage`` (the last when None); large constants elided unless ``blobs``."""
-        return stage_text(self.stage(self.stages[-1] if stage is None else stage), blobs=blobs)
+        """IR text after ``stage`` (the last when None), parseable with ``gc.ir.parse``;
+        large constants elided unless ``blobs``."""
+        return self.stage(self.stages[-1] if stage is None else stage).graph.to_text(blobs=blobs)
+
+    def dump(self, blobs=False):
+        """Every stage's IR in order, each headed by its pass time and node counts, with
+        what the pass decided (fusion decisions, memory plan) as ``//`` comments."""
+        return "\n".join(stage_text(self.stage(name), blobs=blobs) for name in self.stages)
+
+    def __str__(self):
+        return self.dump()
 
     @property
     def kernels(self):

@@ -1,10 +1,79 @@
-"""Runs a compiled graph. Stub until the memory planner lands: interprets it."""
-from .reference import run_graph
+"""Runs a compiled graph over its memory plan (numpy kernels, the reference backend).
+
+Every kernel is evaluated by its numpy reference (a fused kernel by interpreting its
+body) and its result is written into the kernel's arena region (or into a fresh
+array when it is fetched). Views are numpy views of their input. With ``poison``,
+each region is filled with NaN bytes the moment its buffer dies, so a planner that
+reuses memory too early shows up as wrong results.
+"""
+import numpy as np
+
+from ..ops import EFFECT, SOURCE
+from ..passes.memory import is_view
+from .reference import compute, read_only, run_graph
+
+POISON_BYTE = 0xFF   # all-ones: NaN in every float format
 
 
 class Executor:
     def __init__(self, graph, plan, poison=False):
         self.graph, self.plan, self.poison = graph, plan, poison
+        self._arena = None
+        if plan is not None:
+            self._steps = self._prepare()
+
+    def _prepare(self):
+        nodes, outputs = self.graph.nodes, set(self.graph.outputs)
+        location = self.plan.location()
+        dies_at = {}
+        for b in self.plan.buffers:
+            dies_at.setdefault(b.end, []).append((b.offset, b.size))
+        last_use = {}
+        for i, node in enumerate(nodes):
+            for x in node.inputs:
+                last_use[x] = i
+        steps = []
+        for i, node in enumerate(nodes):
+            kind = node.opdef.kind
+            role = ("source" if kind == SOURCE else "effect" if kind == EFFECT else
+                    "view" if is_view(node) else "fresh" if node in outputs else "arena")
+            free = [x for x, last in last_use.items() if last == i and x not in outputs]
+            steps.append((node, role, location.get(node.name), free, dies_at.get(i, [])))
+        return steps
 
     def run(self, feeds, variables):
-        return run_graph(self.graph, feeds, variables)
+        if self.plan is None:
+            return run_graph(self.graph, feeds, variables)
+        if self._arena is None:
+            self._arena = np.empty(self.plan.peak_bytes, np.uint8)
+            if self.poison:
+                self._arena.fill(POISON_BYTE)
+        env = {}
+        with np.errstate(all="ignore"):
+            for node, role, where, free, dead_regions in self._steps:
+                if role == "source":
+                    env[node] = _source_value(node, feeds, variables)
+                elif role in ("view", "effect"):
+                    env[node] = compute(node, [env[x] for x in node.inputs])
+                else:
+                    out = np.empty(node.shape, node.dtype) if role == "fresh" else self._region(node, where)
+                    np.copyto(out, compute(node, [env[x] for x in node.inputs]))
+                    env[node] = out
+                for x in free:
+                    del env[x]
+                if self.poison:
+                    for offset, size in dead_regions:
+                        self._arena[offset:offset + size] = POISON_BYTE
+        return [env[n] for n in self.graph.outputs]
+
+    def _region(self, node, where):
+        offset, size = where
+        return self._arena[offset:offset + size].view(node.dtype).reshape(node.shape)
+
+
+def _source_value(node, feeds, variables):
+    if node.op == "placeholder":
+        return read_only(feeds[node.name])
+    if node.op == "variable":
+        return read_only(variables[node.name])
+    return node.attrs["value"]

@@ -30,17 +30,17 @@ def run_graph(graph, feeds, variables):
     with np.errstate(all="ignore"):
         for i, node in enumerate(graph.nodes):
             if node.op == "placeholder":
-                env[node] = _read_only(feeds[node.name])
+                env[node] = read_only(feeds[node.name])
             elif node.op == "variable":
-                env[node] = _read_only(variables[node.name])
+                env[node] = read_only(variables[node.name])
             else:
-                env[node] = _compute(node, [env[x] for x in node.inputs])
+                env[node] = compute(node, [env[x] for x in node.inputs])
             for dead in frees[i]:
                 del env[dead]
     return [env[n] for n in graph.outputs]
 
 
-def _compute(node, values):
+def compute(node, values):
     try:
         result = node.opdef.compute(values, **node.attrs)
     except GraphcError:
@@ -56,7 +56,7 @@ def _compute(node, values):
     return result
 
 
-def _read_only(array):
+def read_only(array):
     """A view no op or caller can write through (session state and feeds stay intact)."""
     view = array.view()
     view.flags.writeable = False

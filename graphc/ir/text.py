@@ -7,7 +7,17 @@
     blob 0: f32[4,3] = "<base64 of the little-endian bytes>"
 
 Constants with more than ``INLINE_LIMIT`` elements are stored in ``blob`` lines at
-the end so the program stays readable. ``parse(to_text(g))`` rebuilds ``g`` exactly.
+the end so the program stays readable. A fused kernel's body (a graph whose
+placeholders are the kernel's inputs) is printed indented under the kernel:
+
+    %y: f32[8,4] = fused(%x, %b) {kind='elementwise'}  # model.py:7
+        %x: f32[8,4] = placeholder()
+        %b: f32[4] = placeholder()
+        %add: f32[8,4] = add(%x, %b)  # model.py:6
+        %y: f32[8,4] = relu(%add)  # model.py:7
+        outputs(%y)
+
+``parse(to_text(g))`` rebuilds ``g`` exactly. Lines starting with ``//`` are comments.
 """
 import ast
 import base64
@@ -23,6 +33,7 @@ from .graph import Graph
 from .node import type_str
 
 INLINE_LIMIT = 16
+BODY_INDENT = "    "  # a fused kernel's body is printed indented under it
 SOURCE_TYPE_ATTRS = ("dtype", "shape")  # sources carry their type in the line's type
 _SOURCE_OPS = ("placeholder", "variable")
 
@@ -75,7 +86,7 @@ def _fmt_constant(value, blobs):
 
 def node_line(node, blobs):
     attrs = {k: v for k, v in node.attrs.items()
-             if not (node.op in _SOURCE_OPS and k in SOURCE_TYPE_ATTRS)}
+             if not (node.op in _SOURCE_OPS and k in SOURCE_TYPE_ATTRS) and not (node.op == "fused" and k == "body")}
     if node.op == "constant":
         attrs["value"] = _Raw(_fmt_constant(node.attrs["value"], blobs))
     text = f"%{node.name}: {node.type} = {node.op}({', '.join('%' + x.name for x in node.inputs)})"
@@ -86,11 +97,20 @@ def node_line(node, blobs):
     return text
 
 
+def _graph_lines(graph, stored, indent=""):
+    lines = []
+    for node in graph.nodes:
+        lines.append(indent + node_line(node, stored))
+        if node.op == "fused":
+            lines.extend(_graph_lines(node.attrs["body"], stored, indent + BODY_INDENT))
+    if graph.outputs is not None:
+        lines.append(f"{indent}outputs({', '.join('%' + n.name for n in graph.outputs)})")
+    return lines
+
+
 def to_text(graph, blobs=True):
     stored = []
-    lines = [node_line(n, stored) for n in graph.nodes]
-    if graph.outputs is not None:
-        lines.append(f"outputs({', '.join('%' + n.name for n in graph.outputs)})")
+    lines = _graph_lines(graph, stored)
     for i, arr in enumerate(stored):
         payload = base64.b64encode(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()).decode()
         lines.append(f'blob {i}: {type_str(arr.dtype, arr.shape)} = "{payload if blobs else "..."}"')
@@ -190,16 +210,30 @@ def _read_blob(m):
 
 def parse(text):
     """Read IR text (from ``Graph.to_text`` or written by hand) into a new Graph."""
-    lines = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines())]
-    lines = [(i, ln) for i, ln in lines if ln and not ln.startswith("//")]
+    lines = [(i + 1, len(ln) - len(ln.lstrip()), ln.strip()) for i, ln in enumerate(text.splitlines())]
+    lines = [ln for ln in lines if ln[2] and not ln[2].startswith("//")]
     blobs = {}
-    for lineno, line in lines:
+    for lineno, _, line in lines:
         if m := _BLOB_RE.match(line):
             with _errors_at(lineno, line):
                 blobs[int(m.group("idx"))] = _read_blob(m)
+    graph, pos = _parse_block(lines, 0, 0, blobs)
+    if pos < len(lines):
+        lineno, _, line = lines[pos]
+        raise IRParseError(f"line {lineno}: unexpected indentation\n    {line}")
+    return graph
+
+
+def _parse_block(lines, pos, indent, blobs):
+    """Parse the lines at ``indent`` from ``pos`` into a Graph; a fused node's body is
+    the more-indented block under it. Returns the graph and the next position."""
     graph = Graph()
-    for lineno, line in lines:
+    while pos < len(lines) and lines[pos][1] >= indent:
+        lineno, ind, line = lines[pos]
+        pos += 1
         with _errors_at(lineno, line):
+            if ind > indent:
+                raise IRParseError("unexpected indentation")
             if _BLOB_RE.match(line):
                 continue
             if m := _OUTPUTS_RE.match(line):
@@ -215,11 +249,15 @@ def parse(text):
                 attrs.update(dtype=dtype, shape=shape)
             if m.group("op") == "constant" and dtype is not None:
                 attrs["value"] = np.array(attrs.get("value"), dtype=dtype).reshape(shape)
+            if m.group("op") == "fused":
+                if pos >= len(lines) or lines[pos][1] <= indent:
+                    raise IRParseError("a fused node needs its body indented below it")
+                attrs["body"], pos = _parse_block(lines, pos, lines[pos][1], blobs)
             node = graph.add_node(m.group("op"), _refs(graph, m.group("args")), attrs,
                                   name=m.group("name"), loc=loc, exact_name=True)
             if (node.dtype, node.shape) != (dtype, shape):
                 raise IRParseError(f"declared type {m.group('type')} but {node.op} infers {node.type}")
-    return graph
+    return graph, pos
 
 
 @contextmanager
