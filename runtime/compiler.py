@@ -42,7 +42,7 @@ class Compiled:
         self.memory_plan = self._info("plan_memory")
         self.fusion = self._info("fuse")
         self.feed_names = tuple(n.name for n in self.graph.nodes if n.op == "placeholder")
-        self._executor = Executor(self.graph, self.memory_plan, poison=poison)
+        self._executor = Executor(self.graph, self.memory_plan, poison=poison, device=device)
 
     def _info(self, name):
         stage = self._stages.get(name)

@@ -6,6 +6,8 @@ array when it is fetched). Views are numpy views of their input. With ``poison``
 each region is filled with NaN bytes the moment its buffer dies, so a planner that
 reuses memory too early shows up as wrong results.
 """
+import os
+
 import numpy as np
 
 from ..ops import EFFECT, SOURCE
@@ -16,11 +18,18 @@ POISON_BYTE = 0xFF   # all-ones: NaN in every float format
 
 
 class Executor:
-    def __init__(self, graph, plan, poison=False):
+    """Runs ``graph`` over its memory plan; on ``device="cpu"`` kernels run as native code."""
+
+    def __init__(self, graph, plan, poison=False, device="reference"):
         self.graph, self.plan, self.poison = graph, plan, poison
         self._arena = None
+        self.native, self.jit = {}, None
         if plan is not None:
             self._steps = self._prepare()
+            if device == "cpu" and os.environ.get("GRAPHC_NATIVE") == "1":  # work in progress
+                from .native import build_native
+                kernels = [node for node, role, *_ in self._steps if role in ("arena", "fresh")]
+                self.native, self.jit = build_native(kernels)
 
     def _prepare(self):
         nodes, outputs = self.graph.nodes, set(self.graph.outputs)
@@ -57,7 +66,11 @@ class Executor:
                     env[node] = compute(node, [env[x] for x in node.inputs])
                 else:
                     out = np.empty(node.shape, node.dtype) if role == "fresh" else self._region(node, where)
-                    np.copyto(out, compute(node, [env[x] for x in node.inputs]))
+                    native = self.native.get(node)
+                    if native is not None:
+                        native.run([env[x] for x in node.inputs], out)
+                    else:
+                        np.copyto(out, compute(node, [env[x] for x in node.inputs]))
                     env[node] = out
                 for x in free:
                     del env[x]

@@ -1,0 +1,399 @@
+"""The loop-level kernel IR: what a backend renders, free of anything CPU-specific.
+
+A kernel computes one value over an index space. Its parameters are contiguous
+row-major buffers (kernel inputs, the output, constants); every load goes through an
+index map written as integer arithmetic on the loop variables, so broadcast,
+transpose, slice, reshape, pad and concat cost no copies. Scalars form an expression
+tree of the op table's elementwise op names. A row-wise kernel first computes its
+reductions for each outer index (each a loop over the reduced axes with a combiner),
+then the elementwise work that reads them. A matmul kernel runs a GEMM into its
+output and then its epilogue in place.
+
+Lowering starts from a fused node's body (or a single op) and walks it from the
+output, carrying the index each value is read at; equal subexpressions are shared.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..ops import ELEMENTWISE, REDUCTION
+
+
+# -- integer index expressions -------------------------------------------------
+@dataclass(frozen=True)
+class Var:
+    name: str
+    extent: int
+
+
+@dataclass(frozen=True)
+class IConst:
+    value: int
+
+
+@dataclass(frozen=True)
+class IBin:
+    op: str          # add, mul, div (floor, non-negative), mod, min, max
+    a: object
+    b: object
+
+
+def iadd(a, b):
+    if isinstance(a, IConst) and a.value == 0:
+        return b
+    if isinstance(b, IConst) and b.value == 0:
+        return a
+    if isinstance(a, IConst) and isinstance(b, IConst):
+        return IConst(a.value + b.value)
+    return IBin("add", a, b)
+
+
+def imul(a, b):
+    if isinstance(b, IConst):
+        a, b = b, a
+    if isinstance(a, IConst):
+        if a.value == 0:
+            return IConst(0)
+        if a.value == 1:
+            return b
+        if isinstance(b, IConst):
+            return IConst(a.value * b.value)
+    return IBin("mul", a, b)
+
+
+def idiv(a, n):
+    return a if n == 1 else IConst(0) if extent_of(a) <= n else IBin("div", a, IConst(n))
+
+
+def imod(a, n):
+    return IConst(0) if n == 1 else a if extent_of(a) <= n else IBin("mod", a, IConst(n))
+
+
+def extent_of(e):
+    """An upper bound (exclusive) of a non-negative index expression."""
+    if isinstance(e, Var):
+        return e.extent
+    if isinstance(e, IConst):
+        return e.value + 1
+    if e.op == "add":
+        return extent_of(e.a) + extent_of(e.b) - 1
+    if e.op == "mul":
+        return (extent_of(e.a) - 1) * (extent_of(e.b) - 1) + 1
+    if e.op == "div":
+        return (extent_of(e.a) - 1) // e.b.value + 1
+    if e.op == "mod":
+        return min(extent_of(e.a), e.b.value)
+    return max(extent_of(e.a), extent_of(e.b))
+
+
+def flat_index(index, shape):
+    """Row-major offset of ``index`` into a contiguous buffer of ``shape``."""
+    offset, stride = IConst(0), 1
+    for i, d in zip(reversed(index), reversed(shape)):
+        if d != 1:
+            offset = iadd(offset, imul(IConst(stride), i))
+        stride *= d
+    return offset
+
+
+def unflatten(offset, shape):
+    out, stride = [], 1
+    for d in reversed(shape):
+        out.append(IConst(0) if d == 1 else imod(idiv(offset, stride), d))
+        stride *= d
+    return tuple(reversed(out))
+
+
+# -- scalar expressions ----------------------------------------------------------
+@dataclass(frozen=True)
+class Load:
+    param: int
+    index: object        # flat offset
+    dtype: np.dtype
+
+
+@dataclass(frozen=True)
+class Const:
+    value: object
+    dtype: np.dtype
+
+
+@dataclass(frozen=True)
+class Op:
+    op: str              # an elementwise op name, "cast" or "where"
+    args: tuple
+    dtype: np.dtype
+
+
+@dataclass(frozen=True)
+class IndexValue:
+    """An index expression used as a scalar (an int64), e.g. for argmax."""
+    index: object
+
+
+@dataclass(frozen=True)
+class Reduce:
+    op: str              # sum, prod, mean, max, min, argmax, argmin
+    body: object         # expression over the reduction variables
+    rvars: tuple         # Vars looped over
+    dtype: np.dtype      # result dtype
+    acc_dtype: np.dtype  # accumulator dtype
+
+
+@dataclass
+class Kernel:
+    """One kernel. ``params`` are (name, dtype, shape) of contiguous buffers; the last
+    one is the output. ``loops`` are the Vars of the output index space, outermost
+    first; ``value`` is the expression stored at ``out[store_index]``. For a matmul
+    kernel ``gemm`` describes the product written before the epilogue runs."""
+    name: str
+    params: list
+    loops: tuple
+    value: object
+    store_index: object
+    gemm: object = None
+    notes: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """out[b] = a[b] @ bmat[b] for every batch index b (offsets per batch in elements)."""
+    a: int
+    b: int
+    trans_a: bool
+    trans_b: bool
+    m: int
+    n: int
+    k: int
+    batch: tuple          # (a offset, b offset, out offset) per batch item
+    dtype: np.dtype
+
+
+class Unsupported(Exception):
+    """The kernel uses something this lowering cannot express (the executor falls back)."""
+
+
+# -- lowering ------------------------------------------------------------------------
+class _Lowering:
+    def __init__(self, name, inputs, out_node):
+        self.name = name
+        self.params = []               # (name, dtype, shape)
+        self.param_of = {}             # body node -> param index
+        self.memo = {}
+        self.counter = 0
+        for node in inputs:
+            self.param_of[node] = self._add_param(node.name, node.dtype, node.shape)
+        self.out_node = out_node
+
+    def _add_param(self, name, dtype, shape):
+        self.params.append((name, dtype, tuple(shape)))
+        return len(self.params) - 1
+
+    def fresh(self, prefix, extent):
+        self.counter += 1
+        return Var(f"{prefix}{self.counter}", extent)
+
+    def value(self, node, index):
+        key = (node, index)
+        if key not in self.memo:
+            self.memo[key] = self._value(node, tuple(index))
+        return self.memo[key]
+
+    def _value(self, node, index):
+        if node in self.param_of:
+            return Load(self.param_of[node], flat_index(index, node.shape), node.dtype)
+        op, attrs = node.op, node.attrs
+        if op == "constant":
+            value = attrs["value"]
+            if value.size == 1:
+                return Const(value.reshape(()).item(), node.dtype)
+            self.param_of[node] = self._add_param(node.name, node.dtype, node.shape)
+            return self._value(node, index)
+        if node.opdef.kind == ELEMENTWISE:
+            args = tuple(self.value(x, broadcast_index(index, node.shape, x.shape)) for x in node.inputs)
+            if op == "cast":
+                return Op("cast", args, node.dtype)
+            return Op(op, args, node.dtype)
+        if op in MOVES:
+            return MOVES[op](self, node, index)
+        if node.opdef.kind == REDUCTION:
+            return self.reduce(node, index)
+        raise Unsupported(f"{op} inside a kernel")
+
+    def reduce(self, node, index):
+        (x,) = node.inputs
+        axes = node.attrs.get("axes")
+        if axes is None:
+            axis = node.attrs["axis"]
+            axes = tuple(range(len(x.shape))) if axis is None else (axis,)
+        keep = node.attrs["keepdims"]
+        rvars = tuple(self.fresh("r", x.shape[a]) for a in axes)
+        it, full = iter(index), []
+        for a in range(len(x.shape)):
+            if a in axes:
+                if keep:
+                    next(it)
+                full.append(rvars[axes.index(a)])
+            else:
+                full.append(next(it))
+        if node.op in ("argmax", "argmin"):
+            flat = flat_index(tuple(rvars), tuple(x.shape[a] for a in axes))
+            body = (self.value(x, tuple(full)), IndexValue(flat))
+            return Reduce(node.op, body, rvars, node.dtype, x.dtype)
+        acc = np.dtype(np.float64) if node.dtype == np.float32 and node.op in ("sum", "mean") else node.dtype
+        body = self.value(x, tuple(full))
+        if body.dtype != acc:
+            body = Op("cast", (body,), acc)
+        return Reduce(node.op, body, rvars, node.dtype, acc)
+
+
+def broadcast_index(index, out_shape, in_shape):
+    lead = len(out_shape) - len(in_shape)
+    return tuple(IConst(0) if d == 1 else index[lead + k] for k, d in enumerate(in_shape))
+
+
+def _reshape(lw, node, index):
+    (x,) = node.inputs
+    return lw.value(x, unflatten(flat_index(index, node.shape), x.shape))
+
+
+def _expand_dims(lw, node, index):
+    axes = node.attrs["axes"]
+    return lw.value(node.inputs[0], tuple(i for k, i in enumerate(index) if k not in axes))
+
+
+def _squeeze(lw, node, index):
+    (x,) = node.inputs
+    it = iter(index)
+    return lw.value(x, tuple(IConst(0) if k in node.attrs["axes"] else next(it) for k in range(len(x.shape))))
+
+
+def _transpose(lw, node, index):
+    perm = node.attrs["perm"]
+    src = [None] * len(perm)
+    for k, p in enumerate(perm):
+        src[p] = index[k]
+    return lw.value(node.inputs[0], tuple(src))
+
+
+def _slice(lw, node, index):
+    (x,) = node.inputs
+    src = []
+    for i, d, (start, stop, step) in zip(index, x.shape, node.attrs["slices"]):
+        begin, _, stride = slice(start, stop, step).indices(d)
+        src.append(iadd(IConst(begin), imul(IConst(stride), i)) if stride > 0 else
+                   IBin("add", IConst(begin), imul(IConst(stride), i)))
+    return lw.value(x, tuple(src))
+
+
+def _broadcast_to(lw, node, index):
+    x = node.inputs[0]
+    return lw.value(x, broadcast_index(index, node.shape, x.shape))
+
+
+def _in_range_select(lw, conds, inside, outside):
+    cond = None
+    for c in conds:
+        cond = c if cond is None else Op("logical_and", (cond, c), np.dtype(bool))
+    return inside if cond is None else Op("where", (cond, inside, outside), inside.dtype)
+
+
+def _pad(lw, node, index):
+    (x,) = node.inputs
+    src, conds = [], []
+    for i, d, (before, _) in zip(index, x.shape, node.attrs["pads"]):
+        if before == 0 and d == node.shape[len(src)]:
+            src.append(i)
+            continue
+        shifted = IBin("add", i, IConst(-before))
+        conds.append(Op("logical_and", (Op("greater_equal", (IndexValue(shifted), Const(0, np.dtype(np.int64))),
+                                              np.dtype(bool)),
+                                          Op("less", (IndexValue(shifted), Const(d, np.dtype(np.int64))),
+                                             np.dtype(bool))), np.dtype(bool)))
+        src.append(IBin("max", IConst(0), IBin("min", shifted, IConst(d - 1))))
+    inside = lw.value(x, tuple(src))
+    return _in_range_select(lw, conds, inside, Const(node.attrs["value"], node.dtype))
+
+
+def _concat(lw, node, index):
+    axis = node.attrs["axis"]
+    parts, start = [], 0
+    for x in node.inputs:
+        size = x.shape[axis]
+        local = IBin("add", index[axis], IConst(-start))
+        clamped = IBin("max", IConst(0), IBin("min", local, IConst(size - 1)))
+        src = index[:axis] + (clamped,) + index[axis + 1:]
+        parts.append((start + size, lw.value(x, src)))
+        start += size
+    value = parts[-1][1]
+    for end, part in reversed(parts[:-1]):
+        below = Op("less", (IndexValue(index[axis]), Const(end, np.dtype(np.int64))), np.dtype(bool))
+        value = Op("where", (below, part, value), node.dtype)
+    return value
+
+
+MOVES = {"reshape": _reshape, "expand_dims": _expand_dims, "squeeze": _squeeze, "transpose": _transpose,
+         "slice": _slice, "broadcast_to": _broadcast_to, "pad": _pad, "concat": _concat}
+
+
+def lower(kernel_node, input_nodes, body=None):
+    """Lower one kernel (a fused node with its body, or a single op node) to a Kernel.
+
+    ``input_nodes`` are the body's placeholders (or the node's inputs) in order; each
+    becomes a contiguous buffer parameter.
+    """
+    root = body.outputs[0] if body is not None else kernel_node
+    lw = _Lowering(kernel_node.name, input_nodes, root)
+    if root.op == "matmul" or (body is not None and kernel_node.attrs.get("kind") == "matmul"):
+        return _lower_matmul(lw, kernel_node, body, root)
+    loops = tuple(lw.fresh("i", d) for d in root.shape)
+    value = lw.value(root, loops)
+    out = lw._add_param(kernel_node.name, root.dtype, root.shape)
+    return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape))
+
+
+def _lower_matmul(lw, kernel_node, body, root):
+    nodes = body.nodes if body is not None else [root]
+    (mm,) = [n for n in nodes if n.op == "matmul"]
+    if mm.dtype.kind != "f":
+        raise Unsupported("integer matmul")
+    a, b = mm.inputs
+    trans = []
+    for operand in (a, b):
+        if operand.op == "transpose":
+            operand, t = operand.inputs[0], True
+        else:
+            t = False
+        if operand not in lw.param_of:
+            raise Unsupported("matmul operand computed inside the kernel")
+        trans.append((lw.param_of[operand], t, operand.shape))
+    out = lw._add_param(kernel_node.name, root.dtype, root.shape)
+    gemm = _gemm(trans, mm, out)
+    # the epilogue reads the product from the output buffer
+    lw.param_of[mm] = out
+    loops = tuple(lw.fresh("i", d) for d in root.shape)
+    value = lw.value(root, loops)
+    return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), gemm=gemm)
+
+
+def _gemm(trans, mm, out):
+    (pa, ta, sa), (pb, tb, sb) = trans
+    a_shape, b_shape = mm.inputs[0].shape, mm.inputs[1].shape
+    a2 = (1,) + a_shape if len(a_shape) == 1 else a_shape
+    b2 = b_shape + (1,) if len(b_shape) == 1 else b_shape
+    m, k, n = a2[-2], a2[-1], b2[-1]
+    batch = tuple(np.broadcast_shapes(a2[:-2], b2[:-2]))
+    items = []
+    for idx in np.ndindex(*batch) if batch else [()]:
+        def offset(shape, mat):
+            lead = len(batch) - (len(shape) - 2)
+            pos = 0
+            for d, i in zip(shape[:-2], idx[lead:]):
+                pos = pos * d + (0 if d == 1 else i)
+            return pos * mat
+        out_pos = 0
+        for d, i in zip(batch, idx):
+            out_pos = out_pos * d + i
+        items.append((offset(sa if len(sa) > 1 else (1,) + sa, m * k), offset(sb if len(sb) > 1 else sb + (1,), k * n),
+                      out_pos * m * n))
+    return Gemm(pa, pb, ta, tb, m, n, k, tuple(items), mm.dtype)

@@ -1,0 +1,278 @@
+"""Renders kernel IR (runtime.kernel_ir) as LLVM IR with llvmlite.
+
+Each kernel becomes ``void @name(ptr %params)``, ``params`` an array of buffer
+pointers in the kernel's parameter order (the output last). Loops are plain
+counted loops with the output index innermost-contiguous, which LLVM's loop
+vectorizer widens; a reduction is computed in the loop nest at the depth where all
+the variables its index uses are bound (for softmax: once per row, before the row's
+elementwise loop). A GEMM calls the BLAS already in the process (numpy's OpenBLAS).
+"""
+import numpy as np
+from llvmlite import ir
+
+from . import kernel_ir as K
+
+I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+F32, F64 = ir.FloatType(), ir.DoubleType()
+PTR = ir.PointerType()
+
+MEMORY_TYPE = {np.dtype(np.float32): F32, np.dtype(np.float64): F64, np.dtype(np.int32): I32,
+               np.dtype(np.int64): I64, np.dtype(np.bool_): I8}
+REGISTER_TYPE = {**MEMORY_TYPE, np.dtype(np.bool_): I1}
+GEMM_SYMBOL = {np.dtype(np.float32): "scipy_cblas_sgemm64_", np.dtype(np.float64): "scipy_cblas_dgemm64_"}
+
+
+def _is_float(dtype):
+    return np.dtype(dtype).kind == "f"
+
+
+class KernelBuilder:
+    """Emits one kernel function into ``module``."""
+
+    def __init__(self, module, kernel, symbol, math):
+        self.module, self.kernel, self.math = module, kernel, math
+        self.fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name=symbol)
+        self.builder = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.var_values = {}
+        self.cache = [{}]          # scoped expression cache (one dict per loop depth)
+
+    # -- entry ------------------------------------------------------------------
+    def build(self):
+        b = self.builder
+        self.ptrs = [b.load(b.gep(self.fn.args[0], [ir.Constant(I64, i)], source_etype=PTR), typ=PTR)
+                     for i in range(len(self.kernel.params))]
+        if self.kernel.gemm is not None:
+            self._gemm(self.kernel.gemm)
+        reductions = _reductions_of(self.kernel.value)
+        self._loops(list(self.kernel.loops), reductions)
+        b.ret_void()
+        return self.fn
+
+    def _loops(self, loops, reductions, bound=()):
+        ready = [r for r in reductions if _free_vars(r) <= set(bound)]
+        for r in ready:
+            self._value(r)
+        pending = [r for r in reductions if r not in ready]
+        if not loops:
+            out_param = len(self.kernel.params) - 1
+            value = self._value(self.kernel.value)
+            self._store(out_param, self.kernel.store_index, value, self.kernel.params[out_param][1])
+            return
+        var, rest = loops[0], loops[1:]
+        self._for(var, lambda _: self._loops(rest, pending, bound + (var,)))
+
+    def _for(self, var, body, carried=()):
+        """for var in range(var.extent): carried = body(carried); returns the final carried values."""
+        b = self.builder
+        pre = b.block
+        head = self.fn.append_basic_block(f"{var.name}.head")
+        loop = self.fn.append_basic_block(f"{var.name}.body")
+        done = self.fn.append_basic_block(f"{var.name}.done")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.phi(I64, name=var.name)
+        i.add_incoming(ir.Constant(I64, 0), pre)
+        phis = []
+        for value in carried:
+            phi = b.phi(value.type)
+            phi.add_incoming(value, pre)
+            phis.append(phi)
+        b.cbranch(b.icmp_signed("<", i, ir.Constant(I64, var.extent)), loop, done)
+        b.position_at_end(loop)
+        self.var_values[var] = i
+        self.cache.append({})
+        updated = body(phis) or ()
+        self.cache.pop()
+        del self.var_values[var]
+        nxt = b.add(i, ir.Constant(I64, 1))
+        i.add_incoming(nxt, b.block)
+        for phi, value in zip(phis, updated):
+            phi.add_incoming(value, b.block)
+        b.branch(head)
+        b.position_at_end(done)
+        return phis
+
+    # -- memory ---------------------------------------------------------------------
+    def _addr(self, param, index, dtype):
+        return self.builder.gep(self.ptrs[param], [self._index(index)], source_etype=MEMORY_TYPE[np.dtype(dtype)])
+
+    def _store(self, param, index, value, dtype):
+        if np.dtype(dtype) == np.bool_:
+            value = self.builder.zext(value, I8)
+        self.builder.store(value, self._addr(param, index, dtype))
+
+    def _load(self, node):
+        v = self.builder.load(self._addr(node.param, node.index, node.dtype), typ=MEMORY_TYPE[np.dtype(node.dtype)])
+        return self.builder.trunc(v, I1) if np.dtype(node.dtype) == np.bool_ else v
+
+    # -- index expressions ------------------------------------------------------------
+    def _index(self, e):
+        b = self.builder
+        if isinstance(e, K.Var):
+            return self.var_values[e]
+        if isinstance(e, K.IConst):
+            return ir.Constant(I64, e.value)
+        a, c = self._index(e.a), self._index(e.b)
+        if e.op == "add":
+            return b.add(a, c)
+        if e.op == "mul":
+            return b.mul(a, c)
+        if e.op == "div":
+            return b.sdiv(a, c)
+        if e.op == "mod":
+            return b.srem(a, c)
+        if e.op == "min":
+            return b.select(b.icmp_signed("<", a, c), a, c)
+        return b.select(b.icmp_signed(">", a, c), a, c)
+
+    # -- scalar expressions -----------------------------------------------------------
+    def _value(self, e):
+        for scope in reversed(self.cache):
+            if e in scope:
+                return scope[e]
+        v = self._emit(e)
+        self.cache[-1][e] = v    # valid in this loop body and the loops inside it
+        return v
+
+    def _emit(self, e):
+        if isinstance(e, K.Load):
+            return self._load(e)
+        if isinstance(e, K.Const):
+            return _constant(e.value, e.dtype)
+        if isinstance(e, K.IndexValue):
+            return self._index(e.index)
+        if isinstance(e, K.Reduce):
+            return self._reduce(e)
+        args = [self._value(a) for a in e.args]
+        if e.op == "cast":
+            return self._cast(args[0], e.args[0].dtype if hasattr(e.args[0], "dtype") else np.int64, e.dtype)
+        if e.op == "where":
+            return self.builder.select(args[0], args[1], args[2])
+        arg_dtype = e.args[0].dtype if hasattr(e.args[0], "dtype") else np.dtype(np.int64)
+        return self.math.emit(self.builder, e.op, args, np.dtype(arg_dtype), np.dtype(e.dtype))
+
+    def _cast(self, v, src, dst):
+        b, src, dst = self.builder, np.dtype(src), np.dtype(dst)
+        if src == dst:
+            return v
+        if dst == np.bool_:
+            return b.fcmp_unordered("!=", v, ir.Constant(v.type, 0.0)) if _is_float(src) else \
+                b.icmp_signed("!=", v, ir.Constant(v.type, 0))
+        target = REGISTER_TYPE[dst]
+        if src == np.bool_:
+            return b.uitofp(v, target) if _is_float(dst) else b.zext(v, target)
+        if _is_float(src) and _is_float(dst):
+            return b.fpext(v, target) if dst.itemsize > src.itemsize else b.fptrunc(v, target)
+        if _is_float(src):
+            return b.fptosi(v, target)
+        if _is_float(dst):
+            return b.sitofp(v, target)
+        return b.sext(v, target) if dst.itemsize > src.itemsize else b.trunc(v, target)
+
+    def _reduce(self, r):
+        """A loop nest over the reduction variables carrying the accumulator in phis."""
+        b = self.builder
+        acc_type = REGISTER_TYPE[np.dtype(r.acc_dtype)]
+        is_arg = r.op in ("argmax", "argmin")
+        state = [ir.Constant(acc_type, _identity(r.op, r.acc_dtype))] + ([ir.Constant(I64, 0)] if is_arg else [])
+
+        def nest(vars_, acc):
+            if not vars_:
+                if is_arg:
+                    value, idx = self._value(r.body[0]), self._index(r.body[1].index)
+                    better = self.math.arg_better(b, r.op, value, acc[0], np.dtype(r.acc_dtype))
+                    return [b.select(better, value, acc[0]), b.select(better, idx, acc[1])]
+                return [self.math.combine(b, r.op, acc[0], self._value(r.body), np.dtype(r.acc_dtype))]
+            return self._for(vars_[0], lambda phis: nest(vars_[1:], phis), acc)
+
+        result = nest(list(r.rvars), state)
+        if is_arg:
+            return result[1]
+        value = result[0]
+        if r.op == "mean":
+            count = int(np.prod([v.extent for v in r.rvars]))
+            value = b.fdiv(value, ir.Constant(acc_type, float(count))) if _is_float(r.acc_dtype) else value
+        return self._cast(value, r.acc_dtype, r.dtype)
+
+    def _gemm(self, g):
+        b = self.builder
+        scalar = REGISTER_TYPE[np.dtype(g.dtype)]
+        fn = self.module.globals.get(GEMM_SYMBOL[np.dtype(g.dtype)])
+        if fn is None:
+            sig = ir.FunctionType(ir.VoidType(), [I32, I32, I32, I64, I64, I64, scalar, PTR, I64, PTR, I64,
+                                                  scalar, PTR, I64])
+            fn = ir.Function(self.module, sig, GEMM_SYMBOL[np.dtype(g.dtype)])
+        out = len(self.kernel.params) - 1
+        lda = g.m if g.trans_a else g.k
+        ldb = g.k if g.trans_b else g.n
+        for a_off, b_off, c_off in g.batch:
+            args = [ir.Constant(I32, 101), ir.Constant(I32, 112 if g.trans_a else 111),
+                    ir.Constant(I32, 112 if g.trans_b else 111),
+                    ir.Constant(I64, g.m), ir.Constant(I64, g.n), ir.Constant(I64, g.k), ir.Constant(scalar, 1.0),
+                    self._addr(g.a, K.IConst(a_off), g.dtype), ir.Constant(I64, lda),
+                    self._addr(g.b, K.IConst(b_off), g.dtype), ir.Constant(I64, ldb), ir.Constant(scalar, 0.0),
+                    self._addr(out, K.IConst(c_off), g.dtype), ir.Constant(I64, g.n)]
+            b.call(fn, args)
+
+
+def _constant(value, dtype):
+    dtype = np.dtype(dtype)
+    t = REGISTER_TYPE[dtype]
+    if dtype == np.bool_:
+        return ir.Constant(I1, int(bool(value)))
+    return ir.Constant(t, float(value) if _is_float(dtype) else int(value))
+
+
+def _identity(op, dtype):
+    dtype = np.dtype(dtype)
+    if op in ("sum", "mean"):
+        return 0.0 if _is_float(dtype) else 0
+    if op == "prod":
+        return 1.0 if _is_float(dtype) else 1
+    if op in ("max", "argmax"):
+        return -np.inf if _is_float(dtype) else (0 if dtype == np.bool_ else int(np.iinfo(dtype).min))
+    return np.inf if _is_float(dtype) else (1 if dtype == np.bool_ else int(np.iinfo(dtype).max))
+
+
+def _children(e):
+    if isinstance(e, K.Op):
+        return e.args
+    if isinstance(e, K.Reduce):
+        return e.body if isinstance(e.body, tuple) else (e.body,)
+    return ()
+
+
+def _reductions_of(e, found=None):
+    """Reductions in ``e``, innermost first (a reduction's body may hold others)."""
+    found = [] if found is None else found
+    for c in _children(e):
+        _reductions_of(c, found)
+    if isinstance(e, K.Reduce) and e not in found:
+        found.append(e)
+    return found
+
+
+def _index_vars(e, out):
+    if isinstance(e, K.Var):
+        out.add(e)
+    elif isinstance(e, K.IBin):
+        _index_vars(e.a, out)
+        _index_vars(e.b, out)
+
+
+def _free_vars(e, out=None):
+    """Loop variables an expression depends on (a reduction's own variables excluded)."""
+    out = set() if out is None else out
+    if isinstance(e, K.Load):
+        _index_vars(e.index, out)
+    elif isinstance(e, K.IndexValue):
+        _index_vars(e.index, out)
+    elif isinstance(e, K.Reduce):
+        inner = set()
+        for c in _children(e):
+            _free_vars(c, inner)
+        out |= inner - set(e.rvars)
+    else:
+        for c in _children(e):
+            _free_vars(c, out)
+    return out
