@@ -53,7 +53,8 @@ class Buffer:
 @dataclass
 class MemoryPlan:
     """Where every intermediate lives. ``peak_bytes`` is the arena size; ``total_bytes``
-    is the sum of all intermediates' sizes (what one allocation per value would take)."""
+    is the sum of all intermediates' sizes, each rounded up to ALIGN (what one aligned
+    allocation per value would take), so ``peak_bytes <= total_bytes`` always holds."""
     buffers: list
     peak_bytes: int
     total_bytes: int
@@ -90,8 +91,15 @@ def _reads_in_place(kernel, x):
     if kernel.attrs["kind"] != "elementwise":
         return False
     param = [n for n in body.nodes if n.op == "placeholder"][kernel.inputs.index(x)]
-    return all(n.opdef.kind == ELEMENTWISE and n.shape == kernel.shape
-               for n in body.nodes if param in n.inputs)
+    # every value computed from x on the way to the output (not only x's direct readers)
+    # must be elementwise at the kernel's shape: a transpose further down reads x elsewhere
+    reached = {param}
+    for n in body.nodes:
+        if any(i in reached for i in n.inputs):
+            if n.opdef.kind != ELEMENTWISE or n.shape != kernel.shape:
+                return False
+            reached.add(n)
+    return True
 
 
 def plan_memory(graph):
@@ -123,7 +131,7 @@ def plan_memory(graph):
         if base in buffer_of:
             buffer_of[base].end = end_of_run
 
-    total = sum(b.size for b in buffers)
+    total = sum(_align(b.size) for b in buffers)
     merged = _merge_in_place(nodes, buffer_of, view_base)
     placed = _place([b for b in buffers if b not in merged])
     peak = max((b.offset + b.size for b in placed), default=0)
@@ -143,7 +151,11 @@ def _merge_in_place(nodes, buffer_of, view_base):
             if x not in buffer_of:   # a source, a view or a fetched result: not ours to overwrite
                 continue
             theirs = owner[buffer_of[x]]
-            if theirs.end == step and theirs.size == mine.size and _reads_in_place(node, x):
+            # the kernel must not also read that buffer through a view (transpose, slice, ...)
+            aliased = any(y is not x and owner.get(buffer_of.get(_base(y, view_base))) is theirs
+                          for y in node.inputs)
+            if (theirs.end == step and theirs.size == mine.size and not aliased
+                    and _reads_in_place(node, x)):
                 theirs.values.extend(mine.values)
                 theirs.end = mine.end
                 owner[mine] = theirs

@@ -64,6 +64,26 @@ UNARY = {
     "isfinite": (np.isfinite, "bool"),
 }
 
+# numpy's float power loop takes shortcuts when the exponent is one broadcast scalar
+# (x**1 = x, x**2 = x*x, x**0.5 = sqrt(x), x**-1 = 1/x) but not for an array of exponents,
+# where its approximate pow can differ in the last bit, and sqrt differs from IEEE pow on
+# -0.0 and -inf. The reference gives, wherever an exponent has one of these values, the
+# correctly rounded IEEE 754 pow (pow(-0.0, 0.5) = +0.0, pow(-inf, 0.5) = +inf), so a
+# power's value depends on the values alone, not on whether a constant was broadcast.
+_EXACT_POWERS = ((1, lambda a: a), (2, np.square), (-1, np.reciprocal),
+                 (0.5, lambda a: np.where(a == -np.inf, np.inf, np.sqrt(a)) + a.dtype.type(0)))
+
+
+def _power(a, b):
+    out = np.power(a, b)
+    if out.dtype.kind == "f":
+        for exponent, fn in _EXACT_POWERS:
+            hit = b == exponent
+            if hit.any():
+                out = np.where(hit, fn(a), out)
+    return out
+
+
 #   arith: promoted dtype (bool rejected); any: promoted dtype; divide: float-valued;
 #   compare / logical: bool result
 BINARY = {
@@ -73,7 +93,7 @@ BINARY = {
     "divide": (np.true_divide, "divide"),
     "floor_divide": (np.floor_divide, "arith"),
     "mod": (np.mod, "arith"),
-    "power": (np.power, "arith"),
+    "power": (_power, "arith"),
     "maximum": (np.maximum, "any"),
     "minimum": (np.minimum, "any"),
     "equal": (np.equal, "compare"),
