@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test clean
+.PHONY: demo test bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,6 +16,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Not part of `make test`: compares graphc with numpy and the peers that are installed
+# (pip install -e '.[bench]' and torch for all of them). Options: make bench ARGS=--quick
+bench: $(STAMP)
+	$(PY) -m graphc.bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -1,13 +1,12 @@
-"""Runs a compiled graph over its memory plan (numpy kernels, the reference backend).
+"""Runs a compiled graph over its memory plan.
 
-Every kernel is evaluated by its numpy reference (a fused kernel by interpreting its
-body) and its result is written into the kernel's arena region (or into a fresh
-array when it is fetched). Views are numpy views of their input. With ``poison``,
+On ``device="cpu"`` each kernel runs as native code (runtime.native); a kernel the
+LLVM backend cannot express yet, and every kernel on ``device="reference"``, is
+evaluated by its numpy reference (a fused kernel by interpreting its body). Results
+are written into the kernel's arena region (or into a fresh array when fetched). Views are numpy views of their input. With ``poison``,
 each region is filled with NaN bytes the moment its buffer dies, so a planner that
 reuses memory too early shows up as wrong results.
 """
-import os
-
 import numpy as np
 
 from ..ops import EFFECT, SOURCE
@@ -26,7 +25,7 @@ class Executor:
         self.native, self.jit = {}, None
         if plan is not None:
             self._steps = self._prepare()
-            if device == "cpu" and os.environ.get("GRAPHC_NATIVE") == "1":  # work in progress
+            if device == "cpu":
                 from .native import build_native
                 kernels = [node for node, role, *_ in self._steps if role in ("arena", "fresh")]
                 self.native, self.jit = build_native(kernels)
@@ -41,6 +40,9 @@ class Executor:
         for i, node in enumerate(nodes):
             for x in node.inputs:
                 last_use[x] = i
+                while is_view(x):   # native kernels read a view's base buffer directly
+                    x = x.inputs[0]
+                    last_use[x] = i
         steps = []
         for i, node in enumerate(nodes):
             kind = node.opdef.kind
@@ -68,7 +70,7 @@ class Executor:
                     out = np.empty(node.shape, node.dtype) if role == "fresh" else self._region(node, where)
                     native = self.native.get(node)
                     if native is not None:
-                        native.run([env[x] for x in node.inputs], out)
+                        native.run(env, out)
                     else:
                         np.copyto(out, compute(node, [env[x] for x in node.inputs]))
                     env[node] = out

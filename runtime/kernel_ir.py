@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..dtypes import promote
 from ..ops import ELEMENTWISE, REDUCTION
+from ..ops.elementwise import BINARY, UNARY
 
 
 # -- integer index expressions -------------------------------------------------
@@ -105,33 +107,33 @@ def unflatten(offset, shape):
 
 
 # -- scalar expressions ----------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # identity: lowering shares equal subexpressions
 class Load:
     param: int
     index: object        # flat offset
     dtype: np.dtype
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # identity: lowering shares equal subexpressions
 class Const:
     value: object
     dtype: np.dtype
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # identity: lowering shares equal subexpressions
 class Op:
     op: str              # an elementwise op name, "cast" or "where"
     args: tuple
     dtype: np.dtype
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # identity: lowering shares equal subexpressions
 class IndexValue:
     """An index expression used as a scalar (an int64), e.g. for argmax."""
     index: object
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # identity: lowering shares equal subexpressions
 class Reduce:
     op: str              # sum, prod, mean, max, min, argmax, argmin
     body: object         # expression over the reduction variables
@@ -152,7 +154,7 @@ class Kernel:
     value: object
     store_index: object
     gemm: object = None
-    notes: list = field(default_factory=list)
+    sources: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -175,18 +177,28 @@ class Unsupported(Exception):
 
 # -- lowering ------------------------------------------------------------------------
 class _Lowering:
-    def __init__(self, name, inputs, out_node):
+    def __init__(self, name, inputs, out_node, sources):
         self.name = name
         self.params = []               # (name, dtype, shape)
-        self.param_of = {}             # body node -> param index
+        self.sources = []              # per param: the outer node (or constant node) it reads
+        self.param_of = {}             # node -> param index
+        self.alias = {}                # body placeholder -> outer view node it stands for
         self.memo = {}
         self.counter = 0
-        for node in inputs:
-            self.param_of[node] = self._add_param(node.name, node.dtype, node.shape)
+        for node, source in zip(inputs, sources):
+            base = _view_base(source)
+            if base is source:
+                self.param_of[node] = self._add_param(node.name, node.dtype, node.shape, source)
+            else:   # read the view's base buffer through the view's index map
+                if node is not source:   # a body placeholder standing for the view
+                    self.alias[node] = source
+                if base not in self.param_of:
+                    self.param_of[base] = self._add_param(base.name, base.dtype, base.shape, base)
         self.out_node = out_node
 
-    def _add_param(self, name, dtype, shape):
+    def _add_param(self, name, dtype, shape, source=None):
         self.params.append((name, dtype, tuple(shape)))
+        self.sources.append(source)
         return len(self.params) - 1
 
     def fresh(self, prefix, extent):
@@ -202,17 +214,21 @@ class _Lowering:
     def _value(self, node, index):
         if node in self.param_of:
             return Load(self.param_of[node], flat_index(index, node.shape), node.dtype)
+        if node in self.alias:
+            return self.value(self.alias[node], index)
         op, attrs = node.op, node.attrs
         if op == "constant":
             value = attrs["value"]
             if value.size == 1:
                 return Const(value.reshape(()).item(), node.dtype)
-            self.param_of[node] = self._add_param(node.name, node.dtype, node.shape)
+            self.param_of[node] = self._add_param(node.name, node.dtype, node.shape, node)
             return self._value(node, index)
         if node.opdef.kind == ELEMENTWISE:
             args = tuple(self.value(x, broadcast_index(index, node.shape, x.shape)) for x in node.inputs)
-            if op == "cast":
-                return Op("cast", args, node.dtype)
+            work = operand_dtype(node)
+            if work is not None:   # the reference computes in this dtype too
+                args = tuple(a if a.dtype == work or (op == "where" and k == 0) else Op("cast", (a,), work)
+                             for k, a in enumerate(args))
             return Op(op, args, node.dtype)
         if op in MOVES:
             return MOVES[op](self, node, index)
@@ -245,6 +261,21 @@ class _Lowering:
         if body.dtype != acc:
             body = Op("cast", (body,), acc)
         return Reduce(node.op, body, rvars, node.dtype, acc)
+
+
+def operand_dtype(node):
+    """The dtype an elementwise op's operands are converted to before it computes (as
+    its numpy reference does), or None when they are used as they are."""
+    if node.op in ("cast", "isnan", "isfinite"):
+        return None
+    if node.op in ("logical_and", "logical_or", "logical_not"):
+        return np.dtype(bool)   # the truth of each operand
+    if node.op == "where":
+        return node.dtype
+    rule = (UNARY.get(node.op) or BINARY.get(node.op))[1]
+    if rule in ("compare",):
+        return promote(*(x.dtype for x in node.inputs))
+    return node.dtype
 
 
 def broadcast_index(index, out_shape, in_shape):
@@ -316,40 +347,56 @@ def _pad(lw, node, index):
 
 
 def _concat(lw, node, index):
+    """Select the operand the index falls in, by binary search (depth log2 of the count)."""
     axis = node.attrs["axis"]
     parts, start = [], 0
     for x in node.inputs:
         size = x.shape[axis]
         local = IBin("add", index[axis], IConst(-start))
-        clamped = IBin("max", IConst(0), IBin("min", local, IConst(size - 1)))
-        src = index[:axis] + (clamped,) + index[axis + 1:]
-        parts.append((start + size, lw.value(x, src)))
+        clamped = IBin("max", IConst(0), IBin("min", local, IConst(max(size - 1, 0))))
+        parts.append((start, lw.value(x, index[:axis] + (clamped,) + index[axis + 1:])))
         start += size
-    value = parts[-1][1]
-    for end, part in reversed(parts[:-1]):
-        below = Op("less", (IndexValue(index[axis]), Const(end, np.dtype(np.int64))), np.dtype(bool))
-        value = Op("where", (below, part, value), node.dtype)
-    return value
+    parts = [(begin, value) for begin, value in parts if value is not None]
+
+    def pick(lo, hi):
+        if hi - lo == 1:
+            return parts[lo][1]
+        mid = (lo + hi) // 2
+        below = Op("less", (IndexValue(index[axis]), Const(parts[mid][0], np.dtype(np.int64))), np.dtype(bool))
+        return Op("where", (below, pick(lo, mid), pick(mid, hi)), node.dtype)
+
+    return pick(0, len(parts))
 
 
 MOVES = {"reshape": _reshape, "expand_dims": _expand_dims, "squeeze": _squeeze, "transpose": _transpose,
          "slice": _slice, "broadcast_to": _broadcast_to, "pad": _pad, "concat": _concat}
 
 
+VIEWS = ("reshape", "expand_dims", "squeeze", "transpose", "slice", "broadcast_to")
+
+
+def _view_base(node):
+    while node.op in VIEWS:
+        node = node.inputs[0]
+    return node
+
+
 def lower(kernel_node, input_nodes, body=None):
     """Lower one kernel (a fused node with its body, or a single op node) to a Kernel.
 
-    ``input_nodes`` are the body's placeholders (or the node's inputs) in order; each
-    becomes a contiguous buffer parameter.
+    ``input_nodes`` are the body's placeholders (or the node's inputs) in order, standing
+    for the kernel node's inputs; an input that is a view of another buffer is read
+    from that buffer through the view's index map. ``Kernel.sources`` names, per
+    parameter, the outer node (or constant) whose buffer it is; the output is last.
     """
     root = body.outputs[0] if body is not None else kernel_node
-    lw = _Lowering(kernel_node.name, input_nodes, root)
+    lw = _Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs))
     if root.op == "matmul" or (body is not None and kernel_node.attrs.get("kind") == "matmul"):
         return _lower_matmul(lw, kernel_node, body, root)
     loops = tuple(lw.fresh("i", d) for d in root.shape)
     value = lw.value(root, loops)
-    out = lw._add_param(kernel_node.name, root.dtype, root.shape)
-    return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape))
+    lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
+    return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), sources=lw.sources)
 
 
 def _lower_matmul(lw, kernel_node, body, root):
@@ -364,16 +411,19 @@ def _lower_matmul(lw, kernel_node, body, root):
             operand, t = operand.inputs[0], True
         else:
             t = False
+        if operand in lw.alias:
+            raise Unsupported("matmul operand is a view")
         if operand not in lw.param_of:
             raise Unsupported("matmul operand computed inside the kernel")
         trans.append((lw.param_of[operand], t, operand.shape))
-    out = lw._add_param(kernel_node.name, root.dtype, root.shape)
+    out = lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
     gemm = _gemm(trans, mm, out)
     # the epilogue reads the product from the output buffer
     lw.param_of[mm] = out
     loops = tuple(lw.fresh("i", d) for d in root.shape)
     value = lw.value(root, loops)
-    return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), gemm=gemm)
+    return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), gemm=gemm,
+                  sources=lw.sources)
 
 
 def _gemm(trans, mm, out):

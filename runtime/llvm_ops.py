@@ -23,7 +23,8 @@ class ScalarOps:
 
     # -- helpers -------------------------------------------------------------------------
     def intrinsic(self, b, name, args):
-        fn = b.module.declare_intrinsic(name, [args[0].type])
+        t = args[0].type
+        fn = b.module.declare_intrinsic(name, [t], ir.FunctionType(t, [a.type for a in args]))
         return b.call(fn, args)
 
     def libm(self, b, name, args):
@@ -149,23 +150,23 @@ class ScalarOps:
         return b.select(b.icmp_signed("==", y, zero), zero, out)
 
     def float_divmod(self, b, op, x, y):
-        """numpy's npy_divmod."""
-        t, zero = x.type, _zero(x.type)
+        """numpy's npy_divmod, step by step (C truthiness: NaN counts as non-zero)."""
+        t, zero, one = x.type, _zero(x.type), ir.Constant(x.type, 1.0)
         mod = b.frem(x, y)
-        fix = b.and_(b.fcmp_ordered("!=", mod, zero),
-                     b.icmp_unsigned("!=", b.fcmp_ordered("<", y, zero), b.fcmp_ordered("<", mod, zero)))
+        mod_nonzero = b.fcmp_unordered("!=", mod, zero)
+        fix = b.and_(mod_nonzero, b.icmp_unsigned("!=", b.fcmp_ordered("<", y, zero), b.fcmp_ordered("<", mod, zero)))
+        y_zero = b.fcmp_ordered("==", y, zero)
         if op == "mod":
-            fixed = b.select(fix, b.fadd(mod, y), mod)
-            zero_mod = self.intrinsic(b, "llvm.copysign", [zero, y])
-            out = b.select(b.fcmp_ordered("==", fixed, zero), zero_mod, fixed)
-            return b.select(b.fcmp_ordered("==", y, zero), mod, out)
+            adjusted = b.select(mod_nonzero, b.select(fix, b.fadd(mod, y), mod),
+                                self.intrinsic(b, "llvm.copysign", [zero, y]))
+            return b.select(y_zero, mod, adjusted)
         div = b.fdiv(b.fsub(x, mod), y)
-        div = b.select(fix, b.fsub(div, ir.Constant(t, 1.0)), div)
+        div = b.select(fix, b.fsub(div, one), div)
         fl = self.intrinsic(b, "llvm.floor", [div])
-        fl = b.select(b.fcmp_ordered(">", b.fsub(div, fl), ir.Constant(t, 0.5)), b.fadd(fl, ir.Constant(t, 1.0)), fl)
-        signed_zero = self.intrinsic(b, "llvm.copysign", [zero, b.fdiv(x, y)])
-        out = b.select(b.fcmp_ordered("!=", div, zero), fl, signed_zero)
-        return b.select(b.fcmp_ordered("==", y, zero), b.fdiv(x, y), out)
+        fl = b.select(b.fcmp_ordered(">", b.fsub(div, fl), ir.Constant(t, 0.5)), b.fadd(fl, one), fl)
+        quotient = b.fdiv(x, y)
+        out = b.select(b.fcmp_unordered("!=", div, zero), fl, self.intrinsic(b, "llvm.copysign", [zero, quotient]))
+        return b.select(y_zero, quotient, out)
 
     # -- reductions ---------------------------------------------------------------------------
     def combine(self, b, op, acc, value, dtype):

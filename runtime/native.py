@@ -4,6 +4,8 @@ Kernels the lowering cannot express (gather, integer matmul, integer power, ...)
 are left to the numpy reference, one kernel at a time, so every graph runs.
 """
 import ctypes
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from llvmlite import ir
@@ -18,29 +20,71 @@ try:
 except ImportError:  # the vectorized math library is optional until it lands
     llvm_math = None
 
-KERNEL_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+KERNEL_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+PARALLEL_WORK = 1 << 18     # estimated element operations above which a kernel uses every core
+_pool = None
+
+
+def _threads():
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="graphc")
+    return _pool
 
 
 class NativeKernel:
-    """A JIT-compiled kernel: ``run(input_arrays, out)``."""
+    """A JIT-compiled kernel: ``run(input_arrays, out)``. ctypes releases the GIL during the
+    call, so the outer loop of a large kernel is split across threads."""
 
     def __init__(self, kernel, constants, fn):
-        self.kernel, self.constants, self.fn = kernel, constants, fn
+        self.kernel, self.fn = kernel, fn
+        # constants travel with the kernel; every other parameter is a buffer of the run
+        self.constants = {i: c for i, c in constants.items()}
+        self.sources = [None if i in constants else node for i, node in enumerate(kernel.sources[:-1])]
         self.n_params = len(kernel.params)
+        self.extent = kernel.loops[0].extent if kernel.loops else 1
+        work = int(np.prod([v.extent for v in kernel.loops])) * _reduction_work(kernel.value)
+        cores = os.cpu_count() or 1
+        self.parts = min(cores, self.extent) if (work >= PARALLEL_WORK and kernel.gemm is None) else 1
 
-    def run(self, inputs, out):
-        arrays = [np.ascontiguousarray(a) for a in inputs] + self.constants + [out]
+    def run(self, env, out):
+        """Run with the buffers of ``env`` (node -> array) as inputs, writing ``out``."""
+        arrays = [self.constants[i] if node is None else env[node] for i, node in enumerate(self.sources)] + [out]
         pointers = (ctypes.c_void_p * self.n_params)(*(a.ctypes.data for a in arrays))
-        self.fn(ctypes.addressof(pointers))
+        address = ctypes.addressof(pointers)
+        if self.parts == 1:
+            self.fn(address, 0, self.extent)
+            return out
+        cuts = np.linspace(0, self.extent, self.parts + 1).astype(int)
+        jobs = [_threads().submit(self.fn, address, int(lo), int(hi)) for lo, hi in zip(cuts[:-1], cuts[1:])]
+        for job in jobs:
+            job.result()
         return out
 
 
-def build_native(kernel_nodes):
-    """{node: NativeKernel} for the kernels that lower; IR texts for the dump."""
+def _reduction_work(e):
+    """Elements a reduction inside ``e`` reads per output element (1 if none)."""
+    if isinstance(e, kernel_ir.Reduce):
+        return int(np.prod([v.extent for v in e.rvars]))
+    children = e.args if isinstance(e, kernel_ir.Op) else ()
+    return max([1] + [_reduction_work(c) for c in children])
+
+
+def _new_module():
     module = ir.Module(name="graphc")
     tm = target_machine()
     module.triple = tm.triple
     module.data_layout = str(tm.target_data)
+    return module
+
+
+def build_native(kernel_nodes):
+    """{node: NativeKernel} for the kernels that lower, and the JIT module holding them.
+
+    Each kernel is first rendered into a scratch module, so one that turns out to be
+    unsupported half-way leaves nothing behind in the module that is compiled.
+    """
+    module = _new_module()
     ops = ScalarOps(module, llvm_math)
     built, symbols = {}, {}
     for i, node in enumerate(kernel_nodes):
@@ -48,9 +92,11 @@ def build_native(kernel_nodes):
             kernel, constants = _lower(node)
             if kernel.gemm is not None and not blas_available():
                 raise kernel_ir.Unsupported("no BLAS in the process")
-            KernelBuilder(module, kernel, f"k{i}", ops).build()
+            scratch = _new_module()
+            KernelBuilder(scratch, kernel, f"k{i}", ScalarOps(scratch, llvm_math)).build()
         except (kernel_ir.Unsupported, NotImplementedError):
             continue
+        KernelBuilder(module, kernel, f"k{i}", ops).build()
         built[node], symbols[node] = (kernel, constants), f"k{i}"
     if not built:
         return {}, None
@@ -60,14 +106,13 @@ def build_native(kernel_nodes):
 
 
 def _lower(node):
+    """The kernel IR of ``node`` and its constant parameters ({param index: array})."""
     if node.op == "fused":
         body = node.attrs["body"]
         params = [n for n in body.nodes if n.op == "placeholder"]
         kernel = kernel_ir.lower(node, params, body)
-        owner = {n.name: n for n in body.nodes}
     else:
         kernel = kernel_ir.lower(node, list(node.inputs))
-        owner = {x.name: x for x in node.inputs}
-    n_inputs = len(node.inputs)
-    constants = [np.ascontiguousarray(owner[name].attrs["value"]) for name, _, _ in kernel.params[n_inputs:-1]]
+    constants = {i: np.ascontiguousarray(src.attrs["value"]) for i, src in enumerate(kernel.sources[:-1])
+                 if src.op == "constant" and src.graph is not node.graph}
     return kernel, constants
