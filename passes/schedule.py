@@ -4,14 +4,13 @@ Depth-first from the outputs (post-order, inputs in order): each value is produc
 just before the kernels that read it, which keeps live ranges short for the memory
 planner (the order TensorFlow and XLA default to). Sources come first, as given.
 """
-import networkx as nx
-
 from ..ops import SOURCE
 from .rewrite import Rewriter
 
 
 def schedule(graph):
     """The same graph with its nodes in depth-first post-order from the outputs."""
+    import networkx as nx   # imported here: it costs ~0.1 s, which `import graphc` should not pay
     deps = nx.DiGraph()
     for node in graph.nodes:
         deps.add_node(node)

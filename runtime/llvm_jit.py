@@ -2,14 +2,29 @@
 
 BLAS symbols (numpy's bundled OpenBLAS, ILP64 ``scipy_cblas_?gemm64_``) are made
 visible to generated code when the library can be found in the process.
+
+Compiled object code is kept in an on-disk cache (``disk_cache``), keyed by a sha256 of the
+unoptimized IR text, the host CPU name and features, the llvmlite and LLVM versions and
+``JIT_CACHE_VERSION``. On a hit no LLVM optimization or code generation runs: the cached object
+is loaded into an MCJIT engine built over an empty module (no parse of the IR either), and the
+optimized IR text for dumps comes from the same entry.
 """
 import ctypes
 import functools
 import glob
 import os
+import struct
+import zlib
 
+import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
+
+from . import disk_cache
+
+# Bump when anything that shapes the object code changes without changing the IR text
+# (the pass pipeline, target machine options, the entry payload layout).
+JIT_CACHE_VERSION = "1:newpm-O3:mcjit:obj+zlib-ir"
 
 
 def new_target_machine():
@@ -50,20 +65,95 @@ def optimize(module_ref):
     pb.getModulePassManager().run(module_ref, pb)
 
 
-class JitModule:
-    """A compiled module: ``address(symbol)``; keeps the engine (and the code) alive."""
+@functools.lru_cache(maxsize=None)
+def host_fingerprint():
+    """What besides the IR text decides the object code: host CPU, features, triple, versions."""
+    llvm.initialize_native_target()
+    return "\n".join([JIT_CACHE_VERSION, llvm.get_default_triple(), llvm.get_host_cpu_name(),
+                      llvm.get_host_cpu_features().flatten(), llvmlite.__version__,
+                      ".".join(map(str, llvm.llvm_version_info))])
 
-    def __init__(self, ir_text):
-        tm = target_machine()
+
+def cache_key(ir_text):
+    """The disk-cache key of the object code for unoptimized ``ir_text`` on this host."""
+    return disk_cache.make_key(host_fingerprint(), ir_text)
+
+
+def _pack(obj, optimized_ir):
+    return struct.pack("<Q", len(obj)) + obj + zlib.compress(optimized_ir.encode("utf-8"), 1)
+
+
+def _unpack(payload):
+    """(object bytes, compressed optimized IR), or None if the payload does not split."""
+    if len(payload) < 8:
+        return None
+    (n,) = struct.unpack_from("<Q", payload)
+    if n == 0 or 8 + n > len(payload):
+        return None
+    return payload[8:8 + n], payload[8 + n:]
+
+
+class JitModule:
+    """A compiled module: ``address(symbol)``; keeps the engine (and the code) alive.
+
+    ``from_cache`` says whether the object code came from the disk cache; ``cache_key`` is its key
+    (None when the cache is off); ``optimized`` is the optimized IR text either way.
+    """
+
+    def __init__(self, ir_text, cache=None):
         self.source = ir_text
+        self.from_cache = False
+        self._optimized = self._optimized_z = None
+        use_cache = disk_cache.enabled() if cache is None else bool(cache) and disk_cache.enabled()
+        self.cache_key = cache_key(ir_text) if use_cache else None
+        if self.cache_key is not None and self._load_cached():
+            return
+        tm = target_machine()
         module_ref = llvm.parse_assembly(ir_text)
         module_ref.triple = tm.triple
         module_ref.data_layout = str(tm.target_data)
         module_ref.verify()
         optimize(module_ref)
-        self.optimized = str(module_ref)
+        self._optimized = str(module_ref)
         self.engine = llvm.create_mcjit_compiler(module_ref, new_target_machine())
+        objects = []
+        if self.cache_key is not None:
+            self.engine.set_object_cache(lambda _module, buf: objects.append(buf), None)
         self.engine.finalize_object()
+        if self.cache_key is not None and len(objects) == 1:
+            disk_cache.store(self.cache_key, _pack(objects[0], self._optimized))
+
+    def _load_cached(self):
+        payload = disk_cache.load(self.cache_key)
+        if payload is None:
+            return False
+        parts = _unpack(payload)
+        if parts is None:  # checksummed but malformed: written by something else; rebuild it
+            disk_cache.discard(self.cache_key)
+            return False
+        obj, self._optimized_z = parts
+        tm = target_machine()
+        try:
+            empty = llvm.parse_assembly("")
+            empty.triple = tm.triple
+            empty.data_layout = str(tm.target_data)
+            engine = llvm.create_mcjit_compiler(empty, new_target_machine())
+            engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+            engine.finalize_object()
+        except Exception:  # an object LLVM will not load: drop the entry and compile
+            self._optimized_z = None
+            disk_cache.discard(self.cache_key)
+            return False
+        self.engine, self.from_cache = engine, True
+        return True
+
+    @property
+    def optimized(self):
+        """The optimized IR text (from the cache entry, decompressed on first use, after a hit)."""
+        if self._optimized is None and self._optimized_z is not None:
+            self._optimized = zlib.decompress(self._optimized_z).decode("utf-8")
+            self._optimized_z = None
+        return self._optimized
 
     def address(self, symbol):
         return self.engine.get_function_address(symbol)

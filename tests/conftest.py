@@ -35,6 +35,15 @@ def run(fetches, feed_dict=None, device="reference"):
         return sess.run(fetches, feed_dict)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_compile_cache(tmp_path_factory):
+    """Tests fill a disk cache of their own, not the user's ~/.cache/graphc."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GRAPHC_CACHE_DIR", str(tmp_path_factory.mktemp("graphc-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(autouse=True)
 def fresh_graph():
     gc.reset_default_graph()
