@@ -33,32 +33,43 @@ def _threads():
 
 
 class NativeKernel:
-    """A JIT-compiled kernel: ``run(input_arrays, out)``. ctypes releases the GIL during the
+    """A JIT-compiled kernel. Its parameter table lives as long as the kernel: fixed
+    buffers (arena regions, constants) are written into it once, the others (feeds,
+    variables, fetched results) before each call. ctypes releases the GIL during the
     call, so the outer loop of a large kernel is split across threads."""
 
     def __init__(self, kernel, constants, fn):
         self.kernel, self.fn = kernel, fn
-        # constants travel with the kernel; every other parameter is a buffer of the run
-        self.constants = {i: c for i, c in constants.items()}
+        self.constants = dict(constants)     # param index -> array travelling with the kernel
         self.sources = [None if i in constants else node for i, node in enumerate(kernel.sources[:-1])]
-        self.n_params = len(kernel.params)
+        self.table = (ctypes.c_void_p * len(kernel.params))()
+        self.address = ctypes.addressof(self.table)
+        for i, array in self.constants.items():
+            self.table[i] = array.ctypes.data
         self.extent = kernel.loops[0].extent if kernel.loops else 1
         work = int(np.prod([v.extent for v in kernel.loops])) * _reduction_work(kernel.value)
         cores = os.cpu_count() or 1
         self.parts = min(cores, self.extent) if (work >= PARALLEL_WORK and kernel.gemm is None) else 1
+        self.cuts = [int(c) for c in np.linspace(0, self.extent, self.parts + 1)]
+
+    def bind(self, slot, address):
+        self.table[slot] = address
+
+    def call(self):
+        if self.parts == 1:
+            self.fn(self.address, 0, self.extent)
+            return
+        jobs = [_threads().submit(self.fn, self.address, lo, hi) for lo, hi in zip(self.cuts[:-1], self.cuts[1:])]
+        for job in jobs:
+            job.result()
 
     def run(self, env, out):
         """Run with the buffers of ``env`` (node -> array) as inputs, writing ``out``."""
-        arrays = [self.constants[i] if node is None else env[node] for i, node in enumerate(self.sources)] + [out]
-        pointers = (ctypes.c_void_p * self.n_params)(*(a.ctypes.data for a in arrays))
-        address = ctypes.addressof(pointers)
-        if self.parts == 1:
-            self.fn(address, 0, self.extent)
-            return out
-        cuts = np.linspace(0, self.extent, self.parts + 1).astype(int)
-        jobs = [_threads().submit(self.fn, address, int(lo), int(hi)) for lo, hi in zip(cuts[:-1], cuts[1:])]
-        for job in jobs:
-            job.result()
+        for i, node in enumerate(self.sources):
+            if node is not None:
+                self.table[i] = env[node].ctypes.data
+        self.table[len(self.sources)] = out.ctypes.data
+        self.call()
         return out
 
 
