@@ -80,9 +80,6 @@ def run_pipeline(graph, names, verify_each=False):
             verify(new, f"after {name}")
         stages.append(stage)
         graph = new
-    dump_dir = os.environ.get("GRAPHC_DUMP")
-    if dump_dir:
-        dump(stages, dump_dir)
     return stages
 
 
@@ -96,8 +93,9 @@ def stage_text(stage, blobs=False):
     return text
 
 
-def dump(stages, directory):
-    """Write one numbered file per stage of this compilation under ``directory``."""
+def dump(stages, directory, extra=()):
+    """Write one numbered file per stage of this compilation under ``directory``, then the
+    ``extra`` (file suffix, text) pairs, e.g. the generated LLVM IR."""
     outputs = stages[0].graph.outputs or ()
     label = re.sub(r"[^A-Za-z0-9_.-]", "_", outputs[0].name if outputs else "graph")
     folder = os.path.join(directory, f"{next(_compilations):04d}-{os.getpid()}-{label}")
@@ -105,3 +103,11 @@ def dump(stages, directory):
     for i, stage in enumerate(stages):
         with open(os.path.join(folder, f"{i:02d}-{stage.name}.txt"), "w") as f:
             f.write(stage_text(stage, blobs=True))
+    for i, (suffix, text) in enumerate(extra, start=len(stages)):
+        with open(os.path.join(folder, f"{i:02d}-{suffix}"), "w") as f:
+            f.write(text)
+
+
+def dump_requested():
+    """The directory GRAPHC_DUMP names, or None."""
+    return os.environ.get("GRAPHC_DUMP") or None

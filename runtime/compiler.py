@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ..errors import FeedError
 from ..ir import Graph
 from ..ops import EFFECT, SOURCE
-from ..passes.pipeline import run_pipeline, stage_text
+from ..passes.pipeline import dump, dump_requested, run_pipeline, stage_text
 from .executor import Executor
 
 
@@ -63,10 +63,25 @@ class Compiled:
         large constants elided unless ``blobs``."""
         return self.stage(self.stages[-1] if stage is None else stage).graph.to_text(blobs=blobs)
 
+    def llvm_ir(self, optimized=False):
+        """The LLVM IR generated for this program's native kernels (None when none run
+        natively), before or after LLVM's O3 optimization."""
+        jit = self._executor.jit
+        if jit is None:
+            return None
+        return jit.optimized if optimized else jit.source
+
     def dump(self, blobs=False):
         """Every stage's IR in order, each headed by its pass time and node counts, with
-        what the pass decided (fusion decisions, memory plan) as ``//`` comments."""
-        return "\n".join(stage_text(self.stage(name), blobs=blobs) for name in self.stages)
+        what the pass decided (fusion decisions, memory plan) as ``//`` comments, then
+        the generated LLVM IR before and after optimization."""
+        parts = [stage_text(self.stage(name), blobs=blobs) for name in self.stages]
+        return "\n".join(parts + [f"; LLVM IR ({label})\n{text}" for label, text in self._llvm_texts()])
+
+    def _llvm_texts(self):
+        if self._executor.jit is None:
+            return []
+        return [("generated", self.llvm_ir()), ("optimized at O3", self.llvm_ir(optimized=True))]
 
     def __str__(self):
         return self.dump()
@@ -150,4 +165,9 @@ def specialize(graph, fetch_nodes, feed_specs):
 def compile_program(graph, fetch_nodes, feed_specs, device, passes, verify=False, poison=False):
     """Specialize, run the selected ``passes``, and wrap the result as a Compiled program."""
     stages = run_pipeline(specialize(graph, fetch_nodes, feed_specs), passes, verify_each=verify)
-    return Compiled(stages, device, poison=poison)
+    compiled = Compiled(stages, device, poison=poison)
+    directory = dump_requested()
+    if directory:
+        llvm = [("llvm.ll", compiled.llvm_ir()), ("llvm-O3.ll", compiled.llvm_ir(optimized=True))]
+        dump(stages, directory, extra=llvm if compiled.llvm_ir() is not None else ())
+    return compiled

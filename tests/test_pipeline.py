@@ -142,6 +142,12 @@ def test_dump_has_every_stage_with_its_header():
         assert (int(h.group(3)), int(h.group(4))) == (stage.nodes_before, stage.nodes_after)
     assert "// fusion: " in dump and "// memory plan: arena" in dump
     assert str(compiled) == dump
+    # then the generated LLVM IR, before and after O3
+    dump, llvm = dump.split("; LLVM IR (generated)\n")
+    generated, optimized = llvm.split("; LLVM IR (optimized at O3)\n")
+    assert generated.strip() == compiled.llvm_ir().strip()
+    assert optimized.strip() == compiled.llvm_ir(optimized=True).strip()
+    assert "define void @" in generated and "define void @" in optimized
     # each stage's part of the dump is still IR text: the comments are skipped
     parts = re.split(r"(?m)^(?=// graphc IR after )", dump)
     parts = [p for p in parts if p.strip()]
@@ -185,7 +191,12 @@ def test_graphc_dump_writes_one_file_per_stage_per_compilation(monkeypatch, tmp_
     for folder, program in zip(folders, compiled):
         assert folder.name.endswith(program.graph.outputs[0].name.replace("/", "_"))
         files = sorted(os.listdir(folder))
-        assert files == [f"{i:02d}-{stage}.txt" for i, stage in enumerate(program.stages)]
+        n = len(program.stages)
+        # every stage, then the LLVM IR of the native kernels before and after optimization
+        assert files == [f"{i:02d}-{stage}.txt" for i, stage in enumerate(program.stages)] + \
+            [f"{n:02d}-llvm.ll", f"{n + 1:02d}-llvm-O3.ll"]
+        assert (folder / files[-2]).read_text() == program.llvm_ir()
+        files = files[:n]
         for name, stage in zip(files, program.stages):
             text = (folder / name).read_text()
             header = text.splitlines()[0]
