@@ -416,6 +416,9 @@ def _lower_matmul(lw, kernel_node, body, root):
         if operand not in lw.param_of:
             raise Unsupported("matmul operand computed inside the kernel")
         trans.append((lw.param_of[operand], t, operand.shape))
+    for n in nodes:   # constant parameters first: the output must stay the last parameter
+        if n.op == "constant" and n.attrs["value"].size > 1 and n not in lw.param_of:
+            lw.param_of[n] = lw._add_param(n.name, n.dtype, n.shape, n)
     out = lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
     gemm = _gemm(trans, mm, out)
     # the epilogue reads the product from the output buffer

@@ -1,0 +1,133 @@
+"""The LLVM CPU backend: every op and fused pattern agrees with the numpy reference, the
+main patterns vectorize, sums stay accurate, index arithmetic is 64-bit."""
+import re
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from conftest import assert_close
+from test_ops import CASES, build
+
+STATIC = [c for c in CASES if c.args]
+
+
+def native_kernels(compiled):
+    return compiled._executor.native
+
+
+@pytest.mark.parametrize("optimize", [True, False], ids=["fused", "unfused"])
+@pytest.mark.parametrize("case", STATIC, ids=[c.id for c in STATIC])
+def test_every_op_matches_the_reference(case, optimize):
+    outs, feed, _ = build(case, "static")
+    expected = gc.Session(device="reference", optimize=False).run(outs, feed)
+    with gc.Session(device="cpu", optimize=optimize) as sess:
+        got = sess.run(outs, feed)
+        again = sess.run(outs, feed)        # the fast path of a second run agrees too
+    for g, a, e in zip(got, again, expected):
+        assert_close(g, e, dtype=e.dtype)
+        assert_close(a, e, dtype=e.dtype)
+
+
+def test_the_common_ops_run_natively():
+    """Lowering covers elementwise ops, reductions, matmul and movement ops: only the ops
+    listed here fall back to numpy."""
+    fallback = set()
+    for case in STATIC:
+        with gc.Graph().as_default():
+            outs, feed, _ = build(case, "static")
+            compiled = gc.Session(optimize=False).compile(outs, feed)
+            for kernel in compiled.kernels:
+                node = compiled.graph.node(kernel.name)
+                if node not in native_kernels(compiled):
+                    fallback.add(node.op)
+    assert fallback <= {"gather", "power", "matmul"}, fallback
+
+
+MODEL = {
+    "elementwise": lambda x, a, b: gc.nn.gelu(x * a + b),
+    "softmax": lambda x, a, b: gc.nn.softmax(x),
+    "layer_norm": lambda x, a, b: gc.nn.layer_norm(x, a, b),
+    "sum": lambda x, a, b: gc.sum(x, axis=1),
+}
+
+
+@pytest.mark.parametrize("pattern", MODEL)
+def test_main_patterns_vectorize(pattern):
+    x = gc.placeholder(gc.float32, (64, 512), name="x")
+    a = gc.placeholder(gc.float32, (512,), name="a")
+    b = gc.placeholder(gc.float32, (512,), name="b")
+    compiled = gc.Session().compile(MODEL[pattern](x, a, b), {x: (64, 512), a: (512,), b: (512,)})
+    assert compiled.kernels and all(compiled.graph.node(k.name) in native_kernels(compiled)
+                                    for k in compiled.kernels)
+    assert re.search(r"<(8|16) x float>", compiled.llvm_ir(optimized=True)), "inner loop did not vectorize"
+
+
+def test_float32_sum_of_ten_million_elements_is_accurate():
+    rng = np.random.default_rng(1)
+    values = rng.uniform(0, 1, 10 ** 7).astype(np.float32)
+    x = gc.placeholder(gc.float32, values.shape, name="x")
+    got = gc.Session().run(gc.sum(x), {x: values})
+    exact = values.astype(np.float64).sum()
+    assert abs(float(got) - exact) / exact < 1e-5
+
+
+def test_more_than_two_to_the_31_elements_through_a_broadcast_view():
+    """2**31 + 2**15 loop iterations over a broadcast row (128 KiB of input): 32-bit
+    counters or offsets would drop or repeat iterations and change the exact sum."""
+    rows, cols = 65536, 32769
+    row = (np.arange(cols) % 3).astype(np.float32).reshape(1, cols)
+    x = gc.placeholder(gc.float32, (1, cols), name="x")
+    total = gc.sum(gc.broadcast_to(x, (rows, cols)))
+    got = gc.Session().run(total, {x: row})
+    assert rows * cols > 2 ** 31
+    assert float(got) == float(np.float32(rows * row.astype(np.int64).sum()))
+
+
+def test_nan_semantics_of_max_min_argmax():
+    data = np.array([[1.0, np.nan, 3.0], [2.0, 5.0, -1.0], [np.nan, np.nan, 0.0]], np.float32)
+    x = gc.placeholder(gc.float32, (3, 3), name="x")
+    fetches = [gc.max(x, axis=1), gc.min(x, axis=1), gc.argmax(x, axis=1), gc.argmin(x, axis=1), gc.max(x)]
+    got = gc.Session().run(fetches, {x: data})
+    for g, e in zip(got, [data.max(1), data.min(1), data.argmax(1), data.argmin(1), data.max()]):
+        assert_close(g, e, dtype=e.dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_transposed_batched_and_broadcast(dtype):
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(3, 1, 5, 4)).astype(dtype)
+    b = rng.normal(size=(2, 6, 4)).astype(dtype)
+    bias = rng.normal(size=6).astype(dtype)
+    pa = gc.placeholder(dtype, a.shape, name="a")
+    pb = gc.placeholder(dtype, b.shape, name="b")
+    y = gc.relu(pa @ gc.transpose(pb, (0, 2, 1)) + bias)     # transpose read in place by the GEMM
+    compiled = gc.Session().compile(y, {pa: a, pb: b})
+    assert [k.kind for k in compiled.kernels] == ["matmul"]
+    assert compiled.graph.outputs[0] in native_kernels(compiled)
+    got = gc.Session().run(y, {pa: a, pb: b})
+    expected = np.maximum(a.astype(np.float64) @ np.swapaxes(b, 1, 2).astype(np.float64) + bias, 0)
+    assert_close(got, expected.astype(dtype), dtype=dtype)
+
+
+def test_large_kernels_split_across_threads_and_agree():
+    rng = np.random.default_rng(3)
+    data = rng.normal(size=(2048, 512)).astype(np.float32)
+    x = gc.placeholder(gc.float32, data.shape, name="x")
+    y = gc.nn.softmax(x)
+    compiled = gc.Session().compile(y, {x: data})
+    (kernel,) = native_kernels(compiled).values()
+    assert kernel.parts > 1 or kernel.extent == 1 or (__import__("os").cpu_count() or 1) == 1
+    e = np.exp(data - data.max(1, keepdims=True))
+    assert_close(gc.Session().run(y, {x: data}), (e / e.sum(1, keepdims=True)).astype(np.float32))
+
+
+def test_fetched_results_are_not_reused_while_the_caller_holds_them():
+    x = gc.placeholder(gc.float32, (4,), name="x")
+    y = x * 2.0
+    with gc.Session() as sess:
+        first = sess.run(y, {x: np.ones(4, np.float32)})
+        second = sess.run(y, {x: np.full(4, 3.0, np.float32)})
+        assert first is not second
+        assert_close(first, np.full(4, 2.0, np.float32))
+        assert_close(second, np.full(4, 6.0, np.float32))
