@@ -279,7 +279,11 @@ def fuse(graph):
         elif node in planner.reason:
             members, inputs = _members(planner, node)
             computed = [m for m in members if not _is_source(m)]
-            if len(computed) == 1:
+            if all(_is_index_map(m) for m in computed):   # a chain of views: no kernel at all
+                for m in computed:
+                    if m not in rw.mapping:
+                        rw.copy(m)
+            elif len(computed) == 1:
                 rw.copy(node)
             else:
                 attrs = {"kind": _kind(computed), "body": _body(members, inputs, node)}

@@ -411,11 +411,10 @@ def _lower_matmul(lw, kernel_node, body, root):
             operand, t = operand.inputs[0], True
         else:
             t = False
-        if operand in lw.alias:
-            raise Unsupported("matmul operand is a view")
-        if operand not in lw.param_of:
-            raise Unsupported("matmul operand computed inside the kernel")
-        trans.append((lw.param_of[operand], t, operand.shape))
+        param = _gemm_operand(lw, operand)
+        if param is None:
+            raise Unsupported("matmul operand is computed inside the kernel or a strided view")
+        trans.append((param, t, operand.shape))
     for n in nodes:   # constant parameters first: the output must stay the last parameter
         if n.op == "constant" and n.attrs["value"].size > 1 and n not in lw.param_of:
             lw.param_of[n] = lw._add_param(n.name, n.dtype, n.shape, n)
@@ -427,6 +426,22 @@ def _lower_matmul(lw, kernel_node, body, root):
     value = lw.value(root, loops)
     return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), gemm=gemm,
                   sources=lw.sources)
+
+
+SAME_LAYOUT = ("reshape", "expand_dims", "squeeze")   # views that keep a buffer's bytes in order
+
+
+def _gemm_operand(lw, operand):
+    """The parameter a GEMM reads ``operand`` from: its own buffer, or the buffer of a
+    reshape-like view of it (same bytes in the same order), else None."""
+    if operand in lw.param_of:
+        return lw.param_of[operand]
+    node = lw.alias.get(operand, operand)
+    while node.op in SAME_LAYOUT:
+        node = node.inputs[0]
+        if node in lw.param_of:
+            return lw.param_of[node]
+    return None
 
 
 def _gemm(trans, mm, out):

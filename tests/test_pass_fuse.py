@@ -944,3 +944,14 @@ def test_views_between_kernels_are_not_listed_as_kernels():
     feeds = {t: rng.normal(size=t.shape).astype(np.float32) for t in (x, w, v, u)}
     with gc.Session(poison=True) as sess, gc.Session(device="reference", optimize=False) as ref:
         assert_close(sess.run(y, feeds), ref.run(y, feeds), np.float32)
+
+
+def test_a_chain_of_views_between_buffers_runs_no_kernel():
+    """conv2d's im2col: each window is slice + expand_dims of the padded input, read by the
+    concat in place; the concat result is reshaped (a view) into the GEMM."""
+    x = gc.placeholder(gc.float32, (2, 3, 8, 8), name="x")
+    w = gc.constant(np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype(np.float32))
+    y = gc.nn.conv2d(x, w, padding="SAME")
+    compiled = gc.Session().compile(y, {x: (2, 3, 8, 8)})
+    assert [k.kind for k in compiled.kernels] == ["movement", "movement", "matmul"]   # pad, concat, GEMM
+    assert all(n.op != "fused" or n.attrs["kind"] != "elementwise" for n in compiled.graph.nodes)
