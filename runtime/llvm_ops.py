@@ -176,10 +176,8 @@ class ScalarOps:
         if op == "prod":
             return b.fmul(acc, value) if fl else b.mul(acc, value)
         if op in ("max", "min"):
-            if fl:   # NaN sticks once seen
-                better = b.fcmp_ordered(">" if op == "max" else "<", value, acc)
-                take = b.or_(better, b.fcmp_unordered("uno", value, value))
-                return b.select(b.fcmp_unordered("uno", acc, acc), acc, b.select(take, value, acc))
+            if fl:   # llvm.maximum/minimum propagate NaN, as numpy does, and vectorize
+                return self.intrinsic(b, "llvm.maximum" if op == "max" else "llvm.minimum", [acc, value])
             cmp = b.icmp_unsigned if dtype == np.bool_ else b.icmp_signed
             return b.select(cmp(">" if op == "max" else "<", value, acc), value, acc)
         raise NotImplementedError(op)
