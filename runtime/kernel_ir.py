@@ -234,7 +234,30 @@ class _Lowering:
             return MOVES[op](self, node, index)
         if node.opdef.kind == REDUCTION:
             return self.reduce(node, index)
+        if op == "matmul":
+            return self.dot_product(node, index)
         raise Unsupported(f"{op} inside a kernel")
+
+    def dot_product(self, node, index):
+        """A matmul element as a sum over k (integer matmul: no BLAS; wraps like numpy)."""
+        a, b = node.inputs
+        k = self.fresh("r", a.shape[-1])
+        # numpy's rule: a 1-D operand gains a unit axis (dropped again in the output)
+        a2 = (1,) + a.shape if len(a.shape) == 1 else a.shape
+        b2 = b.shape + (1,) if len(b.shape) == 1 else b.shape
+        idx = list(index)
+        if len(b.shape) == 1:
+            idx.append(IConst(0))
+        if len(a.shape) == 1:
+            idx.insert(len(idx) - 1, IConst(0))
+        batch_shape = node.shape[:len(idx) - 2]
+        batch, i, j = tuple(idx[:-2]), idx[-2], idx[-1]
+        a_index = broadcast_index(batch, batch_shape, a2[:-2]) + (i, k)
+        b_index = broadcast_index(batch, batch_shape, b2[:-2]) + (k, j)
+        a_index = a_index[1:] if len(a.shape) == 1 else a_index
+        b_index = b_index[:-1] if len(b.shape) == 1 else b_index
+        product = Op("multiply", (self.value(a, a_index), self.value(b, b_index)), node.dtype)
+        return Reduce("sum", product, (k,), node.dtype, node.dtype)
 
     def reduce(self, node, index):
         (x,) = node.inputs
@@ -391,8 +414,12 @@ def lower(kernel_node, input_nodes, body=None):
     """
     root = body.outputs[0] if body is not None else kernel_node
     lw = _Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs))
-    if root.op == "matmul" or (body is not None and kernel_node.attrs.get("kind") == "matmul"):
-        return _lower_matmul(lw, kernel_node, body, root)
+    is_gemm = root.op == "matmul" or (body is not None and kernel_node.attrs.get("kind") == "matmul")
+    if is_gemm and _float_matmul(body, root):
+        try:
+            return _lower_matmul(lw, kernel_node, body, root)
+        except Unsupported:   # e.g. an operand that is a strided view: loop it (a sum over k)
+            lw = _Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs))
     loops = tuple(lw.fresh("i", d) for d in root.shape)
     value = lw.value(root, loops)
     lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
@@ -426,6 +453,11 @@ def _lower_matmul(lw, kernel_node, body, root):
     value = lw.value(root, loops)
     return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), gemm=gemm,
                   sources=lw.sources)
+
+
+def _float_matmul(body, root):
+    nodes = body.nodes if body is not None else [root]
+    return any(n.op == "matmul" and n.dtype.kind == "f" for n in nodes)
 
 
 SAME_LAYOUT = ("reshape", "expand_dims", "squeeze")   # views that keep a buffer's bytes in order
