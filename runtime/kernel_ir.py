@@ -155,6 +155,7 @@ class Kernel:
     store_index: object
     gemm: object = None
     sources: list = field(default_factory=list)
+    stashes: dict = field(default_factory=dict)   # Reduce -> (param, index) its body values are stored at
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,7 @@ class _Lowering:
         self.param_of = {}             # node -> param index
         self.alias = {}                # body placeholder -> outer view node it stands for
         self.memo = {}
+        self.reduced = []              # (Reduce, reduced node, its index, its value expression)
         self.counter = 0
         for node, source in zip(inputs, sources):
             base = _view_base(source)
@@ -280,10 +282,41 @@ class _Lowering:
             body = (self.value(x, tuple(full)), IndexValue(flat))
             return Reduce(node.op, body, rvars, node.dtype, x.dtype)
         acc = np.dtype(np.float64) if node.dtype == np.float32 and node.op in ("sum", "mean") else node.dtype
-        body = self.value(x, tuple(full))
+        reduced = body = self.value(x, tuple(full))
         if body.dtype != acc:
             body = Op("cast", (body,), acc)
-        return Reduce(node.op, body, rvars, node.dtype, acc)
+        r = Reduce(node.op, body, rvars, node.dtype, acc)
+        self.reduced.append((r, x, tuple(full), reduced))
+        return r
+
+    def stash(self, root, loops, value, out):
+        """Row-wise kernels: a value that a reduction sums and the output reads again at the
+        same positions (softmax's exp) is written into the output row by the reduction's
+        loop and read back by the output loop instead of being computed twice.
+        Returns the rewritten output expression and {Reduce: (out param, flat index)}."""
+        for r, x, full, reduced in reversed(self.reduced):
+            if x.shape != root.shape or x.dtype != root.dtype or root.dtype.kind != "f" \
+                    or r.op not in ("sum", "mean"):
+                continue          # (only float sums run the blocked loop that stores the stash)
+            if any(not isinstance(f, Var) or (f not in r.rvars and f is not l) for f, l in zip(full, loops)):
+                continue
+            again = self.memo.get((x, loops))
+            if again is None or isinstance(again, Load):
+                continue          # nothing to save by reading it back
+            # one stash per kernel: a second would overwrite the output row before it is read
+            load = Load(out, flat_index(loops, root.shape), root.dtype)
+            return _substitute(value, {again: load}), {r: (out, flat_index(full, root.shape))}
+        return value, {}
+
+
+def _substitute(e, replace):
+    """``e`` with the subexpressions in ``replace`` (by identity) swapped out."""
+    if e in replace:
+        return replace[e]
+    if isinstance(e, Op):
+        args = tuple(_substitute(a, replace) for a in e.args)
+        return e if all(a is b for a, b in zip(args, e.args)) else Op(e.op, args, e.dtype)
+    return e
 
 
 def operand_dtype(node):
@@ -422,8 +455,10 @@ def lower(kernel_node, input_nodes, body=None):
             lw = _Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs))
     loops = tuple(lw.fresh("i", d) for d in root.shape)
     value = lw.value(root, loops)
-    lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
-    return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), sources=lw.sources)
+    out = lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
+    value, stashes = lw.stash(root, loops, value, out)
+    return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), sources=lw.sources,
+                  stashes=stashes)
 
 
 def _lower_matmul(lw, kernel_node, body, root):

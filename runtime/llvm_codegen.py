@@ -220,6 +220,9 @@ class KernelBuilder:
             def per_element(inner):
                 self.var_values[var] = b.add(start, self.var_values[lane])
                 value = self._value(body)
+                if r in self.kernel.stashes:   # keep the summed value for the output loop
+                    param, index = self.kernel.stashes[r]
+                    self._store(param, index, value, self.kernel.params[param][1])
                 if value.type != block_type:
                     value = self._cast(value, body.dtype, r.acc_dtype)
                 total = b.fadd(inner[0], value)

@@ -132,3 +132,14 @@ def test_fetched_results_are_not_reused_while_the_caller_holds_them():
         assert first is not second
         assert_close(first, np.full(4, 2.0, np.float32))
         assert_close(second, np.full(4, 6.0, np.float32))
+
+
+def test_softmax_computes_exp_once_per_element():
+    """The row kernel stores exp(x - max) while summing it and reads it back for the output."""
+    x = gc.placeholder(gc.float32, (8, 300), name="x")
+    compiled = gc.Session().compile(gc.nn.softmax(x), {x: (8, 300)})
+    (kernel,) = native_kernels(compiled).values()
+    assert len(kernel.kernel.stashes) == 1
+    data = np.random.default_rng(4).normal(size=(8, 300)).astype(np.float32) * 30
+    e = np.exp(data.astype(np.float64) - data.max(1, keepdims=True))
+    assert_close(gc.Session().run(gc.nn.softmax(x), {x: data}), (e / e.sum(1, keepdims=True)).astype(np.float32))
