@@ -300,6 +300,9 @@ class _Lowering:
                 continue          # (only float sums run the blocked loop that stores the stash)
             if any(not isinstance(f, Var) or (f not in r.rvars and f is not l) for f, l in zip(full, loops)):
                 continue
+            reduced_at = [k for k, f in enumerate(full) if f in r.rvars]
+            if reduced_at != list(range(len(full) - len(reduced_at), len(full))):
+                continue          # the reduced axes must be the innermost: computed once per row
             again = self.memo.get((x, loops))
             if again is None or isinstance(again, Load):
                 continue          # nothing to save by reading it back

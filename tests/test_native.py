@@ -143,3 +143,13 @@ def test_softmax_computes_exp_once_per_element():
     data = np.random.default_rng(4).normal(size=(8, 300)).astype(np.float32) * 30
     e = np.exp(data.astype(np.float64) - data.max(1, keepdims=True))
     assert_close(gc.Session().run(gc.nn.softmax(x), {x: data}), (e / e.sum(1, keepdims=True)).astype(np.float32))
+
+
+def test_softmax_over_a_leading_axis_does_not_stash():
+    """Reducing axis 0 runs the reduction inside the output's loops: storing exp values
+    into the output there would overwrite finished results."""
+    data = np.random.default_rng(5).normal(size=(64, 128)).astype(np.float32)
+    x = gc.placeholder(gc.float32, data.shape, name="x")
+    e = np.exp(data.astype(np.float64) - data.max(0, keepdims=True))
+    got = gc.Session().run(gc.nn.softmax(x, axis=0), {x: data})
+    assert_close(got, (e / e.sum(0, keepdims=True)).astype(np.float32))
