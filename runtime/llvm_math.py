@@ -37,11 +37,11 @@ log1p      1                                1
 sqrt       0 (llvm.sqrt, IEEE)              0
 rsqrt      0 (computed in double)           1 (1/sqrt: two roundings)
 reciprocal 0 (IEEE division)                0
-tanh       TANH32                           2
-sigmoid    SIGM32                           2
-erf        ERF32                            1 (vs math.erf)
-sin        SIN32                            1 (huge arguments included)
-cos        COS32                            1 (huge arguments included)
+tanh       2                                2
+sigmoid    2                                2
+erf        1                                1 (vs math.erf)
+sin        1                                1 (huge arguments included)
+cos        1                                1 (huge arguments included)
 =========  ===============================  ============================================
 
 Methods
