@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from models import mlp
 from conftest import assert_close
 from graphc.passes import verify
 from graphc.passes.fuse import FusionReport, fuse
@@ -864,21 +865,6 @@ def test_row_wise_composites_over_the_last_axis_are_one_kernel(composite):
     assert kernel.kind == "reduction" and kernel.inputs == ("x",)
     specialize = compiled.stage("specialize").graph
     assert set(kernel.nodes) == {n.name for n in specialize.nodes if n.op not in ("placeholder", "constant")}
-
-
-def mlp(batch=64, sizes=(128, 256, 256, 10), seed=0):
-    """A 3-layer MLP forward pass with bias and relu, then softmax; Variables hold the weights."""
-    rng = np.random.default_rng(seed)
-    x = gc.placeholder(gc.float32, (None, sizes[0]), name="x")
-    h = x
-    for i, (m, n) in enumerate(zip(sizes[:-1], sizes[1:])):
-        with gc.name_scope(f"dense{i}"):
-            w = gc.Variable(rng.normal(0, m ** -0.5, (m, n)).astype(np.float32), name="w")
-            b = gc.Variable(rng.normal(0, 0.1, n).astype(np.float32), name="b")
-            h = h @ w + b
-            if i < len(sizes) - 2:
-                h = gc.relu(h)
-    return x, gc.nn.softmax(h)
 
 
 def test_mlp_has_one_kernel_per_matmul_plus_softmax():

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from models import mlp
 from conftest import F32, assert_close
 from graphc.passes import verify
 from graphc.passes.memory import ALIGN, is_view, nbytes, plan_memory
@@ -132,7 +133,7 @@ def test_schedule_shortens_live_ranges():
 
 @pytest.mark.parametrize("optimize", [True, False])
 def test_scheduled_stage_is_a_topological_order(optimize):
-    x, probs = mlp(batch=8)
+    x, probs = mlp()
     with gc.Session(optimize=optimize) as sess:
         compiled = sess.compile(probs, {x: (8, 128)})
     graph = compiled.stage("schedule").graph
@@ -289,21 +290,6 @@ def test_plan_invariants_on_every_op(optimize):
 
 
 # -- example models -------------------------------------------------------------------------
-def mlp(batch=64, sizes=(128, 256, 256, 10), seed=0):
-    """A 3-layer MLP forward pass with bias and relu, then softmax; Variables hold the weights."""
-    rng = np.random.default_rng(seed)
-    x = gc.placeholder(gc.float32, (None, sizes[0]), name="x")
-    h = x
-    for i, (m, n) in enumerate(zip(sizes[:-1], sizes[1:])):
-        with gc.name_scope(f"dense{i}"):
-            w = gc.Variable(rng.normal(0, m ** -0.5, (m, n)).astype(np.float32), name="w")
-            b = gc.Variable(rng.normal(0, 0.1, n).astype(np.float32), name="b")
-            h = h @ w + b
-            if i < len(sizes) - 2:
-                h = gc.relu(h)
-    return x, gc.nn.softmax(h)
-
-
 def models():
     """name -> (fetches, feed_dict) on the default graph: the nn composites, conv2d, pooling, MLP."""
     rng = np.random.default_rng(1)
@@ -326,7 +312,7 @@ def models():
     out["conv2d"] = ([gc.nn.conv2d(i, k, padding="SAME", stride=2), gc.nn.conv2d(i, kg, groups=3, dilation=2)],
                      {i: img})
     out["max_pool2d"] = ([gc.nn.max_pool2d(i, 3, stride=2, padding="SAME"), gc.nn.avg_pool2d(i, 2)], {i: img})
-    xm, probs = mlp(batch=16)
+    xm, probs = mlp()
     out["mlp"] = (probs, {xm: rng.normal(size=(16, 128)).astype(np.float32)})
     out["mlp_net"] = ([probs, gc.argmax(probs, axis=1), gc.relu(gc.nn.layer_norm(x @ gc.transpose(x)))],
                       {xm: rng.normal(size=(16, 128)).astype(np.float32), x: x2})
@@ -348,7 +334,7 @@ def test_plan_invariants_on_models(name, optimize):
 
 
 def test_mlp_unfused_arena_is_at_most_half_of_its_intermediates():
-    x, probs = mlp(batch=64)
+    x, probs = mlp()
     with gc.Session(optimize=False) as sess:
         unfused = sess.compile(probs, {x: (64, 128)})
     with gc.Session() as sess:
@@ -364,7 +350,7 @@ def test_mlp_unfused_arena_is_at_most_half_of_its_intermediates():
 
 
 def test_bigger_batch_mlp_arena():
-    x, probs = mlp(batch=256)
+    x, probs = mlp()
     with gc.Session(optimize=False) as sess:
         plan = sess.compile(probs, {x: (256, 128)}).memory_plan
     assert plan.peak_bytes <= 0.5 * plan.total_bytes
@@ -607,7 +593,7 @@ def test_fetched_view_of_an_arena_buffer_is_a_copy():
 
 
 def test_same_program_with_different_feeds_gives_independent_results():
-    x, probs = mlp(batch=32)
+    x, probs = mlp()
     rng = np.random.default_rng(5)
     feeds = [rng.normal(size=(32, 128)).astype(np.float32) for _ in range(3)]
     with gc.Session(device="reference", optimize=False) as ref:
