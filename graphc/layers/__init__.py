@@ -1,0 +1,1 @@
+"""gc.layers: Keras-style layers and the Sequential model over graphc graphs."""
