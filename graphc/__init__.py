@@ -6,6 +6,7 @@
         print(sess.run(a + b))   # [4. 6.]
 """
 from . import dtypes, errors, ir, nn, passes
+from . import random  # gc.random (after math_ops, which it builds on)
 from . import layers
 from .array_ops import (broadcast_to, concat, expand_dims, gather, one_hot, pad, reshape, split, squeeze, stack,
                         take, tile, transpose, unstack)
