@@ -8,11 +8,12 @@
 from . import dtypes, errors, ir, nn, passes
 from . import random  # gc.random (after math_ops, which it builds on)
 from . import layers
-from .array_ops import (broadcast_to, concat, expand_dims, gather, one_hot, pad, reshape, split, squeeze, stack,
-                        take, tile, transpose, unstack)
+from .array_ops import (broadcast_to, concat, expand_dims, full_like, gather, one_hot, ones_like, pad, reshape,
+                        split, squeeze, stack, take, tile, transpose, unstack, zeros_like)
 from .builder import constant, name_scope
 from .dtypes import bool_, float32, float64, int32, int64
 from .errors import GraphcError
+from .gradients import gradients
 from .ir import Graph, get_default_graph, reset_default_graph
 from .math_ops import (abs, add, argmax, argmin, cast, ceil, clip, cos, divide, dot, equal, erf, exp, expm1,
                        floor, floor_divide, greater, greater_equal, isfinite, isnan, less, less_equal, log,
@@ -21,7 +22,10 @@ from .math_ops import (abs, add, argmax, argmin, cast, ceil, clip, cos, divide, 
                        rsqrt, sigmoid, sign, sin, sqrt, square, subtract, sum, tanh, where)
 from .placeholders import placeholder
 from .runtime import Compiled, Session, TensorSpec
+from .state import (assign, assign_add, assign_sub, control_dependencies, global_variables, group, stop_gradient,
+                    trainable_variables)
 from .tensor import Operation, Tensor, Variable
+from . import testing, train
 from .variables import global_variables_initializer, variables_initializer
 
 bool = bool_  # noqa: A001  (gc.bool, as the API promises)

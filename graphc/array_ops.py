@@ -241,3 +241,23 @@ def getitem(x, index):
     if new_axes:
         out = expand_dims(out, tuple(new_axes))
     return out
+
+
+@located
+def full_like(x, fill_value, dtype=None, name=None):
+    """A tensor of ``fill_value`` with the shape of ``x`` (unknown dims included) and
+    its dtype (or ``dtype``)."""
+    x = as_tensor(x)
+    dtype = dt.as_dtype(dtype) if dtype is not None else x.dtype
+    value = bool(fill_value) if dt.is_bool(dtype) else int(fill_value) if dt.is_int(dtype) else float(fill_value)
+    return make("full_like", (x,), {"value": value, "dtype": dtype}, name=name)
+
+
+def zeros_like(x, dtype=None, name=None):
+    """Zeros shaped like ``x``."""
+    return full_like(x, 0, dtype, name)
+
+
+def ones_like(x, dtype=None, name=None):
+    """Ones shaped like ``x``."""
+    return full_like(x, 1, dtype, name)

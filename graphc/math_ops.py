@@ -157,7 +157,7 @@ def logsumexp(x, axis=None, keepdims=False, name=None):
     if not dt.is_float(x.dtype):
         x = cast(x, dt.float_result(x.dtype))
     m = max(x, axis, keepdims=True)
-    shift = where(globals()["isfinite"](m), m, 0.0)
+    shift = make("stop_gradient", (where(globals()["isfinite"](m), m, 0.0),))
     total = globals()["log"](sum(globals()["exp"](x - shift), axis, keepdims=True)) + shift
     if keepdims:
         return total

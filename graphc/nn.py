@@ -10,13 +10,14 @@ import numpy as np
 
 from . import dtypes as dt
 from .array_ops import pad, reshape, stack
-from .builder import as_tensor, constant, located
+from .builder import as_tensor, constant, located, make
 from .errors import DTypeError, ShapeError
 from . import math_ops as m
 from .math_ops import cast, erf, exp, log, matmul, mean, relu, rsqrt, sigmoid, square, tanh
 from .ops.shapes import fmt_shape
 
 __all__ = ["relu", "sigmoid", "tanh", "gelu", "silu", "softmax", "log_softmax", "layer_norm",
+           "softmax_cross_entropy", "sparse_softmax_cross_entropy",
            "conv2d", "max_pool2d", "avg_pool2d"]
 
 
@@ -59,7 +60,7 @@ def silu(x):
 def softmax(x, axis=-1):
     """``exp(x) / sum(exp(x))`` along ``axis``, shifted by the maximum for stability."""
     x = _float(x)
-    e = exp(x - m.max(x, axis, keepdims=True))
+    e = exp(x - _shift(x, axis))
     return e / m.sum(e, axis, keepdims=True)
 
 
@@ -67,8 +68,42 @@ def softmax(x, axis=-1):
 def log_softmax(x, axis=-1):
     """``x - logsumexp(x)`` along ``axis``, computed stably."""
     x = _float(x)
-    shifted = x - m.max(x, axis, keepdims=True)
+    shifted = x - _shift(x, axis)
     return shifted - log(m.sum(exp(shifted), axis, keepdims=True))
+
+
+def _shift(x, axis):
+    """The row maximum that softmax subtracts for stability. The result does not depend
+    on it, so gradients do not flow through it (exact, and no tie handling needed)."""
+    return make("stop_gradient", (m.max(x, axis, keepdims=True),))
+
+
+@_scoped
+def softmax_cross_entropy(logits, labels, axis=-1):
+    """Per-example cross-entropy ``-sum(labels * log_softmax(logits))`` along ``axis``
+    (TF1 ``softmax_cross_entropy_with_logits``): ``labels`` are probabilities (one-hot
+    or soft), ``logits`` unnormalized. Stable for large logits."""
+    labels = cast(as_tensor(labels), logits.dtype if dt.is_float(as_tensor(logits).dtype) else dt.float32)
+    return -m.sum(labels * log_softmax(logits, axis), axis)
+
+
+@_scoped
+def sparse_softmax_cross_entropy(logits, labels):
+    """Per-example cross-entropy of ``logits`` (batch..., classes) against integer class
+    ``labels`` (batch...). A label outside [0, classes) gives a NaN loss (so it cannot
+    go unnoticed) and no gradient."""
+    from .array_ops import one_hot
+    logits = _float(logits)
+    labels = as_tensor(labels)
+    if not dt.is_int(labels.dtype):
+        raise DTypeError(f"sparse_softmax_cross_entropy labels must be integers, got '{labels.name}' {labels.dtype}")
+    classes = logits.shape[-1]
+    if classes is None:
+        raise ShapeError(f"sparse_softmax_cross_entropy needs a static number of classes, got '{logits.name}' "
+                         f"{fmt_shape(logits.shape)}")
+    hot = one_hot(labels, classes, dtype=logits.dtype)
+    valid = make("stop_gradient", (m.sum(hot, -1),))
+    return -m.sum(hot * log_softmax(logits), -1) / valid
 
 
 @_scoped

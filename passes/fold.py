@@ -12,6 +12,10 @@ constant inputs together: ``transpose(weight)`` or ``reshape(weight)`` fold what
 the weight's size, ``broadcast_to(2.0, (4096, 4096))`` stays an op (folding it would
 turn a scalar into 64 MiB of constant data).
 
+``full_like(x, v)`` never reads ``x``: once its shape is static it becomes the scalar
+constant ``v`` broadcast to that shape (a view, or folded when small), so ``x`` need
+not be computed for it.
+
 Never folded: sources (placeholders and variables get their values at run time),
 effect ops (``init_variables``), ``fused`` kernels, and nodes whose reference raises
 (e.g. a gather index out of range): those keep failing at run time, where the error
@@ -54,10 +58,25 @@ def evaluate(node, inputs):
     return value
 
 
+def _fill(rw, node):
+    """``full_like`` as a constant (small) or a broadcast scalar constant (a view)."""
+    small = num_elements(node.shape) <= FOLD_LIMIT
+    value = np.full(node.shape if small else (), node.attrs["value"], node.dtype)
+    value.setflags(write=False)
+    if small:
+        return rw.out.add_node("constant", (), {"value": value}, name=node.name, loc=node.loc, exact_name=True)
+    scalar = rw.add("constant", (), {"value": value}, node, hint=f"{node.name}/value")
+    return rw.out.add_node("broadcast_to", (scalar,), {"shape": node.shape}, name=node.name,
+                           loc=node.loc, exact_name=True)
+
+
 def fold_constants(graph):
     rw = Rewriter(graph)
     for node in graph.nodes:
         inputs = rw.inputs_of(node)
+        if node.op == "full_like" and num_elements(node.shape) is not None:
+            rw.mapping[node] = _fill(rw, node)
+            continue
         value = evaluate(node, inputs) if foldable(node, inputs) else None
         if value is None:
             rw.copy(node, inputs)

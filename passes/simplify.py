@@ -139,6 +139,7 @@ RULES = (
     ("broadcast_to", lambda t, x: merged(t, x, ("broadcast_to",))),                  # broadcast_to twice -> once
     ("cast", lambda t, x: x if x.dtype == t.dtype else None),                        # cast(x, x.dtype) -> x
     ("cast", undone_cast),                                                           # cast(cast(x, wider), x.dtype) -> x
+    ("stop_gradient", lambda t, x: x),                                               # stop_gradient(x) -> x (it only steers gc.gradients)
     ("squeeze", undone_reshape),                                                     # squeeze(expand_dims(x)) -> x
     ("expand_dims", undone_reshape),                                                 # expand_dims(squeeze(x)) -> x
 )

@@ -144,11 +144,17 @@ def specialize(graph, fetch_nodes, feed_specs):
     ``feed_specs`` maps fed nodes to (dtype, shape).
     """
     needed = needed_nodes(fetch_nodes, feed_specs)
+    for node in fetch_nodes:
+        if node.op == "assign" and node in feed_specs:
+            raise FeedError(f"update '{node.name}' cannot be fed")
     _check_placeholders_fed(needed, feed_specs, fetch_nodes)
     out = Graph()
     mapping = {}
     for node in graph.nodes:
         if node not in needed:
+            continue
+        if node.op == "assign":   # an update: the program computes its value; the session commits it
+            mapping[node] = mapping[node.inputs[1]]
             continue
         if node in feed_specs:
             dtype, shape = feed_specs[node]

@@ -225,6 +225,8 @@ class _Lowering:
                 return Const(value.reshape(()).item(), node.dtype)
             self.param_of[node] = self._add_param(node.name, node.dtype, node.shape, node)
             return self._value(node, index)
+        if op == "full_like":   # never reads its input
+            return Const(node.dtype.type(attrs["value"]).item(), node.dtype)
         if node.opdef.kind == ELEMENTWISE:
             args = tuple(self.value(x, broadcast_index(index, node.shape, x.shape)) for x in node.inputs)
             work = operand_dtype(node)

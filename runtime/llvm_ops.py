@@ -56,6 +56,8 @@ class ScalarOps:
                   "sigmoid", "erf"):
             return self.transcendental(b, op, args[0])
         x = args[0]
+        if op == "stop_gradient":
+            return x
         if op == "neg":
             return b.fneg(x) if fl else b.neg(x)
         if op == "abs":

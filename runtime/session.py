@@ -9,6 +9,7 @@ from .feeds import convert_feed, feed_nodes, feed_spec
 from ..ops import EFFECT
 from ..tensor import Tensor, Variable
 from .structure import flatten
+from .updates import plan_run
 
 DEVICES = ("cpu", "reference")
 
@@ -37,6 +38,7 @@ class Session:
         self._variables = {}
         self._cache = {}
         self._fast = {}
+        self._plans = {}
         self._closed = False
         self._initialize([n for n in self.graph.variables()], strict=False)
 
@@ -53,13 +55,22 @@ class Session:
         self._check_open()
         leaves, rebuild = flatten(fetches, self.graph)
         feeds = feed_nodes(feed_dict, self.graph, convert_feed)
-        compiled = self._compile([t.node for t in leaves], {n: (a.dtype, a.shape) for n, a in feeds.items()})
+        plan = self._plan(tuple(t.node for t in leaves))
+        compiled = self._compile(plan.outputs, {n: (a.dtype, a.shape) for n, a in feeds.items()})
         self._initialize([self.graph.node(n) for n in compiled.variable_names() if n not in self._variables])
         values = compiled.run({n.name: a for n, a in feeds.items()}, self._variables)
-        self._commit(compiled, values)
-        self._remember_fast(fetches, feed_dict, compiled, feeds)
         owned = set()
-        return rebuild([_result(v, owned) if t.node.dtype is not None else None for t, v in zip(leaves, values)])
+        results = [None if p is None else _result(values[p], owned) for p in plan.fetched]
+        self._commit(compiled, values, plan, owned)
+        if not plan.updates and len(plan.outputs) == 1:
+            self._remember_fast(fetches, feed_dict, compiled, feeds)
+        return rebuild(results)
+
+    def _plan(self, fetch_nodes):
+        plan = self._plans.get(fetch_nodes)
+        if plan is None:
+            plan = self._plans[fetch_nodes] = plan_run(self.graph, fetch_nodes)
+        return plan
 
     def _fast_run(self, fetches, feed_dict):
         """The common case, a Tensor fetched with the same feed keys, dtypes and shapes as a
@@ -142,12 +153,18 @@ class Session:
             raise FeedError(f"variable '{var.name}' has no initial value in this graph "
                             f"(node '{var.attrs['initial_value']}' is missing)") from None
 
-    def _commit(self, compiled, values):
-        """Apply the effects of a successful run (variable initializers)."""
+    def _commit(self, compiled, values, plan=None, fetched=()):
+        """Apply the effects of a successful run: initializers, then updates. An update's
+        array becomes the variable's storage unless the caller got it or it is shared."""
         for node, value in zip(compiled.graph.outputs, values):
             if node.op == "init_variables":
                 for name, v in zip(node.attrs["variables"], value):
                     self._variables[name] = np.array(v, dtype=self._variables_dtype(name))
+        for name, position in plan.updates if plan else ():
+            value = values[position]
+            owned = type(value) is np.ndarray and value.flags.owndata and value.flags.writeable \
+                and id(value) not in fetched and sum(v is value for v in values) == 1
+            self._variables[name] = value if owned else np.array(value, dtype=self._variables_dtype(name))
 
     def _variables_dtype(self, name):
         return self.graph.node(name).dtype

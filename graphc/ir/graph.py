@@ -25,6 +25,8 @@ class Graph:
         self._name_counts = {}
         self._scopes = []
         self._tensors = {}
+        self._control = []          # stack of node lists (control_dependencies blocks)
+        self.control_inputs = {}    # node -> nodes that must also run when it runs
         self.outputs = None
 
     # -- building ---------------------------------------------------------
@@ -56,6 +58,8 @@ class Graph:
             raise err from None
         node = Node(self, op, inputs, attrs, dtype, shape, name, loc)
         self._nodes.append(node)
+        if self._control:
+            self.control_inputs[node] = tuple(dict.fromkeys(n for block in self._control for n in block))
         self._by_name[name] = node
         return node
 
@@ -84,6 +88,15 @@ class Graph:
             yield "/".join(self._scopes) + "/"
         finally:
             self._scopes.pop()
+
+    @contextmanager
+    def control_dependencies(self, nodes):
+        """Nodes built inside the block carry ``nodes`` as control inputs."""
+        self._control.append(list(nodes))
+        try:
+            yield
+        finally:
+            self._control.pop()
 
     @contextmanager
     def as_default(self):

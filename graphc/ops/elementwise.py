@@ -61,6 +61,7 @@ UNARY = {
     "logical_not": (np.logical_not, "bool"),
     "isnan": (np.isnan, "bool"),
     "isfinite": (np.isfinite, "bool"),
+    "stop_gradient": (lambda x: x, "same_or_bool"),   # identity; gc.gradients sends nothing through it
 }
 
 # numpy's float power loop takes shortcuts when the exponent is one broadcast scalar
@@ -193,3 +194,15 @@ def _cast_compute(values, dtype):
 
 
 register("cast", ELEMENTWISE, _cast_infer, _cast_compute, arity=1)
+
+
+def _full_like_infer(inputs, value, dtype):
+    return dt.as_dtype(dtype), tuple(inputs[0].shape)
+
+
+def _full_like_compute(values, value, dtype):
+    return np.full(values[0].shape, value, dt.as_dtype(dtype))
+
+
+# ``value`` everywhere, in the shape of its input (whose values it never reads)
+register("full_like", ELEMENTWISE, _full_like_infer, _full_like_compute, arity=1)

@@ -152,3 +152,28 @@ def _gather_infer(inputs, axis):
 
 register("gather", MOVEMENT, _gather_infer,
          lambda v, axis: np.take(v[0], v[1], axis=axis), arity=2)
+
+
+def _scatter_add_infer(inputs, axis):
+    x, indices, updates = inputs
+    expected = _gather_infer((x, indices), axis)[1]
+    if len(updates.shape) != len(expected) or any(
+            a is not None and b is not None and a != b for a, b in zip(updates.shape, expected)):
+        raise ShapeError(f"scatter_add updates {fmt_shape(updates.shape)} do not match the gathered "
+                         f"shape {fmt_shape(expected)}")
+    return updates.dtype, tuple(x.shape)
+
+
+def _scatter_add_compute(values, axis):
+    """Zeros shaped like ``x``, with each ``updates`` slice added at its index along
+    ``axis`` (repeated indices accumulate): the adjoint of gather."""
+    x, indices, updates = values
+    out = np.zeros(x.shape, updates.dtype)
+    index = np.asarray(indices).reshape(-1)
+    moved = np.moveaxis(out, axis, 0)
+    rows = updates.reshape(x.shape[:axis] + (index.size,) + x.shape[axis + 1:])
+    np.add.at(moved, index, np.moveaxis(rows, axis, 0))
+    return out
+
+
+register("scatter_add", MOVEMENT, _scatter_add_infer, _scatter_add_compute, arity=3)

@@ -1,0 +1,157 @@
+"""``gc.train``: optimizers that turn a loss into one update Operation.
+
+``opt.minimize(loss, var_list=None)`` builds the gradients (gc.gradients) and one
+``assign`` per variable and slot, grouped into a single Operation, so the whole
+training step (forward, backward, update) is one compiled, fused program. All reads
+in a step see the values from before it; all updates commit together at its end.
+Slot variables (momentum, Adam's moments) are ordinary non-trainable Variables named
+``<var>/<Optimizer>/<slot>``. ``lr`` may be a float or a scalar Tensor (a schedule).
+The update formulas are TF1's.
+"""
+import numpy as np
+
+from .array_ops import broadcast_to
+from .builder import as_tensor, constant, located
+from .errors import GraphcError
+from .gradients import gradients
+from .math_ops import cast, power, sqrt, square
+from .state import assign, assign_add, group, trainable_variables
+from .tensor import Variable
+
+
+class Optimizer:
+    """Base class: subclasses define ``_slot_names`` and ``_update(var, grad, slots, step)``."""
+
+    _slot_names = ()
+    _uses_step = False
+
+    def __init__(self, lr):
+        self.lr = lr
+        self._slots = {}
+        self._step = None
+
+    # -- TF1's three-part API ------------------------------------------------------------
+    @located
+    def compute_gradients(self, loss, var_list=None):
+        """``[(gradient or None, variable), ...]`` for ``var_list`` (default: trainable variables)."""
+        loss = as_tensor(loss)
+        var_list = list(var_list) if var_list is not None else trainable_variables(loss.graph)
+        if not var_list:
+            raise GraphcError("optimizer: no variables to optimize")
+        for v in var_list:
+            if not isinstance(v, Variable):
+                raise GraphcError(f"optimizer: var_list holds {v!r}, not a gc.Variable")
+        return list(zip(gradients(loss, var_list), var_list))
+
+    @located
+    def apply_gradients(self, grads_and_vars, global_step=None, name=None):
+        """One Operation applying the gradients (and incrementing ``global_step`` if given)."""
+        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
+        if not pairs:
+            names = ", ".join(f"'{v.name}'" for _, v in grads_and_vars)
+            raise GraphcError(f"optimizer: no gradient reaches any of the variables {names}")
+        graph = pairs[0][1].graph
+        name = name or type(self).__name__
+        updates = []
+        with graph.name_scope(name):
+            step = self._next_step(graph, updates) if self._uses_step else None
+            for g, v in pairs:
+                slots = [self._slot(v, s) for s in self._slot_names]
+                for var, value in self._update(v, cast(g, v.dtype), slots, step):
+                    updates.append(assign(var, value))
+            if global_step is not None:
+                updates.append(assign_add(global_step, 1))
+        return group(*updates, name=name)
+
+    @located
+    def minimize(self, loss, var_list=None, global_step=None, name=None):
+        """One Operation: a training step that lowers ``loss``."""
+        return self.apply_gradients(self.compute_gradients(loss, var_list), global_step, name)
+
+    # -- state -------------------------------------------------------------------------------
+    def get_slot(self, var, slot):
+        """The slot Variable ``slot`` of ``var`` (e.g. "momentum", "m", "v")."""
+        return self._slots[(var.node, slot)]
+
+    def _slot(self, var, slot):
+        key = (var.node, slot)
+        if key not in self._slots:
+            zeros = broadcast_to(constant(0, dtype=var.dtype, graph=var.graph), var.shape)
+            self._slots[key] = Variable(zeros, name=f"{var.name}/{type(self).__name__}/{slot}", trainable=False)
+        return self._slots[key]
+
+    def _next_step(self, graph, updates):
+        """The step number of this update (1 on the first), kept in a float32 Variable."""
+        if self._step is None:
+            self._step = Variable(np.float32(0), name=f"{type(self).__name__}/step", trainable=False)
+        step = self._step + 1.0
+        updates.append(assign(self._step, step))
+        return step
+
+    def _lr(self, var):
+        return cast(as_tensor(self.lr, dtype=var.dtype, graph=var.graph), var.dtype)
+
+
+class SGD(Optimizer):
+    """Gradient descent, optionally with (Nesterov) momentum (TF1 MomentumOptimizer):
+    ``a = momentum*a + g; var -= lr*a`` (Nesterov: ``var -= lr*(g + momentum*a)``)."""
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False):
+        super().__init__(lr)
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self._slot_names = ("momentum",) if self.momentum else ()
+
+    def _update(self, var, g, slots, step):
+        lr = self._lr(var)
+        if not self.momentum:
+            return [(var, var - lr * g)]
+        (accum,) = slots
+        new_accum = self.momentum * accum + g
+        direction = g + self.momentum * new_accum if self.nesterov else new_accum
+        return [(accum, new_accum), (var, var - lr * direction)]
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, TF1 form): bias correction folded into the step size,
+    ``var -= lr*sqrt(1-beta2^t)/(1-beta1^t) * m / (sqrt(v) + eps)``."""
+
+    _slot_names = ("m", "v")
+    _uses_step = True
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(lr)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def _update(self, var, g, slots, step):
+        m, v = slots
+        t = cast(step, var.dtype)
+        new_m = self.beta1 * m + (1.0 - self.beta1) * g
+        new_v = self.beta2 * v + (1.0 - self.beta2) * square(g)
+        lr_t = self._lr(var) * sqrt(1.0 - power(self.beta2, t)) / (1.0 - power(self.beta1, t))
+        return [(m, new_m), (v, new_v), (var, var - lr_t * new_m / (sqrt(new_v) + self.eps))]
+
+
+class RMSProp(Optimizer):
+    """RMSProp (TF1 form): ``ms = decay*ms + (1-decay)*g^2;
+    mom = momentum*mom + lr*g/sqrt(ms + eps); var -= mom``."""
+
+    def __init__(self, lr=0.001, decay=0.9, momentum=0.0, eps=1e-10):
+        super().__init__(lr)
+        self.decay, self.momentum, self.eps = float(decay), float(momentum), float(eps)
+        self._slot_names = ("ms", "momentum") if self.momentum else ("ms",)
+
+    def _update(self, var, g, slots, step):
+        ms = slots[0]
+        new_ms = self.decay * ms + (1.0 - self.decay) * square(g)
+        delta = self._lr(var) * g / sqrt(new_ms + self.eps)
+        if not self.momentum:
+            return [(ms, new_ms), (var, var - delta)]
+        new_mom = self.momentum * slots[1] + delta
+        return [(ms, new_ms), (slots[1], new_mom), (var, var - new_mom)]
+
+
+GradientDescentOptimizer = SGD   # TF1 names
+AdamOptimizer = Adam
+RMSPropOptimizer = RMSProp
+
+__all__ = ["Optimizer", "SGD", "Adam", "RMSProp"]
