@@ -1,1 +1,17 @@
-"""gc.layers: Keras-style layers and the Sequential model over graphc graphs."""
+"""gc.layers: Keras-style layers and the Sequential model over graphc graphs.
+
+    model = gc.layers.Sequential([gc.layers.Dense(64, activation="relu"), gc.layers.Dense(10)])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=10, batch_size=32)
+    model.evaluate(x_test, y_test)          # [loss, accuracy]
+
+Layers also work on their own in TF1-style graphs: ``h = gc.layers.Dense(64, "relu")(x)``.
+"""
+from .base import Layer, get_activation, set_seed
+from .conv import AvgPool2D, Conv2D, MaxPool2D
+from .core import Dense, Dropout, Embedding, Flatten, LayerNorm
+from .progress import History
+from .sequential import Sequential
+
+__all__ = ["Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Dropout", "LayerNorm", "Embedding",
+           "Sequential", "History", "get_activation", "set_seed"]

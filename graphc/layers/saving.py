@@ -1,0 +1,40 @@
+"""Weights to and from ``.npz`` files, keyed by variable name (``dense/kernel``)."""
+import os
+
+import numpy as np
+
+
+def npz_path(path):
+    """``path`` with the ``.npz`` suffix numpy adds when it is missing."""
+    path = os.fspath(path)
+    return path if path.endswith(".npz") else path + ".npz"
+
+
+def save(path, names, values):
+    """Write ``{name: value}`` to ``path`` (``.npz`` appended when missing); returns the path."""
+    path = npz_path(path)
+    np.savez(path, **dict(zip(names, values)))
+    return path
+
+
+def load(path, expected):
+    """The arrays of ``path`` in the order of ``expected`` [(name, shape)], after checking
+    that the file holds exactly these variables with these shapes (errors name them)."""
+    path = npz_path(path)
+    with np.load(path, allow_pickle=False) as data:
+        stored = {name: data[name] for name in data.files}
+    names = [name for name, _ in expected]
+    missing = [n for n in names if n not in stored]
+    extra = [n for n in stored if n not in set(names)]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing variable(s) {', '.join(repr(n) for n in missing)}")
+        if extra:
+            parts.append(f"variable(s) this model does not have: {', '.join(repr(n) for n in extra)}")
+        raise ValueError(f"load_weights('{path}'): {'; '.join(parts)}")
+    for name, shape in expected:
+        if stored[name].shape != tuple(shape):
+            raise ValueError(f"load_weights('{path}'): variable '{name}' has shape {tuple(shape)} in the "
+                             f"model but {stored[name].shape} in the file")
+    return [stored[name] for name in names]
