@@ -1,5 +1,6 @@
 """The examples run as a user would run them, and print what they promise."""
 import os
+import re
 import subprocess
 import sys
 
@@ -28,6 +29,18 @@ def test_mlp_prints_its_ir_and_matches_numpy():
     assert "max |graphc - numpy float64|" in out
 
 
-@pytest.mark.parametrize("name", sorted(f for f in os.listdir(os.path.join(ROOT, "examples")) if f.endswith(".py")))
+def test_train_digits_reaches_97_percent():
+    # needs scikit-learn (in the dev extra) for the bundled digits data set
+    out = run_example("train_digits.py")
+    accuracies = dict(re.findall(r"^(\S+) test accuracy: ([0-9.]+)", out, re.MULTILINE))
+    assert set(accuracies) == {"MLP", "CNN", "TF1-style"}, out
+    for name, accuracy in accuracies.items():
+        assert float(accuracy) >= 0.97, (name, out)
+    assert "Epoch 15/15" in out and "Total params:" in out
+
+
+# train_digits.py runs above (it takes seconds; once is enough)
+@pytest.mark.parametrize("name", sorted(f for f in os.listdir(os.path.join(ROOT, "examples"))
+                                        if f.endswith(".py") and f != "train_digits.py"))
 def test_every_example_runs(name):
     run_example(name)

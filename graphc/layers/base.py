@@ -21,7 +21,9 @@ def set_seed(seed):
 
 
 def _snake(name):
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+    """Keras's rule: Dense -> dense, Conv2D -> conv2d, MaxPool2D -> max_pool2d."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _unique_layer_name(graph, base, exact):
