@@ -17,8 +17,8 @@ Seeds (JAX key semantics):
   give the same numbers, in this graph, another graph or another process. A seeded
   graph gives the same numbers every run.
 * an integer scalar Tensor (int64, or int32, cast): a placeholder you feed, or a
-  ``gc.Variable(0)`` you advance between steps (with an assignment, or by feeding it):
-  how a training loop gets fresh noise or dropout masks each step.
+  ``gc.Variable(0)`` you advance between steps (``sess.run(gc.assign_add(step, 1))``, or
+  by feeding it): how a training loop gets fresh noise or dropout masks each step.
 * ``None``: a fixed seed from a per-graph counter: the N-th unseeded random op built in
   a graph always gets the seed ``default_seed(N)``. Two unseeded ops differ, and a
   graph (or the same program run again) gives the same numbers every time.

@@ -446,6 +446,16 @@ case("take-flat", gc.take, np.take, ints((3, 4)), arr([[0, 11], [-1, 5]], I64))
 case("take-flat-0d-index", gc.take, np.take, ints((3, 4)), arr(-2, I32))
 case("take-axis", lambda t, i: gc.take(t, i, axis=-2), lambda a, i: np.take(a, i, -2), X234, arr([2, -1], I64))
 
+# gc.random: the seed is the op's input; py_draw (test_random.py) is a scalar Python model of Philox4x32-10
+from test_random import py_draw  # noqa: E402
+
+case("random-normal", lambda s: gc.random.normal((2, 3), mean=1.0, stddev=0.5, seed=s),
+     lambda s: py_draw(int(s), "normal", (2, 3), F32) * np.float32(0.5) + np.float32(1), arr(7, I64))
+case("random-uniform-f64", lambda s: gc.random.uniform((5,), dtype=gc.float64, seed=s),
+     lambda s: py_draw(int(s), "uniform", (5,), F64), arr(-3, I64))
+case("random-bernoulli", lambda s: gc.random.bernoulli((3, 2), p=0.4, seed=s),
+     lambda s: py_draw(int(s), "uniform", (3, 2), F32) < np.float32(0.4), arr(12, I64))
+
 
 def _one_hot_ref(depth, dtype=F32):
     return lambda i: (i[..., None] == np.arange(depth)).astype(dtype)
