@@ -41,8 +41,9 @@ class _TrainStep:
 class Sequential:
     """A linear stack of layers: ``Sequential([Dense(64, "relu"), Dense(10)])``.
 
-    ``input_shape``: the shape of one example (no batch axis); when omitted the model
-    is built by the first ``fit``/``predict``/``evaluate`` (or ``build``) from the data.
+    ``input_shape``: the shape of one example (no batch axis). The model is built (its
+    graph, weights and Session made) when first needed: by ``build``, ``fit``,
+    ``predict``, ``evaluate``, or, given ``input_shape``, by ``summary``/weights calls.
     ``seed`` seeds the weight initialization of layers without a seed of their own
     (and the dropout masks); ``gc.layers.set_seed`` sets the default.
     """
@@ -124,7 +125,8 @@ class Sequential:
 
     def _ensure_built(self, x):
         if not self.built:
-            self.build(x.shape[1:], dt.int64 if x.dtype.kind in "iu" else dt.float32)
+            self.build(None if self._input_shape is not None else x.shape[1:],
+                       dt.int64 if x.dtype.kind in "iu" else dt.float32)
         if tuple(x.shape[1:]) != self._input_shape:
             raise ValueError(f"model '{self.name}' takes examples of shape {self._input_shape}, "
                              f"got data of shape {x.shape}")
@@ -297,6 +299,8 @@ class Sequential:
         return [w for w in self.weights if w.trainable]
 
     def _check_built(self, what):
+        if not self.built and self._input_shape is not None:
+            self.build()
         if not self.built:
             raise RuntimeError(f"{what}: model '{self.name}' is not built yet; pass input_shape=, call "
                                "build(shape), or fit/predict first")
