@@ -272,6 +272,25 @@ def test_fit_reduces_loss_and_evaluate_predict_match_numpy():
     assert accuracy > 0.8
 
 
+def test_gradients_reach_every_layer_type():
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 20, (64, 5))
+    text = L.Sequential([L.Embedding(20, 8), L.Flatten(), L.LayerNorm(), L.Dense(16, "gelu"), L.Dropout(0.1),
+                         L.Dense(3)], seed=0)
+    images = L.Sequential([L.Conv2D(4, 3, strides=2, padding="same", activation="tanh"),
+                           L.AvgPool2D(2, padding="same"), L.MaxPool2D(1), L.Flatten(), L.Dense(2, "sigmoid")],
+                          seed=0)
+    for model, x, y in ((text, ids, ids.sum(1) % 3),
+                        (images, rng.normal(size=(64, 2, 6, 6)).astype(np.float32), rng.uniform(size=(64, 2)))):
+        model.compile(gc.train.Adam(0.01), "sparse_categorical_crossentropy" if model is text else "mse")
+        model.build(x.shape[1:], gc.int64 if model is text else None)
+        before = model.get_weights()
+        history = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+        for w, old, new in zip(model.weights, before, model.get_weights()):
+            assert not np.allclose(old, new), f"'{w.name}' did not change"
+        assert history.history["loss"][-1] < history.history["loss"][0]
+
+
 def test_every_epoch_reuses_one_compiled_train_program():
     x, y = blobs(n=70)
     model = small_model(dropout=0.2)
