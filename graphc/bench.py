@@ -32,6 +32,7 @@ from typing import Callable
 import numpy as np
 
 import graphc as gc
+from graphc import bench_train
 
 RTOL, ATOL = 1e-4, 1e-5
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -149,6 +150,7 @@ WORKLOADS = [
              lambda g, x, gamma, beta: g.op("LayerNormalization", x, gamma, beta, axis=-1, epsilon=1e-5)),
     Workload("mlp_infer", "batch 512, 784->1024->1024->10, relu, softmax; weights are Variables",
              _mlp_inputs, mlp_infer_xp, mlp_infer_graphc, mlp_infer_torch, mlp_infer_onnx),
+    Workload("mlp_train", bench_train.DESCRIPTION, None, None, None, None, None),
     Workload("tiny", "(x+1)*2-3 on 16 floats (per-run overhead)",
              lambda rng: ({"x": _normal(rng, (16,))}, {}),
              tiny_xp, lambda x: (x + 1.0) * 2.0 - 3.0,
@@ -307,14 +309,15 @@ def check(result, reference):
     return None
 
 
-def measure(w, system, feeds, params, reference, opts):
-    """Prepare, verify and time one system on one workload."""
+def measure(w, system, prepare, verify, opts):
+    """Prepare, verify and time one system on one workload: ``prepare()`` gives the callable
+    to time, ``verify(run)`` None or what is wrong with its first result."""
     try:
-        run = SYSTEMS[system](w, feeds, params)
-        problem = check(run(), reference)   # the first call also compiles
+        run = prepare()
+        problem = verify(run)   # the first call also compiles
         inner = opts.tiny_inner if w.micro else 1
         seconds = time_runner(run, opts.repeats, inner, opts.warmup)
-    except Unavailable as e:
+    except (Unavailable, ImportError) as e:
         log(f"  {system}: n/a ({e})")
         return Cell(note="n/a")
     except Exception as e:  # noqa: BLE001  (a broken peer must not stop the benchmark)
@@ -329,9 +332,33 @@ def measure(w, system, feeds, params, reference, opts):
 def run_workload(w, opts):
     """All systems on one workload with the same input arrays; {system: Cell}."""
     log(f"{w.name}: {w.description}")
+    if w.name == "mlp_train":
+        return run_training(w, opts)
     feeds, params = w.inputs(np.random.default_rng(0))
     reference = w.xp(np, **feeds, **params)
-    return {system: measure(w, system, feeds, params, reference, opts) for system in SYSTEMS}
+    return {system: measure(w, system, lambda s=system: SYSTEMS[s](w, feeds, params),
+                            lambda run: check(run(), reference), opts) for system in SYSTEMS}
+
+
+def run_training(w, opts):
+    """mlp_train: each system's step is checked against a float64 numpy step, then timed."""
+    x, labels, params = bench_train.inputs(np.random.default_rng(0))
+    reference = bench_train.numpy_step(x, labels, params, dtype=np.float64)
+    cells = {}
+    for system in SYSTEMS:
+        factory = bench_train.SYSTEMS.get(system)
+        if factory is None:
+            log(f"  {system}: n/a (no training API)")
+            cells[system] = Cell(note="n/a")
+            continue
+        made = {}
+
+        def prepare(factory=factory):
+            made["step"], made["params"] = factory(x, labels, params)
+            return made["step"]
+        cells[system] = measure(w, system, prepare,
+                                lambda step: bench_train.check_first_step(step, made["params"], reference), opts)
+    return cells
 
 
 # -- fresh-process start-up ----------------------------------------------------------------------

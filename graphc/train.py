@@ -53,11 +53,13 @@ class Optimizer:
         graph = pairs[0][1].graph
         name = name or type(self).__name__
         updates = []
+        slots = {v: [self._slot(v, s) for s in self._slot_names] for _, v in pairs}   # named after v, unscoped
+        if self._uses_step and self._step is None:
+            self._step = Variable(np.float32(0), name=f"{type(self).__name__}/step", trainable=False)
         with graph.name_scope(name):
-            step = self._next_step(graph, updates) if self._uses_step else None
+            step = self._next_step(updates) if self._uses_step else None
             for g, v in pairs:
-                slots = [self._slot(v, s) for s in self._slot_names]
-                for var, value in self._update(v, cast(g, v.dtype), slots, step):
+                for var, value in self._update(v, cast(g, v.dtype), slots[v], step):
                     updates.append(assign(var, value))
             if global_step is not None:
                 updates.append(assign_add(global_step, 1))
@@ -80,10 +82,8 @@ class Optimizer:
             self._slots[key] = Variable(zeros, name=f"{var.name}/{type(self).__name__}/{slot}", trainable=False)
         return self._slots[key]
 
-    def _next_step(self, graph, updates):
+    def _next_step(self, updates):
         """The step number of this update (1 on the first), kept in a float32 Variable."""
-        if self._step is None:
-            self._step = Variable(np.float32(0), name=f"{type(self).__name__}/step", trainable=False)
         step = self._step + 1.0
         updates.append(assign(self._step, step))
         return step

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import graphc as gc
+from graphc.builder import make
 from conftest import assert_close
 
 F32, F64, I32, I64, BOOL = (np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64, np.bool_))
@@ -443,6 +444,29 @@ for _axis, _idx in ((0, [1, 0, 1, -1]), (1, [[2, -3], [0, 1]]), (-1, [3, -4]), (
          lambda t, i, _a=_axis: gc.gather(t, i, _a), lambda a, i, _a=_axis: np.take(a, i, _a), X234, _idx)
 case("gather-bool", gc.gather, lambda a, i: np.take(a, i, 0), bools((3, 2)), arr([2, 2, -3], I64))
 case("take-flat", gc.take, np.take, ints((3, 4)), arr([[0, 11], [-1, 5]], I64))
+
+
+def _scatter_add_ref(x, indices, updates, axis):
+    out = np.zeros(x.shape, updates.dtype)
+    for position, index in enumerate(np.asarray(indices).reshape(-1)):   # repeated indices accumulate
+        source = np.take(updates.reshape(x.shape[:axis] + (-1,) + x.shape[axis + 1:]), position, axis)
+        target = [slice(None)] * x.ndim
+        target[axis] = index
+        out[tuple(target)] += source
+    return out
+
+
+for _axis, _idx in ((0, [1, 0, 1, -1]), (1, [[2, -3], [0, 2]]), (2, 3)):
+    _idx = arr(_idx, I64)
+    _updates = dyadic(np.take(X234, _idx, _axis).shape)
+    case(f"scatter_add-axis{_axis}-idx{_idx.shape}".replace(" ", ""),
+         lambda t, i, u, _a=_axis: make("scatter_add", (t, i, u), {"axis": _a}),
+         lambda a, i, u, _a=_axis: _scatter_add_ref(a, i, u, _a), X234, _idx, _updates)
+case("full_like-float", lambda t: gc.full_like(t, 2.5), lambda a: np.full_like(a, 2.5), X234)
+case("zeros_like-int", gc.zeros_like, np.zeros_like, ints((3, 4)))
+case("ones_like-to-bool", lambda t: gc.ones_like(t, gc.bool), lambda a: np.ones_like(a, bool), X234)
+case("full_like-empty", lambda t: gc.full_like(t, 7, gc.int32), lambda a: np.full(a.shape, 7, np.int32),
+     np.zeros((0, 2), F32))
 case("take-flat-0d-index", gc.take, np.take, ints((3, 4)), arr(-2, I32))
 case("take-axis", lambda t, i: gc.take(t, i, axis=-2), lambda a, i: np.take(a, i, -2), X234, arr([2, -1], I64))
 
@@ -650,8 +674,8 @@ def test_table_covers_every_primitive():
         with gc.Graph().as_default() as g:
             build(c, "const")
             seen |= {n.op for n in g.nodes}
-    # sources and effects are covered by the session tests; fused kernels by the fusion tests
-    primitives = set(gc.ops.all_ops()) - {"placeholder", "variable", "init_variables", "fused"}
+    # sources and effects are covered by the session tests (updates by test_train); fused kernels by the fusion tests
+    primitives = set(gc.ops.all_ops()) - {"placeholder", "variable", "init_variables", "fused", "assign", "group"}
     assert primitives <= seen, primitives - seen
 
 

@@ -864,7 +864,9 @@ def test_row_wise_composites_over_the_last_axis_are_one_kernel(composite):
     (kernel,) = compiled.kernels
     assert kernel.kind == "reduction" and kernel.inputs == ("x",)
     specialize = compiled.stage("specialize").graph
-    assert set(kernel.nodes) == {n.name for n in specialize.nodes if n.op not in ("placeholder", "constant")}
+    # simplify drops stop_gradient (it only steers gc.gradients)
+    assert set(kernel.nodes) == {n.name for n in specialize.nodes
+                                 if n.op not in ("placeholder", "constant", "stop_gradient")}
 
 
 def test_mlp_has_one_kernel_per_matmul_plus_softmax():

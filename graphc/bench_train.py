@@ -1,0 +1,145 @@
+"""The ``mlp_train`` benchmark: one SGD step (forward, backward, update) of the
+784 -> 1024 -> 1024 -> 10 relu MLP with mean softmax cross-entropy, batch 256.
+
+Each system starts from the same parameters and batch; its first step is checked
+against a float64 numpy step (the loss, and every updated parameter) before it is
+timed. A timed call is one whole training step, parameters updated in place of the
+old ones, the loss returned to Python. Used by ``python -m graphc.bench``.
+"""
+import math
+
+import numpy as np
+
+import graphc as gc
+
+LAYERS = [(784, 1024), (1024, 1024), (1024, 10)]
+BATCH, LR = 256, 0.01
+DESCRIPTION = "one SGD step, batch 256, 784->1024->1024->10 relu MLP, softmax cross-entropy"
+
+
+def inputs(rng):
+    """(x, labels, params): float32 arrays, params as [w1, b1, w2, b2, w3, b3]."""
+    params = []
+    for n_in, n_out in LAYERS:
+        params.append((rng.standard_normal((n_in, n_out)) / math.sqrt(n_in)).astype(np.float32))
+        params.append((rng.standard_normal(n_out) * 0.1).astype(np.float32))
+    x = rng.standard_normal((BATCH, 784)).astype(np.float32)
+    return x, rng.integers(0, 10, BATCH), params
+
+
+def numpy_step(x, labels, params, dtype=np.float32):
+    """Forward, hand-written backward and SGD update in numpy; returns (loss, new params)."""
+    p = [a.astype(dtype) for a in params]
+    x = x.astype(dtype)
+    h1 = np.maximum(x @ p[0] + p[1], 0)
+    h2 = np.maximum(h1 @ p[2] + p[3], 0)
+    logits = h2 @ p[4] + p[5]
+    shifted = logits - logits.max(1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    loss = -log_probs[np.arange(len(labels)), labels].mean()
+    d_logits = np.exp(log_probs)
+    d_logits[np.arange(len(labels)), labels] -= 1
+    d_logits /= len(labels)
+    d_h2 = (d_logits @ p[4].T) * (h2 > 0)
+    d_h1 = (d_h2 @ p[2].T) * (h1 > 0)
+    grads = [x.T @ d_h1, d_h1.sum(0), h1.T @ d_h2, d_h2.sum(0), h2.T @ d_logits, d_logits.sum(0)]
+    return loss, [a - LR * g for a, g in zip(p, grads)]
+
+
+# -- systems: each returns (step() -> loss, params() -> list of arrays) ------------------------------
+def graphc_system(x, labels, params, optimize=True):
+    graph = gc.Graph()
+    with graph.as_default():
+        xs = gc.placeholder(gc.float32, (None, 784), name="x")
+        ys = gc.placeholder(gc.int64, (None,), name="labels")
+        variables = [gc.Variable(p, name=f"p{i}") for i, p in enumerate(params)]
+        h = xs
+        for i in range(3):
+            h = h @ variables[2 * i] + variables[2 * i + 1]
+            h = gc.relu(h) if i < 2 else h
+        loss = gc.mean(gc.nn.sparse_softmax_cross_entropy(h, ys))
+        train_op = gc.train.SGD(LR).minimize(loss)
+    sess = gc.Session(graph, optimize=optimize)
+    feeds = {xs: x, ys: labels}
+    fetches = [train_op, loss]
+    return (lambda: sess.run(fetches, feeds)[1]), (lambda: sess.run(variables))
+
+
+def numpy_system(x, labels, params):
+    state = [p.copy() for p in params]
+
+    def step():
+        loss, new = numpy_step(x, labels, state)
+        state[:] = new
+        return loss
+    return step, lambda: state
+
+
+def jax_system(x, labels, params):
+    import jax
+    import jax.numpy as jnp
+
+    def loss_fn(p, x, labels):
+        h = jnp.maximum(x @ p[0] + p[1], 0.0)
+        h = jnp.maximum(h @ p[2] + p[3], 0.0)
+        log_probs = jax.nn.log_softmax(h @ p[4] + p[5])
+        return -jnp.take_along_axis(log_probs, labels[:, None], 1).mean()
+
+    @jax.jit
+    def step_fn(p, x, labels):
+        loss, grads = jax.value_and_grad(loss_fn)(p, x, labels)
+        return [a - LR * g for a, g in zip(p, grads)], loss
+
+    state = {"p": [jnp.asarray(a) for a in params]}
+    xj, yj = jnp.asarray(x), jnp.asarray(labels)
+
+    def step():
+        state["p"], loss = step_fn(state["p"], xj, yj)
+        return float(loss)
+    return step, lambda: [np.asarray(a) for a in state["p"]]
+
+
+def _torch_system(x, labels, params, compiled):
+    import torch
+    p = [torch.tensor(a, requires_grad=True) for a in params]
+    xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
+
+    def forward_backward():
+        h = torch.relu(xt @ p[0] + p[1])
+        h = torch.relu(h @ p[2] + p[3])
+        loss = torch.nn.functional.cross_entropy(h @ p[4] + p[5], yt)
+        loss.backward()
+        return loss
+
+    fb = torch.compile(forward_backward) if compiled else forward_backward
+
+    def step():
+        loss = fb()
+        with torch.no_grad():
+            for a in p:
+                a -= LR * a.grad
+                a.grad = None
+        return float(loss)
+    return step, lambda: [a.detach().numpy().copy() for a in p]
+
+
+SYSTEMS = {
+    "graphc fused": lambda *a: graphc_system(*a, optimize=True),
+    "graphc unfused": lambda *a: graphc_system(*a, optimize=False),
+    "numpy": numpy_system,
+    "jax.jit": jax_system,
+    "torch eager": lambda *a: _torch_system(*a, compiled=False),
+    "torch.compile": lambda *a: _torch_system(*a, compiled=True),
+}
+
+
+def check_first_step(step, get_params, reference):
+    """None when one step's loss and parameters match the float64 numpy step, else why not."""
+    loss = step()
+    ref_loss, ref_params = reference
+    if not np.allclose(loss, ref_loss, rtol=1e-4):
+        return f"loss {float(loss)!r}, expected {float(ref_loss)!r}"
+    for i, (got, want) in enumerate(zip(get_params(), ref_params)):
+        if not np.allclose(np.asarray(got, np.float64), want, rtol=1e-4, atol=1e-5):
+            return f"parameter {i} differs by up to {np.abs(np.asarray(got, np.float64) - want).max():.3g}"
+    return None

@@ -1,0 +1,253 @@
+"""Variables updates (assign, group, control_dependencies) and the optimizers of gc.train,
+against numpy implementations of their formulas."""
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.errors import ExecutionError, GraphcError
+
+from conftest import assert_close
+
+RNG = np.random.default_rng(7)
+
+
+def var(value, name=None, dtype=np.float32):
+    return gc.Variable(np.asarray(value, dtype), name=name)
+
+
+# -- assign semantics -------------------------------------------------------------------
+def test_assign_returns_new_value_and_commits():
+    v = var([1.0, 2.0], "v")
+    with gc.Session() as sess:
+        out = sess.run(gc.assign_add(v, [10.0, 20.0]))
+        assert_close(out, [11.0, 22.0])
+        out[0] = -1.0                       # the caller's array is not the variable's storage
+        assert_close(sess.run(v), [11.0, 22.0])
+        assert_close(sess.run(gc.assign_sub(v, 1.0)), [10.0, 21.0])
+        assert_close(sess.run(gc.assign(v, 0.0)), [0.0, 0.0])
+
+
+def test_reads_see_values_from_before_the_run():
+    a, b = var(1.0, "a"), var(2.0, "b")
+    swap = gc.group(gc.assign(a, b), gc.assign(b, a))
+    with gc.Session() as sess:
+        assert sess.run(swap) is None
+        assert sess.run([a, b]) == [2.0, 1.0]
+        # a read fetched beside the update sees the old value
+        old, new = sess.run([a, gc.assign_add(a, 5.0)])
+        assert (old, new) == (2.0, 7.0)
+        assert sess.run(a) == 7.0
+
+
+def test_updates_commit_in_place_of_each_other_not_in_order():
+    v = var(3.0, "v")
+    doubled = gc.assign(v, v * 2.0)
+    w = var(0.0, "w")
+    copy = gc.assign(w, v)     # reads v before the run, whatever doubled does
+    with gc.Session() as sess:
+        sess.run([doubled, copy])
+        assert sess.run([v, w]) == [6.0, 3.0]
+
+
+def test_one_update_per_variable_per_run():
+    v = var(0.0, "v")
+    with gc.Session() as sess:
+        with pytest.raises(GraphcError, match="'v' is updated twice in one run"):
+            sess.run([gc.assign(v, 1.0), gc.assign(v, 2.0)])
+        assert sess.run(v) == 0.0
+
+
+def test_a_failed_run_commits_nothing():
+    v = var([1.0, 2.0, 3.0], "v")
+    step = var(0.0, "step")
+    index = gc.placeholder(gc.int64, (1,))
+    bad = gc.gather(v, index)              # out-of-range index fails at run time
+    update = gc.group(gc.assign_add(step, 1.0), gc.assign(v, v * 10.0))
+    with gc.Session() as sess:
+        with pytest.raises(ExecutionError):
+            sess.run([update, bad], {index: [7]})
+        assert sess.run(step) == 0.0
+        assert_close(sess.run(v), [1.0, 2.0, 3.0])
+        sess.run([update, bad], {index: [1]})
+        assert sess.run(step) == 1.0
+
+
+def test_control_dependencies_run_the_updates():
+    counter = var(0.0, "counter")
+    x = gc.placeholder(gc.float32, ())
+    with gc.control_dependencies([gc.assign_add(counter, 1.0)]):
+        y = x * 2.0
+    z = x + 1.0                                 # built outside: no dependency
+    with gc.Session() as sess:
+        assert sess.run(y, {x: 3.0}) == 6.0
+        assert sess.run(y, {x: 3.0}) == 6.0
+        assert sess.run(z, {x: 3.0}) == 4.0
+        assert sess.run(counter) == 2.0
+        # a consumer of y depends on it, so the update runs for it too
+        assert sess.run(y + 1.0, {x: 1.0}) == 3.0
+        assert sess.run(counter) == 3.0
+
+
+def test_an_assign_used_as_a_value_is_committed():
+    v = var(1.0, "v")
+    twice = gc.assign_add(v, 1.0) * 2.0
+    with gc.Session() as sess:
+        assert sess.run(twice) == 4.0
+        assert sess.run(v) == 2.0
+
+
+def test_assign_checks_shape_and_variable():
+    v = var(np.zeros((2, 3)), "v")
+    with pytest.raises(GraphcError, match="assign"):
+        gc.assign(v, np.zeros((3, 2), np.float32))
+    with pytest.raises(GraphcError, match="Variable"):
+        gc.assign(gc.constant(1.0), 2.0)
+
+
+def test_assign_casts_to_the_variables_dtype():
+    v = gc.Variable(np.zeros(2, np.float64), name="v")
+    with gc.Session() as sess:
+        out = sess.run(gc.assign(v, gc.constant([1.5, 2.5], gc.float32)))
+        assert out.dtype == np.float64 and sess.run(v).dtype == np.float64
+
+
+def test_variables_survive_a_steady_state_loop_unaliased():
+    # updates reuse no memory that a caller still holds
+    v = var(np.zeros(4), "v")
+    inc = gc.assign_add(v, 1.0)
+    with gc.Session() as sess:
+        seen = [sess.run(inc) for _ in range(5)]
+        assert [float(s[0]) for s in seen] == [1.0, 2.0, 3.0, 4.0, 5.0]
+        assert_close(sess.run(v), np.full(4, 5.0))
+
+
+# -- optimizers against numpy -------------------------------------------------------------
+def _problem():
+    """A least-squares problem: loss = mean((x @ w + b - y)^2)."""
+    x_val = RNG.standard_normal((16, 5))
+    y_val = RNG.standard_normal((16, 2))
+    w0, b0 = RNG.standard_normal((5, 2)) * 0.1, np.zeros(2)
+    return x_val, y_val, w0, b0
+
+
+def _numpy_grads(x, y, w, b):
+    r = x @ w + b - y
+    g = 2.0 * r / r.size
+    return x.T @ g, g.sum(0)
+
+
+def _sgd(p, g, s, lr, momentum=0.0, nesterov=False, **_):
+    if not momentum:
+        return p - lr * g
+    s["a"] = momentum * s.get("a", 0.0) + g
+    return p - lr * (g + momentum * s["a"] if nesterov else s["a"])
+
+
+def _adam(p, g, s, lr, t, beta1=0.9, beta2=0.999, eps=1e-8):
+    s["m"] = beta1 * s.get("m", 0.0) + (1 - beta1) * g
+    s["v"] = beta2 * s.get("v", 0.0) + (1 - beta2) * g * g
+    lr_t = lr * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+    return p - lr_t * s["m"] / (np.sqrt(s["v"]) + eps)
+
+
+def _rmsprop(p, g, s, lr, decay=0.9, momentum=0.0, eps=1e-10, **_):
+    s["ms"] = decay * s.get("ms", 0.0) + (1 - decay) * g * g
+    delta = lr * g / np.sqrt(s["ms"] + eps)
+    if not momentum:
+        return p - delta
+    s["mom"] = momentum * s.get("mom", 0.0) + delta
+    return p - s["mom"]
+
+
+OPTIMIZERS = {
+    "sgd": (lambda: gc.train.SGD(0.1), _sgd, {"lr": 0.1}),
+    "momentum": (lambda: gc.train.SGD(0.05, momentum=0.9), _sgd, {"lr": 0.05, "momentum": 0.9}),
+    "nesterov": (lambda: gc.train.SGD(0.05, momentum=0.8, nesterov=True), _sgd,
+                 {"lr": 0.05, "momentum": 0.8, "nesterov": True}),
+    "adam": (lambda: gc.train.Adam(0.01), _adam, {"lr": 0.01}),
+    "adam-custom": (lambda: gc.train.Adam(0.02, beta1=0.8, beta2=0.99, eps=1e-6), _adam,
+                    {"lr": 0.02, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6}),
+    "rmsprop": (lambda: gc.train.RMSProp(0.01), _rmsprop, {"lr": 0.01}),
+    "rmsprop-momentum": (lambda: gc.train.RMSProp(0.01, decay=0.8, momentum=0.5, eps=1e-6), _rmsprop,
+                         {"lr": 0.01, "decay": 0.8, "momentum": 0.5, "eps": 1e-6}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("device", ["cpu", "reference"])
+def test_optimizer_matches_numpy(name, device):
+    make, reference, kwargs = OPTIMIZERS[name]
+    x_val, y_val, w0, b0 = _problem()
+    x = gc.placeholder(gc.float64, (None, 5))
+    y = gc.placeholder(gc.float64, (None, 2))
+    w, b = gc.Variable(w0, name="w"), gc.Variable(b0, name="b")
+    loss = gc.mean(gc.square(x @ w + b - y))
+    train_op = make().minimize(loss)
+    ref_w, ref_b, state_w, state_b = w0.copy(), b0.copy(), {}, {}
+    with gc.Session(device=device) as sess:
+        for t in range(1, 6):
+            _, loss_val = sess.run([train_op, loss], {x: x_val, y: y_val})
+            assert_close(loss_val, np.mean((x_val @ ref_w + ref_b - y_val) ** 2), np.float64)
+            gw, gb = _numpy_grads(x_val, y_val, ref_w, ref_b)
+            extra = {"t": t} if reference is _adam else {}
+            ref_w = reference(ref_w, gw, state_w, **kwargs, **extra)
+            ref_b = reference(ref_b, gb, state_b, **kwargs, **extra)
+            assert_close(sess.run(w), ref_w, np.float64)
+            assert_close(sess.run(b), ref_b, np.float64)
+
+
+def test_learning_rate_may_be_a_tensor():
+    lr = gc.placeholder(gc.float32, ())
+    w = var([1.0, -2.0], "w")
+    train_op = gc.train.SGD(lr).minimize(gc.sum(gc.square(w)))
+    with gc.Session() as sess:
+        sess.run(train_op, {lr: 0.25})        # w -= 0.25 * 2w  -> w / 2
+        assert_close(sess.run(w), [0.5, -1.0])
+        sess.run(train_op, {lr: 0.0})
+        assert_close(sess.run(w), [0.5, -1.0])
+
+
+def test_slots_are_non_trainable_variables_and_global_step_advances():
+    w = var(np.ones(3), "w")
+    step = gc.Variable(np.int64(0), name="global_step", trainable=False)
+    opt = gc.train.Adam(0.1)
+    train_op = opt.minimize(gc.sum(w * w), global_step=step)
+    m = opt.get_slot(w, "m")
+    assert m.name == "w/Adam/m" and not m.trainable
+    assert [v.name for v in gc.trainable_variables()] == ["w"]
+    ref, state = np.ones(3), {}
+    with gc.Session() as sess:
+        for t in range(1, 4):
+            sess.run(train_op)
+            ref = _adam(ref, 2 * ref, state, 0.1, t)
+        assert sess.run(step) == 3
+        assert_close(sess.run(m), state["m"])
+        assert_close(sess.run(w), ref)
+
+
+def test_minimize_errors_name_the_problem():
+    w = var(1.0, "w")
+    unrelated = var(2.0, "unrelated")
+    with pytest.raises(GraphcError, match="no gradient reaches any of the variables 'unrelated'"):
+        gc.train.SGD(0.1).minimize(w * 2.0, var_list=[unrelated])
+    with pytest.raises(GraphcError, match="not a gc.Variable"):
+        gc.train.SGD(0.1).minimize(w * 2.0, var_list=[w * 1.0])
+
+
+def test_training_an_mlp_lowers_the_loss():
+    x_val = RNG.standard_normal((64, 4)).astype(np.float32)
+    labels = (x_val[:, 0] + x_val[:, 1] > 0).astype(np.int64)
+    x = gc.placeholder(gc.float32, (None, 4))
+    y = gc.placeholder(gc.int64, (None,))
+    w1 = gc.Variable(RNG.standard_normal((4, 16)).astype(np.float32) * 0.5, name="w1")
+    w2 = gc.Variable(RNG.standard_normal((16, 2)).astype(np.float32) * 0.5, name="w2")
+    logits = gc.relu(x @ w1) @ w2
+    loss = gc.mean(gc.nn.sparse_softmax_cross_entropy(logits, y))
+    train_op = gc.train.Adam(0.05).minimize(loss)
+    with gc.Session() as sess:
+        first = sess.run(loss, {x: x_val, y: labels})
+        for _ in range(100):
+            sess.run(train_op, {x: x_val, y: labels})
+        last, predicted = sess.run([loss, gc.argmax(logits, 1)], {x: x_val, y: labels})
+    assert last < 0.2 * first
+    assert (predicted == labels).mean() >= 0.95
