@@ -12,6 +12,7 @@ from ..ir import Graph
 from ..ops import EFFECT, SOURCE
 from ..passes.pipeline import dump, dump_requested, run_pipeline, stage_text
 from .executor import Executor
+from .inplace import inplace_updates
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,17 @@ class Compiled:
     those passes decided (None when the pass did not run).
     """
 
-    def __init__(self, stages, device, poison=False):
+    def __init__(self, stages, device, poison=False, updates=(), fetched=()):
         self._stages = {s.name: s for s in stages}
         self.graph = stages[-1].graph
         self.device = device
         self.memory_plan = self._info("plan_memory")
         self.fusion = self._info("fuse")
         self.feed_names = tuple(n.name for n in self.graph.nodes if n.op == "placeholder")
-        self._executor = Executor(self.graph, self.memory_plan, poison=poison, device=device)
+        # updates: (variable name, output position) the session commits after a run
+        self.updates = tuple(updates)
+        self.inplace = inplace_updates(self.graph, self.updates, fetched) if self.memory_plan else {}
+        self._executor = Executor(self.graph, self.memory_plan, poison=poison, device=device, inplace=self.inplace)
 
     def _info(self, name):
         stage = self._stages.get(name)
@@ -168,10 +172,12 @@ def specialize(graph, fetch_nodes, feed_specs):
     return out
 
 
-def compile_program(graph, fetch_nodes, feed_specs, device, passes, verify=False, poison=False):
-    """Specialize, run the selected ``passes``, and wrap the result as a Compiled program."""
+def compile_program(graph, fetch_nodes, feed_specs, device, passes, verify=False, poison=False, updates=(),
+                    fetched=()):
+    """Specialize, run the selected ``passes``, and wrap the result as a Compiled program.
+    ``updates`` and ``fetched`` come from the run's plan (runtime.updates)."""
     stages = run_pipeline(specialize(graph, fetch_nodes, feed_specs), passes, verify_each=verify)
-    compiled = Compiled(stages, device, poison=poison)
+    compiled = Compiled(stages, device, poison=poison, updates=updates, fetched=fetched)
     directory = dump_requested()
     if directory:
         llvm = [("llvm.ll", compiled.llvm_ir()), ("llvm-O3.ll", compiled.llvm_ir(optimized=True))]

@@ -21,8 +21,11 @@ POISON_BYTE = 0xFF   # all-ones: NaN in every float format
 class Executor:
     """Runs ``graph`` over its memory plan; on ``device="cpu"`` kernels run as native code."""
 
-    def __init__(self, graph, plan, poison=False, device="reference"):
+    def __init__(self, graph, plan, poison=False, device="reference", inplace=None):
+        """``inplace``: {kernel node: (variable name, private product)} of updates the
+        fast path writes straight into the variable's buffer (runtime.inplace)."""
         self.graph, self.plan, self.poison = graph, plan, poison
+        inplace = inplace or {}
         self._arena = None
         self.native, self.jit = {}, None
         if plan is not None:
@@ -30,8 +33,9 @@ class Executor:
             if device == "cpu":
                 from .native import build_native
                 kernels = [node for node, role, *_ in self._steps if role in ("arena", "fresh")]
-                self.native, self.jit = build_native(kernels)
-        self._fast = _FastPath.build(self) if self.native and not poison else None
+                private = {node for node, (_, product) in inplace.items() if product}
+                self.native, self.jit = build_native(kernels, private)
+        self._fast = _FastPath.build(self, inplace) if self.native and not poison else None
 
     def _prepare(self):
         nodes, outputs = self.graph.nodes, set(self.graph.outputs)
@@ -99,7 +103,7 @@ class _FastPath:
     dropped it, so a steady-state loop allocates nothing."""
 
     @classmethod
-    def build(cls, executor):
+    def build(cls, executor, inplace):
         steps, outputs = executor._steps, executor.graph.outputs
         if any(role == "effect" or (role in ("arena", "fresh") and node not in executor.native)
                for node, role, *_ in steps):
@@ -107,9 +111,9 @@ class _FastPath:
         roles = {node: role for node, role, *_ in steps}
         if any(roles[n] != "fresh" for n in outputs):
             return None
-        return cls(executor, roles)
+        return cls(executor, inplace)
 
-    def __init__(self, executor, roles):
+    def __init__(self, executor, inplace):
         plan = executor.plan
         executor._arena = np.empty(plan.peak_bytes, np.uint8)
         base = executor._arena.ctypes.data
@@ -117,6 +121,7 @@ class _FastPath:
         self.inputs = [n for n in executor.graph.nodes if n.op in ("placeholder", "variable")]
         self.outputs = list(dict.fromkeys(executor.graph.outputs))
         self.results = executor.graph.outputs
+        self.inplace = {node: name for node, (name, _) in inplace.items()}
         self.calls = []
         self.kept = []
         for node, role, *_ in executor._steps:
@@ -158,7 +163,11 @@ class _FastPath:
             address[node] = self._address(node, value)
         made = {}
         for node in self.outputs:
-            made[node] = out = self._output(node)
+            target = self.inplace.get(node)
+            out = variables[target] if target is not None else None
+            if out is None or not out.flags.writeable or not out.flags.c_contiguous:
+                out = self._output(node)
+            made[node] = out
             address[node] = self._address(node, out)
         for kernel, dynamic in self.calls:
             for slot, node in dynamic:

@@ -170,6 +170,7 @@ class Gemm:
     k: int
     batch: tuple          # (a offset, b offset, out offset) per batch item
     dtype: np.dtype
+    out: int              # the parameter the product is written to
 
 
 class Unsupported(Exception):
@@ -442,7 +443,10 @@ def _view_base(node):
     return node
 
 
-def lower(kernel_node, input_nodes, body=None):
+PRIVATE_PRODUCT = "private product"   # the source of a matmul kernel's own product buffer
+
+
+def lower(kernel_node, input_nodes, body=None, private_product=False):
     """Lower one kernel (a fused node with its body, or a single op node) to a Kernel.
 
     ``input_nodes`` are the body's placeholders (or the node's inputs) in order, standing
@@ -455,7 +459,7 @@ def lower(kernel_node, input_nodes, body=None):
     is_gemm = root.op == "matmul" or (body is not None and kernel_node.attrs.get("kind") == "matmul")
     if is_gemm and _float_matmul(body, root):
         try:
-            return _lower_matmul(lw, kernel_node, body, root)
+            return _lower_matmul(lw, kernel_node, body, root, private_product)
         except Unsupported:   # e.g. an operand that is a strided view: loop it (a sum over k)
             lw = _Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs))
     loops = tuple(lw.fresh("i", d) for d in root.shape)
@@ -466,7 +470,7 @@ def lower(kernel_node, input_nodes, body=None):
                   stashes=stashes)
 
 
-def _lower_matmul(lw, kernel_node, body, root):
+def _lower_matmul(lw, kernel_node, body, root, private_product=False):
     nodes = body.nodes if body is not None else [root]
     (mm,) = [n for n in nodes if n.op == "matmul"]
     if mm.dtype.kind != "f":
@@ -485,10 +489,12 @@ def _lower_matmul(lw, kernel_node, body, root):
     for n in nodes:   # constant parameters first: the output must stay the last parameter
         if n.op == "constant" and n.attrs["value"].size > 1 and n not in lw.param_of:
             lw.param_of[n] = lw._add_param(n.name, n.dtype, n.shape, n)
+    # the epilogue reads the product from the output buffer, or from a buffer of its own
+    # when the output is also an input (an update written in place)
+    product = lw._add_param(f"{mm.name}/product", mm.dtype, mm.shape, PRIVATE_PRODUCT) if private_product else None
     out = lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
-    gemm = _gemm(trans, mm, out)
-    # the epilogue reads the product from the output buffer
-    lw.param_of[mm] = out
+    gemm = _gemm(trans, mm, out if product is None else product)
+    lw.param_of[mm] = out if product is None else product
     loops = tuple(lw.fresh("i", d) for d in root.shape)
     value = lw.value(root, loops)
     return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), gemm=gemm,
@@ -536,4 +542,4 @@ def _gemm(trans, mm, out):
             out_pos = out_pos * d + i
         items.append((offset(sa if len(sa) > 1 else (1,) + sa, m * k), offset(sb if len(sb) > 1 else sb + (1,), k * n),
                       out_pos * m * n))
-    return Gemm(pa, pb, ta, tb, m, n, k, tuple(items), mm.dtype)
+    return Gemm(pa, pb, ta, tb, m, n, k, tuple(items), mm.dtype, out)

@@ -246,7 +246,7 @@ class KernelBuilder:
             sig = ir.FunctionType(ir.VoidType(), [I32, I32, I32, I64, I64, I64, scalar, PTR, I64, PTR, I64,
                                                   scalar, PTR, I64])
             fn = ir.Function(self.module, sig, GEMM_SYMBOL[np.dtype(g.dtype)])
-        out = len(self.kernel.params) - 1
+        out = g.out
         lda = g.m if g.trans_a else g.k
         ldb = g.k if g.trans_b else g.n
         for a_off, b_off, c_off in g.batch:

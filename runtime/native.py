@@ -89,8 +89,9 @@ def _new_module():
     return module
 
 
-def build_native(kernel_nodes):
+def build_native(kernel_nodes, private_products=()):
     """{node: NativeKernel} for the kernels that lower, and the JIT module holding them.
+    Matmul kernels in ``private_products`` compute their product into a buffer of their own.
 
     Each kernel is first rendered into a scratch module, so one that turns out to be
     unsupported half-way leaves nothing behind in the module that is compiled.
@@ -100,7 +101,7 @@ def build_native(kernel_nodes):
     built, symbols = {}, {}
     for i, node in enumerate(kernel_nodes):
         try:
-            kernel, constants = _lower(node)
+            kernel, constants = _lower(node, node in private_products)
             if kernel.gemm is not None and not blas_available():
                 raise kernel_ir.Unsupported("no BLAS in the process")
             scratch = _new_module()
@@ -116,14 +117,20 @@ def build_native(kernel_nodes):
     return result, jit
 
 
-def _lower(node):
-    """The kernel IR of ``node`` and its constant parameters ({param index: array})."""
+def _lower(node, private_product=False):
+    """The kernel IR of ``node`` and its constant parameters ({param index: array}),
+    which include a private product buffer if asked for."""
     if node.op == "fused":
         body = node.attrs["body"]
         params = [n for n in body.nodes if n.op == "placeholder"]
-        kernel = kernel_ir.lower(node, params, body)
+        kernel = kernel_ir.lower(node, params, body, private_product)
     else:
-        kernel = kernel_ir.lower(node, list(node.inputs))
-    constants = {i: np.ascontiguousarray(src.attrs["value"]) for i, src in enumerate(kernel.sources[:-1])
-                 if src.op == "constant" and src.graph is not node.graph}
+        kernel = kernel_ir.lower(node, list(node.inputs), private_product=private_product)
+    constants = {}
+    for i, src in enumerate(kernel.sources[:-1]):
+        if src is kernel_ir.PRIVATE_PRODUCT:
+            _, dtype, shape = kernel.params[i]
+            constants[i] = np.empty(shape, dtype)
+        elif src.op == "constant" and src.graph is not node.graph:
+            constants[i] = np.ascontiguousarray(src.attrs["value"])
     return kernel, constants

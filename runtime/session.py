@@ -56,7 +56,7 @@ class Session:
         leaves, rebuild = flatten(fetches, self.graph)
         feeds = feed_nodes(feed_dict, self.graph, convert_feed)
         plan = self._plan(tuple(t.node for t in leaves))
-        compiled = self._compile(plan.outputs, {n: (a.dtype, a.shape) for n, a in feeds.items()})
+        compiled = self._compile(plan.outputs, {n: (a.dtype, a.shape) for n, a in feeds.items()}, plan)
         self._initialize([self.graph.node(n) for n in compiled.variable_names() if n not in self._variables])
         values = compiled.run({n.name: a for n, a in feeds.items()}, self._variables)
         owned = set()
@@ -101,7 +101,8 @@ class Session:
         """The compiled program ``run`` would use; feed values may be arrays, shapes or TensorSpecs."""
         self._check_open()
         leaves, _ = flatten(fetches, self.graph)
-        return self._compile([t.node for t in leaves], feed_nodes(feed_dict, self.graph, feed_spec))
+        plan = self._plan(tuple(t.node for t in leaves))
+        return self._compile(plan.outputs, feed_nodes(feed_dict, self.graph, feed_spec), plan)
 
     def close(self):
         self._closed = True
@@ -119,11 +120,14 @@ class Session:
         if self._closed:
             raise GraphcError("this Session is closed")
 
-    def _compile(self, fetch_nodes, specs):
-        key = (tuple(fetch_nodes), tuple(sorted(((n.name, d.str, s) for n, (d, s) in specs.items()))))
+    def _compile(self, fetch_nodes, specs, plan=None):
+        key = (tuple(fetch_nodes), tuple(sorted(((n.name, d.str, s) for n, (d, s) in specs.items()))),
+               plan.fetched if plan else None)
         if key not in self._cache:
             self._cache[key] = compile_program(self.graph, fetch_nodes, specs, self.device, self.passes,
-                                               verify=self.verify, poison=self.poison)
+                                               verify=self.verify, poison=self.poison,
+                                               updates=plan.updates if plan else (),
+                                               fetched=plan.fetched if plan else ())
         return self._cache[key]
 
     def _initialize(self, variable_nodes, strict=True):
@@ -162,6 +166,8 @@ class Session:
                     self._variables[name] = np.array(v, dtype=self._variables_dtype(name))
         for name, position in plan.updates if plan else ():
             value = values[position]
+            if value is self._variables.get(name):
+                continue    # written in place (runtime.inplace)
             owned = type(value) is np.ndarray and value.flags.owndata and value.flags.writeable \
                 and id(value) not in fetched and sum(v is value for v in values) == 1
             self._variables[name] = value if owned else np.array(value, dtype=self._variables_dtype(name))

@@ -251,3 +251,65 @@ def test_training_an_mlp_lowers_the_loss():
         last, predicted = sess.run([loss, gc.argmax(logits, 1)], {x: x_val, y: labels})
     assert last < 0.2 * first
     assert (predicted == labels).mean() >= 0.95
+
+
+# -- updates written in place ------------------------------------------------------------
+def _storage_after_steps(sess, op, var, feed=None, steps=3):
+    ids = set()
+    for _ in range(steps):
+        sess.run(op, feed)
+        ids.add(id(sess._variables[var.name]))
+    return ids
+
+
+def test_sgd_updates_are_written_into_the_variables():
+    x_val, y_val, w0, b0 = _problem()
+    x = gc.placeholder(gc.float64, (None, 5))
+    y = gc.placeholder(gc.float64, (None, 2))
+    w, b = gc.Variable(w0, name="w"), gc.Variable(b0, name="b")
+    loss = gc.mean(gc.square(x @ w + b - y))
+    train_op = gc.train.SGD(0.1, momentum=0.5).minimize(loss)
+    feed = {x: x_val, y: y_val}
+    with gc.Session() as sess:
+        compiled = sess.compile(train_op, feed)
+        assert {name for name, _ in compiled.inplace.values()} >= {"w", "w/SGD/momentum"}
+        assert len(_storage_after_steps(sess, train_op, w, feed)) == 1    # the same buffer every step
+    with gc.Session(device="reference") as ref:
+        for _ in range(3):
+            ref.run(train_op, feed)
+        expected = ref.run([w, b])
+    with gc.Session() as sess:
+        for _ in range(3):
+            sess.run(train_op, feed)
+        for got, want in zip(sess.run([w, b]), expected):
+            assert_close(got, want, np.float64)
+
+
+INPLACE_UNSAFE = {
+    "transpose": lambda v: gc.transpose(v),                 # element (i, j) reads (j, i)
+    "reduction": lambda v: v - gc.mean(v, 0, keepdims=True),
+    "matmul-operand": lambda v: v @ v,
+    "shifted-slice": lambda v: gc.concat([v[1:], v[:1]], 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INPLACE_UNSAFE))
+def test_updates_that_read_other_positions_are_not_in_place(name):
+    start = RNG.standard_normal((4, 4))
+    v = gc.Variable(start, name="v")
+    update = gc.group(gc.assign(v, INPLACE_UNSAFE[name](v)))
+    with gc.Session() as sess, gc.Session(device="reference") as ref:
+        for _ in range(2):
+            sess.run(update)
+            ref.run(update)
+        assert_close(sess.run(v), ref.run(v), np.float64)
+
+
+def test_a_later_reader_keeps_the_old_value():
+    v = gc.Variable(np.arange(4.0), name="v")
+    w = gc.Variable(np.zeros(4), name="w")
+    update = gc.group(gc.assign(v, v * 2.0), gc.assign(w, gc.exp(v) + v))
+    with gc.Session() as sess:
+        sess.run(update)
+        assert_close(sess.run(v), np.arange(4.0) * 2, np.float64)
+        assert_close(sess.run(w), np.exp(np.arange(4.0)) + np.arange(4.0), np.float64)
