@@ -31,11 +31,13 @@ def _between(ys, xs):
         if node not in reaches_y:
             reaches_y.add(node)
             stack.extend(node.inputs)
-    from_x = {x.node for x in xs}
+    x_nodes = {x.node for x in xs}
+    from_x = set(x_nodes)
     order = []
     for node in graph.nodes:   # creation order is a topological order
         if node in from_x or any(i in from_x for i in node.inputs if _differentiable(i)):
-            if _differentiable(node) and node.op != "stop_gradient":
+            # stop_gradient cuts paths through it, but is itself an x like any other tensor
+            if _differentiable(node) and (node.op != "stop_gradient" or node in x_nodes):
                 from_x.add(node)
                 if node in reaches_y:
                     order.append(node)
