@@ -249,14 +249,36 @@ class KernelBuilder:
         out = g.out
         lda = g.m if g.trans_a else g.k
         ldb = g.k if g.trans_b else g.n
+        typ = MEMORY_TYPE[np.dtype(g.dtype)]
+        split = splits_gemm_rows(self.kernel)
+        if split:   # rows [begin, end) of the output: a thread's share of the product
+            begin, end = self.fn.args[1], self.fn.args[2]
+            rows = b.sub(end, begin)
+            a_step = ir.Constant(I64, 1 if g.trans_a else lda)
         for a_off, b_off, c_off in g.batch:
+            m = ir.Constant(I64, g.m)
+            a_ptr = self._addr(g.a, K.IConst(a_off), g.dtype)
+            c_ptr = self._addr(out, K.IConst(c_off), g.dtype)
+            if split:
+                m = rows
+                a_ptr = b.gep(a_ptr, [b.mul(begin, a_step)], source_etype=typ)
+                c_ptr = b.gep(c_ptr, [b.mul(begin, ir.Constant(I64, g.n))], source_etype=typ)
             args = [ir.Constant(I32, 101), ir.Constant(I32, 112 if g.trans_a else 111),
                     ir.Constant(I32, 112 if g.trans_b else 111),
-                    ir.Constant(I64, g.m), ir.Constant(I64, g.n), ir.Constant(I64, g.k), ir.Constant(scalar, 1.0),
-                    self._addr(g.a, K.IConst(a_off), g.dtype), ir.Constant(I64, lda),
+                    m, ir.Constant(I64, g.n), ir.Constant(I64, g.k), ir.Constant(scalar, 1.0),
+                    a_ptr, ir.Constant(I64, lda),
                     self._addr(g.b, K.IConst(b_off), g.dtype), ir.Constant(I64, ldb), ir.Constant(scalar, 0.0),
-                    self._addr(out, K.IConst(c_off), g.dtype), ir.Constant(I64, g.n)]
+                    c_ptr, ir.Constant(I64, g.n)]
             b.call(fn, args)
+
+
+def splits_gemm_rows(kernel):
+    """Whether a GEMM kernel computes just rows [begin, end) of its product when called
+    with that range (one 2-D product whose rows are the output's outer loop), so that
+    threads can share it."""
+    g = kernel.gemm
+    return (g is not None and len(g.batch) == 1 and len(kernel.loops) == 2
+            and kernel.loops[0].extent == g.m and kernel.loops[1].extent == g.n)
 
 
 def _block_size(n, lo=256, hi=4096):

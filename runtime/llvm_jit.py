@@ -44,18 +44,40 @@ def target_machine():
 
 
 @functools.lru_cache(maxsize=None)
-def blas_available():
-    """Register numpy's OpenBLAS gemm symbols with the JIT; False if they cannot be found."""
+def _blas_library():
+    """numpy's OpenBLAS (ctypes handle), or None."""
     libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
     for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas*.so*"))):
         try:
             lib = ctypes.CDLL(path)
-            for name in ("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"):
-                llvm.add_symbol(name, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
-            return True
+            getattr(lib, "scipy_cblas_sgemm64_")
+            return lib
         except (OSError, AttributeError):
             continue
-    return False
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def blas_available():
+    """Register numpy's OpenBLAS gemm symbols with the JIT; False if they cannot be found."""
+    lib = _blas_library()
+    if lib is None:
+        return False
+    for name in ("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"):
+        llvm.add_symbol(name, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
+    return True
+
+
+def single_threaded_blas():
+    """Make BLAS calls from the calling thread run on that thread alone (OpenBLAS's
+    per-thread setting; numpy's own calls elsewhere keep their threads). graphc's worker
+    threads split a large GEMM between them instead: threads that sleep when idle share
+    a busy machine far better than BLAS threads that spin."""
+    lib = _blas_library()
+    setter = getattr(lib, "openblas_set_num_threads_local", None) if lib is not None else None
+    if setter is not None:
+        setter(1)
+    return setter is not None
 
 
 def optimize(module_ref):

@@ -12,7 +12,8 @@ from llvmlite import ir
 
 from . import kernel_ir
 from .llvm_codegen import KernelBuilder
-from .llvm_jit import JitModule, blas_available, target_machine
+from .llvm_codegen import splits_gemm_rows
+from .llvm_jit import JitModule, blas_available, single_threaded_blas, target_machine
 from .llvm_ops import ScalarOps
 
 try:
@@ -28,7 +29,8 @@ _pool = None
 def _threads():
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="graphc")
+        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="graphc",
+                                   initializer=single_threaded_blas)
     return _pool
 
 
@@ -48,8 +50,10 @@ class NativeKernel:
             self.table[i] = array.ctypes.data
         self.extent = kernel.loops[0].extent if kernel.loops else 1
         work = int(np.prod([v.extent for v in kernel.loops])) * _reduction_work(kernel.value)
+        if kernel.gemm is not None:
+            work = kernel.gemm.m * kernel.gemm.n * kernel.gemm.k * len(kernel.gemm.batch) if splits_gemm_rows(kernel) else 0
         cores = os.cpu_count() or 1
-        self.parts = min(cores, self.extent) if (work >= PARALLEL_WORK and kernel.gemm is None) else 1
+        self.parts = min(cores, self.extent) if work >= PARALLEL_WORK else 1
         self.cuts = [int(c) for c in np.linspace(0, self.extent, self.parts + 1)]
 
     def bind(self, slot, address):

@@ -1,13 +1,16 @@
 """The LLVM CPU backend: every op and fused pattern agrees with the numpy reference, the
 main patterns vectorize, sums stay accurate, index arithmetic is 64-bit."""
+import os
 import re
 
 import numpy as np
 import pytest
 
 import graphc as gc
-from conftest import assert_close
+from conftest import assert_close, run
 from test_ops import CASES, build
+
+RNG = np.random.default_rng(11)
 
 STATIC = [c for c in CASES if c.args]
 
@@ -153,3 +156,22 @@ def test_softmax_over_a_leading_axis_does_not_stash():
     e = np.exp(data.astype(np.float64) - data.max(0, keepdims=True))
     got = gc.Session().run(gc.nn.softmax(x, axis=0), {x: data})
     assert_close(got, (e / e.sum(0, keepdims=True)).astype(np.float32))
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_a_large_gemm_is_shared_between_threads_by_rows(trans_a):
+    """A GEMM kernel big enough to split computes rows [begin, end) of its product per
+    thread (odd row counts included) and runs its epilogue on the same rows."""
+    # small multiples of 1/4: every product and partial sum is exact in float32
+    a_val = (RNG.integers(-8, 9, (301, 97) if not trans_a else (97, 301)) / 4).astype(np.float32)
+    b_val = (RNG.integers(-8, 9, (97, 203)) / 4).astype(np.float32)
+    bias = (RNG.integers(-8, 9, 203) / 4).astype(np.float32)
+    a = gc.placeholder(gc.float32, a_val.shape)
+    lhs = a.T if trans_a else a
+    y = gc.relu(lhs @ b_val + bias)
+    compiled = gc.Session().compile(y, {a: a_val.shape})
+    (kernel,) = native_kernels(compiled).values()
+    assert kernel.kernel.gemm is not None and kernel.parts == min(os.cpu_count() or 1, 301)
+    lhs_val = (a_val.T if trans_a else a_val).astype(np.float64)
+    expected = np.maximum(lhs_val @ b_val + bias, 0)
+    np.testing.assert_array_equal(run(y, {a: a_val}, device="cpu"), expected.astype(np.float32))
