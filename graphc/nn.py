@@ -90,8 +90,8 @@ def softmax_cross_entropy(logits, labels, axis=-1):
 @_scoped
 def sparse_softmax_cross_entropy(logits, labels):
     """Per-example cross-entropy of ``logits`` (batch..., classes) against integer class
-    ``labels`` (batch...). A label outside [0, classes) gives a NaN loss (so it cannot
-    go unnoticed) and no gradient."""
+    ``labels`` (batch...). A label outside [0, classes) gives a NaN loss and NaN
+    gradients for its example (as TF does on GPU), so it cannot go unnoticed."""
     from .array_ops import one_hot
     logits = _float(logits)
     labels = as_tensor(labels)

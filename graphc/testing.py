@@ -56,9 +56,12 @@ def check_gradients(f, inputs, wrt=None, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0,
                 estimate[index] = (up - value(values)) / (2 * eps)
             numeric.append(estimate)
     for i, a, n in zip(wrt, analytic, numeric):
-        error = np.abs(a - n) - (atol + rtol * np.abs(n))
-        if a.shape != n.shape or (error.size and error.max() > 0):
-            at = np.unravel_index(int(np.argmax(error)), error.shape) if error.size else ()
+        if a.shape != n.shape:
+            raise AssertionError(f"gradient of input {i} has shape {a.shape}, expected {n.shape}")
+        bad = ~(np.abs(a - n) <= atol + rtol * np.abs(n))    # NaN anywhere is a failure too
+        if bad.any():
+            error = np.where(bad, np.nan_to_num(np.abs(a - n), nan=np.inf), 0.0)
+            at = np.unravel_index(int(np.argmax(error)), error.shape)
             raise AssertionError(f"gradient of input {i} disagrees with finite differences at {tuple(map(int, at))}: "
                                  f"gc.gradients gives {a[at]!r}, finite differences {n[at]!r} "
                                  f"(max abs error {np.abs(a - n).max():.3g})")

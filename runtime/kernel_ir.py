@@ -301,6 +301,8 @@ class _Lowering:
             if x.shape != root.shape or x.dtype != root.dtype or root.dtype.kind != "f" \
                     or r.op not in ("sum", "mean"):
                 continue          # (only float sums run the blocked loop that stores the stash)
+            if not r.rvars:
+                continue          # a sum over no axes runs no loop that could store it
             if any(not isinstance(f, Var) or (f not in r.rvars and f is not l) for f, l in zip(full, loops)):
                 continue
             reduced_at = [k for k, f in enumerate(full) if f in r.rvars]

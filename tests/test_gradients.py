@@ -310,16 +310,7 @@ def test_gradient_matches_finite_differences(case):
 
 # Failures of the native backend (not of a gradient rule: the same graphs pass on the
 # reference device and on the CPU with optimize=False), strict so a fix is noticed.
-CPU_KNOWN_FAILURES = {
-    "reductions-of-a-scalar": "CPU backend: a fused reduction over zero axes (max's rule sums its tie mask "
-                              "over axes=() for a 0-d input) gets a row stash that no loop writes, so the "
-                              "kernel reads uninitialized memory (runtime/kernel_ir.py _Lowering.stash)",
-}
-
-
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(reason=CPU_KNOWN_FAILURES[c.id], strict=True))
-    if c.id in CPU_KNOWN_FAILURES else c for c in CPU_CASES], ids=[c.id for c in CPU_CASES])
+@pytest.mark.parametrize("case", CPU_CASES, ids=[c.id for c in CPU_CASES])
 def test_gradient_matches_finite_differences_cpu(case):
     check_gradients(case.fn, case.inputs, device="cpu", **case.check)
 

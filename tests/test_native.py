@@ -175,3 +175,11 @@ def test_a_large_gemm_is_shared_between_threads_by_rows(trans_a):
     lhs_val = (a_val.T if trans_a else a_val).astype(np.float64)
     expected = np.maximum(lhs_val @ b_val + bias, 0)
     np.testing.assert_array_equal(run(y, {a: a_val}, device="cpu"), expected.astype(np.float32))
+
+
+def test_a_sum_over_no_axes_reused_by_its_kernel():
+    """A float sum over zero axes (axis=()) whose value the kernel reads again: nothing is
+    stashed for it (no loop would write the stash)."""
+    x = gc.placeholder(gc.float64, ())
+    y = (x * 2) * (3 / gc.sum(x * 2, axis=(), keepdims=True))
+    assert run(y, {x: 1.5}, device="cpu") == 3.0
