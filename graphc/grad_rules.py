@@ -19,7 +19,7 @@ from . import math_ops as m
 from .array_ops import expand_dims, full_like, pad, reshape, squeeze, transpose
 from .builder import constant, make
 from .errors import GraphcError
-from .ops.reductions import reduced_shape
+from .ops.reductions import reduced_shape, sum_to_axes
 
 RULES = {}
 
@@ -45,17 +45,17 @@ def _target_shape(shape, what):
     return tuple(-1 if d is None else d for d in shape)
 
 
-def unbroadcast(g, shape):
-    """``g`` summed down to ``shape``: the adjoint of numpy broadcasting to g's shape.
-
-    An axis of size 1 in ``shape`` is summed wherever g's axis is not 1. Unknown dims
-    are taken to match (a dim known only at run time that broadcasts from 1 is not
-    supported)."""
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
+def unbroadcast(g, x):
+    """``g`` summed down to the shape of ``x``: the adjoint of numpy broadcasting x to g's
+    shape. Where an unknown dim of x could be 1 at run time, the decision waits for the
+    fed shapes (a ``sum_to`` op, resolved when the program is compiled)."""
+    lead = g.ndim - x.ndim
+    if any(d is None and g.shape[lead + i] != 1 for i, d in enumerate(x.shape)):
+        return make("sum_to", (g, x))
+    axes, leading = sum_to_axes(g.shape, x.shape)
     if axes:
         g = m.sum(g, axes, keepdims=True)
-    return squeeze(g, tuple(range(lead))) if lead else g
+    return squeeze(g, leading) if leading else g
 
 
 def broadcast_like(g, x):
@@ -87,48 +87,48 @@ def _zero_where(mask, g):
 # -- elementwise ----------------------------------------------------------------------------
 @rule("add")
 def _add(y, g, a, b):
-    return unbroadcast(g, a.shape), unbroadcast(g, b.shape)
+    return unbroadcast(g, a), unbroadcast(g, b)
 
 
 @rule("subtract")
 def _subtract(y, g, a, b):
-    return unbroadcast(g, a.shape), unbroadcast(-g, b.shape)
+    return unbroadcast(g, a), unbroadcast(-g, b)
 
 
 @rule("multiply")
 def _multiply(y, g, a, b):
-    return unbroadcast(g * b, a.shape), unbroadcast(g * a, b.shape)
+    return unbroadcast(g * b, a), unbroadcast(g * a, b)
 
 
 @rule("divide")
 def _divide(y, g, a, b):
-    return unbroadcast(g / b, a.shape), unbroadcast(-g * a / m.square(b), b.shape)
+    return unbroadcast(g / b, a), unbroadcast(-g * a / m.square(b), b)
 
 
 @rule("power")
 def _power(y, g, a, b):
-    da = unbroadcast(g * b * a ** (b - 1.0), a.shape)
+    da = unbroadcast(g * b * a ** (b - 1.0), a)
     if b.op == "constant":
         return da, None
     # d(a**b)/db = a**b * log(a), taken as 0 where a <= 0 (TF1)
     safe_log = m.where(a > 0.0, m.log(m.where(a > 0.0, a, 1.0)), 0.0)
-    return da, unbroadcast(g * y * safe_log, b.shape)
+    return da, unbroadcast(g * y * safe_log, b)
 
 
 @rule("maximum", "minimum")
 def _extremum(y, g, a, b):
     first = (a >= b) if y.op == "maximum" else (a <= b)
-    return unbroadcast(m.where(first, g, 0.0), a.shape), unbroadcast(_zero_where(first, g), b.shape)
+    return unbroadcast(m.where(first, g, 0.0), a), unbroadcast(_zero_where(first, g), b)
 
 
 @rule("mod")
 def _mod(y, g, a, b):
-    return unbroadcast(g, a.shape), unbroadcast(-g * m.floor_divide(a, b), b.shape)
+    return unbroadcast(g, a), unbroadcast(-g * m.floor_divide(a, b), b)
 
 
 @rule("where")
 def _where(y, g, cond, a, b):
-    return None, unbroadcast(m.where(cond, g, 0.0), a.shape), unbroadcast(_zero_where(cond, g), b.shape)
+    return None, unbroadcast(m.where(cond, g, 0.0), a), unbroadcast(_zero_where(cond, g), b)
 
 
 @rule("cast")
@@ -229,8 +229,8 @@ def _matmul(y, g, a, b):
         g2 = expand_dims(g, g.ndim)
     else:
         g2 = g
-    da = unbroadcast(m.matmul(g2, _swap(b2)), a2.shape)
-    db = unbroadcast(m.matmul(_swap(a2), g2), b2.shape)
+    da = unbroadcast(m.matmul(g2, _swap(b2)), a2)
+    db = unbroadcast(m.matmul(_swap(a2), g2), b2)
     da = squeeze(da, (0,)) if a.ndim == 1 else da
     db = squeeze(db, (db.ndim - 1,)) if b.ndim == 1 else db
     return da, db
@@ -257,9 +257,14 @@ def _squeeze(y, g, x):
     return (reshape(g, _target_shape(x.shape, "unsqueeze a gradient")),)
 
 
+@rule("sum_to")
+def _sum_to(y, g, big, x):
+    return broadcast_like(g, big), None
+
+
 @rule("broadcast_to")
 def _broadcast_to(y, g, x):
-    return (unbroadcast(g, x.shape),)
+    return (unbroadcast(g, x),)
 
 
 @rule("pad")

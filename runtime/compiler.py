@@ -160,6 +160,9 @@ def specialize(graph, fetch_nodes, feed_specs):
         if node.op == "assign":   # an update: the program computes its value; the session commits it
             mapping[node] = mapping[node.inputs[1]]
             continue
+        if node.op == "sum_to" and node not in feed_specs:   # shapes are static now: a sum, or nothing
+            mapping[node] = _sum_to(out, node, mapping[node.inputs[0]], mapping[node.inputs[1]], graph)
+            continue
         if node in feed_specs:
             dtype, shape = feed_specs[node]
             new = out.add_node("placeholder", (), {"dtype": dtype, "shape": shape},
@@ -170,6 +173,29 @@ def specialize(graph, fetch_nodes, feed_specs):
         mapping[node] = new
     out.outputs = tuple(mapping[n] for n in fetch_nodes)
     return out
+
+
+def _sum_to(out, node, g, x, source):
+    """``sum_to(g, x)`` with static shapes, as ops of ``out``: g itself, or a sum over the
+    broadcast axes (then a squeeze of the leading ones)."""
+    from ..ops.reductions import sum_to_axes
+    axes, leading = sum_to_axes(g.shape, x.shape)
+    if not axes:
+        return g
+    steps = [("sum", {"axes": axes, "keepdims": True})] + ([("squeeze", {"axes": leading})] if leading else [])
+    for i, (op, attrs) in enumerate(steps):
+        last = i == len(steps) - 1
+        name = node.name if last else _unused_name(f"{node.name}/{op}", source, out)
+        g = out.add_node(op, [g], attrs, name=name, loc=node.loc, exact_name=True)
+    return g
+
+
+def _unused_name(base, *graphs):
+    name, n = base, 0
+    while any(name in g._by_name for g in graphs):
+        n += 1
+        name = f"{base}_{n}"
+    return name
 
 
 def compile_program(graph, fetch_nodes, feed_specs, device, passes, verify=False, poison=False, updates=(),

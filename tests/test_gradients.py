@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.builder import make
 from graphc import grad_rules
 from conftest import F32, F64
 
@@ -244,6 +245,8 @@ case("gather-axis1-2d-indices", lambda x: gc.gather(x, ints([[0, 0], [2, 1]]), a
 case("gather-negative", lambda x: gc.gather(x, ints([-1, 0, -1]), axis=-1), normal(2, 3))
 case("take-flat", lambda x: gc.take(x, ints([5, 5, 0, 3])), normal(2, 3))
 case("gather-fed-indices", lambda x, i: gc.gather(x, i), normal(4, 2), ints([3, 3, 1]))
+# sum_to: what gradients use where a dim is unknown until run time (resolved at compile time)
+case("sum_to", lambda g, x: make("sum_to", (g, x)) * x, normal(2, 3, 4), normal(3, 1))
 # scatter_add appears in the gradient of gather: differentiate that gradient (second order)
 case("scatter_add", lambda x, u: gc.gradients(gc.sum(gc.gather(x, ints([1, 1, 3])) * u), [x])[0] * x,
      normal(4, 2), normal(3, 2))
@@ -781,3 +784,18 @@ def test_mlp_gradients_match_finite_differences():
         h = gc.relu(h @ w2 + b2)
         return gc.mean(gc.nn.sparse_softmax_cross_entropy(h @ w3 + b3, labels))
     check_gradients(loss, [x0, labels0] + params0)
+
+
+def test_unknown_dims_that_broadcast_from_one_at_run_time():
+    """A placeholder (None, 3) fed one row while the other operand has four: the gradient
+    is summed back to the fed shape (the decision waits for the fed shapes)."""
+    x = gc.placeholder(gc.float32, (None, 3))
+    b = gc.placeholder(gc.float32, (None, 3))
+    (gb,) = gc.gradients(gc.sum(x * b), [b])
+    x_val = RNG.standard_normal((4, 3)).astype(np.float32)
+    with gc.Session() as sess:
+        got = sess.run(gb, {x: x_val, b: np.ones((1, 3), np.float32)})
+        assert got.shape == (1, 3)
+        np.testing.assert_allclose(got, x_val.sum(0, keepdims=True), **F32)
+        got = sess.run(gb, {x: x_val, b: np.ones((4, 3), np.float32)})
+        np.testing.assert_allclose(got, x_val, **F32)

@@ -462,6 +462,9 @@ for _axis, _idx in ((0, [1, 0, 1, -1]), (1, [[2, -3], [0, 2]]), (2, 3)):
     case(f"scatter_add-axis{_axis}-idx{_idx.shape}".replace(" ", ""),
          lambda t, i, u, _a=_axis: make("scatter_add", (t, i, u), {"axis": _a}),
          lambda a, i, u, _a=_axis: _scatter_add_ref(a, i, u, _a), X234, _idx, _updates)
+case("sum_to-leading-and-unit", lambda g, x: make("sum_to", (g, x)),
+     lambda g, x: g.sum(axis=(0, 2), keepdims=True).reshape(x.shape), X234, dyadic((3, 1)))
+case("sum_to-same", lambda g, x: make("sum_to", (g, x)), lambda g, x: g, X234, X234)
 case("full_like-float", lambda t: gc.full_like(t, 2.5), lambda a: np.full_like(a, 2.5), X234)
 case("zeros_like-int", gc.zeros_like, np.zeros_like, ints((3, 4)))
 case("ones_like-to-bool", lambda t: gc.ones_like(t, gc.bool), lambda a: np.ones_like(a, bool), X234)

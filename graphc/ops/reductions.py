@@ -83,3 +83,32 @@ def _register_arg(name, fn):
 
 _register_arg("argmax", np.argmax)
 _register_arg("argmin", np.argmin)
+
+
+def _sum_to_infer(inputs):
+    g, x = inputs
+    lead = len(g.shape) - len(x.shape)
+    if lead < 0 or any(a is not None and b is not None and a != b and a != 1
+                       for a, b in zip(x.shape, g.shape[lead:])):
+        raise ShapeError(f"cannot sum {g.shape} down to the shape {x.shape}")
+    return g.dtype, tuple(x.shape)
+
+
+def sum_to_axes(g_shape, x_shape):
+    """The axes of ``g_shape`` to sum (keepdims) to reach ``x_shape``, and the leading
+    ones to drop after: the adjoint of numpy broadcasting ``x_shape`` to ``g_shape``."""
+    lead = len(g_shape) - len(x_shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(x_shape) if d == 1 and g_shape[lead + i] != 1)
+    return axes, tuple(range(lead))
+
+
+def _sum_to_compute(values):
+    g, x = values
+    axes, lead = sum_to_axes(g.shape, x.shape)
+    return np.sum(g, axis=axes, keepdims=True).reshape(x.shape) if axes else g
+
+
+# ``g`` summed down to the shape of ``x`` (whose values it never reads). Gradients use it
+# where a dim is unknown until run time; compilation replaces it by a sum (or nothing)
+# once the fed shapes are known (runtime.compiler.specialize).
+register("sum_to", REDUCTION, _sum_to_infer, _sum_to_compute, arity=2)
