@@ -172,7 +172,9 @@ def _neg(y, g, x):
 
 @rule("relu")
 def _relu(y, g, x):
-    return (m.where(x > 0.0, g, 0.0),)
+    # y > 0 exactly where x > 0; reading the output lets the forward kernel that computes
+    # relu(x) be the only reader of x (so x fuses into it, e.g. a matmul's epilogue)
+    return (m.where(y > 0.0, g, 0.0),)
 
 
 # -- reductions -------------------------------------------------------------------------------

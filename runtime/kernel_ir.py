@@ -445,7 +445,15 @@ def _view_base(node):
     return node
 
 
-PRIVATE_PRODUCT = "private product"   # the source of a matmul kernel's own product buffer
+@dataclass(frozen=True)
+class OwnBuffer:
+    """The source of a parameter whose buffer the kernel owns: uninitialized (a matmul's
+    private product) or filled with ``fill`` (the ones of a column sum)."""
+    fill: float | None = None
+
+
+PRIVATE_PRODUCT = OwnBuffer()
+COLUMN_SUM_ROWS = 4096   # a column sum as a GEMV sums at most this many rows (one float32 block)
 
 
 def lower(kernel_node, input_nodes, body=None, private_product=False):
@@ -458,6 +466,8 @@ def lower(kernel_node, input_nodes, body=None, private_product=False):
     """
     root = body.outputs[0] if body is not None else kernel_node
     lw = _Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs))
+    if body is None and _is_column_sum(root) and _gemm_operand(lw, root.inputs[0]) is not None:
+        return _lower_column_sum(lw, kernel_node, root)
     is_gemm = root.op == "matmul" or (body is not None and kernel_node.attrs.get("kind") == "matmul")
     if is_gemm and _float_matmul(body, root):
         try:
@@ -500,6 +510,32 @@ def _lower_matmul(lw, kernel_node, body, root, private_product=False):
     loops = tuple(lw.fresh("i", d) for d in root.shape)
     value = lw.value(root, loops)
     return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), gemm=gemm,
+                  sources=lw.sources)
+
+
+def _is_column_sum(node):
+    """A float sum over the leading axes of a buffer (e.g. a bias gradient): the kept
+    elements are contiguous rows of the input, so a loop per output element would stride
+    through memory."""
+    if node.op != "sum" or node.dtype.kind != "f" or node.dtype != node.inputs[0].dtype:
+        return False
+    x, axes = node.inputs[0], node.attrs["axes"]
+    rows = int(np.prod([x.shape[a] for a in axes])) if axes else 0
+    return bool(axes) and tuple(axes) == tuple(range(len(axes))) and len(axes) < len(x.shape) \
+        and 0 < rows <= COLUMN_SUM_ROWS
+
+
+def _lower_column_sum(lw, kernel_node, root):
+    """ones(1, R) @ x(R, C): BLAS reads the rows contiguously."""
+    x, axes = root.inputs[0], root.attrs["axes"]
+    rows = int(np.prod([x.shape[a] for a in axes]))
+    cols = int(np.prod(x.shape[len(axes):]))
+    ones = lw._add_param(f"{root.name}/ones", root.dtype, (1, rows), OwnBuffer(1.0))
+    out = lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
+    gemm = Gemm(ones, _gemm_operand(lw, x), False, False, 1, cols, rows, ((0, 0, 0),), root.dtype, out)
+    loops = tuple(lw.fresh("i", d) for d in root.shape)
+    index = flat_index(loops, root.shape)
+    return Kernel(kernel_node.name, lw.params, loops, Load(out, index, root.dtype), index, gemm=gemm,
                   sources=lw.sources)
 
 

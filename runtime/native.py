@@ -132,9 +132,9 @@ def _lower(node, private_product=False):
         kernel = kernel_ir.lower(node, list(node.inputs), private_product=private_product)
     constants = {}
     for i, src in enumerate(kernel.sources[:-1]):
-        if src is kernel_ir.PRIVATE_PRODUCT:
+        if isinstance(src, kernel_ir.OwnBuffer):
             _, dtype, shape = kernel.params[i]
-            constants[i] = np.empty(shape, dtype)
+            constants[i] = np.empty(shape, dtype) if src.fill is None else np.full(shape, src.fill, dtype)
         elif src.op == "constant" and src.graph is not node.graph:
             constants[i] = np.ascontiguousarray(src.attrs["value"])
     return kernel, constants

@@ -183,3 +183,21 @@ def test_a_sum_over_no_axes_reused_by_its_kernel():
     x = gc.placeholder(gc.float64, ())
     y = (x * 2) * (3 / gc.sum(x * 2, axis=(), keepdims=True))
     assert run(y, {x: 1.5}, device="cpu") == 3.0
+
+
+@pytest.mark.parametrize("shape, axes, keepdims, dtype", [
+    ((256, 1024), 0, False, np.float32),
+    ((7, 3, 33), (0, 1), True, np.float32),
+    ((5, 9), 0, True, np.float64),
+    ((4097, 3), 0, False, np.float32),      # beyond one float32 block: the blocked loop instead
+])
+def test_a_column_sum_reads_rows_contiguously(shape, axes, keepdims, dtype):
+    """A sum over the leading axes (a bias gradient) runs as ones @ x in BLAS."""
+    values = (RNG.integers(-8, 9, shape) / 4).astype(dtype)   # exact partial sums
+    x = gc.placeholder(dtype, shape)
+    y = gc.sum(x, axes, keepdims=keepdims)
+    compiled = gc.Session().compile(y, {x: shape})
+    (kernel,) = native_kernels(compiled).values()
+    assert (kernel.kernel.gemm is not None) == (shape[0] <= 4096)
+    np.testing.assert_array_equal(run(y, {x: values}, device="cpu"),
+                                  values.astype(np.float64).sum(axes, keepdims=keepdims).astype(dtype))
