@@ -5,12 +5,14 @@ pointers in the kernel's parameter order (the output last). Loops are plain
 counted loops with the output index innermost-contiguous, which LLVM's loop
 vectorizer widens; a reduction is computed in the loop nest at the depth where all
 the variables its index uses are bound (for softmax: once per row, before the row's
-elementwise loop). A GEMM calls the BLAS already in the process (numpy's OpenBLAS).
+elementwise loop). A GEMM calls graphc's own float32 GEMM (runtime.llvm_gemm, on hosts with
+AVX-512F) or else the BLAS already in the process (numpy's OpenBLAS).
 """
 import numpy as np
 from llvmlite import ir
 
 from . import kernel_ir as K
+from . import llvm_gemm
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64 = ir.FloatType(), ir.DoubleType()
@@ -241,7 +243,8 @@ class KernelBuilder:
     def _gemm(self, g):
         b = self.builder
         scalar = REGISTER_TYPE[np.dtype(g.dtype)]
-        fn = self.module.globals.get(GEMM_SYMBOL[np.dtype(g.dtype)])
+        own = np.dtype(g.dtype) == np.float32 and llvm_gemm.sgemm_symbol() is not None
+        fn = llvm_gemm.declare_sgemm(self.module) if own else self.module.globals.get(GEMM_SYMBOL[np.dtype(g.dtype)])
         if fn is None:
             sig = ir.FunctionType(ir.VoidType(), [I32, I32, I32, I64, I64, I64, scalar, PTR, I64, PTR, I64,
                                                   scalar, PTR, I64])
@@ -269,6 +272,8 @@ class KernelBuilder:
                     a_ptr, ir.Constant(I64, lda),
                     self._addr(g.b, K.IConst(b_off), g.dtype), ir.Constant(I64, ldb), ir.Constant(scalar, 0.0),
                     c_ptr, ir.Constant(I64, g.n)]
+            if own:     # graphc_sgemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
+                args = [ir.Constant(I64, int(g.trans_a)), ir.Constant(I64, int(g.trans_b))] + args[3:6] + args[7:11] + args[12:]
             b.call(fn, args)
 
 

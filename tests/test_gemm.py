@@ -1,0 +1,202 @@
+"""graphc's own float32 GEMM (runtime.llvm_gemm): exact on small-integer data over many shapes,
+both transposes, edges and strides, directly and through graphc (matmul, transposed operands,
+batched products, epilogues, products split across threads). On a host without AVX-512F the
+products go to OpenBLAS and the graph tests still hold."""
+import os
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.runtime import llvm_gemm
+
+RNG = np.random.default_rng(5)
+SGEMM = llvm_gemm.sgemm_function()
+needs_sgemm = pytest.mark.skipif(SGEMM is None, reason="host without AVX-512F: OpenBLAS")
+
+
+def ints(shape, dtype=np.float32, rng=RNG):
+    """Small integers: every product and sum below is exact in float32."""
+    return rng.integers(-3, 4, shape).astype(dtype)
+
+
+def exact(a, b):
+    return (a.astype(np.int64) @ b.astype(np.int64)).astype(np.float32)
+
+
+def sgemm(ta, tb, a, b, m, n, k, c, lda=None, ldb=None, ldc=None):
+    SGEMM(int(ta), int(tb), m, n, k, a.ctypes.data, lda or a.shape[1], b.ctypes.data, ldb or b.shape[1],
+          c.ctypes.data, ldc or c.shape[1])
+
+
+EDGES = [(1, 1, 1), (1, 1000, 1), (1000, 1, 3), (7, 17, 1), (6, 64, 384), (6, 64, 385), (5, 16, 17),
+         (5, 17, 17), (8, 16, 16), (13, 65, 769), (97, 130, 1025), (300, 300, 300), (129, 10, 784),
+         (128, 1024, 20), (2, 3, 4000)]
+RANDOM = [tuple(int(x) for x in RNG.integers(1, 301, 3)) for _ in range(60)]
+RANDOM += [tuple(int(x) for x in RNG.integers(1, 40, 3)) for _ in range(60)]
+
+
+@needs_sgemm
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_sgemm_exact_on_many_shapes(trans_a, trans_b):
+    for m, n, k in EDGES + RANDOM:
+        a = ints((k, m) if trans_a else (m, k))
+        b = ints((n, k) if trans_b else (k, n))
+        c = np.full((m, n), np.nan, np.float32)
+        sgemm(trans_a, trans_b, a, b, m, n, k, c)
+        expected = exact(a.T if trans_a else a, b.T if trans_b else b)
+        np.testing.assert_array_equal(c, expected, err_msg=f"m={m} n={n} k={k}")
+
+
+@needs_sgemm
+def test_sgemm_leading_dimensions():
+    """Operands inside larger arrays, C rows longer than n: only C[:, :n] is written."""
+    for _ in range(30):
+        m, n, k = (int(x) for x in RNG.integers(1, 150, 3))
+        ta, tb = (bool(x) for x in RNG.integers(0, 2, 2))
+        abig, bbig = ints((200, 210)), ints((190, 220))
+        a = abig[:k, :m] if ta else abig[:m, :k]
+        b = bbig[:n, :k] if tb else bbig[:k, :n]
+        c = np.full((m, n + 9), np.nan, np.float32)
+        sgemm(ta, tb, a, b, m, n, k, c, lda=210, ldb=220, ldc=n + 9)
+        np.testing.assert_array_equal(c[:, :n], exact(a.T if ta else a, b.T if tb else b))
+        assert np.isnan(c[:, n:]).all()
+
+
+@needs_sgemm
+def test_sgemm_empty_sum_and_empty_products():
+    a, b = ints((5, 3)), ints((3, 4))
+    c = np.full((5, 4), np.nan, np.float32)
+    sgemm(False, False, a, b, 5, 4, 0, c)         # k = 0: C = 0
+    np.testing.assert_array_equal(c, np.zeros((5, 4), np.float32))
+    c[:] = np.nan
+    sgemm(False, False, a, b, 0, 4, 3, c)         # m = 0 or n = 0: nothing written
+    sgemm(False, False, a, b, 5, 0, 3, c)
+    assert np.isnan(c).all()
+
+
+@needs_sgemm
+def test_sgemm_rounding_like_float32():
+    """Random data: within float32 accumulation error of the float64 product."""
+    for m, n, k in [(256, 1024, 784), (37, 101, 1000), (300, 12, 513)]:
+        a = RNG.standard_normal((m, k), dtype=np.float32)
+        b = RNG.standard_normal((k, n), dtype=np.float32)
+        c = np.empty((m, n), np.float32)
+        sgemm(False, False, a, b, m, n, k, c)
+        err = np.abs(c - a.astype(np.float64) @ b.astype(np.float64)).max()
+        assert err <= 1e-6 * k * np.abs(a).max() * np.abs(b).max()
+
+
+# -- through graphc ---------------------------------------------------------------------
+def run_cpu(y, feed):
+    with gc.Session() as sess:
+        compiled = sess.compile(y, feed)
+        return sess.run(y, feed), compiled
+
+
+def uses_own_gemm(compiled):
+    return "graphc_sgemm" in (compiled.llvm_ir() or "")
+
+
+GRAPH_SHAPES = [(1, 1, 1), (3, 5, 7), (6, 64, 385), (17, 33, 65), (64, 10, 300), (130, 70, 1),
+                (300, 500, 700), (257, 1024, 100)]      # the last two are split across threads
+
+
+@pytest.mark.parametrize("m,n,k", GRAPH_SHAPES)
+@pytest.mark.parametrize("form", ["a@b", "a.T@b", "a@b.T", "a.T@b.T"])
+def test_matmul_exact_through_graphc(m, n, k, form):
+    ta, tb = form.startswith("a.T"), form.endswith("b.T")
+    a = ints((k, m) if ta else (m, k))
+    b = ints((n, k) if tb else (k, n))
+    pa, pb = gc.placeholder(gc.float32, a.shape, name="a"), gc.placeholder(gc.float32, b.shape, name="b")
+    y = (pa.T if ta else pa) @ (pb.T if tb else pb)
+    got, compiled = run_cpu(y, {pa: a, pb: b})
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, exact(a.T if ta else a, b.T if tb else b))
+    assert uses_own_gemm(compiled) == (SGEMM is not None)
+
+
+def test_batched_matmul_and_epilogue_exact():
+    a, b = ints((3, 2, 37, 70)), ints((2, 70, 45))
+    bias = ints((45,))
+    pa, pb = gc.placeholder(gc.float32, a.shape, name="a"), gc.placeholder(gc.float32, b.shape, name="b")
+    pbias = gc.placeholder(gc.float32, bias.shape, name="bias")
+    y = gc.relu(pa @ pb + pbias) * 2.0
+    got, compiled = run_cpu(y, {pa: a, pb: b, pbias: bias})
+    expected = np.maximum(np.matmul(a.astype(np.int64), b.astype(np.int64)) + bias, 0) * 2
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+    assert uses_own_gemm(compiled) == (SGEMM is not None)
+
+
+def test_batched_transposed_operand_exact():
+    a, b = ints((4, 19, 33)), ints((4, 21, 33))
+    pa, pb = gc.placeholder(gc.float32, a.shape, name="a"), gc.placeholder(gc.float32, b.shape, name="b")
+    y = pa @ gc.transpose(pb, (0, 2, 1))
+    got, _ = run_cpu(y, {pa: a, pb: b})
+    expected = np.matmul(a.astype(np.int64), np.swapaxes(b, 1, 2).astype(np.int64))
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+
+
+def test_mlp_layer_forward_and_backward_shapes_exact():
+    """The training benchmark's products (x@W, x.T@dy, dy@W.T) on small-integer data."""
+    x, w, dy = ints((256, 784)), ints((784, 96)), ints((256, 96))
+    px, pw, pdy = (gc.placeholder(gc.float32, v.shape, name=nm) for v, nm in ((x, "x"), (w, "w"), (dy, "dy")))
+    with gc.Session() as sess:
+        h, dw, dx = sess.run([px @ pw, px.T @ pdy, pdy @ pw.T], {px: x, pw: w, pdy: dy})
+    np.testing.assert_array_equal(h, exact(x, w))
+    np.testing.assert_array_equal(dw, exact(x.T, dy))
+    np.testing.assert_array_equal(dx, exact(dy, w.T))
+
+
+def test_float64_products_keep_openblas():
+    a, b = ints((20, 30), np.float64), ints((30, 40), np.float64)
+    pa, pb = gc.placeholder(gc.float64, a.shape, name="a"), gc.placeholder(gc.float64, b.shape, name="b")
+    got, compiled = run_cpu(pa @ pb, {pa: a, pb: b})
+    np.testing.assert_array_equal(got, a @ b)
+    assert "graphc_sgemm" not in compiled.llvm_ir()
+
+
+def test_without_avx512_the_products_go_to_openblas(monkeypatch):
+    """The path of hosts without AVX-512F: the same graphs, OpenBLAS calls, the same results."""
+    monkeypatch.setattr(llvm_gemm, "sgemm_symbol", lambda: None)
+    a, b = ints((70, 130)), ints((50, 130))
+    pa, pb = gc.placeholder(gc.float32, a.shape, name="a"), gc.placeholder(gc.float32, b.shape, name="b")
+    got, compiled = run_cpu(gc.relu(pa @ pb.T), {pa: a, pb: b})
+    np.testing.assert_array_equal(got, np.maximum(exact(a, b.T), 0))
+    assert "graphc_sgemm" not in compiled.llvm_ir() and "scipy_cblas_sgemm64_" in compiled.llvm_ir()
+
+
+def test_split_products_use_every_row_share():
+    """A product large enough to be split by rows across graphc's threads (each share a call)."""
+    a, b = ints((301, 700)), ints((700, 500))
+    pa, pb = gc.placeholder(gc.float32, a.shape, name="a"), gc.placeholder(gc.float32, b.shape, name="b")
+    got, compiled = run_cpu(pa @ pb, {pa: a, pb: b})
+    kernel = compiled._executor.native[compiled.graph.outputs[0]]
+    assert kernel.parts == min(os.cpu_count() or 1, 301)
+    np.testing.assert_array_equal(got, exact(a, b))
+
+
+@needs_sgemm
+def test_sgemm_without_packing_memory_falls_back_to_the_plain_loop():
+    """If malloc fails the product is still computed (by the plain triple loop)."""
+    import ctypes
+
+    from llvmlite import ir
+
+    from graphc.runtime.llvm_jit import JitModule, target_machine
+    module = ir.Module(name="nomem")
+    module.triple, module.data_layout = target_machine().triple, str(target_machine().target_data)
+    malloc = ir.Function(module, ir.FunctionType(ir.PointerType(), [ir.IntType(64)]), name="malloc")
+    malloc.linkage = "internal"
+    ir.IRBuilder(malloc.append_basic_block()).ret(ir.Constant(ir.PointerType(), None))
+    llvm_gemm.add_sgemm(module)
+    jit = JitModule(str(module), cache=False)
+    fn = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 5 + [ctypes.c_void_p, ctypes.c_int64] * 3))(
+        jit.address(llvm_gemm.SYMBOL))
+    for ta, tb, (m, n, k) in [(0, 0, (7, 9, 5)), (1, 0, (13, 40, 3)), (0, 1, (20, 17, 33)), (1, 1, (5, 70, 9))]:
+        a = ints((k, m) if ta else (m, k))
+        b = ints((n, k) if tb else (k, n))
+        c = np.full((m, n), np.nan, np.float32)
+        fn(ta, tb, m, n, k, a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1], c.ctypes.data, n)
+        np.testing.assert_array_equal(c, exact(a.T if ta else a, b.T if tb else b))
