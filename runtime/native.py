@@ -12,6 +12,7 @@ from llvmlite import ir
 
 from . import kernel_ir
 from .llvm_codegen import KernelBuilder
+from . import llvm_gemm
 from .llvm_codegen import splits_gemm_rows
 from .llvm_jit import JitModule, blas_available, single_threaded_blas, target_machine
 from .llvm_ops import ScalarOps
@@ -23,6 +24,7 @@ except ImportError:  # the vectorized math library is optional until it lands
 
 KERNEL_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 PARALLEL_WORK = 1 << 18     # estimated element operations above which a kernel uses every core
+PARALLEL_GEMM_WORK = 1 << 23   # multiply-adds above which a GEMM is shared (below, handing out costs more)
 _pool = None
 
 
@@ -49,12 +51,17 @@ class NativeKernel:
         for i, array in self.constants.items():
             self.table[i] = array.ctypes.data
         self.extent = kernel.loops[0].extent if kernel.loops else 1
-        work = int(np.prod([v.extent for v in kernel.loops])) * _reduction_work(kernel.value)
-        if kernel.gemm is not None:
-            work = kernel.gemm.m * kernel.gemm.n * kernel.gemm.k * len(kernel.gemm.batch) if splits_gemm_rows(kernel) else 0
+        g = kernel.gemm
+        if g is None:
+            parallel = int(np.prod([v.extent for v in kernel.loops])) * _reduction_work(kernel.value) >= PARALLEL_WORK
+        else:
+            parallel = splits_gemm_rows(kernel) and g.m * g.n * g.k >= PARALLEL_GEMM_WORK
         cores = os.cpu_count() or 1
-        self.parts = min(cores, self.extent) if work >= PARALLEL_WORK else 1
+        self.parts = min(cores, self.extent) if parallel else 1
         self.cuts = [int(c) for c in np.linspace(0, self.extent, self.parts + 1)]
+        # the calling thread takes the first share itself unless the kernel calls OpenBLAS,
+        # whose own threads would then compete with graphc's
+        self.inline_first = g is None or (np.dtype(g.dtype) == np.float32 and llvm_gemm.sgemm_symbol() is not None)
 
     def bind(self, slot, address):
         self.table[slot] = address
@@ -63,7 +70,11 @@ class NativeKernel:
         if self.parts == 1:
             self.fn(self.address, 0, self.extent)
             return
-        jobs = [_threads().submit(self.fn, self.address, lo, hi) for lo, hi in zip(self.cuts[:-1], self.cuts[1:])]
+        shares = list(zip(self.cuts[:-1], self.cuts[1:]))
+        first = shares.pop(0) if self.inline_first else None
+        jobs = [_threads().submit(self.fn, self.address, lo, hi) for lo, hi in shares]
+        if first is not None:
+            self.fn(self.address, *first)
         for job in jobs:
             job.result()
 
