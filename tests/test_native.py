@@ -163,8 +163,8 @@ def test_a_large_gemm_is_shared_between_threads_by_rows(trans_a):
     """A GEMM kernel big enough to split computes rows [begin, end) of its product per
     thread (odd row counts included) and runs its epilogue on the same rows."""
     # small multiples of 1/4: every product and partial sum is exact in float32
-    a_val = (RNG.integers(-8, 9, (301, 97) if not trans_a else (97, 301)) / 4).astype(np.float32)
-    b_val = (RNG.integers(-8, 9, (97, 203)) / 4).astype(np.float32)
+    a_val = (RNG.integers(-8, 9, (301, 161) if not trans_a else (161, 301)) / 4).astype(np.float32)
+    b_val = (RNG.integers(-8, 9, (161, 203)) / 4).astype(np.float32)
     bias = (RNG.integers(-8, 9, 203) / 4).astype(np.float32)
     a = gc.placeholder(gc.float32, a_val.shape)
     lhs = a.T if trans_a else a
