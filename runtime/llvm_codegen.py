@@ -31,8 +31,10 @@ def _is_float(dtype):
 class KernelBuilder:
     """Emits one kernel function into ``module``."""
 
-    def __init__(self, module, kernel, symbol, math):
-        self.module, self.kernel, self.math = module, kernel, math
+    def __init__(self, module, kernel, symbol, math, gemm_apart=False):
+        """``gemm_apart``: the product is computed by a function of its own (build_gemm),
+        shared between threads by columns; this one runs only the epilogue."""
+        self.module, self.kernel, self.math, self.gemm_apart = module, kernel, math, gemm_apart
         # void kernel(ptr params, i64 begin, i64 end): [begin, end) of the outermost loop,
         # so a large kernel can be split across threads
         self.fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64]), name=symbol)
@@ -45,10 +47,20 @@ class KernelBuilder:
         b = self.builder
         self.ptrs = [b.load(b.gep(self.fn.args[0], [ir.Constant(I64, i)], source_etype=PTR), typ=PTR)
                      for i in range(len(self.kernel.params))]
-        if self.kernel.gemm is not None:
+        if self.kernel.gemm is not None and not self.gemm_apart:
             self._gemm(self.kernel.gemm)
         reductions = _reductions_of(self.kernel.value)
         self._loops(list(self.kernel.loops), reductions)
+        b.ret_void()
+        return self.fn
+
+    def build_gemm(self):
+        """``void name(ptr params, i64 begin, i64 end)``: columns [begin, end) of the
+        kernel's product, so that threads share a wide GEMM without each packing all of B."""
+        b = self.builder
+        self.ptrs = [b.load(b.gep(self.fn.args[0], [ir.Constant(I64, i)], source_etype=PTR), typ=PTR)
+                     for i in range(len(self.kernel.params))]
+        self._gemm(self.kernel.gemm, columns=True)
         b.ret_void()
         return self.fn
 
@@ -240,7 +252,7 @@ class KernelBuilder:
         (total,) = self._for(blocks, per_block, [acc])
         return total
 
-    def _gemm(self, g):
+    def _gemm(self, g, columns=False):
         b = self.builder
         scalar = REGISTER_TYPE[np.dtype(g.dtype)]
         own = np.dtype(g.dtype) == np.float32 and llvm_gemm.sgemm_symbol() is not None
@@ -254,23 +266,24 @@ class KernelBuilder:
         ldb = g.k if g.trans_b else g.n
         typ = MEMORY_TYPE[np.dtype(g.dtype)]
         split = splits_gemm_rows(self.kernel)
-        if split:   # rows [begin, end) of the output: a thread's share of the product
-            begin, end = self.fn.args[1], self.fn.args[2]
-            rows = b.sub(end, begin)
-            a_step = ir.Constant(I64, 1 if g.trans_a else lda)
+        begin, end = self.fn.args[1], self.fn.args[2]
         for a_off, b_off, c_off in g.batch:
-            m = ir.Constant(I64, g.m)
+            m, n = ir.Constant(I64, g.m), ir.Constant(I64, g.n)
             a_ptr = self._addr(g.a, K.IConst(a_off), g.dtype)
+            b_ptr = self._addr(g.b, K.IConst(b_off), g.dtype)
             c_ptr = self._addr(out, K.IConst(c_off), g.dtype)
-            if split:
-                m = rows
-                a_ptr = b.gep(a_ptr, [b.mul(begin, a_step)], source_etype=typ)
+            if columns:   # columns [begin, end) of the product
+                n = b.sub(end, begin)
+                b_ptr = b.gep(b_ptr, [b.mul(begin, ir.Constant(I64, ldb if g.trans_b else 1))], source_etype=typ)
+                c_ptr = b.gep(c_ptr, [begin], source_etype=typ)
+            elif split:   # rows [begin, end) of the output: a thread's share of the product
+                m = b.sub(end, begin)
+                a_ptr = b.gep(a_ptr, [b.mul(begin, ir.Constant(I64, 1 if g.trans_a else lda))], source_etype=typ)
                 c_ptr = b.gep(c_ptr, [b.mul(begin, ir.Constant(I64, g.n))], source_etype=typ)
             args = [ir.Constant(I32, 101), ir.Constant(I32, 112 if g.trans_a else 111),
                     ir.Constant(I32, 112 if g.trans_b else 111),
-                    m, ir.Constant(I64, g.n), ir.Constant(I64, g.k), ir.Constant(scalar, 1.0),
-                    a_ptr, ir.Constant(I64, lda),
-                    self._addr(g.b, K.IConst(b_off), g.dtype), ir.Constant(I64, ldb), ir.Constant(scalar, 0.0),
+                    m, n, ir.Constant(I64, g.k), ir.Constant(scalar, 1.0),
+                    a_ptr, ir.Constant(I64, lda), b_ptr, ir.Constant(I64, ldb), ir.Constant(scalar, 0.0),
                     c_ptr, ir.Constant(I64, g.n)]
             if own:     # graphc_sgemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
                 args = [ir.Constant(I64, int(g.trans_a)), ir.Constant(I64, int(g.trans_b))] + args[3:6] + args[7:11] + args[12:]

@@ -42,8 +42,10 @@ class NativeKernel:
     variables, fetched results) before each call. ctypes releases the GIL during the
     call, so the outer loop of a large kernel is split across threads."""
 
-    def __init__(self, kernel, constants, fn):
-        self.kernel, self.fn = kernel, fn
+    def __init__(self, kernel, constants, fn, gemm_fn=None):
+        """``gemm_fn``: the kernel's product as a function of its own, shared by columns
+        (see gemm_by_columns); ``fn`` then runs only the epilogue."""
+        self.kernel, self.fn, self.gemm_fn = kernel, fn, gemm_fn
         self.constants = dict(constants)     # param index -> array travelling with the kernel
         self.sources = [None if i in constants else node for i, node in enumerate(kernel.sources[:-1])]
         self.table = (ctypes.c_void_p * len(kernel.params))()
@@ -59,6 +61,8 @@ class NativeKernel:
         cores = os.cpu_count() or 1
         self.parts = min(cores, self.extent) if parallel else 1
         self.cuts = [int(c) for c in np.linspace(0, self.extent, self.parts + 1)]
+        if gemm_fn is not None:   # column shares in whole micro-tile widths
+            self.gemm_cuts = sorted({min(g.n, int(c) // 64 * 64) for c in np.linspace(0, g.n, cores + 1)} | {g.n})
         # the calling thread takes the first share itself unless the kernel calls OpenBLAS,
         # whose own threads would then compete with graphc's
         self.inline_first = g is None or (np.dtype(g.dtype) == np.float32 and llvm_gemm.sgemm_symbol() is not None)
@@ -67,14 +71,20 @@ class NativeKernel:
         self.table[slot] = address
 
     def call(self):
+        if self.gemm_fn is not None:
+            self._shared(self.gemm_fn, self.gemm_cuts)
         if self.parts == 1:
             self.fn(self.address, 0, self.extent)
             return
-        shares = list(zip(self.cuts[:-1], self.cuts[1:]))
+        self._shared(self.fn, self.cuts)
+
+    def _shared(self, fn, cuts):
+        """``fn`` over [cuts[i], cuts[i+1]) for every i, on graphc's threads."""
+        shares = list(zip(cuts[:-1], cuts[1:]))
         first = shares.pop(0) if self.inline_first else None
-        jobs = [_threads().submit(self.fn, self.address, lo, hi) for lo, hi in shares]
+        jobs = [_threads().submit(fn, self.address, lo, hi) for lo, hi in shares]
         if first is not None:
-            self.fn(self.address, *first)
+            fn(self.address, *first)
         for job in jobs:
             job.result()
 
@@ -119,17 +129,32 @@ def build_native(kernel_nodes, private_products=()):
             kernel, constants = _lower(node, node in private_products)
             if kernel.gemm is not None and not blas_available():
                 raise kernel_ir.Unsupported("no BLAS in the process")
+            apart = gemm_by_columns(kernel)
             scratch = _new_module()
-            KernelBuilder(scratch, kernel, f"k{i}", ScalarOps(scratch, llvm_math)).build()
+            KernelBuilder(scratch, kernel, f"k{i}", ScalarOps(scratch, llvm_math), apart).build()
         except (kernel_ir.Unsupported, NotImplementedError):
             continue
-        KernelBuilder(module, kernel, f"k{i}", ops).build()
-        built[node], symbols[node] = (kernel, constants), f"k{i}"
+        KernelBuilder(module, kernel, f"k{i}", ops, apart).build()
+        if apart:
+            KernelBuilder(module, kernel, f"k{i}_gemm", ops).build_gemm()
+        built[node], symbols[node] = (kernel, constants, apart), f"k{i}"
     if not built:
         return {}, None
     jit = JitModule(str(module))
-    result = {node: NativeKernel(k, c, KERNEL_FN(jit.address(symbols[node]))) for node, (k, c) in built.items()}
+    result = {node: NativeKernel(k, c, KERNEL_FN(jit.address(symbols[node])),
+                                 KERNEL_FN(jit.address(symbols[node] + "_gemm")) if apart else None)
+              for node, (k, c, apart) in built.items()}
     return result, jit
+
+
+def gemm_by_columns(kernel):
+    """Whether threads share the kernel's product by columns (then the epilogue by rows):
+    a big float32 product (graphc's own GEMM) with fewer rows than columns, where a split
+    by rows would have every thread pack all of B."""
+    g = kernel.gemm
+    return (g is not None and (os.cpu_count() or 1) > 1 and splits_gemm_rows(kernel) and g.m < g.n
+            and g.m * g.n * g.k >= PARALLEL_GEMM_WORK and np.dtype(g.dtype) == np.float32
+            and llvm_gemm.sgemm_symbol() is not None)
 
 
 def _lower(node, private_product=False):

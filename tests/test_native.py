@@ -158,20 +158,22 @@ def test_softmax_over_a_leading_axis_does_not_stash():
     assert_close(got, (e / e.sum(0, keepdims=True)).astype(np.float32))
 
 
+@pytest.mark.parametrize("m, k, n", [(301, 161, 203), (128, 161, 515)], ids=["tall", "wide"])
 @pytest.mark.parametrize("trans_a", [False, True])
-def test_a_large_gemm_is_shared_between_threads_by_rows(trans_a):
-    """A GEMM kernel big enough to split computes rows [begin, end) of its product per
-    thread (odd row counts included) and runs its epilogue on the same rows."""
+def test_a_large_gemm_is_shared_between_threads(trans_a, m, k, n):
+    """A GEMM kernel big enough to share: by rows (each thread computes its rows, then
+    their epilogue), or, for a wide float32 product, by columns (then the epilogue by
+    rows). Odd sizes leave uneven shares."""
     # small multiples of 1/4: every product and partial sum is exact in float32
-    a_val = (RNG.integers(-8, 9, (301, 161) if not trans_a else (161, 301)) / 4).astype(np.float32)
-    b_val = (RNG.integers(-8, 9, (161, 203)) / 4).astype(np.float32)
-    bias = (RNG.integers(-8, 9, 203) / 4).astype(np.float32)
+    a_val = (RNG.integers(-8, 9, (m, k) if not trans_a else (k, m)) / 4).astype(np.float32)
+    b_val = (RNG.integers(-8, 9, (k, n)) / 4).astype(np.float32)
+    bias = (RNG.integers(-8, 9, n) / 4).astype(np.float32)
     a = gc.placeholder(gc.float32, a_val.shape)
     lhs = a.T if trans_a else a
     y = gc.relu(lhs @ b_val + bias)
     compiled = gc.Session().compile(y, {a: a_val.shape})
     (kernel,) = native_kernels(compiled).values()
-    assert kernel.kernel.gemm is not None and kernel.parts == min(os.cpu_count() or 1, 301)
+    assert kernel.kernel.gemm is not None and kernel.parts == min(os.cpu_count() or 1, m)
     lhs_val = (a_val.T if trans_a else a_val).astype(np.float64)
     expected = np.maximum(lhs_val @ b_val + bias, 0)
     np.testing.assert_array_equal(run(y, {a: a_val}, device="cpu"), expected.astype(np.float32))
