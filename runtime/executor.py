@@ -13,6 +13,8 @@ import numpy as np
 
 from ..ops import EFFECT, SOURCE
 from ..passes.memory import is_view
+from .native import run_side_by_side
+from .pairing import pair_kernels
 from .reference import compute, read_only, run_graph
 
 POISON_BYTE = 0xFF   # all-ones: NaN in every float format
@@ -139,7 +141,10 @@ class _FastPath:
                     kernel.bind(slot, src.attrs["value"].ctypes.data)
                 else:
                     dynamic.append((slot, src))               # feed, variable or fetched result
-            self.calls.append((kernel, dynamic))
+            self.calls.append((kernel, node, dynamic))
+        # independent large GEMMs run side by side, one thread each (runtime.pairing)
+        self.groups = [[(kernel, dynamic) for kernel, _, dynamic in group]
+                       for group in pair_kernels(self.calls, location, self.inplace)]
         self._last = {}
 
     def _address(self, node, array):
@@ -169,10 +174,14 @@ class _FastPath:
                 out = self._output(node)
             made[node] = out
             address[node] = self._address(node, out)
-        for kernel, dynamic in self.calls:
-            for slot, node in dynamic:
-                kernel.table[slot] = address[node]
-            kernel.call()
+        for group in self.groups:
+            for kernel, dynamic in group:
+                for slot, node in dynamic:
+                    kernel.table[slot] = address[node]
+            if len(group) == 1:
+                group[0][0].call()
+            else:
+                run_side_by_side(group[0][0], group[1][0])
         return [made[n] for n in self.results]
 
 

@@ -12,6 +12,7 @@ output and then its epilogue in place.
 Lowering starts from a fused node's body (or a single op) and walks it from the
 output, carrying the index each value is read at; equal subexpressions are shared.
 """
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -171,6 +172,8 @@ class Gemm:
     batch: tuple          # (a offset, b offset, out offset) per batch item
     dtype: np.dtype
     out: int              # the parameter the product is written to
+    alpha: float = 1.0    # out = alpha * product (+ the accumulated parameter's values)
+    onto: int | None = None   # out = onto + alpha * product (onto is usually out itself: an in-place update)
 
 
 class Unsupported(Exception):
@@ -501,6 +504,15 @@ def _lower_matmul(lw, kernel_node, body, root, private_product=False):
     for n in nodes:   # constant parameters first: the output must stay the last parameter
         if n.op == "constant" and n.attrs["value"].size > 1 and n not in lw.param_of:
             lw.param_of[n] = lw._add_param(n.name, n.dtype, n.shape, n)
+    update = _scaled_update(root, mm, lw) if private_product else None
+    if update is not None:   # v - c * (A @ B) written in place: one GEMM that adds onto v
+        onto, alpha = update
+        out = lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
+        gemm = dataclasses.replace(_gemm(trans, mm, out), alpha=alpha, onto=onto)
+        loops = tuple(lw.fresh("i", d) for d in root.shape)
+        index = flat_index(loops, root.shape)
+        return Kernel(kernel_node.name, lw.params, loops, Load(out, index, root.dtype), index, gemm=gemm,
+                      sources=lw.sources)
     # the epilogue reads the product from the output buffer, or from a buffer of its own
     # when the output is also an input (an update written in place)
     product = lw._add_param(f"{mm.name}/product", mm.dtype, mm.shape, PRIVATE_PRODUCT) if private_product else None
@@ -511,6 +523,33 @@ def _lower_matmul(lw, kernel_node, body, root, private_product=False):
     value = lw.value(root, loops)
     return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), gemm=gemm,
                   sources=lw.sources)
+
+
+def _scaled_update(root, mm, lw):
+    """``(param of v, alpha)`` when the kernel computes ``v + alpha * mm`` for a buffer ``v``
+    of mm's shape and a constant scalar alpha (``v - c*mm``, ``v + mm*c``, ``v - mm``...)."""
+    def scale(t):
+        if t is mm:
+            return 1.0
+        if t.op == "multiply":
+            a, b = t.inputs
+            c, other = (a, b) if b is mm else (b, a) if a is mm else (None, None)
+            if c is not None and c.op == "constant" and c.attrs["value"].size == 1:
+                return float(c.attrs["value"].reshape(()))
+        if t.op == "neg" and t.inputs[0] is mm:
+            return -1.0
+        return None
+
+    if root.op not in ("add", "subtract") or root.dtype != mm.dtype or root.shape != mm.shape:
+        return None
+    v, t = root.inputs
+    sign = -1.0 if root.op == "subtract" else 1.0
+    if root.op == "add" and scale(t) is None:
+        v, t = t, v
+    alpha = scale(t)
+    if alpha is None or v.shape != root.shape or v.dtype != root.dtype or v not in lw.param_of:
+        return None
+    return lw.param_of[v], sign * alpha
 
 
 def _is_column_sum(node):

@@ -31,10 +31,11 @@ def _is_float(dtype):
 class KernelBuilder:
     """Emits one kernel function into ``module``."""
 
-    def __init__(self, module, kernel, symbol, math, gemm_apart=False):
-        """``gemm_apart``: the product is computed by a function of its own (build_gemm),
-        shared between threads by columns; this one runs only the epilogue."""
-        self.module, self.kernel, self.math, self.gemm_apart = module, kernel, math, gemm_apart
+    def __init__(self, module, kernel, symbol, math, by_columns=False):
+        """``by_columns``: [begin, end) is a range of the output's columns (its second
+        loop) instead of its rows: a thread computes those columns of a wide product (so it
+        packs only its part of B) and then their epilogue."""
+        self.module, self.kernel, self.math, self.by_columns = module, kernel, math, by_columns
         # void kernel(ptr params, i64 begin, i64 end): [begin, end) of the outermost loop,
         # so a large kernel can be split across threads
         self.fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64]), name=symbol)
@@ -47,20 +48,11 @@ class KernelBuilder:
         b = self.builder
         self.ptrs = [b.load(b.gep(self.fn.args[0], [ir.Constant(I64, i)], source_etype=PTR), typ=PTR)
                      for i in range(len(self.kernel.params))]
-        if self.kernel.gemm is not None and not self.gemm_apart:
-            self._gemm(self.kernel.gemm)
-        reductions = _reductions_of(self.kernel.value)
-        self._loops(list(self.kernel.loops), reductions)
-        b.ret_void()
-        return self.fn
-
-    def build_gemm(self):
-        """``void name(ptr params, i64 begin, i64 end)``: columns [begin, end) of the
-        kernel's product, so that threads share a wide GEMM without each packing all of B."""
-        b = self.builder
-        self.ptrs = [b.load(b.gep(self.fn.args[0], [ir.Constant(I64, i)], source_etype=PTR), typ=PTR)
-                     for i in range(len(self.kernel.params))]
-        self._gemm(self.kernel.gemm, columns=True)
+        if self.kernel.gemm is not None:
+            self._gemm(self.kernel.gemm, columns=self.by_columns)
+        value, out = self.kernel.value, len(self.kernel.params) - 1
+        if not (isinstance(value, K.Load) and value.param == out and value.index is self.kernel.store_index):
+            self._loops(list(self.kernel.loops), _reductions_of(value))   # (else no epilogue: out as computed)
         b.ret_void()
         return self.fn
 
@@ -75,7 +67,7 @@ class KernelBuilder:
             self._store(out_param, self.kernel.store_index, value, self.kernel.params[out_param][1])
             return
         var, rest = loops[0], loops[1:]
-        bounds = (self.fn.args[1], self.fn.args[2]) if not bound else None
+        bounds = (self.fn.args[1], self.fn.args[2]) if len(bound) == int(self.by_columns) else None
         self._for(var, lambda _: self._loops(rest, pending, bound + (var,)), bounds=bounds)
 
     def _for(self, var, body, carried=(), bounds=None):
@@ -256,7 +248,8 @@ class KernelBuilder:
         b = self.builder
         scalar = REGISTER_TYPE[np.dtype(g.dtype)]
         own = np.dtype(g.dtype) == np.float32 and llvm_gemm.sgemm_symbol() is not None
-        fn = llvm_gemm.declare_sgemm(self.module) if own else self.module.globals.get(GEMM_SYMBOL[np.dtype(g.dtype)])
+        update = g.onto is not None
+        fn = llvm_gemm.declare_sgemm(self.module, update) if own else self.module.globals.get(GEMM_SYMBOL[np.dtype(g.dtype)])
         if fn is None:
             sig = ir.FunctionType(ir.VoidType(), [I32, I32, I32, I64, I64, I64, scalar, PTR, I64, PTR, I64,
                                                   scalar, PTR, I64])
@@ -280,14 +273,38 @@ class KernelBuilder:
                 m = b.sub(end, begin)
                 a_ptr = b.gep(a_ptr, [b.mul(begin, ir.Constant(I64, 1 if g.trans_a else lda))], source_etype=typ)
                 c_ptr = b.gep(c_ptr, [b.mul(begin, ir.Constant(I64, g.n))], source_etype=typ)
+            if update:    # out = onto + alpha * product: start from onto's values unless out is onto
+                self._copy_block(g.onto, out, c_ptr, m, n, g)
             args = [ir.Constant(I32, 101), ir.Constant(I32, 112 if g.trans_a else 111),
                     ir.Constant(I32, 112 if g.trans_b else 111),
-                    m, n, ir.Constant(I64, g.k), ir.Constant(scalar, 1.0),
-                    a_ptr, ir.Constant(I64, lda), b_ptr, ir.Constant(I64, ldb), ir.Constant(scalar, 0.0),
+                    m, n, ir.Constant(I64, g.k), ir.Constant(scalar, g.alpha),
+                    a_ptr, ir.Constant(I64, lda), b_ptr, ir.Constant(I64, ldb), ir.Constant(scalar, 1.0 if update else 0.0),
                     c_ptr, ir.Constant(I64, g.n)]
-            if own:     # graphc_sgemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc)
-                args = [ir.Constant(I64, int(g.trans_a)), ir.Constant(I64, int(g.trans_b))] + args[3:6] + args[7:11] + args[12:]
+            if own:     # graphc_sgemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc) (, alpha)
+                args = [ir.Constant(I64, int(g.trans_a)), ir.Constant(I64, int(g.trans_b))] + args[3:6] + args[7:11] \
+                    + args[12:] + ([ir.Constant(F32, g.alpha)] if update else [])
             b.call(fn, args)
+
+    def _copy_block(self, src_param, dst_param, dst_ptr, rows, cols, g):
+        """Copy the block of ``src`` that ``dst_ptr`` (rows x cols, row stride g.n) starts,
+        when the two parameters are different buffers."""
+        b = self.builder
+        src_base, dst_base = self.ptrs[src_param], self.ptrs[dst_param]
+        differ = b.icmp_unsigned("!=", b.ptrtoint(src_base, I64), b.ptrtoint(dst_base, I64))
+        with b.if_then(differ):
+            shift = b.sub(b.ptrtoint(dst_ptr, I64), b.ptrtoint(dst_base, I64))
+            src_ptr = b.inttoptr(b.add(b.ptrtoint(src_base, I64), shift), PTR)
+            size = np.dtype(g.dtype).itemsize
+            memcpy = self.module.globals.get("llvm.memcpy.p0.p0.i64") or ir.Function(
+                self.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I1]), name="llvm.memcpy.p0.p0.i64")
+            row = K.Var("copy_row", 0)
+
+            def copy_row(_):
+                step = b.mul(self.var_values[row], ir.Constant(I64, g.n * size))
+                b.call(memcpy, [b.inttoptr(b.add(b.ptrtoint(dst_ptr, I64), step), PTR),
+                                b.inttoptr(b.add(b.ptrtoint(src_ptr, I64), step), PTR),
+                                b.mul(cols, ir.Constant(I64, size)), ir.Constant(I1, 0)])
+            self._for(row, copy_row, bounds=(ir.Constant(I64, 0), rows))
 
 
 def splits_gemm_rows(kernel):

@@ -36,6 +36,9 @@ V16 = ir.VectorType(F32, 16)
 
 SYMBOL = "graphc_sgemm"
 SIGNATURE = [I64, I64, I64, I64, I64, PTR, I64, PTR, I64, PTR, I64]
+UPDATE_SYMBOL = "graphc_sgemm_update"        # C += alpha * op(A) @ op(B): the same arguments, then alpha
+UPDATE_SIGNATURE = SIGNATURE + [F32]
+CORE_SIGNATURE = SIGNATURE + [F32, I64]       # ..., alpha, accumulate (into C from the first block on)
 MR, NV = 6, 4            # micro-tile: MR rows x NV*16 columns (24 zmm accumulators)
 NARROW = (8, 1)          # the micro-tile of products at most 16 columns wide
 KU = 4                   # k unroll of the micro-kernel (kc is padded to a multiple)
@@ -81,15 +84,17 @@ def sgemm_symbol():
                 _compiled.append(None)
                 return None
             llvm.add_symbol(SYMBOL, jit.address(SYMBOL))
+            llvm.add_symbol(UPDATE_SYMBOL, jit.address(UPDATE_SYMBOL))
             _compiled.append(jit)
     return SYMBOL if _compiled[0] is not None else None
 
 
-def declare_sgemm(module):
-    """``graphc_sgemm`` declared in ``module`` (once)."""
-    fn = module.globals.get(SYMBOL)
+def declare_sgemm(module, update=False):
+    """``graphc_sgemm`` (or, with ``update``, ``graphc_sgemm_update``) declared in ``module`` (once)."""
+    symbol, signature = (UPDATE_SYMBOL, UPDATE_SIGNATURE) if update else (SYMBOL, SIGNATURE)
+    fn = module.globals.get(symbol)
     if fn is None:
-        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), SIGNATURE), name=SYMBOL)
+        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), signature), name=symbol)
     return fn
 
 
@@ -99,6 +104,14 @@ def sgemm_function():
         return None
     proto = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 5 + [ctypes.c_void_p, ctypes.c_int64] * 3))
     return proto(_compiled[0].address(SYMBOL))
+
+
+def sgemm_update_function():
+    """A ctypes function for graphc_sgemm_update (C += alpha * op(A) @ op(B)), or None."""
+    if sgemm_symbol() is None:
+        return None
+    proto = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 5 + [ctypes.c_void_p, ctypes.c_int64] * 3 + [ctypes.c_float]))
+    return proto(_compiled[0].address(UPDATE_SYMBOL))
 
 
 def _c64(v):
@@ -287,11 +300,11 @@ def _edge_store(module, nr_full, name):
 
 
 def _ukernel(module, mr_full, nv, ku, name):
-    """void ukernel(i64 kc, ptr pa, ptr pb, ptr c, i64 ldc, i64 mr, i64 nr, i64 accumulate):
-    C[0:mr, 0:nr] (+)= Apanel[kc][MR]^T-ish @ Bpanel[kc][NR]; kc a multiple of ku."""
+    """void ukernel(i64 kc, ptr pa, ptr pb, ptr c, i64 ldc, i64 mr, i64 nr, i64 accumulate, float alpha):
+    C[0:mr, 0:nr] (+)= alpha * Apanel[kc][MR]^T-ish @ Bpanel[kc][NR]; kc a multiple of ku."""
     nr_full = 16 * nv
-    f = _Fn(module, name, [I64, PTR, PTR, PTR, I64, I64, I64, I64])
-    kc, pa, pb, c, ldc, mr, nr, accumulate = f.fn.args
+    f = _Fn(module, name, [I64, PTR, PTR, PTR, I64, I64, I64, I64, F32])
+    kc, pa, pb, c, ldc, mr, nr, accumulate, alpha = f.fn.args
     for a in (pa, pb, c):
         a.add_attribute("noalias")
     b = f.b
@@ -312,6 +325,8 @@ def _ukernel(module, mr_full, nv, ku, name):
         return accs
 
     accs = f.loop(_c64(0), kc, ku, step, [zero] * (mr_full * nv))
+    scale = _splat(b, alpha)
+    accs = [b.fmul(acc, scale) for acc in accs]
     full = b.and_(b.icmp_signed("==", mr, _c64(mr_full)), b.icmp_signed("==", nr, _c64(nr_full)))
     acc_flag = b.icmp_signed("!=", accumulate, _c64(0))
 
@@ -502,10 +517,11 @@ def _pack_a(module, mr_full, name):
 
 def _naive(module, name):
     """graphc_sgemm as a plain triple loop (when the packing buffers cannot be allocated)."""
-    f = _Fn(module, name, SIGNATURE, small=True)
-    ta, tb, m, n, k, a, lda, bm, ldb, c, ldc = f.fn.args
+    f = _Fn(module, name, CORE_SIGNATURE, small=True)
+    ta, tb, m, n, k, a, lda, bm, ldb, c, ldc, alpha, accumulate = f.fn.args
     b = f.b
     ta_, tb_ = b.icmp_signed("!=", ta, _c64(0)), b.icmp_signed("!=", tb, _c64(0))
+    acc_flag = b.icmp_signed("!=", accumulate, _c64(0))
 
     def row(i, _):
         def col(j, _):
@@ -514,7 +530,9 @@ def _naive(module, name):
                 y = b.load(f.gep(bm, b.select(tb_, b.add(b.mul(j, ldb), p), b.add(b.mul(p, ldb), j))), typ=F32)
                 return [b.fadd(acc[0], b.fmul(x, y))]
             (total,) = f.loop(_c64(0), k, 1, term, [ir.Constant(F32, 0.0)])
-            b.store(total, f.gep(c, b.add(b.mul(i, ldc), j)))
+            dst = f.gep(c, b.add(b.mul(i, ldc), j))
+            total = b.fmul(total, alpha)
+            b.store(b.select(acc_flag, b.fadd(b.load(dst, typ=F32), total), total), dst)
         f.loop(_c64(0), n, 1, col)
     f.loop(_c64(0), m, 1, row)
     b.ret_void()
@@ -538,13 +556,21 @@ def add_sgemm(module, mr=MR, nv=NV, kc_max=KC, mc_max=MC, nc_max=NC, ku=KU, name
         with t:     # one row (bias gradients: ones @ dY): no packing
             b.call(gemv, [ta, n, k, a, lda, bm, ldb, c])
         with o:
-            with b.if_else(b.icmp_signed("<=", n, _c64(16 * NARROW[1]))) as (t2, o2):
-                with t2:
-                    b.call(narrow, list(f.fn.args))
-                with o2:
-                    b.call(wide, list(f.fn.args))
+            _by_width(b, n, narrow, wide, list(f.fn.args) + [ir.Constant(F32, 1.0), _c64(0)])
     b.ret_void()
+    update = _Fn(module, UPDATE_SYMBOL, UPDATE_SIGNATURE, linkage=None)
+    _by_width(update.b, update.fn.args[3], narrow, wide, list(update.fn.args) + [_c64(1)])
+    update.b.ret_void()
     return f.fn
+
+
+def _by_width(b, n, narrow, wide, args):
+    """Call the narrow core for products at most 16 columns wide, else the wide one."""
+    with b.if_else(b.icmp_signed("<=", n, _c64(16 * NARROW[1]))) as (t, o):
+        with t:
+            b.call(narrow, args)
+        with o:
+            b.call(wide, args)
 
 
 def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name):
@@ -557,8 +583,8 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name):
     malloc = module.globals.get("malloc") or ir.Function(module, ir.FunctionType(PTR, [I64]), name="malloc")
     free = module.globals.get("free") or ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR]), name="free")
 
-    f = _Fn(module, name, SIGNATURE)
-    ta, tb, m, n, k, a, lda, bm, ldb, c, ldc = f.fn.args
+    f = _Fn(module, name, CORE_SIGNATURE)
+    ta, tb, m, n, k, a, lda, bm, ldb, c, ldc, alpha, accumulate = f.fn.args
     b = f.b
     done = f.fn.append_basic_block("done")
     work = f.fn.append_basic_block("work")
@@ -569,6 +595,9 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name):
     b.cbranch(b.icmp_signed("<=", k, _c64(0)), zero_k, gemm)
 
     b.position_at_end(zero_k)
+    clear = f.fn.append_basic_block("clear")
+    b.cbranch(b.icmp_signed("!=", accumulate, _c64(0)), done, clear)   # C += 0: nothing to do
+    b.position_at_end(clear)
 
     def zrow(i, _):
         def zcol(j, _):
@@ -605,7 +634,7 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name):
         def pblock(pc, _):
             kc = f.min(kc_blk, b.sub(k, pc))
             kcp = b.mul(b.sdiv(b.add(kc, _c64(ku - 1)), _c64(ku)), _c64(ku))
-            first = b.zext(b.icmp_signed("!=", pc, _c64(0)), I64)
+            first = b.or_(b.zext(b.icmp_signed("!=", pc, _c64(0)), I64), accumulate)
             b.call(pack_b, [tb, bm, ldb, pc, kc, jc, nc, kcp, bbuf])
 
             def iblock(ic, _):
@@ -620,7 +649,7 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name):
                         mr_ = f.min(_c64(mr), b.sub(mc, ir_))
                         ap = f.gep(abuf, b.mul(ir_, kcp))
                         cp = f.gep(c, b.add(b.mul(b.add(ic, ir_), ldc), b.add(jc, jr)))
-                        b.call(uk, [kcp, ap, bp, cp, ldc, mr_, nr_, first])
+                        b.call(uk, [kcp, ap, bp, cp, ldc, mr_, nr_, first, alpha])
                     f.loop(_c64(0), mc, mr, ir_loop)
                 f.loop(_c64(0), nc, nr, jr_loop)
             f.loop(_c64(0), m, mc_max, iblock)

@@ -42,10 +42,10 @@ class NativeKernel:
     variables, fetched results) before each call. ctypes releases the GIL during the
     call, so the outer loop of a large kernel is split across threads."""
 
-    def __init__(self, kernel, constants, fn, gemm_fn=None):
-        """``gemm_fn``: the kernel's product as a function of its own, shared by columns
-        (see gemm_by_columns); ``fn`` then runs only the epilogue."""
-        self.kernel, self.fn, self.gemm_fn = kernel, fn, gemm_fn
+    def __init__(self, kernel, constants, fn, by_columns=False):
+        """``by_columns``: ``fn`` takes a range of the output's columns, not rows (see
+        gemm_by_columns)."""
+        self.kernel, self.fn = kernel, fn
         self.constants = dict(constants)     # param index -> array travelling with the kernel
         self.sources = [None if i in constants else node for i, node in enumerate(kernel.sources[:-1])]
         self.table = (ctypes.c_void_p * len(kernel.params))()
@@ -61,8 +61,11 @@ class NativeKernel:
         cores = os.cpu_count() or 1
         self.parts = min(cores, self.extent) if parallel else 1
         self.cuts = [int(c) for c in np.linspace(0, self.extent, self.parts + 1)]
-        if gemm_fn is not None:   # column shares in whole micro-tile widths
-            self.gemm_cuts = sorted({min(g.n, int(c) // 64 * 64) for c in np.linspace(0, g.n, cores + 1)} | {g.n})
+        if by_columns:   # column shares in whole micro-tile widths
+            self.extent = g.n
+            inner = {g.n * i // cores // 64 * 64 for i in range(1, cores)} - {0, g.n}
+            self.cuts = [0] + sorted(c for c in inner if c < g.n) + [g.n]
+            self.parts = len(self.cuts) - 1
         # the calling thread takes the first share itself unless the kernel calls OpenBLAS,
         # whose own threads would then compete with graphc's
         self.inline_first = g is None or (np.dtype(g.dtype) == np.float32 and llvm_gemm.sgemm_symbol() is not None)
@@ -71,8 +74,6 @@ class NativeKernel:
         self.table[slot] = address
 
     def call(self):
-        if self.gemm_fn is not None:
-            self._shared(self.gemm_fn, self.gemm_cuts)
         if self.parts == 1:
             self.fn(self.address, 0, self.extent)
             return
@@ -96,6 +97,13 @@ class NativeKernel:
         self.table[len(self.sources)] = out.ctypes.data
         self.call()
         return out
+
+
+def run_side_by_side(first, second):
+    """Two independent kernels at once, each whole on one thread."""
+    job = _threads().submit(second.fn, second.address, 0, second.extent)
+    first.fn(first.address, 0, first.extent)
+    job.result()
 
 
 def _reduction_work(e):
@@ -129,26 +137,23 @@ def build_native(kernel_nodes, private_products=()):
             kernel, constants = _lower(node, node in private_products)
             if kernel.gemm is not None and not blas_available():
                 raise kernel_ir.Unsupported("no BLAS in the process")
-            apart = gemm_by_columns(kernel)
+            columns = gemm_by_columns(kernel)
             scratch = _new_module()
-            KernelBuilder(scratch, kernel, f"k{i}", ScalarOps(scratch, llvm_math), apart).build()
+            KernelBuilder(scratch, kernel, f"k{i}", ScalarOps(scratch, llvm_math), columns).build()
         except (kernel_ir.Unsupported, NotImplementedError):
             continue
-        KernelBuilder(module, kernel, f"k{i}", ops, apart).build()
-        if apart:
-            KernelBuilder(module, kernel, f"k{i}_gemm", ops).build_gemm()
-        built[node], symbols[node] = (kernel, constants, apart), f"k{i}"
+        KernelBuilder(module, kernel, f"k{i}", ops, columns).build()
+        built[node], symbols[node] = (kernel, constants, columns), f"k{i}"
     if not built:
         return {}, None
     jit = JitModule(str(module))
-    result = {node: NativeKernel(k, c, KERNEL_FN(jit.address(symbols[node])),
-                                 KERNEL_FN(jit.address(symbols[node] + "_gemm")) if apart else None)
-              for node, (k, c, apart) in built.items()}
+    result = {node: NativeKernel(k, c, KERNEL_FN(jit.address(symbols[node])), columns)
+              for node, (k, c, columns) in built.items()}
     return result, jit
 
 
 def gemm_by_columns(kernel):
-    """Whether threads share the kernel's product by columns (then the epilogue by rows):
+    """Whether threads share the kernel by columns of its output (product and epilogue):
     a big float32 product (graphc's own GEMM) with fewer rows than columns, where a split
     by rows would have every thread pack all of B."""
     g = kernel.gemm
