@@ -50,6 +50,22 @@ def test_sgemm_exact_on_many_shapes(trans_a, trans_b):
 
 
 @needs_sgemm
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_sgemm_update_adds_the_scaled_product(trans_a, trans_b):
+    """graphc_sgemm_update: C += alpha * op(A) @ op(B) (an SGD step written in place)."""
+    update = llvm_gemm.sgemm_update_function()
+    for m, n, k in EDGES + RANDOM[::3] + [(1, 50, 30), (4, 5, 0)]:
+        a = ints((k, m) if trans_a else (m, k))
+        b = ints((n, k) if trans_b else (k, n))
+        c = ints((m, n))
+        expected = c - 0.25 * exact(a.T if trans_a else a, b.T if trans_b else b)   # exact: multiples of 1/4
+        update(int(trans_a), int(trans_b), m, n, k, a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1],
+               c.ctypes.data, n, -0.25)
+        np.testing.assert_array_equal(c, expected, err_msg=f"m={m} n={n} k={k}")
+
+
+@needs_sgemm
 def test_sgemm_leading_dimensions():
     """Operands inside larger arrays, C rows longer than n: only C[:, :n] is written."""
     for _ in range(30):

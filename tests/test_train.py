@@ -341,3 +341,23 @@ def test_independent_weight_gradients_run_side_by_side():
             assert_close(got, want, np.float32)
         for v in (w1, w2, w3):
             assert_close(sess.run(v), ref.run(v), np.float32)
+
+
+def test_an_update_gemm_outside_the_fast_path_starts_from_the_variable():
+    """With a numpy-fallback kernel (gather) in the step there is no all-native fast path,
+    so updates get fresh arrays: the update GEMM then copies the variable's values into its
+    output before adding the scaled product."""
+    table = gc.Variable(RNG.standard_normal((6, 5)).astype(np.float32), name="table")
+    w = gc.Variable(RNG.standard_normal((5, 7)).astype(np.float32), name="w")
+    ids = gc.placeholder(gc.int64, (None,))
+    loss = gc.sum(gc.square(gc.gather(table, ids) @ w))
+    train_op = gc.train.SGD(0.01).minimize(loss)
+    feed = {ids: np.array([0, 3, 3, 5])}
+    with gc.Session() as sess, gc.Session(device="reference") as ref:
+        compiled = sess.compile(train_op, feed)
+        assert compiled._executor._fast is None and "w" in {n for n, _ in compiled.inplace.values()}
+        for _ in range(2):
+            sess.run(train_op, feed)
+            ref.run(train_op, feed)
+        assert_close(sess.run(w), ref.run(w), np.float32)
+        assert_close(sess.run(table), ref.run(table), np.float32)
