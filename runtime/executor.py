@@ -13,7 +13,6 @@ import numpy as np
 
 from ..ops import EFFECT, SOURCE
 from ..passes.memory import is_view
-from .native import run_side_by_side
 from .pairing import pair_kernels
 from .reference import compute, read_only, run_graph
 
@@ -142,6 +141,8 @@ class _FastPath:
                 else:
                     dynamic.append((slot, src))               # feed, variable or fetched result
             self.calls.append((kernel, node, dynamic))
+        from .native import run_side_by_side   # (native code, and so llvmlite, loads only when used)
+        self.side_by_side = run_side_by_side
         # independent large GEMMs run side by side, one thread each (runtime.pairing)
         self.groups = [[(kernel, dynamic) for kernel, _, dynamic in group]
                        for group in pair_kernels(self.calls, location, self.inplace)]
@@ -181,7 +182,7 @@ class _FastPath:
             if len(group) == 1:
                 group[0][0].call()
             else:
-                run_side_by_side(group[0][0], group[1][0])
+                self.side_by_side(group[0][0], group[1][0])
         return [made[n] for n in self.results]
 
 
