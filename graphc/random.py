@@ -103,35 +103,43 @@ def _is(value, number):
     return isinstance(value, (int, float, np.integer, np.floating)) and value == number
 
 
-def _draw(default_name, distribution, shape, dtype, seed, name, steps):
+def _draw(default_name, distribution, shape, dtype, seed, name, steps, like=None):
     """One ``random`` op and the elementwise ``steps`` [(fn, operand, label)] on top of it.
 
     Helpers (seed, draw, constants, intermediate steps) go under the scope ``name/``; the
     last node, the result, is named ``name`` itself (TF1 style: ``sess.run("noise")``).
     A number operand becomes a constant ``name/<label>`` of the draw's dtype."""
-    shape, dtype = _shape(shape), _dtype(dtype)
-    check_attrs(distribution, shape, dtype)
-    graph = graph_of(seed, *(operand for _, operand, _ in steps))
+    if like is not None:   # draw in the shape of this tensor (known when the program runs)
+        if shape is not None:
+            raise ShapeError("pass a shape or like=, not both")
+        if not isinstance(like, Tensor):
+            raise DTypeError(f"like must be a Tensor, got {like!r}")
+    shape, dtype = (None, _dtype(dtype)) if like is not None else (_shape(shape), _dtype(dtype))
+    check_attrs(distribution, shape if like is None else (), dtype)
+    graph = graph_of(seed, like, *(operand for _, operand, _ in steps))
     base = name or default_name
     attrs = {"distribution": distribution, "dtype": dtype, "shape": shape}
     with graph.name_scope(base):
         s = _seed(seed, graph)
         operands = [v if isinstance(v, Tensor) else constant(v, dtype=dtype, name=label, graph=graph)
                     for _, v, label in steps]
+        inputs = (s,) if like is None else (s, like)
         if steps:
-            x = make("random", (s,), attrs, name="random", graph=graph)
+            x = make("random", inputs, attrs, name="random", graph=graph)
             for (fn, _, _), operand in zip(steps[:-1], operands):
                 x = fn(x, operand)
     if not steps:
-        return make("random", (s,), attrs, name=base, graph=graph)
+        return make("random", inputs, attrs, name=base, graph=graph)
     return steps[-1][0](x, operands[-1], name=base)
 
 
 @located
-def normal(shape, mean=0.0, stddev=1.0, dtype=dt.float32, seed=None, name=None):
+def normal(shape=None, mean=0.0, stddev=1.0, dtype=dt.float32, seed=None, name=None, like=None):
     """Normally distributed numbers: ``mean + stddev * z`` with z standard normal.
 
-    ``shape`` is a tuple of static ints (``()`` for a scalar, zero sizes allowed);
+    ``shape`` is a tuple of static ints (``()`` for a scalar, zero sizes allowed); or
+    pass ``like=x`` (and no shape) to draw in the shape of Tensor ``x`` as the program
+    runs, unknown dims included (like ``torch.rand_like``; x's values are not read);
     ``dtype`` float32 or float64. ``mean`` and ``stddev`` are numbers (scalar Tensors
     also work, broadcasting as ``mean + stddev * z`` does). ``z`` comes from
     Philox4x32-10 by Box-Muller, ``sqrt(-2 log(1 - u1)) cos(2 pi u2)``, with two 32-bit
@@ -146,11 +154,11 @@ def normal(shape, mean=0.0, stddev=1.0, dtype=dt.float32, seed=None, name=None):
         steps.append((m.multiply, stddev, "stddev"))
     if not _is(mean, 0):
         steps.append((m.add, mean, "mean"))
-    return _draw("normal", "normal", shape, dtype, seed, name, steps)
+    return _draw("normal", "normal", shape, dtype, seed, name, steps, like)
 
 
 @located
-def uniform(shape, minval=0.0, maxval=1.0, dtype=dt.float32, seed=None, name=None):
+def uniform(shape=None, minval=0.0, maxval=1.0, dtype=dt.float32, seed=None, name=None, like=None):
     """Uniformly distributed numbers in ``[minval, maxval)``.
 
     The standard draw u is exactly in [0, 1): the top 24 bits of a Philox word times
@@ -158,7 +166,7 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=dt.float32, seed=None, name=Non
     ``minimum(minval + (maxval - minval) * u, largest value below maxval)``, since the
     rounding of the sum could otherwise reach ``maxval``. ``minval`` and ``maxval`` are
     numbers with ``minval < maxval`` (in ``dtype``). ``shape``, ``dtype``, ``seed`` and
-    ``name`` as for :func:`normal`.
+    ``name`` (and ``like``) as for :func:`normal`.
     """
     dtype, minval, maxval = _dtype(dtype), _number(minval), _number(maxval)
     steps = []
@@ -174,17 +182,17 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=dt.float32, seed=None, name=Non
         if not _is(minval, 0):
             steps.append((m.add, float(minval), "minval"))
         steps.append((m.minimum, np.nextafter(hi, dtype.type(-np.inf)), "below_maxval"))
-    return _draw("uniform", "uniform", shape, dtype, seed, name, steps)
+    return _draw("uniform", "uniform", shape, dtype, seed, name, steps, like)
 
 
 @located
-def bernoulli(shape, p=0.5, seed=None, name=None):
+def bernoulli(shape=None, p=0.5, seed=None, name=None, like=None):
     """A bool tensor, each element True with probability ``p``: ``uniform(shape) < p``
     with the float32 uniform (JAX semantics; ``p`` a number or a float Tensor that
-    broadcasts). ``p <= 0`` gives all False, ``p >= 1`` all True. ``shape``, ``seed``
-    and ``name`` as for :func:`normal` (default name "bernoulli")."""
+    broadcasts). ``p <= 0`` gives all False, ``p >= 1`` all True. ``shape`` (or
+    ``like``), ``seed`` and ``name`` as for :func:`normal` (default name "bernoulli")."""
     p = _number(p)
     if not isinstance(p, Tensor) and (isinstance(p, (bool, np.bool_))
                                       or not isinstance(p, (int, float, np.integer, np.floating))):
         raise DTypeError(f"p must be a number or a Tensor, got {p!r}")
-    return _draw("bernoulli", "uniform", shape, dt.float32, seed, name, [(m.less, p, "p")])
+    return _draw("bernoulli", "uniform", shape, dt.float32, seed, name, [(m.less, p, "p")], like)

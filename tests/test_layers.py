@@ -206,8 +206,20 @@ def test_dropout_is_identity_unless_training():
     x = gc.placeholder(gc.float32, (None, 10))
     assert L.Dropout(0.5)(x) is x
     assert L.Dropout(0.5)(x, training=False) is x
-    with pytest.raises(gc.errors.ShapeError, match="static"):
-        L.Dropout(0.5)(x, training=True)       # masks have static shapes: needs a fixed batch
+
+
+
+def test_dropout_over_an_unknown_batch_draws_the_fed_shape():
+    """The mask follows x's shape when the batch is only known at run time, and an
+    element's mask bit does not depend on the batch size (counter-based)."""
+    x = gc.placeholder(gc.float32, (None, 8))
+    y = L.Dropout(0.5)(x, training=True)
+    with gc.Session() as sess:
+        small = sess.run(y, {x: np.ones((3, 8), np.float32)})
+        large = sess.run(y, {x: np.ones((5, 8), np.float32)})
+    assert small.shape == (3, 8) and large.shape == (5, 8)
+    assert set(np.unique(large)) <= {0.0, 2.0} and 0 < (large == 0).sum() < large.size
+    np.testing.assert_array_equal(small, large[:3])
 
 
 def test_dropout_masks_scale_and_change_every_step():

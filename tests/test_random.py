@@ -411,3 +411,20 @@ def test_folding_cse_and_fusion():
     assert_close(values[1], expected[1], F32)      # the native exp is an approximation of numpy's
     u = py_draw(1, "uniform", (100, 100), F32)
     np.testing.assert_allclose(values[1], np.exp(u) * 2 + u + run(other), rtol=2e-6)
+
+
+def test_drawing_the_shape_of_a_tensor():
+    """``like=x``: the draw takes x's shape (unknown dims as fed), and the numbers equal a
+    draw with that static shape and seed."""
+    x = gc.placeholder(gc.float32, (None, 3))
+    z = gc.random.normal(like=x, seed=5)
+    with pytest.raises(ShapeError, match="not both"):
+        gc.random.uniform((2, 3), like=x)
+    assert z.shape == (None, 3)
+    with gc.Session() as sess, gc.Session(device="reference") as ref:
+        for rows in (2, 4):
+            got = sess.run(z, {x: np.zeros((rows, 3), np.float32)})
+            np.testing.assert_array_equal(got, ref.run(gc.random.normal((rows, 3), seed=5)))
+            np.testing.assert_array_equal(got, ref.run(z, {x: np.zeros((rows, 3), np.float32)}))
+    text = gc.get_default_graph().to_text()
+    assert gc.ir.parse(text).to_text() == text

@@ -70,8 +70,8 @@ class Dropout(Layer):
     or an int scalar Tensor. A Tensor seed that changes every step (a model's step counter,
     advanced by its train op) gives a new mask every step; a fixed seed gives the same
     mask every run. ``Sequential`` passes its step counter; standalone, pass ``seed=``
-    to the call or the constructor. The mask has the input's static shape, so a
-    training call needs a fixed batch size (``Sequential`` trains with one).
+    to the call or the constructor. The mask takes the input's shape as the program runs
+    (``gc.random.bernoulli(like=x)``), so the batch may be unknown.
     """
 
     def __init__(self, rate, seed=None, name=None):
@@ -91,12 +91,9 @@ class Dropout(Layer):
         seed = self._call_seed if self._call_seed is not None else self.mask_seed
         if seed is None:
             seed = 0
-        if any(d is None for d in x.shape):
-            raise ShapeError(f"Dropout '{self.name}' with training=True needs a static input shape "
-                             f"(gc.random draws static shapes), got {x.shape}; feed a fixed batch size")
         from .. import random
         x = _float(x)
-        keep = random.bernoulli(x.shape, 1.0 - self.rate, seed=seed)
+        keep = random.bernoulli(p=1.0 - self.rate, seed=seed, like=x)   # a mask in x's shape, batch unknown or not
         return math_ops.where(keep, x * (1.0 / (1.0 - self.rate)), constant(0.0, x.dtype, graph=x.graph))
 
 

@@ -9,7 +9,7 @@ the default graph. Built once, on the first call that knows the input shape:
 * training (first ``fit``, per batch size B): placeholders of static batch B, the
   layers again with training=True (sharing the Variables), the loss, the optimizer's
   update and the step counter's increment, grouped into one train op. The batch is
-  static because dropout masks (``gc.random``) have static shapes; the last partial
+  static so that every step runs one compiled program; the last partial
   batch is padded to B with repeated rows of weight 0 and the loss is the
   weighted mean over the real rows, so every epoch runs one compiled program and
   still trains on every example.

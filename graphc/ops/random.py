@@ -1,8 +1,11 @@
 """``random``: counter-based random numbers (Philox4x32-10), the primitive under ``gc.random``.
 
     %r: f32[2,3] = random(%seed) {distribution='normal', dtype=f32, shape=(2, 3)}
+    %m: f32[?,3] = random(%seed, %x) {distribution='uniform', dtype=f32, shape=None}
 
-The single input is the seed, an int64 scalar; the attributes fix the distribution
+The first input is the seed, an int64 scalar; a second input, if present, gives the
+shape to draw (its values are never read: the shape of ``x``, unknown dims included, as
+``tf.random.uniform(tf.shape(x))`` does), else the attributes fix it. They fix the distribution
 (``'uniform'`` on [0, 1) or standard ``'normal'``), the dtype (float32 or float64) and the
 static shape. The value is a pure function of (seed, distribution, dtype, shape), and
 element ``i`` (in C order) is a function of (seed, distribution, dtype, i) alone: the
@@ -129,18 +132,28 @@ def check_attrs(distribution, shape, dtype):
 
 
 def _infer(inputs, distribution, shape, dtype):
-    (seed,) = inputs
+    if len(inputs) not in (1, 2):
+        raise GraphError(f"random takes a seed and optionally a tensor whose shape it draws, got {len(inputs)} inputs")
+    seed = inputs[0]
+    if len(inputs) == 2:   # the shape of a tensor (unknown dims included), known when the program runs
+        if shape is not None:
+            raise ShapeError("random takes either a shape attribute or a tensor to draw the shape of, not both")
+        check_attrs(distribution, (), dtype)
+        shape = tuple(inputs[1].shape)
     if seed.dtype != dt.int64:
         raise DTypeError(f"random seed must be int64, got {seed.dtype}")
     if tuple(seed.shape) != ():
         raise ShapeError(f"random seed must be a scalar, got {fmt_shape(seed.shape)}")
-    check_attrs(distribution, shape, dtype)
+    if len(inputs) == 1:
+        check_attrs(distribution, shape, dtype)
     return dtype, shape
 
 
 def _compute(values, distribution, shape, dtype):
-    (seed,) = values
+    seed = values[0]
+    shape = values[1].shape if len(values) == 2 else shape
     return sample(int(np.asarray(seed)), distribution, shape, dtype)
 
 
-register("random", RANDOM, _infer, _compute, arity=1)
+# inputs: the seed, and optionally a tensor whose shape is drawn (then the shape attribute is None)
+register("random", RANDOM, _infer, _compute)
