@@ -57,7 +57,7 @@ class NativeKernel:
         if g is None:
             parallel = int(np.prod([v.extent for v in kernel.loops])) * _reduction_work(kernel.value) >= PARALLEL_WORK
         else:
-            parallel = splits_gemm_rows(kernel) and g.m * g.n * g.k >= PARALLEL_GEMM_WORK
+            parallel = splits_gemm_rows(kernel) and (g.m * g.n * g.k >= PARALLEL_GEMM_WORK or g.m * g.n >= PARALLEL_WORK)
         cores = os.cpu_count() or 1
         self.parts = min(cores, self.extent) if parallel else 1
         self.cuts = [int(c) for c in np.linspace(0, self.extent, self.parts + 1)]
