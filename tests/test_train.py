@@ -361,3 +361,19 @@ def test_an_update_gemm_outside_the_fast_path_starts_from_the_variable():
             ref.run(train_op, feed)
         assert_close(sess.run(w), ref.run(w), np.float32)
         assert_close(sess.run(table), ref.run(table), np.float32)
+
+
+def test_a_learning_rate_schedule_computed_in_the_graph():
+    """lr = 0.1 * 0.5**step from the global step the same train op advances: each step
+    uses the step count from before it."""
+    step = gc.Variable(np.int64(0), name="global_step", trainable=False)
+    lr = 0.1 * gc.power(0.5, gc.cast(step, gc.float32))
+    w = var([1.0, -2.0], "w")
+    train_op = gc.train.SGD(lr).minimize(gc.sum(gc.square(w)), global_step=step)   # gradient 2w
+    expected = np.array([1.0, -2.0])
+    with gc.Session() as sess:
+        for t in range(3):
+            sess.run(train_op)
+            expected = expected - 0.1 * 0.5 ** t * 2 * expected
+            assert_close(sess.run(w), expected)
+        assert sess.run(step) == 3
