@@ -261,6 +261,11 @@ def onnxruntime_runner(w, feeds, params):
     return lambda: sess.run(None, feeds)[0]
 
 
+def tf1_runner(w, feeds, params):
+    """TensorFlow's TF1 Session is a peer on the training workload only."""
+    raise Unavailable("TF1 Session is measured on mlp_train only")
+
+
 SYSTEMS = {
     "graphc fused": lambda w, f, p: graphc_runner(w, f, p, optimize=True),
     "graphc unfused": lambda w, f, p: graphc_runner(w, f, p, optimize=False),
@@ -269,8 +274,9 @@ SYSTEMS = {
     "onnxruntime": onnxruntime_runner,
     "torch eager": torch_eager_runner,
     "torch.compile": torch_compile_runner,
+    "TF1 Session": tf1_runner,
 }
-PEER_PACKAGES = ["numpy", "jax", "jaxlib", "onnx", "onnxruntime", "torch"]
+PEER_PACKAGES = ["numpy", "jax", "jaxlib", "onnx", "onnxruntime", "torch", "tensorflow-cpu"]
 
 
 # -- measuring -----------------------------------------------------------------------------------

@@ -123,6 +123,29 @@ def _torch_system(x, labels, params, compiled):
     return step, lambda: [a.detach().numpy().copy() for a in p]
 
 
+def tf1_system(x, labels, params):
+    """TensorFlow's TF1 API (tf.compat.v1): a graph, Variables, GradientDescentOptimizer and a
+    Session, the program TF1 users wrote (peer for mlp_train only)."""
+    import tensorflow as tf
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        xs = v1.placeholder(tf.float32, (None, 784))
+        ys = v1.placeholder(tf.int64, (None,))
+        variables = [tf.Variable(p) for p in params]
+        h = xs
+        for i in range(3):
+            h = tf.matmul(h, variables[2 * i]) + variables[2 * i + 1]
+            h = tf.nn.relu(h) if i < 2 else h
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ys, logits=h))
+        train_op = v1.train.GradientDescentOptimizer(LR).minimize(loss)
+        init = v1.global_variables_initializer()
+    sess = v1.Session(graph=graph)
+    sess.run(init)
+    feeds = {xs: x, ys: labels}
+    return (lambda: sess.run([train_op, loss], feeds)[1]), (lambda: sess.run(variables))
+
+
 SYSTEMS = {
     "graphc fused": lambda *a: graphc_system(*a, optimize=True),
     "graphc unfused": lambda *a: graphc_system(*a, optimize=False),
@@ -130,6 +153,7 @@ SYSTEMS = {
     "jax.jit": jax_system,
     "torch eager": lambda *a: _torch_system(*a, compiled=False),
     "torch.compile": lambda *a: _torch_system(*a, compiled=True),
+    "TF1 Session": tf1_system,
 }
 
 
