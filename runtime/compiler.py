@@ -7,7 +7,8 @@ then runs its selected passes, each one a further stage.
 """
 from dataclasses import dataclass
 
-from ..errors import FeedError
+from ..errors import FeedError, ShapeError
+from ..ops.shapes import fmt_shape
 from ..ir import Graph
 from ..ops import EFFECT, SOURCE
 from ..passes.pipeline import dump, dump_requested, run_pipeline, stage_text
@@ -158,7 +159,12 @@ def specialize(graph, fetch_nodes, feed_specs):
         if node not in needed:
             continue
         if node.op == "assign":   # an update: the program computes its value; the session commits it
-            mapping[node] = mapping[node.inputs[1]]
+            value, var = mapping[node.inputs[1]], node.inputs[0]
+            if value.shape != var.shape:
+                raise ShapeError(f"assign '{node.name}'" + (f" (built at {node.loc})" if node.loc else "")
+                                 + f": the value for variable '{var.name}' {fmt_shape(var.shape)} has shape "
+                                 + f"{fmt_shape(value.shape)} with these feeds")
+            mapping[node] = value
             continue
         if node.op == "sum_to" and node not in feed_specs:   # shapes are static now: a sum, or nothing
             mapping[node] = _sum_to(out, node, mapping[node.inputs[0]], mapping[node.inputs[1]], graph)

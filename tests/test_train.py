@@ -377,3 +377,14 @@ def test_a_learning_rate_schedule_computed_in_the_graph():
             expected = expected - 0.1 * 0.5 ** t * 2 * expected
             assert_close(sess.run(w), expected)
         assert sess.run(step) == 3
+
+
+def test_an_update_whose_fed_shape_does_not_fit_is_refused():
+    v = var(np.zeros((2, 3)), "v")
+    x = gc.placeholder(gc.float32, (None, 3))
+    update = gc.assign(v, x * 2.0)
+    with gc.Session() as sess:
+        with pytest.raises(GraphcError, match=r"assign .* variable 'v' \(2, 3\) has shape \(4, 3\)"):
+            sess.run(update, {x: np.ones((4, 3), np.float32)})
+        assert sess.run(v).shape == (2, 3)
+        assert_close(sess.run(update, {x: np.ones((2, 3), np.float32)}), np.full((2, 3), 2.0))
