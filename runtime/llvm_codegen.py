@@ -13,6 +13,7 @@ from llvmlite import ir
 
 from . import kernel_ir as K
 from . import llvm_gemm
+from .llvm_util import declare
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64 = ir.FloatType(), ir.DoubleType()
@@ -249,11 +250,9 @@ class KernelBuilder:
         scalar = REGISTER_TYPE[np.dtype(g.dtype)]
         own = np.dtype(g.dtype) == np.float32 and llvm_gemm.sgemm_symbol() is not None
         update = g.onto is not None
-        fn = llvm_gemm.declare_sgemm(self.module, update) if own else self.module.globals.get(GEMM_SYMBOL[np.dtype(g.dtype)])
-        if fn is None:
-            sig = ir.FunctionType(ir.VoidType(), [I32, I32, I32, I64, I64, I64, scalar, PTR, I64, PTR, I64,
-                                                  scalar, PTR, I64])
-            fn = ir.Function(self.module, sig, GEMM_SYMBOL[np.dtype(g.dtype)])
+        fn = llvm_gemm.declare_sgemm(self.module, update) if own else declare(
+            self.module, GEMM_SYMBOL[np.dtype(g.dtype)], ir.VoidType(),
+            [I32, I32, I32, I64, I64, I64, scalar, PTR, I64, PTR, I64, scalar, PTR, I64])
         out = g.out
         lda = g.m if g.trans_a else g.k
         ldb = g.k if g.trans_b else g.n
@@ -295,8 +294,7 @@ class KernelBuilder:
             shift = b.sub(b.ptrtoint(dst_ptr, I64), b.ptrtoint(dst_base, I64))
             src_ptr = b.inttoptr(b.add(b.ptrtoint(src_base, I64), shift), PTR)
             size = np.dtype(g.dtype).itemsize
-            memcpy = self.module.globals.get("llvm.memcpy.p0.p0.i64") or ir.Function(
-                self.module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I1]), name="llvm.memcpy.p0.p0.i64")
+            memcpy = declare(self.module, "llvm.memcpy.p0.p0.i64", ir.VoidType(), [PTR, PTR, I64, I1])
             row = K.Var("copy_row", 0)
 
             def copy_row(_):

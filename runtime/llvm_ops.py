@@ -7,6 +7,8 @@ does. Transcendentals come from the backend's math library when it provides them
 import numpy as np
 from llvmlite import ir
 
+from .llvm_util import declare
+
 I1, I64 = ir.IntType(1), ir.IntType(64)
 
 
@@ -30,7 +32,7 @@ class ScalarOps:
     def libm(self, b, name, args):
         t = args[0].type
         symbol = name + ("f" if isinstance(t, ir.FloatType) else "")
-        fn = self.module.globals.get(symbol) or ir.Function(self.module, ir.FunctionType(t, [t] * len(args)), symbol)
+        fn = declare(self.module, symbol, t, [t] * len(args))
         return b.call(fn, args)
 
     def transcendental(self, b, name, x):

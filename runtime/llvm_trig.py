@@ -4,6 +4,8 @@ both precisions. The functions take the library's emitter ``e`` (float32 or floa
 """
 from llvmlite import ir
 
+from .llvm_util import declare
+
 _hx = float.fromhex
 
 # pi/2 = P1 + P2 + P3 + P4: P1..P3 truncated to 33 significant bits (so n*Pi is exact for
@@ -181,9 +183,7 @@ def _table_word(d, idx):
         b._insert(ptrs)
         mty = ir.VectorType(ir.IntType(1), n)
         name = f"llvm.masked.gather.v{n}i32.v{n}p0"
-        fn = b.module.globals.get(name)
-        if fn is None:
-            fn = ir.Function(b.module, ir.FunctionType(vty, [pty, i32, mty, vty]), name=name)
+        fn = declare(b.module, name, vty, [pty, i32, mty, vty])
         word = b.call(fn, [ptrs, ir.Constant(i32, 4), ir.Constant(mty, [1] * n),
                            ir.Constant(vty, [0] * n)])
     return b.zext(word, d.vec(ir.IntType(64)))

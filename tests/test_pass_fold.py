@@ -6,7 +6,6 @@ import warnings
 import numpy as np
 import pytest
 
-import graphc as gc
 from graphc.errors import ExecutionError
 from graphc.passes.fold import FOLD_LIMIT, fold_constants
 from graphc.runtime.reference import run_graph
