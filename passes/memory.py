@@ -29,6 +29,13 @@ def is_view(node):
     return node.op in VIEW_OPS
 
 
+def view_base(node):
+    """The node whose buffer ``node`` reads, through any chain of views (node itself if none)."""
+    while is_view(node):
+        node = node.inputs[0]
+    return node
+
+
 def nbytes(node):
     n = node.dtype.itemsize
     for d in node.shape:
@@ -81,25 +88,30 @@ def _base(node, view_base):
     return view_base.get(node, node)
 
 
-def _reads_in_place(kernel, x):
-    """Whether ``kernel`` reads input ``x`` only elementwise at its own index."""
+def reads_at_own_position(kernel, x):
+    """Whether ``kernel`` reads each element of its input ``x`` only to compute the output
+    element at the same position: x has the output's shape and every value computed from
+    it is elementwise at that shape (a transpose or a reduction further down reads it
+    elsewhere). Writing the output over x is then safe, as far as the ops go."""
     if x.shape != kernel.shape:
         return False
     if kernel.op != "fused":
         return kernel.opdef.kind == ELEMENTWISE
     body = kernel.attrs["body"]
-    if kernel.attrs["kind"] != "elementwise":
-        return False
-    param = [n for n in body.nodes if n.op == "placeholder"][kernel.inputs.index(x)]
-    # every value computed from x on the way to the output (not only x's direct readers)
-    # must be elementwise at the kernel's shape: a transpose further down reads x elsewhere
-    reached = {param}
+    params = [n for n in body.nodes if n.op == "placeholder"]
+    reached = {p for p, y in zip(params, kernel.inputs) if y is x}
     for n in body.nodes:
         if any(i in reached for i in n.inputs):
             if n.opdef.kind != ELEMENTWISE or n.shape != kernel.shape:
                 return False
             reached.add(n)
     return True
+
+
+def _reads_in_place(kernel, x):
+    """Whether ``kernel`` may write its output into input ``x``'s buffer (a matmul kernel may
+    not: its product lands in the output before the epilogue reads x)."""
+    return (kernel.op != "fused" or kernel.attrs["kind"] == "elementwise") and reads_at_own_position(kernel, x)
 
 
 def plan_memory(graph):

@@ -18,36 +18,7 @@ pass over memory, and is safe when nothing can still need the old value:
 """
 from collections import Counter
 
-from ..ops import ELEMENTWISE
-from ..passes.memory import is_view
-
-
-def _base(node):
-    while is_view(node):
-        node = node.inputs[0]
-    return node
-
-
-def _reads_in_step(kernel_node, var):
-    """Whether ``kernel_node`` reads ``var`` only at its output's own positions; and
-    whether it is a matmul kernel that then needs a private product buffer."""
-    if kernel_node.op != "fused":
-        ok = kernel_node.opdef.kind == ELEMENTWISE and kernel_node.op != "full_like" \
-            and all(x is not var or x.shape == kernel_node.shape for x in kernel_node.inputs)
-        return ok, False
-    body = kernel_node.attrs["body"]
-    params = [n for n in body.nodes if n.op == "placeholder"]
-    mine = {p for p, x in zip(params, kernel_node.inputs) if x is var}
-    root = body.outputs[0]
-    reached = set(mine)
-    for node in body.nodes:   # topological: every node reached from the variable's placeholder
-        if any(x in reached for x in node.inputs):
-            if node.opdef.kind != ELEMENTWISE or node.shape != root.shape:
-                return False, False
-            reached.add(node)
-    if any(p.shape != root.shape for p in mine):
-        return False, False
-    return True, kernel_node.attrs.get("kind") == "matmul"
+from ..passes.memory import is_view, reads_at_own_position, view_base
 
 
 def inplace_updates(graph, updates, fetched):
@@ -60,7 +31,7 @@ def inplace_updates(graph, updates, fetched):
         if is_view(node):
             continue
         for x in node.inputs:
-            base = _base(x)
+            base = view_base(x)
             if base.op == "variable":
                 readers.setdefault(base.name, []).append((node, x))
     uses = Counter(graph.outputs)
@@ -81,7 +52,6 @@ def inplace_updates(graph, updates, fetched):
             continue
         if any(x is not var for x in own):
             continue    # read through a view: positions differ
-        ok, private = _reads_in_step(node, var)
-        if ok:
-            chosen[node] = (name, private)
+        if reads_at_own_position(node, var):   # a matmul kernel then keeps its product apart
+            chosen[node] = (name, node.op == "fused" and node.attrs["kind"] == "matmul")
     return chosen

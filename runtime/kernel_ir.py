@@ -12,7 +12,6 @@ output and then its epilogue in place.
 Lowering starts from a fused node's body (or a single op) and walks it from the
 output, carrying the index each value is read at; equal subexpressions are shared.
 """
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 from ..dtypes import promote
 from ..ops import ELEMENTWISE, REDUCTION
 from ..ops.elementwise import BINARY, UNARY
+from ..passes.memory import view_base
 
 
 # -- integer index expressions -------------------------------------------------
@@ -192,7 +192,7 @@ class _Lowering:
         self.reduced = []              # (Reduce, reduced node, its index, its value expression)
         self.counter = 0
         for node, source in zip(inputs, sources):
-            base = _view_base(source)
+            base = view_base(source)
             if base is source:
                 self.param_of[node] = self._add_param(node.name, node.dtype, node.shape, source)
             else:   # read the view's base buffer through the view's index map
@@ -439,26 +439,6 @@ MOVES = {"reshape": _reshape, "expand_dims": _expand_dims, "squeeze": _squeeze, 
          "slice": _slice, "broadcast_to": _broadcast_to, "pad": _pad, "concat": _concat}
 
 
-VIEWS = ("reshape", "expand_dims", "squeeze", "transpose", "slice", "broadcast_to")
-
-
-def _view_base(node):
-    while node.op in VIEWS:
-        node = node.inputs[0]
-    return node
-
-
-@dataclass(frozen=True)
-class OwnBuffer:
-    """The source of a parameter whose buffer the kernel owns: uninitialized (a matmul's
-    private product) or filled with ``fill`` (the ones of a column sum)."""
-    fill: float | None = None
-
-
-PRIVATE_PRODUCT = OwnBuffer()
-COLUMN_SUM_ROWS = 4096   # a column sum as a GEMV sums at most this many rows (one float32 block)
-
-
 def lower(kernel_node, input_nodes, body=None, private_product=False):
     """Lower one kernel (a fused node with its body, or a single op node) to a Kernel.
 
@@ -468,15 +448,11 @@ def lower(kernel_node, input_nodes, body=None, private_product=False):
     parameter, the outer node (or constant) whose buffer it is; the output is last.
     """
     root = body.outputs[0] if body is not None else kernel_node
+    kernel = lower_gemm(_Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs)),
+                        kernel_node, body, root, private_product)
+    if kernel is not None:   # a matmul, or a column sum, through a GEMM (runtime.gemm_lowering)
+        return kernel
     lw = _Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs))
-    if body is None and _is_column_sum(root) and _gemm_operand(lw, root.inputs[0]) is not None:
-        return _lower_column_sum(lw, kernel_node, root)
-    is_gemm = root.op == "matmul" or (body is not None and kernel_node.attrs.get("kind") == "matmul")
-    if is_gemm and _float_matmul(body, root):
-        try:
-            return _lower_matmul(lw, kernel_node, body, root, private_product)
-        except Unsupported:   # e.g. an operand that is a strided view: loop it (a sum over k)
-            lw = _Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs))
     loops = tuple(lw.fresh("i", d) for d in root.shape)
     value = lw.value(root, loops)
     out = lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
@@ -485,138 +461,4 @@ def lower(kernel_node, input_nodes, body=None, private_product=False):
                   stashes=stashes)
 
 
-def _lower_matmul(lw, kernel_node, body, root, private_product=False):
-    nodes = body.nodes if body is not None else [root]
-    (mm,) = [n for n in nodes if n.op == "matmul"]
-    if mm.dtype.kind != "f":
-        raise Unsupported("integer matmul")
-    a, b = mm.inputs
-    trans = []
-    for operand in (a, b):
-        if operand.op == "transpose":
-            operand, t = operand.inputs[0], True
-        else:
-            t = False
-        param = _gemm_operand(lw, operand)
-        if param is None:
-            raise Unsupported("matmul operand is computed inside the kernel or a strided view")
-        trans.append((param, t, operand.shape))
-    for n in nodes:   # constant parameters first: the output must stay the last parameter
-        if n.op == "constant" and n.attrs["value"].size > 1 and n not in lw.param_of:
-            lw.param_of[n] = lw._add_param(n.name, n.dtype, n.shape, n)
-    update = _scaled_update(root, mm, lw) if private_product else None
-    if update is not None:   # v - c * (A @ B) written in place: one GEMM that adds onto v
-        onto, alpha = update
-        out = lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
-        gemm = dataclasses.replace(_gemm(trans, mm, out), alpha=alpha, onto=onto)
-        loops = tuple(lw.fresh("i", d) for d in root.shape)
-        index = flat_index(loops, root.shape)
-        return Kernel(kernel_node.name, lw.params, loops, Load(out, index, root.dtype), index, gemm=gemm,
-                      sources=lw.sources)
-    # the epilogue reads the product from the output buffer, or from a buffer of its own
-    # when the output is also an input (an update written in place)
-    product = lw._add_param(f"{mm.name}/product", mm.dtype, mm.shape, PRIVATE_PRODUCT) if private_product else None
-    out = lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
-    gemm = _gemm(trans, mm, out if product is None else product)
-    lw.param_of[mm] = out if product is None else product
-    loops = tuple(lw.fresh("i", d) for d in root.shape)
-    value = lw.value(root, loops)
-    return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), gemm=gemm,
-                  sources=lw.sources)
-
-
-def _scaled_update(root, mm, lw):
-    """``(param of v, alpha)`` when the kernel computes ``v + alpha * mm`` for a buffer ``v``
-    of mm's shape and a constant scalar alpha (``v - c*mm``, ``v + mm*c``, ``v - mm``...)."""
-    def scale(t):
-        if t is mm:
-            return 1.0
-        if t.op == "multiply":
-            a, b = t.inputs
-            c, other = (a, b) if b is mm else (b, a) if a is mm else (None, None)
-            if c is not None and c.op == "constant" and c.attrs["value"].size == 1:
-                return float(c.attrs["value"].reshape(()))
-        if t.op == "neg" and t.inputs[0] is mm:
-            return -1.0
-        return None
-
-    if root.op not in ("add", "subtract") or root.dtype != mm.dtype or root.shape != mm.shape:
-        return None
-    v, t = root.inputs
-    sign = -1.0 if root.op == "subtract" else 1.0
-    if root.op == "add" and scale(t) is None:
-        v, t = t, v
-    alpha = scale(t)
-    if alpha is None or v.shape != root.shape or v.dtype != root.dtype or v not in lw.param_of:
-        return None
-    return lw.param_of[v], sign * alpha
-
-
-def _is_column_sum(node):
-    """A float sum over the leading axes of a buffer (e.g. a bias gradient): the kept
-    elements are contiguous rows of the input, so a loop per output element would stride
-    through memory."""
-    if node.op != "sum" or node.dtype.kind != "f" or node.dtype != node.inputs[0].dtype:
-        return False
-    x, axes = node.inputs[0], node.attrs["axes"]
-    rows = int(np.prod([x.shape[a] for a in axes])) if axes else 0
-    return bool(axes) and tuple(axes) == tuple(range(len(axes))) and len(axes) < len(x.shape) \
-        and 0 < rows <= COLUMN_SUM_ROWS
-
-
-def _lower_column_sum(lw, kernel_node, root):
-    """ones(1, R) @ x(R, C): BLAS reads the rows contiguously."""
-    x, axes = root.inputs[0], root.attrs["axes"]
-    rows = int(np.prod([x.shape[a] for a in axes]))
-    cols = int(np.prod(x.shape[len(axes):]))
-    ones = lw._add_param(f"{root.name}/ones", root.dtype, (1, rows), OwnBuffer(1.0))
-    out = lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
-    gemm = Gemm(ones, _gemm_operand(lw, x), False, False, 1, cols, rows, ((0, 0, 0),), root.dtype, out)
-    loops = tuple(lw.fresh("i", d) for d in root.shape)
-    index = flat_index(loops, root.shape)
-    return Kernel(kernel_node.name, lw.params, loops, Load(out, index, root.dtype), index, gemm=gemm,
-                  sources=lw.sources)
-
-
-def _float_matmul(body, root):
-    nodes = body.nodes if body is not None else [root]
-    return any(n.op == "matmul" and n.dtype.kind == "f" for n in nodes)
-
-
-SAME_LAYOUT = ("reshape", "expand_dims", "squeeze")   # views that keep a buffer's bytes in order
-
-
-def _gemm_operand(lw, operand):
-    """The parameter a GEMM reads ``operand`` from: its own buffer, or the buffer of a
-    reshape-like view of it (same bytes in the same order), else None."""
-    if operand in lw.param_of:
-        return lw.param_of[operand]
-    node = lw.alias.get(operand, operand)
-    while node.op in SAME_LAYOUT:
-        node = node.inputs[0]
-        if node in lw.param_of:
-            return lw.param_of[node]
-    return None
-
-
-def _gemm(trans, mm, out):
-    (pa, ta, sa), (pb, tb, sb) = trans
-    a_shape, b_shape = mm.inputs[0].shape, mm.inputs[1].shape
-    a2 = (1,) + a_shape if len(a_shape) == 1 else a_shape
-    b2 = b_shape + (1,) if len(b_shape) == 1 else b_shape
-    m, k, n = a2[-2], a2[-1], b2[-1]
-    batch = tuple(np.broadcast_shapes(a2[:-2], b2[:-2]))
-    items = []
-    for idx in np.ndindex(*batch) if batch else [()]:
-        def offset(shape, mat):
-            lead = len(batch) - (len(shape) - 2)
-            pos = 0
-            for d, i in zip(shape[:-2], idx[lead:]):
-                pos = pos * d + (0 if d == 1 else i)
-            return pos * mat
-        out_pos = 0
-        for d, i in zip(batch, idx):
-            out_pos = out_pos * d + i
-        items.append((offset(sa if len(sa) > 1 else (1,) + sa, m * k), offset(sb if len(sb) > 1 else sb + (1,), k * n),
-                      out_pos * m * n))
-    return Gemm(pa, pb, ta, tb, m, n, k, tuple(items), mm.dtype, out)
+from .gemm_lowering import lower_gemm  # noqa: E402  (it builds on the definitions above)

@@ -13,6 +13,7 @@ from llvmlite import ir
 from . import kernel_ir
 from .llvm_codegen import KernelBuilder
 from . import llvm_gemm
+from .gemm_lowering import OwnBuffer
 from .llvm_codegen import splits_gemm_rows
 from .llvm_jit import JitModule, blas_available, single_threaded_blas, target_machine
 from .llvm_ops import ScalarOps
@@ -173,7 +174,7 @@ def _lower(node, private_product=False):
         kernel = kernel_ir.lower(node, list(node.inputs), private_product=private_product)
     constants = {}
     for i, src in enumerate(kernel.sources[:-1]):
-        if isinstance(src, kernel_ir.OwnBuffer):
+        if isinstance(src, OwnBuffer):
             _, dtype, shape = kernel.params[i]
             constants[i] = np.empty(shape, dtype) if src.fill is None else np.full(shape, src.fill, dtype)
         elif src.op == "constant" and src.graph is not node.graph:

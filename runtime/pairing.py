@@ -8,15 +8,14 @@ writes: arena regions are compared by offset and size (the planner reuses region
 a later kernel may write where an earlier one reads), variables updated in place by
 name, feeds and fresh results by node.
 """
-from ..passes.memory import is_view
+from ..passes.memory import view_base
 
 LOOKAHEAD = 6   # kernels searched past a GEMM for a partner
 
 
 def _regions(node, location, inplace):
     """What memory ``node``'s value occupies: an arena range, a variable, or a node of its own."""
-    while is_view(node):
-        node = node.inputs[0]
+    node = view_base(node)
     if node.name in location:
         offset, size = location[node.name]
         return ("arena", offset, offset + size)
