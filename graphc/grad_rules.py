@@ -19,7 +19,7 @@ from . import math_ops as m
 from .array_ops import expand_dims, full_like, pad, reshape, squeeze, transpose
 from .builder import constant, make
 from .errors import GraphcError
-from .ops.reductions import reduced_shape, sum_to_axes
+from .ops.reductions import sum_to_axes
 
 RULES = {}
 
@@ -33,11 +33,6 @@ def rule(*ops):
 
 
 # -- helpers ------------------------------------------------------------------------------
-def fill_like(x, value, dtype=None):
-    """A tensor of ``value`` shaped like ``x`` (dynamic dims included)."""
-    return full_like(x, value, dtype)
-
-
 def _target_shape(shape, what):
     """``shape`` for a reshape: its one unknown dim as -1."""
     if sum(d is None for d in shape) > 1:
@@ -64,10 +59,10 @@ def broadcast_like(g, x):
         return g
     if None not in x.shape:
         return make("broadcast_to", (g,), {"shape": x.shape})
-    return g + fill_like(x, 0.0, g.dtype)
+    return g + full_like(x, 0.0, g.dtype)
 
 
-def _restore_axes(g, x, axes, keepdims):
+def _restore_axes(g, axes, keepdims):
     """A reduction's gradient with the reduced axes back in place (size 1)."""
     return g if keepdims or not axes else expand_dims(g, axes)
 
@@ -77,7 +72,7 @@ def _count(x, axes):
     dims = [x.shape[a] for a in axes]
     if None not in dims:
         return float(np.prod(dims))
-    return m.sum(fill_like(x, 1.0), axes, keepdims=True)
+    return m.sum(full_like(x, 1.0), axes, keepdims=True)
 
 
 def _zero_where(mask, g):
@@ -181,22 +176,22 @@ def _relu(y, g, x):
 @rule("sum")
 def _sum(y, g, x):
     axes, keepdims = y.node.attrs["axes"], y.node.attrs["keepdims"]
-    return (broadcast_like(_restore_axes(g, x, axes, keepdims), x),)
+    return (broadcast_like(_restore_axes(g, axes, keepdims), x),)
 
 
 @rule("mean")
 def _mean(y, g, x):
     axes, keepdims = y.node.attrs["axes"], y.node.attrs["keepdims"]
-    return (broadcast_like(_restore_axes(g, x, axes, keepdims) / _count(x, axes), x),)
+    return (broadcast_like(_restore_axes(g, axes, keepdims) / _count(x, axes), x),)
 
 
 @rule("max", "min")
 def _max_min(y, g, x):
     """Tied extremes share the gradient equally."""
     axes, keepdims = y.node.attrs["axes"], y.node.attrs["keepdims"]
-    extreme = _restore_axes(y, x, axes, keepdims)
+    extreme = _restore_axes(y, axes, keepdims)
     hit = m.cast(m.equal(x, extreme), x.dtype)
-    share = _restore_axes(g, x, axes, keepdims) / m.sum(hit, axes, keepdims=True)
+    share = _restore_axes(g, axes, keepdims) / m.sum(hit, axes, keepdims=True)
     return (hit * share,)
 
 
@@ -205,7 +200,7 @@ def _prod(y, g, x):
     """Exact with zeros: d/dx_i is the product of the others (nonzero only if x_i is
     the one zero, or there is none)."""
     axes, keepdims = y.node.attrs["axes"], y.node.attrs["keepdims"]
-    gk = _restore_axes(g, x, axes, keepdims)
+    gk = _restore_axes(g, axes, keepdims)
     is_zero = m.equal(x, 0.0)
     zeros = m.sum(m.cast(is_zero, x.dtype), axes, keepdims=True)
     others_nonzero = m.prod(m.where(is_zero, 1.0, x), axes, keepdims=True)
@@ -340,4 +335,4 @@ def _scatter_add(y, g, x, indices, updates):
     return None, None, make("gather", (g, indices), {"axis": y.node.attrs["axis"]})
 
 
-__all__ = ["RULES", "fill_like", "unbroadcast", "reduced_shape"]
+__all__ = ["RULES", "unbroadcast"]

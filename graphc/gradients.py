@@ -13,7 +13,8 @@ comparisons, argmax) stop them, as do ``gc.stop_gradient`` and ops without a der
 from . import dtypes as dt
 from .builder import as_tensor, located
 from .errors import GraphcError, GraphError
-from .grad_rules import RULES, fill_like
+from .array_ops import full_like
+from .grad_rules import RULES
 from .tensor import Tensor
 
 
@@ -78,7 +79,7 @@ def gradients(ys, xs, grad_ys=None, name="gradients"):
         for y, seed in zip(ys, seeds):
             if y.node not in on_path:
                 continue
-            g = fill_like(y, 1.0) if seed is None else as_tensor(seed, dtype=y.dtype)
+            g = full_like(y, 1.0) if seed is None else as_tensor(seed, dtype=y.dtype)
             if g.shape != y.shape and None not in g.shape + y.shape:
                 raise GraphcError(f"gradients: grad_ys for '{y.name}' has shape {g.shape}, expected {y.shape}")
             pending.setdefault(y.node, []).append(g)

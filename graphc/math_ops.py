@@ -70,6 +70,8 @@ for _op, (_fn, _rule) in BINARY.items():
     globals()[_op] = _binary_fn(_op, _rule)
 
 negative = globals()["neg"]
+stop_gradient = globals()["stop_gradient"]
+stop_gradient.__doc__ = "``x`` unchanged, but gc.gradients treats it as a constant (TF1 ``tf.stop_gradient``)."
 multiply, subtract, divide, power = (globals()[n] for n in ("multiply", "subtract", "divide", "power"))
 true_divide = divide
 pow = power  # noqa: A001  (numpy alias)
@@ -157,7 +159,7 @@ def logsumexp(x, axis=None, keepdims=False, name=None):
     if not dt.is_float(x.dtype):
         x = cast(x, dt.float_result(x.dtype))
     m = max(x, axis, keepdims=True)
-    shift = make("stop_gradient", (where(globals()["isfinite"](m), m, 0.0),))
+    shift = stop_gradient(where(globals()["isfinite"](m), m, 0.0))
     total = globals()["log"](sum(globals()["exp"](x - shift), axis, keepdims=True)) + shift
     if keepdims:
         return total

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import dtypes as dt
 from .array_ops import pad, reshape, stack
-from .builder import as_tensor, constant, located, make
+from .builder import as_tensor, constant, located
 from .errors import DTypeError, ShapeError
 from . import math_ops as m
 from .math_ops import cast, erf, exp, log, matmul, mean, relu, rsqrt, sigmoid, square, tanh
@@ -75,7 +75,7 @@ def log_softmax(x, axis=-1):
 def _shift(x, axis):
     """The row maximum that softmax subtracts for stability. The result does not depend
     on it, so gradients do not flow through it (exact, and no tie handling needed)."""
-    return make("stop_gradient", (m.max(x, axis, keepdims=True),))
+    return m.stop_gradient(m.max(x, axis, keepdims=True))
 
 
 @_scoped
@@ -102,7 +102,7 @@ def sparse_softmax_cross_entropy(logits, labels):
         raise ShapeError(f"sparse_softmax_cross_entropy needs a static number of classes, got '{logits.name}' "
                          f"{fmt_shape(logits.shape)}")
     hot = one_hot(labels, classes, dtype=logits.dtype)
-    valid = make("stop_gradient", (m.sum(hot, -1),))
+    valid = m.stop_gradient(m.sum(hot, -1))
     return -m.sum(hot * log_softmax(logits), -1) / valid
 
 

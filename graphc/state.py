@@ -71,12 +71,6 @@ def control_dependencies(ops):
         yield
 
 
-@located
-def stop_gradient(x, name=None):
-    """``x`` unchanged, but gc.gradients treats it as a constant."""
-    return make("stop_gradient", (as_tensor(x),), name=name)
-
-
 def global_variables(graph=None):
     """Every Variable of ``graph`` (the default graph), in creation order."""
     graph = graph or get_default_graph()

@@ -44,6 +44,7 @@ class Compiled:
         self.memory_plan = self._info("plan_memory")
         self.fusion = self._info("fuse")
         self.feed_names = tuple(n.name for n in self.graph.nodes if n.op == "placeholder")
+        self._variable_names = tuple(n.name for n in self.graph.nodes if n.op == "variable")
         # updates: (variable name, output position) the session commits after a run
         self.updates = tuple(updates)
         self.inplace = inplace_updates(self.graph, self.updates, fetched) if self.memory_plan else {}
@@ -97,7 +98,7 @@ class Compiled:
         return [kernel_of(n) for n in self.graph.nodes if runs_kernel(n)]
 
     def variable_names(self):
-        return [n.name for n in self.graph.nodes if n.op == "variable"]
+        return list(self._variable_names)
 
     def run(self, feeds, variables):
         """Values of the outputs, given feed arrays (by name) and variable arrays (by name)."""

@@ -87,7 +87,7 @@ def _scaled_update(root, mm, lw):
             return 1.0
         if t.op == "multiply":
             a, b = t.inputs
-            c, other = (a, b) if b is mm else (b, a) if a is mm else (None, None)
+            c = a if b is mm else b if a is mm else None
             if c is not None and c.op == "constant" and c.attrs["value"].size == 1:
                 return float(c.attrs["value"].reshape(()))
         if t.op == "neg" and t.inputs[0] is mm:

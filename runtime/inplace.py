@@ -4,8 +4,9 @@ An update's value is normally computed into a fresh array that the session then 
 as the variable's storage. Writing it in place instead saves the allocation and a
 pass over memory, and is safe when nothing can still need the old value:
 
-- the kernel computing the value is the last one to read the variable (kernels run
-  one after another, in schedule order);
+- the kernel computing the value is the last one to read the variable (kernels run in
+  schedule order; two that run side by side never touch the same memory, see
+  runtime.pairing);
 - if that kernel reads the variable itself, it reads each element only to compute the
   element at the same position (every op between the read and the output is
   elementwise at the output's shape), so no element is read after it is written. A

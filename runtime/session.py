@@ -157,14 +157,14 @@ class Session:
             raise FeedError(f"variable '{var.name}' has no initial value in this graph "
                             f"(node '{var.attrs['initial_value']}' is missing)") from None
 
-    def _commit(self, compiled, values, plan=None, fetched=()):
+    def _commit(self, compiled, values, plan, fetched):
         """Apply the effects of a successful run: initializers, then updates. An update's
         array becomes the variable's storage unless the caller got it or it is shared."""
         for node, value in zip(compiled.graph.outputs, values):
             if node.op == "init_variables":
                 for name, v in zip(node.attrs["variables"], value):
                     self._variables[name] = np.array(v, dtype=self._variables_dtype(name))
-        for name, position in plan.updates if plan else ():
+        for name, position in plan.updates:
             value = values[position]
             if value is self._variables.get(name):
                 continue    # written in place (runtime.inplace)
