@@ -8,7 +8,11 @@ import pytest
 
 import graphc as gc
 from conftest import assert_close, run
+from graphc.runtime import llvm_gemm
+from graphc.runtime.native import gemm_by_columns
 from test_ops import CASES, build
+
+SGEMM_OWN = llvm_gemm.sgemm_symbol() is not None   # graphc's own float32 GEMM (AVX-512 hosts)
 
 RNG = np.random.default_rng(11)
 
@@ -174,6 +178,7 @@ def test_a_large_gemm_is_shared_between_threads(trans_a, m, k, n):
     compiled = gc.Session().compile(y, {a: a_val.shape})
     (kernel,) = native_kernels(compiled).values()
     assert kernel.kernel.gemm is not None and kernel.parts == min(os.cpu_count() or 1, m)
+    assert gemm_by_columns(kernel.kernel) == ((os.cpu_count() or 1) > 1 and m < n and SGEMM_OWN)
     lhs_val = (a_val.T if trans_a else a_val).astype(np.float64)
     expected = np.maximum(lhs_val @ b_val + bias, 0)
     np.testing.assert_array_equal(run(y, {a: a_val}, device="cpu"), expected.astype(np.float32))
