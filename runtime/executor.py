@@ -123,7 +123,7 @@ class _FastPath:
         self.outputs = list(dict.fromkeys(executor.graph.outputs))
         self.results = executor.graph.outputs
         self.inplace = {node: name for node, (name, _) in inplace.items()}
-        self.calls = []
+        calls = []
         self.kept = []
         for node, role, *_ in executor._steps:
             kernel = executor.native.get(node)
@@ -140,12 +140,12 @@ class _FastPath:
                     kernel.bind(slot, src.attrs["value"].ctypes.data)
                 else:
                     dynamic.append((slot, src))               # feed, variable or fetched result
-            self.calls.append((kernel, node, dynamic))
+            calls.append((kernel, node, dynamic))
         from .native import run_side_by_side   # (native code, and so llvmlite, loads only when used)
         self.side_by_side = run_side_by_side
         # independent large GEMMs run side by side, one thread each (runtime.pairing)
         self.groups = [[(kernel, dynamic) for kernel, _, dynamic in group]
-                       for group in pair_kernels(self.calls, location, self.inplace)]
+                       for group in pair_kernels(calls, location, self.inplace)]
         self._last = {}
 
     def _address(self, node, array):
