@@ -9,7 +9,7 @@ from .feeds import convert_feed, feed_nodes, feed_spec
 from ..ops import EFFECT
 from ..tensor import Tensor, Variable
 from .structure import flatten
-from .updates import plan_run
+from .updates import RunPlan, plan_run
 
 DEVICES = ("cpu", "reference")
 
@@ -56,7 +56,7 @@ class Session:
         leaves, rebuild = flatten(fetches, self.graph)
         feeds = feed_nodes(feed_dict, self.graph, convert_feed)
         plan = self._plan(tuple(t.node for t in leaves))
-        compiled = self._compile(plan.outputs, {n: (a.dtype, a.shape) for n, a in feeds.items()}, plan)
+        compiled = self._compile(plan, {n: (a.dtype, a.shape) for n, a in feeds.items()})
         self._initialize([self.graph.node(n) for n in compiled.variable_names() if n not in self._variables])
         values = compiled.run({n.name: a for n, a in feeds.items()}, self._variables)
         owned = set()
@@ -102,7 +102,7 @@ class Session:
         self._check_open()
         leaves, _ = flatten(fetches, self.graph)
         plan = self._plan(tuple(t.node for t in leaves))
-        return self._compile(plan.outputs, feed_nodes(feed_dict, self.graph, feed_spec), plan)
+        return self._compile(plan, feed_nodes(feed_dict, self.graph, feed_spec))
 
     def close(self):
         self._closed = True
@@ -120,14 +120,12 @@ class Session:
         if self._closed:
             raise GraphcError("this Session is closed")
 
-    def _compile(self, fetch_nodes, specs, plan=None):
-        key = (tuple(fetch_nodes), tuple(sorted(((n.name, d.str, s) for n, (d, s) in specs.items()))),
-               plan.fetched if plan else None)
+    def _compile(self, plan, specs):
+        key = (plan.outputs, tuple(sorted(((n.name, d.str, s) for n, (d, s) in specs.items()))), plan.fetched)
         if key not in self._cache:
-            self._cache[key] = compile_program(self.graph, fetch_nodes, specs, self.device, self.passes,
+            self._cache[key] = compile_program(self.graph, plan.outputs, specs, self.device, self.passes,
                                                verify=self.verify, poison=self.poison,
-                                               updates=plan.updates if plan else (),
-                                               fetched=plan.fetched if plan else ())
+                                               updates=plan.updates, fetched=plan.fetched)
         return self._cache[key]
 
     def _initialize(self, variable_nodes, strict=True):
@@ -135,7 +133,8 @@ class Session:
         for var in variable_nodes:
             try:
                 init = self._initial_value_node(var)
-                compiled = self._compile([init], {})
+                # the initial value alone: no control inputs or updates of the graph around it
+                compiled = self._compile(RunPlan((init,), (), (0,)), {})
                 # an initial value may read other variables: start those first
                 needed = [self.graph.node(n) for n in compiled.variable_names() if n not in self._variables]
                 self._initialize(needed, strict)

@@ -388,3 +388,12 @@ def test_an_update_whose_fed_shape_does_not_fit_is_refused():
             sess.run(update, {x: np.ones((4, 3), np.float32)})
         assert sess.run(v).shape == (2, 3)
         assert_close(sess.run(update, {x: np.ones((2, 3), np.float32)}), np.full((2, 3), 2.0))
+
+
+def test_a_variable_made_under_control_dependencies_initializes_alone():
+    counter = var(0.0, "counter")
+    with gc.control_dependencies([gc.assign_add(counter, 1.0)]):
+        v = gc.Variable(np.float32(5.0), name="v")
+    with gc.Session() as sess:
+        assert sess.run(v) == 5.0
+        assert sess.run(counter) == 1.0      # reading v ran its control input once
