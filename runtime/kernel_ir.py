@@ -176,6 +176,62 @@ class Gemm:
     onto: int | None = None   # out = onto + alpha * product (onto is usually out itself: an in-place update)
 
 
+# -- analysis (what every renderer needs to know about a kernel) ------------------------
+def children(e):
+    if isinstance(e, Op):
+        return e.args
+    if isinstance(e, Reduce):
+        return e.body if isinstance(e.body, tuple) else (e.body,)
+    return ()
+
+
+def reductions_of(e, found=None):
+    """Reductions in ``e``, innermost first (a reduction's body may hold others)."""
+    found = [] if found is None else found
+    for c in children(e):
+        reductions_of(c, found)
+    if isinstance(e, Reduce) and e not in found:
+        found.append(e)
+    return found
+
+
+def _index_vars(e, out):
+    if isinstance(e, Var):
+        out.add(e)
+    elif isinstance(e, IBin):
+        _index_vars(e.a, out)
+        _index_vars(e.b, out)
+
+
+def free_vars(e, out=None):
+    """Loop variables an expression depends on (a reduction's own variables excluded)."""
+    out = set() if out is None else out
+    if isinstance(e, Load):
+        _index_vars(e.index, out)
+    elif isinstance(e, IndexValue):
+        _index_vars(e.index, out)
+    elif isinstance(e, Reduce):
+        inner = set()
+        for c in children(e):
+            free_vars(c, inner)
+        out |= inner - set(e.rvars)
+    else:
+        for c in children(e):
+            free_vars(c, out)
+    return out
+
+
+def split_safe(kernel):
+    """Whether ``kernel`` may be run as shares of its outermost loop ([begin, end) ranges
+    on several threads). Not when a reduction is computed before that loop (a full
+    reduction such as a 1-D softmax's sum): every share would recompute it whole, and a
+    stash of its body values would write outside the share, over another share's output."""
+    if not kernel.loops:
+        return False
+    outer = kernel.loops[0]
+    return all(outer in free_vars(r) for r in reductions_of(kernel.value))
+
+
 class Unsupported(Exception):
     """The kernel uses something this lowering cannot express (the executor falls back)."""
 

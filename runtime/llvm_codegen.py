@@ -53,12 +53,12 @@ class KernelBuilder:
             self._gemm(self.kernel.gemm, columns=self.by_columns)
         value, out = self.kernel.value, len(self.kernel.params) - 1
         if not (isinstance(value, K.Load) and value.param == out and value.index is self.kernel.store_index):
-            self._loops(list(self.kernel.loops), _reductions_of(value))   # (else no epilogue: out as computed)
+            self._loops(list(self.kernel.loops), K.reductions_of(value))   # (else no epilogue: out as computed)
         b.ret_void()
         return self.fn
 
     def _loops(self, loops, reductions, bound=()):
-        ready = [r for r in reductions if _free_vars(r) <= set(bound)]
+        ready = [r for r in reductions if K.free_vars(r) <= set(bound)]
         for r in ready:
             self._value(r)
         pending = [r for r in reductions if r not in ready]
@@ -341,47 +341,3 @@ def _identity(op, dtype):
     if op in ("max", "argmax"):
         return -np.inf if _is_float(dtype) else (0 if dtype == np.bool_ else int(np.iinfo(dtype).min))
     return np.inf if _is_float(dtype) else (1 if dtype == np.bool_ else int(np.iinfo(dtype).max))
-
-
-def _children(e):
-    if isinstance(e, K.Op):
-        return e.args
-    if isinstance(e, K.Reduce):
-        return e.body if isinstance(e.body, tuple) else (e.body,)
-    return ()
-
-
-def _reductions_of(e, found=None):
-    """Reductions in ``e``, innermost first (a reduction's body may hold others)."""
-    found = [] if found is None else found
-    for c in _children(e):
-        _reductions_of(c, found)
-    if isinstance(e, K.Reduce) and e not in found:
-        found.append(e)
-    return found
-
-
-def _index_vars(e, out):
-    if isinstance(e, K.Var):
-        out.add(e)
-    elif isinstance(e, K.IBin):
-        _index_vars(e.a, out)
-        _index_vars(e.b, out)
-
-
-def _free_vars(e, out=None):
-    """Loop variables an expression depends on (a reduction's own variables excluded)."""
-    out = set() if out is None else out
-    if isinstance(e, K.Load):
-        _index_vars(e.index, out)
-    elif isinstance(e, K.IndexValue):
-        _index_vars(e.index, out)
-    elif isinstance(e, K.Reduce):
-        inner = set()
-        for c in _children(e):
-            _free_vars(c, inner)
-        out |= inner - set(e.rvars)
-    else:
-        for c in _children(e):
-            _free_vars(c, out)
-    return out

@@ -56,7 +56,8 @@ class NativeKernel:
         self.extent = kernel.loops[0].extent if kernel.loops else 1
         g = kernel.gemm
         if g is None:
-            parallel = int(np.prod([v.extent for v in kernel.loops])) * _reduction_work(kernel.value) >= PARALLEL_WORK
+            parallel = kernel_ir.split_safe(kernel) and \
+                int(np.prod([v.extent for v in kernel.loops])) * _reduction_work(kernel.value) >= PARALLEL_WORK
         else:
             parallel = splits_gemm_rows(kernel) and (g.m * g.n * g.k >= PARALLEL_GEMM_WORK or g.m * g.n >= PARALLEL_WORK)
         cores = os.cpu_count() or 1

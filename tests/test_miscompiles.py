@@ -1,0 +1,101 @@
+"""Regression tests for miscompilations found in graphc (issue 9), one named test per class.
+
+Each compares the native CPU result with an independent float64 numpy evaluation.
+"""
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.runtime import kernel_ir
+from graphc.runtime.native import PARALLEL_WORK
+
+RNG = np.random.default_rng(9)
+
+# A kernel is split across threads above PARALLEL_WORK = 2**18 estimated element-operations;
+# a 1-D kernel with a full reduction was estimated at n * n, so n >= 512 crossed it.
+SIZES_1D = [1, 17, 511, 512, 519, 520, 4096, 65536]
+
+
+def _x(n):
+    return RNG.standard_normal(n).astype(np.float32)
+
+
+def _softmax64(x):
+    e = np.exp(x.astype(np.float64) - x.max())
+    return e / e.sum()
+
+
+ONE_D_CASES = {
+    "softmax": (lambda x: gc.nn.softmax(x), _softmax64),
+    "exp_over_sum_exp": (lambda x: gc.exp(x) / gc.sum(gc.exp(x)),
+                         lambda x: np.exp(x.astype(np.float64)) / np.exp(x.astype(np.float64)).sum()),
+    "tanh_over_sum_tanh": (lambda x: gc.tanh(x) / gc.sum(gc.tanh(x)),
+                           lambda x: np.tanh(x.astype(np.float64)) / np.tanh(x.astype(np.float64)).sum()),
+    "scaled_over_sum": (lambda x: (x * 2) / gc.sum(x * 2),
+                        lambda x: (x.astype(np.float64) * 2) / (x.astype(np.float64) * 2).sum()),
+    "exp_times_sum_exp": (lambda x: gc.exp(x) * gc.sum(gc.exp(x)),
+                          lambda x: np.exp(x.astype(np.float64)) * np.exp(x.astype(np.float64)).sum()),
+}
+
+
+def _close(got, want, cond=1.0):
+    """float32 against float64: relative error of a few ulps times the problem's condition."""
+    np.testing.assert_allclose(got, want, rtol=2e-5 * cond, atol=1e-6 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("n", SIZES_1D)
+@pytest.mark.parametrize("case", list(ONE_D_CASES))
+def test_1d_full_reduction_reused_elementwise(case, n):
+    """A 1-D full reduction over a computed value that is then reused elementwise: the
+    kernel was split across threads while its stash wrote the whole row (sums of 15-480)."""
+    build, ref = ONE_D_CASES[case]
+    x = gc.placeholder(gc.float32, (n,))
+    xv = _x(n)
+    if case == "tanh_over_sum_tanh" or case == "scaled_over_sum":
+        xv = np.abs(xv) + 0.5     # keep the denominator away from cancellation
+    got = gc.Session().run(build(x), {x: xv})
+    _close(got, ref(xv))
+
+
+@pytest.mark.parametrize("shape", [(16, 32), (64, 64), (3, 700)])
+def test_2d_full_reduction_reused_elementwise(shape):
+    """The same class in 2-D: a full sum computed before the outer loop."""
+    x = gc.placeholder(gc.float32, shape)
+    xv = RNG.uniform(0.5, 1.5, shape).astype(np.float32)
+    got = gc.Session().run(gc.exp(x) / gc.sum(gc.exp(x)), {x: xv})
+    e = np.exp(xv.astype(np.float64))
+    _close(got, e / e.sum())
+
+
+@pytest.mark.parametrize("n", [17, 600, 4096])
+def test_1d_softmax_gradient(n):
+    x = gc.placeholder(gc.float32, (n,))
+    c = RNG.standard_normal(n).astype(np.float32)
+    (g,) = gc.gradients(gc.sum(gc.nn.softmax(x) * gc.constant(c)), [x])
+    xv = _x(n)
+    s = _softmax64(xv)
+    want = s * (c - (s * c).sum())
+    np.testing.assert_allclose(gc.Session().run(g, {x: xv}), want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("n", [17, 600, 4096])
+def test_1d_max_gradient(n):
+    x = gc.placeholder(gc.float32, (n,))
+    (g,) = gc.gradients(gc.max(x) * gc.sum(x), [x])
+    xv = _x(n)
+    want = np.full(n, xv.astype(np.float64).max())
+    want[np.argmax(xv)] += xv.astype(np.float64).sum()
+    np.testing.assert_allclose(gc.Session().run(g, {x: xv}), want, rtol=1e-4, atol=1e-4)
+
+
+def test_full_reduction_kernel_is_not_split():
+    """The rule behind the fix: a kernel whose reduction sits before its outer loop runs
+    as one share, even far above the threading threshold."""
+    n = 1 << 16
+    x = gc.placeholder(gc.float32, (n,))
+    compiled = gc.Session().compile(gc.nn.softmax(x), {x: (n,)})
+    kernels = list(compiled._executor.native.values())
+    assert kernels and n * n >= PARALLEL_WORK
+    for k in kernels:
+        if kernel_ir.reductions_of(k.kernel.value):
+            assert not kernel_ir.split_safe(k.kernel) and k.parts == 1
