@@ -18,20 +18,42 @@ file in the same directory (named with the pid and a random suffix) and is renam
 with ``os.replace``, so readers only ever see whole entries and two processes filling the same
 key at once both succeed (the last rename wins; both wrote the same bytes). Any OS error (no
 directory, no permission, disk full) makes the cache quietly do nothing: it is an optimization.
+
+The directory is bounded: ``GRAPHC_CACHE_MAX`` (see ``max_bytes``; default ``DEFAULT_MAX_BYTES``,
+512 MiB) caps the total size of its entries. An entry's mtime is its recency: a write sets it
+and so does every hit. After each write one ``os.scandir`` of the directory totals the entries
+and, when they exceed the cap, removes the least recently used ones until they fit; it also
+removes temporary files abandoned (by a killed writer) more than ``TEMP_MAX_AGE`` seconds ago.
+Only files named like entries or like this module's temporary files are ever removed.
 """
 import hashlib
 import os
-import struct
+import re
 import secrets
+import stat
+import struct
+import time
+import warnings
 
 MAGIC = b"GRAPHCC\0"
 FORMAT_VERSION = 1
 _HEADER = struct.Struct("<8sIQ32s32s")
 HEADER_SIZE = _HEADER.size
 SUFFIX = ".gcobj"
+_ENTRY_NAME = re.compile(r"[0-9a-f]{64}\.gcobj")
+_TEMP_NAME = re.compile(r"\.[0-9a-f]{64}\.\d+\.[0-9a-f]{8}\.tmp")  # store()'s temporary files
+
+# 512 MiB: entries are object code plus compressed IR, typically 5-100 KiB, so this holds many
+# thousands of compiled modules (every graph and feed shape a user has run for a long while),
+# yet stays small beside a disk; without a cap a cache fed new shapes grows without end.
+DEFAULT_MAX_BYTES = 512 << 20
+TEMP_MAX_AGE = 3600  # seconds; a younger temporary file may be another writer's, in progress
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_SIZE = re.compile(r"(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
+_warned = set()  # GRAPHC_CACHE_MAX values already warned about
 
 # Counters for tests and diagnostics; never reset by the module itself.
-stats = {"hits": 0, "misses": 0, "bad": 0, "writes": 0, "write_errors": 0}
+stats = {"hits": 0, "misses": 0, "bad": 0, "writes": 0, "write_errors": 0, "evicted": 0}
 
 
 def enabled():
@@ -48,6 +70,30 @@ def cache_dir():
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = xdg if xdg and os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "graphc")
+
+
+def max_bytes():
+    """The cap on the cache's total size from ``GRAPHC_CACHE_MAX``, in bytes; None for no cap.
+
+    A number of bytes, optionally with a binary suffix (K, M, G, T, with or without B/iB, any
+    case): ``536870912``, ``200M``, ``1.5G``, ``512MiB``. Unset or empty: ``DEFAULT_MAX_BYTES``.
+    ``0``: no cap (the cache grows freely; ``GRAPHC_CACHE=0`` is what turns it off). Anything
+    else (``-1``, ``lots``) warns once per value and uses the default: the cache is an
+    optimization, so a typo must not stop a program.
+    """
+    text = os.environ.get("GRAPHC_CACHE_MAX", "").strip()
+    if not text:
+        return DEFAULT_MAX_BYTES
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        if text not in _warned:
+            _warned.add(text)
+            warnings.warn(f"GRAPHC_CACHE_MAX={text!r} is not a size (bytes, or with a K/M/G/T suffix "
+                          f"such as 200M; 0 for no cap); using the default, {DEFAULT_MAX_BYTES >> 20}M",
+                          RuntimeWarning, stacklevel=2)
+        return DEFAULT_MAX_BYTES
+    number = float(match[1])
+    return max(1, int(number * _UNITS[match[2].lower()])) if number else None
 
 
 def make_key(*parts):
@@ -112,7 +158,29 @@ def load(key):
         discard(key, st)
         return None
     stats["hits"] += 1
+    _touch(path)
     return payload
+
+
+def _touch(path):
+    """Mark the entry at ``path`` used now (its mtime is its recency). A fine clock, not the
+    file system's coarse one, so entries used a millisecond apart still order."""
+    now = time.time_ns()
+    try:
+        os.utime(path, ns=(now, now))
+    except OSError:  # evicted meanwhile, or a read-only cache: recency is only a hint
+        pass
+
+
+def _unlink(path):
+    """Remove ``path``; True if it is gone (by us or, just before, by another process)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def discard(key, seen=None):
@@ -146,16 +214,55 @@ def store(key, payload):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, entry_path(key, directory))
+        path = entry_path(key, directory)
+        os.replace(tmp, path)
         tmp = None
     except OSError:
         stats["write_errors"] += 1
         return False
     finally:
         if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            _unlink(tmp)
     stats["writes"] += 1
+    _touch(path)
+    evict(directory, max_bytes())
     return True
+
+
+def evict(directory, limit):
+    """Remove the least recently used entries of ``directory`` until they total at most ``limit``
+    bytes (None: no cap), and temporary files older than ``TEMP_MAX_AGE``; the number of entries
+    removed.
+
+    One ``os.scandir`` and a stat per file. Safe beside other processes reading, writing and
+    evicting: a file that vanishes underneath is skipped (or counted as gone), young temporary
+    files are left alone and not counted, and nothing raises. Two processes evicting at once may
+    together remove a little more than needed. An entry bigger than the whole cap is removed too.
+    """
+    now, total, entries, removed = time.time(), 0, [], 0
+    try:
+        with os.scandir(directory) as listing:
+            for item in listing:
+                try:
+                    st = item.stat(follow_symlinks=False)
+                except OSError:  # removed since the listing
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                if _ENTRY_NAME.fullmatch(item.name):
+                    entries.append((st.st_mtime_ns, item.path, st.st_size))
+                    total += st.st_size
+                elif _TEMP_NAME.fullmatch(item.name) and now - st.st_mtime > TEMP_MAX_AGE:
+                    _unlink(item.path)
+    except OSError:
+        return 0
+    if limit is None or total <= limit:
+        return 0
+    for _, path, size in sorted(entries):
+        if total <= limit:
+            break
+        if _unlink(path):
+            total -= size
+            removed += 1
+    stats["evicted"] += removed
+    return removed

@@ -14,6 +14,7 @@ import functools
 import glob
 import os
 import struct
+import sys
 import zlib
 
 import llvmlite
@@ -115,6 +116,39 @@ def _unpack(payload):
     return payload[8:8 + n], payload[8 + n:]
 
 
+_ELF_HOST = struct.calcsize("P") == 8 and not any(
+    name in llvm.get_default_triple() for name in ("darwin", "macos", "ios", "windows"))
+_ELF_MACHINES = {"x86_64": 62, "aarch64": 183, "powerpc64le": 21, "s390x": 22, "riscv64": 243}
+_ELF_BYTE_ORDER = "<" if sys.byteorder == "little" else ">"
+_ELF_HEADER = struct.Struct(_ELF_BYTE_ORDER + "16sHHIQQQIHHHHHH")
+_ELF_SECTION = struct.Struct(_ELF_BYTE_ORDER + "IIQQQQIIQQ")
+
+
+def _object_ok(obj):
+    """Whether cached object code is fit to hand to LLVM. Its loader trusts its input: on a
+    malformed object it aborts or crashes the process instead of raising, so an entry's checksum
+    is not the only guard. On 64-bit ELF hosts (Linux, the BSDs) the header must say ELF64, this
+    byte order, relocatable, this machine, and every section must lie inside the bytes and name
+    sections that exist. That stops garbage, not an object forged to pass it; other object
+    formats rest on the checksum alone."""
+    if not _ELF_HOST:
+        return True
+    if len(obj) < _ELF_HEADER.size:
+        return False
+    ident, kind, machine, _, _, _, shoff, _, _, _, _, shentsize, shnum, shstrndx = _ELF_HEADER.unpack_from(obj)
+    expected_machine = _ELF_MACHINES.get(llvm.get_default_triple().split("-")[0], machine)
+    if (ident[:7] != b"\x7fELF\x02" + (b"\x01" if _ELF_BYTE_ORDER == "<" else b"\x02") + b"\x01"
+            or kind != 1 or machine != expected_machine or shentsize != _ELF_SECTION.size
+            or not 0 < shnum or shstrndx >= shnum or shoff + shnum * shentsize > len(obj)):
+        return False
+    for _, sh_type, _, _, offset, size, link, info, _, _ in _ELF_SECTION.iter_unpack(obj[shoff:shoff + shnum * shentsize]):
+        if sh_type not in (0, 8) and offset + size > len(obj):  # SHT_NULL, SHT_NOBITS hold no bytes
+            return False
+        if link >= shnum or sh_type in (4, 9) and info >= shnum:  # SHT_RELA, SHT_REL: info is their target
+            return False
+    return True
+
+
 class JitModule:
     """A compiled module: ``address(symbol)``; keeps the engine (and the code) alive.
 
@@ -150,7 +184,7 @@ class JitModule:
         if payload is None:
             return False
         parts = _unpack(payload)
-        if parts is None:  # checksummed but malformed: written by something else; rebuild it
+        if parts is None or not _object_ok(parts[0]):  # checksummed but malformed: written by something else
             disk_cache.discard(self.cache_key)
             return False
         obj, self._optimized_z = parts
@@ -162,7 +196,7 @@ class JitModule:
             engine = llvm.create_mcjit_compiler(empty, new_target_machine())
             engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             engine.finalize_object()
-        except Exception:  # an object LLVM will not load: drop the entry and compile
+        except Exception:  # an object LLVM refuses (where it raises at all): drop the entry and compile
             self._optimized_z = None
             disk_cache.discard(self.cache_key)
             return False
