@@ -183,6 +183,15 @@ def _unlink(path):
     return True
 
 
+def reject(key):
+    """The payload ``load`` just returned for ``key`` proved unusable to its caller (it decoded,
+    but is not what the caller stores): count it bad, a miss rather than a hit, and delete it."""
+    stats["hits"] -= 1
+    stats["misses"] += 1
+    stats["bad"] += 1
+    discard(key)
+
+
 def discard(key, seen=None):
     """Delete the entry for ``key``; with ``seen`` (an ``os.stat`` result), only if it is still that file,
     so a good entry another process has just renamed into place is left alone."""

@@ -185,7 +185,7 @@ class JitModule:
             return False
         parts = _unpack(payload)
         if parts is None or not _object_ok(parts[0]):  # checksummed but malformed: written by something else
-            disk_cache.discard(self.cache_key)
+            disk_cache.reject(self.cache_key)
             return False
         obj, self._optimized_z = parts
         tm = target_machine()
@@ -198,7 +198,7 @@ class JitModule:
             engine.finalize_object()
         except Exception:  # an object LLVM refuses (where it raises at all): drop the entry and compile
             self._optimized_z = None
-            disk_cache.discard(self.cache_key)
+            disk_cache.reject(self.cache_key)
             return False
         self.engine, self.from_cache = engine, True
         return True

@@ -1,17 +1,25 @@
 """The on-disk cache of JIT object code: hits skip LLVM, bad entries are rebuilt, writers race safely."""
+import contextlib
 import ctypes
+import hashlib
+import json
 import math
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import warnings
 
+import numpy as np
 import pytest
 from llvmlite import ir
 
+import graphc as gc
+from conftest import assert_close
 from graphc.runtime import disk_cache
-from graphc.runtime.llvm_jit import JitModule, cache_key
+from graphc.runtime.llvm_jit import JitModule, _pack, _unpack, cache_key
 
 ADD_FN = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_double)
 
@@ -98,51 +106,92 @@ def test_hit_links_external_symbols_and_data(cache_dir):
         assert ADD_FN(jit.address("f"))(0.3, 0.5) == pytest.approx(expected, rel=1e-14)
 
 
-def _corrupt_flip(path):
-    data = bytearray(path.read_bytes())
-    for i in (len(data) // 2, len(data) - 1):  # payload bytes
-        data[i] ^= 0xFF
-    path.write_bytes(bytes(data))
+def check_graph():
+    """Run a real graph (a fused tanh and a row sum) through a fresh gc.Session and check it against numpy."""
+    gc.reset_default_graph()
+    x = gc.placeholder(gc.float32, [3, 7])
+    y = gc.tanh(x) * 2.0 + gc.sum(x * x, axis=1, keepdims=True)
+    value = np.linspace(-2, 2, 21, dtype=np.float32).reshape(3, 7)
+    with gc.Session() as sess:
+        out = sess.run(y, {x: value})
+    assert_close(out, np.tanh(value) * 2 + np.sum(value * value, axis=1, keepdims=True), np.float32)
 
 
-def _corrupt_truncate(path):
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) - 7])
+def _header(data, **fields):
+    """Good entry ``data`` with some header fields (magic, version, key) replaced; payload and checksum kept."""
+    magic, version, length, key, checksum = disk_cache._HEADER.unpack_from(data)
+    fields = dict(dict(magic=magic, version=version, key=key), **fields)
+    return (disk_cache._HEADER.pack(fields["magic"], fields["version"], length, fields["key"], checksum)
+            + data[disk_cache.HEADER_SIZE:])
 
 
-def _corrupt_header(path):
-    data = bytearray(path.read_bytes())
-    data[0] ^= 0xFF  # magic
-    path.write_bytes(bytes(data))
+def _flip_payload_byte(key, data):
+    data = bytearray(data)
+    data[(disk_cache.HEADER_SIZE + len(data)) // 2] ^= 0xFF
+    return bytes(data)
 
 
-def _corrupt_tiny(path):
-    path.write_bytes(path.read_bytes()[:5])
+def _real_object(key, data):
+    return _unpack(disk_cache.decode(key, data))[0]
 
 
-@pytest.mark.parametrize("corrupt", [_corrupt_flip, _corrupt_truncate, _corrupt_header, _corrupt_tiny])
-def test_bad_entry_is_detected_and_rebuilt(cache_dir, corrupt):
-    text = add_module_ir()
-    JitModule(text)
-    path = cache_dir / (cache_key(text) + disk_cache.SUFFIX)
-    good = path.read_bytes()
-    corrupt(path)
-    bad_before = disk_cache.stats["bad"]
-    rebuilt = JitModule(text)
-    assert not rebuilt.from_cache
-    assert disk_cache.stats["bad"] == bad_before + 1
-    assert call_add(rebuilt) == 3.75
-    assert path.read_bytes() == good  # rewritten whole
-    again = JitModule(text)
-    assert again.from_cache and call_add(again) == 3.75
+# Each turns a good entry (key, bytes) into a bad one. Those from "payload not ours" on pass the
+# entry's checksum: only the JIT layer can tell, and LLVM's loader aborts or crashes the process on
+# such objects, so those run in a child process, where a regression fails the test, not the run.
+BAD_ENTRIES = {
+    "checksum": _flip_payload_byte,
+    "short header": lambda key, data: data[:disk_cache.HEADER_SIZE - 1],
+    "short payload": lambda key, data: data[:-7],
+    "long payload": lambda key, data: data + b"\0",
+    "newer version": lambda key, data: _header(data, version=disk_cache.FORMAT_VERSION + 1),
+    "older version": lambda key, data: _header(data, version=disk_cache.FORMAT_VERSION - 1),
+    "wrong magic": lambda key, data: _header(data, magic=b"GRAPHCX\0"),
+    "another key": lambda key, data: _header(data, key=hashlib.sha256(b"another").digest()),
+    "empty": lambda key, data: b"",
+    "payload not ours": lambda key, data: disk_cache.encode(key, b"not a packed object"),
+    "object of zeros": lambda key, data: disk_cache.encode(key, _pack(bytes(1024), "")),
+    "object of garbage": lambda key, data: disk_cache.encode(key, _pack(bytes(range(256)) * 8, "")),
+    "object cut short": lambda key, data: disk_cache.encode(key, _pack(_real_object(key, data)[:400], "")),
+}
+PASS_CHECKSUM = ("payload not ours", "object of zeros", "object of garbage", "object cut short")
+
+CHECK_IN_CHILD = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    import test_disk_cache
+    from graphc.runtime import disk_cache
+    test_disk_cache.check_graph()
+    print(json.dumps(disk_cache.stats))
+""")
 
 
-def test_entry_under_another_key_is_rejected(cache_dir):
-    a, b = add_module_ir("add"), add_module_ir("plus")
-    JitModule(a)
-    os.replace(cache_dir / (cache_key(a) + disk_cache.SUFFIX), cache_dir / (cache_key(b) + disk_cache.SUFFIX))
-    jit = JitModule(b)
-    assert not jit.from_cache and call_add(jit, "plus") == 3.75
+def check_graph_counting(in_child):
+    """``check_graph()`` here or in a new process; how it changed the disk cache's stats."""
+    if in_child:
+        child = subprocess.run([sys.executable, "-c", CHECK_IN_CHILD, os.path.dirname(__file__)],
+                               capture_output=True, text=True, timeout=120)
+        assert child.returncode == 0, child.stderr
+        return json.loads(child.stdout.splitlines()[-1])
+    before = dict(disk_cache.stats)
+    check_graph()
+    return {name: disk_cache.stats[name] - before[name] for name in before}
+
+
+@pytest.mark.parametrize("kind", BAD_ENTRIES)
+def test_bad_entry_is_detected_and_rebuilt(cache_dir, kind):
+    """Every entry of a graph is spoiled; running the graph again gets the right numbers, counts
+    each entry bad, takes nothing from the cache and rewrites every entry whole."""
+    check_graph()
+    paths = [cache_dir / name for name in entries(cache_dir)]
+    assert paths
+    good = {path: path.read_bytes() for path in paths}
+    for path in paths:
+        path.write_bytes(BAD_ENTRIES[kind](path.name[:64], good[path]))
+        assert path.read_bytes() != good[path]
+    stats = check_graph_counting(in_child=kind in PASS_CHECKSUM)
+    assert (stats["bad"], stats["hits"], stats["writes"]) == (len(paths), 0, len(paths))
+    assert {path: path.read_bytes() for path in paths} == good
+    assert check_graph_counting(in_child=False)["hits"] == len(paths)  # now from the rebuilt entries
 
 
 def test_cache_off_writes_nothing(cache_dir, monkeypatch):
