@@ -5,6 +5,7 @@ there and become placeholders) and re-infers every shape with the fed shapes, so
 the compiled IR is static throughout; the optimization pipeline (graphc.passes)
 then runs its selected passes, each one a further stage.
 """
+import threading
 from dataclasses import dataclass
 
 from ..errors import FeedError, ShapeError
@@ -35,6 +36,10 @@ class Compiled:
     default); ``graph`` is the final IR, whose ``outputs`` are the fetches;
     ``kernels`` lists what a run executes; ``memory_plan`` and ``fusion`` hold what
     those passes decided (None when the pass did not run).
+
+    ``run`` may be called from many threads at once: one run at a time uses the program's
+    executor, any other at the same time a twin of it (own arena and parameter tables,
+    the same compiled code), taken from a pool that keeps as many as ever ran at once.
     """
 
     def __init__(self, stages, device, poison=False, updates=(), fetched=()):
@@ -49,6 +54,12 @@ class Compiled:
         self.updates = tuple(updates)
         self.inplace = inplace_updates(self.graph, self.updates, fetched) if self.memory_plan else {}
         self._executor = Executor(self.graph, self.memory_plan, poison=poison, device=device, inplace=self.inplace)
+        self._busy = threading.Lock()   # held while a run uses self._executor
+        self._twins = []                # idle twins of it, for runs at the same time
+        # what a run does to the session's variables (runtime.session serializes on these)
+        self.reads_variables = bool(self._variable_names)
+        self.writes_variables = bool(self.updates) or any(n.op == "init_variables" for n in self.graph.outputs)
+        self.writes_in_place = bool(self.inplace) and self._executor._fast is not None
 
     def _info(self, name):
         stage = self._stages.get(name)
@@ -101,8 +112,21 @@ class Compiled:
         return list(self._variable_names)
 
     def run(self, feeds, variables):
-        """Values of the outputs, given feed arrays (by name) and variable arrays (by name)."""
-        return self._executor.run(feeds, variables)
+        """Values of the outputs, given feed arrays (by name) and variable arrays (by name).
+        Thread-safe; runs at the same time run side by side on twins of the executor."""
+        if self._busy.acquire(False):
+            try:
+                return self._executor.run(feeds, variables)
+            finally:
+                self._busy.release()
+        try:
+            executor = self._twins.pop()
+        except IndexError:
+            executor = self._executor.twin()
+        try:
+            return executor.run(feeds, variables)
+        finally:
+            self._twins.append(executor)
 
     def __repr__(self):
         return (f"<graphc.Compiled stages={self.stages} kernels={len(self.kernels)} "

@@ -7,6 +7,7 @@ are written into the kernel's arena region (or into a fresh array when fetched).
 each region is filled with NaN bytes the moment its buffer dies, so a planner that
 reuses memory too early shows up as wrong results.
 """
+import copy
 import sys
 
 import numpy as np
@@ -20,7 +21,11 @@ POISON_BYTE = 0xFF   # all-ones: NaN in every float format
 
 
 class Executor:
-    """Runs ``graph`` over its memory plan; on ``device="cpu"`` kernels run as native code."""
+    """Runs ``graph`` over its memory plan; on ``device="cpu"`` kernels run as native code.
+
+    An executor runs one run at a time (its arena, the kernels' parameter tables and the
+    fast path's reused outputs are state of the run); runs at the same time on other
+    threads each take a :meth:`twin` (runtime.compiler.Compiled keeps them)."""
 
     def __init__(self, graph, plan, poison=False, device="reference", inplace=None):
         """``inplace``: {kernel node: (variable name, private product)} of updates the
@@ -37,6 +42,17 @@ class Executor:
                 private = {node for node, (_, product) in inplace.items() if product}
                 self.native, self.jit = build_native(kernels, private)
         self._fast = _FastPath.build(self, inplace) if self.native and not poison else None
+        self._inplace = inplace
+
+    def twin(self):
+        """An executor of the same program for a run at the same time as this one's: the
+        plan and compiled kernels are shared, each with its own arena, parameter tables,
+        scratch buffers and reused outputs (no recompiling)."""
+        twin = copy.copy(self)
+        twin._arena = None
+        twin.native = {node: kernel.clone() for node, kernel in self.native.items()}
+        twin._fast = _FastPath.build(twin, self._inplace) if self._fast is not None else None
+        return twin
 
     def _prepare(self):
         nodes, outputs = self.graph.nodes, set(self.graph.outputs)

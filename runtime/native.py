@@ -75,6 +75,20 @@ class NativeKernel:
     def bind(self, slot, address):
         self.table[slot] = address
 
+    def clone(self):
+        """A twin for a run on another thread at the same time: the same compiled function
+        and work split, its own parameter table and scratch buffers (a private product, the
+        ones of a column sum); constants the function only reads are shared."""
+        twin = object.__new__(NativeKernel)
+        twin.__dict__.update(self.__dict__)
+        twin.constants = {i: array.copy() if isinstance(self.kernel.sources[i], OwnBuffer) else array
+                          for i, array in self.constants.items()}
+        twin.table = (ctypes.c_void_p * len(self.kernel.params))()
+        twin.address = ctypes.addressof(twin.table)
+        for i, array in twin.constants.items():
+            twin.table[i] = array.ctypes.data
+        return twin
+
     def call(self):
         if self.parts == 1:
             self.fn(self.address, 0, self.extent)
