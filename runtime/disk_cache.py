@@ -21,10 +21,13 @@ directory, no permission, disk full) makes the cache quietly do nothing: it is a
 
 The directory is bounded: ``GRAPHC_CACHE_MAX`` (see ``max_bytes``; default ``DEFAULT_MAX_BYTES``,
 512 MiB) caps the total size of its entries. An entry's mtime is its recency: a write sets it
-and so does every hit. After each write one ``os.scandir`` of the directory totals the entries
-and, when they exceed the cap, removes the least recently used ones until they fit; it also
-removes temporary files abandoned (by a killed writer) more than ``TEMP_MAX_AGE`` seconds ago.
-Only files named like entries or like this module's temporary files are ever removed.
+and so does every hit. ``evict`` lists the directory once (``os.scandir``, a stat per file) and,
+when the entries exceed the cap, removes the least recently used until they fill at most
+``LOW_WATER`` of it; it also removes temporary files abandoned (by a killed writer) more than
+``TEMP_MAX_AGE`` seconds ago. Only files named like entries or like this module's temporary
+files are ever removed. A write runs it when this process's estimate of the total (from its
+last listing plus its own writes since) passes the cap, and on a process's first write: a
+listing costs some microseconds per entry, so not every write pays for one.
 """
 import hashlib
 import os
@@ -47,10 +50,12 @@ _TEMP_NAME = re.compile(r"\.[0-9a-f]{64}\.\d+\.[0-9a-f]{8}\.tmp")  # store()'s t
 # thousands of compiled modules (every graph and feed shape a user has run for a long while),
 # yet stays small beside a disk; without a cap a cache fed new shapes grows without end.
 DEFAULT_MAX_BYTES = 512 << 20
+LOW_WATER = 0.9  # an eviction leaves room for the next writes, which then need no listing
 TEMP_MAX_AGE = 3600  # seconds; a younger temporary file may be another writer's, in progress
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 _warned = set()  # GRAPHC_CACHE_MAX values already warned about
+_totals = {}  # directory: this process's estimate of its entries' size (last listing + own writes)
 
 # Counters for tests and diagnostics; never reset by the module itself.
 stats = {"hits": 0, "misses": 0, "bad": 0, "writes": 0, "write_errors": 0, "evicted": 0}
@@ -234,19 +239,24 @@ def store(key, payload):
             _unlink(tmp)
     stats["writes"] += 1
     _touch(path)
-    evict(directory, max_bytes())
+    limit, estimate = max_bytes(), _totals.get(directory)
+    if estimate is None or limit is not None and estimate + len(data) > limit:
+        evict(directory, limit)
+    else:
+        _totals[directory] = estimate + len(data)
     return True
 
 
 def evict(directory, limit):
-    """Remove the least recently used entries of ``directory`` until they total at most ``limit``
-    bytes (None: no cap), and temporary files older than ``TEMP_MAX_AGE``; the number of entries
-    removed.
+    """If the entries of ``directory`` total more than ``limit`` bytes (None: no cap), remove the
+    least recently used until they total at most ``LOW_WATER * limit``; remove temporary files
+    older than ``TEMP_MAX_AGE`` either way. The number of entries removed.
 
     One ``os.scandir`` and a stat per file. Safe beside other processes reading, writing and
     evicting: a file that vanishes underneath is skipped (or counted as gone), young temporary
-    files are left alone and not counted, and nothing raises. Two processes evicting at once may
-    together remove a little more than needed. An entry bigger than the whole cap is removed too.
+    files are left alone and not counted, and nothing raises. Two processes evicting at once
+    remove the same oldest entries, so together no more than one would. An entry bigger than the
+    whole cap is removed too.
     """
     now, total, entries, removed = time.time(), 0, [], 0
     try:
@@ -265,13 +275,13 @@ def evict(directory, limit):
                     _unlink(item.path)
     except OSError:
         return 0
-    if limit is None or total <= limit:
-        return 0
-    for _, path, size in sorted(entries):
-        if total <= limit:
-            break
-        if _unlink(path):
-            total -= size
-            removed += 1
+    if limit is not None and total > limit:
+        for _, path, size in sorted(entries):
+            if total <= LOW_WATER * limit:
+                break
+            if _unlink(path):
+                total -= size
+                removed += 1
+    _totals[directory] = total
     stats["evicted"] += removed
     return removed

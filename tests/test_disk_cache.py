@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import warnings
 
@@ -289,3 +288,161 @@ def test_two_processes_fill_same_key(cache_dir, tmp_path):
     assert disk_cache.decode(cache_key(text), path.read_bytes()) is not None
     jit = JitModule(text)
     assert jit.from_cache and call_add(jit) == 3.75
+
+
+# -- the size cap -------------------------------------------------------------------
+ENTRY = disk_cache.HEADER_SIZE + 1000  # the size of an entry with a 1000-byte payload
+
+
+def cap_keeping(n):
+    """A cap that n such entries fit under and that an eviction (down to LOW_WATER of it) leaves n of."""
+    cap = math.ceil(n * ENTRY / disk_cache.LOW_WATER)
+    assert n * ENTRY <= disk_cache.LOW_WATER * cap < (n + 1) * ENTRY
+    return cap
+
+
+def total_size(directory):
+    return sum(os.path.getsize(directory / name) for name in entries(directory))
+
+
+def store_entries(directory, names):
+    """A 1000-byte entry per name, the first the least recently used (mtimes a second apart, in the past,
+    so the order does not hang on the clock's resolution); their keys."""
+    keys = [disk_cache.make_key(name) for name in names]
+    base = time.time_ns() - 3600 * 10**9
+    for i, key in enumerate(keys):
+        assert disk_cache.store(key, bytes([i % 256]) * 1000)
+        os.utime(disk_cache.entry_path(key, str(directory)), ns=(base + i * 10**9,) * 2)
+    return keys
+
+
+@pytest.mark.parametrize("text, limit", [
+    ("4096", 4096), (" 7 ", 7), ("200M", 200 << 20), ("1G", 1 << 30), ("1.5g", 3 << 29), ("512MiB", 512 << 20),
+    ("64kb", 64 << 10), ("2T", 2 << 40), ("0", None), ("0M", None), ("", disk_cache.DEFAULT_MAX_BYTES)])
+def test_cap_from_environment(monkeypatch, text, limit):
+    monkeypatch.setenv("GRAPHC_CACHE_MAX", text)
+    assert disk_cache.max_bytes() == limit
+
+
+def test_default_cap(monkeypatch):
+    monkeypatch.delenv("GRAPHC_CACHE_MAX", raising=False)
+    assert disk_cache.max_bytes() == disk_cache.DEFAULT_MAX_BYTES == 512 << 20
+
+
+@pytest.mark.parametrize("text", ["lots", "-1", "12Q", "1.2.3", "1e9", "M"])
+def test_invalid_cap_warns_once_and_uses_default(cache_dir, monkeypatch, text):
+    monkeypatch.setattr(disk_cache, "_warned", set())
+    monkeypatch.setenv("GRAPHC_CACHE_MAX", text)
+    with pytest.warns(RuntimeWarning, match="GRAPHC_CACHE_MAX"):
+        assert disk_cache.max_bytes() == disk_cache.DEFAULT_MAX_BYTES
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert disk_cache.max_bytes() == disk_cache.DEFAULT_MAX_BYTES  # said once is enough
+        assert disk_cache.store(disk_cache.make_key("still cached"), b"payload")  # and the cache still works
+
+
+def test_cap_is_respected_after_many_writes(cache_dir, monkeypatch):
+    cap = cap_keeping(9)  # ten entries fit; an eviction leaves nine
+    monkeypatch.setenv("GRAPHC_CACHE_MAX", str(cap))
+    evicted, counts = disk_cache.stats["evicted"], []
+    for i in range(60):
+        key = disk_cache.make_key(f"entry {i}")
+        assert disk_cache.store(key, bytes([i]) * 1000)
+        assert total_size(cache_dir) <= cap
+        assert key + disk_cache.SUFFIX in entries(cache_dir)  # the newest is never the one to go
+        counts.append(len(entries(cache_dir)))
+    assert counts[:10] == list(range(1, 11)) and set(counts[10:]) == {9, 10}
+    assert disk_cache.stats["evicted"] == evicted + 60 - counts[-1]
+
+
+def test_a_hit_keeps_its_entry_through_eviction_of_older_ones(cache_dir, monkeypatch):
+    monkeypatch.setenv("GRAPHC_CACHE_MAX", "0")  # no cap while filling
+    keys = store_entries(cache_dir, [f"lru {i}" for i in range(5)])
+    assert disk_cache.load(keys[0]) == bytes([0]) * 1000  # the oldest, used: now the most recent
+    monkeypatch.setenv("GRAPHC_CACHE_MAX", str(cap_keeping(3)))
+    new = disk_cache.make_key("lru new")
+    assert disk_cache.store(new, b"n" * 1000)  # six entries for a cap of three: the three oldest go
+    assert entries(cache_dir) == sorted(k + disk_cache.SUFFIX for k in (keys[0], keys[4], new))
+
+
+def test_a_cap_below_one_entry_keeps_nothing_and_graphs_still_run(cache_dir, monkeypatch):
+    monkeypatch.setenv("GRAPHC_CACHE_MAX", "1")
+    check_graph()
+    check_graph()
+    assert cache_dir.exists() and entries(cache_dir) == []
+
+
+def test_eviction_survives_files_vanishing_underneath(cache_dir, monkeypatch):
+    """Another process evicting at once: entries disappear between the listing and their stat, and
+    between the decision to remove them and the unlink. Nothing raises and the cap still holds."""
+    monkeypatch.setenv("GRAPHC_CACHE_MAX", "0")
+    keys = store_entries(cache_dir, [f"race {i}" for i in range(8)])
+    gone_early = {keys[1] + disk_cache.SUFFIX, keys[6] + disk_cache.SUFFIX}
+    real_scandir, real_unlink = os.scandir, os.unlink
+
+    def scandir_then_others_delete(path):
+        listing = list(real_scandir(path))
+        for item in listing:
+            if item.name in gone_early:
+                real_unlink(item.path)
+        return contextlib.nullcontext(iter(listing))
+
+    def unlink_just_after_another_process(path):
+        real_unlink(path)
+        real_unlink(path)  # FileNotFoundError, as when the other process got there first
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "scandir", scandir_then_others_delete)
+        patch.setattr(os, "unlink", unlink_just_after_another_process)
+        assert disk_cache.evict(str(cache_dir), cap_keeping(3)) == 3
+    assert entries(cache_dir) == sorted(k + disk_cache.SUFFIX for k in (keys[5], keys[7], keys[4]))
+
+
+EVICT_WORKER = textwrap.dedent("""
+    import importlib.util, os, sys, time
+    spec = importlib.util.spec_from_file_location("disk_cache", sys.argv[1])
+    disk_cache = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(disk_cache)
+    directory, go, limit = sys.argv[2], sys.argv[3], int(sys.argv[4])
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    print(disk_cache.evict(directory, limit))
+""")
+
+
+def test_two_processes_evicting_at_once(cache_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("GRAPHC_CACHE_MAX", "0")
+    keys = store_entries(cache_dir, [f"two {i}" for i in range(400)])
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", EVICT_WORKER, disk_cache.__file__, str(cache_dir), str(go),
+                               str(cap_keeping(100))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    time.sleep(0.3)
+    go.touch()
+    removed = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        removed.append(int(out))
+    # Each removes the oldest it sees, so together they remove what one would: the 300 oldest.
+    assert entries(cache_dir) == sorted(k + disk_cache.SUFFIX for k in keys[-100:])
+    assert 300 <= sum(removed) and max(removed) <= 300
+
+
+def test_eviction_removes_stale_temporary_files_only(cache_dir, monkeypatch):
+    """A temporary file older than TEMP_MAX_AGE (its writer died) goes; a young one (a writer at
+    work) stays and does not count against the cap; files the cache did not name are never touched."""
+    monkeypatch.setenv("GRAPHC_CACHE_MAX", "0")
+    (key,) = store_entries(cache_dir, ["kept"])
+    other = disk_cache.make_key("in flight")
+    stale = cache_dir / f".{other}.123.deadbeef.tmp"
+    young = cache_dir / f".{other}.124.cafef00d.tmp"
+    foreign = [cache_dir / "notes.txt", cache_dir / ("f" * 64 + ".gcobj.bak"), cache_dir / ".x.tmp"]
+    old = time.time() - disk_cache.TEMP_MAX_AGE - 60
+    for path in [stale, young, *foreign]:
+        path.write_bytes(b"t" * 50_000)
+        if path is not young:
+            os.utime(path, (old, old))
+    assert disk_cache.evict(str(cache_dir), ENTRY) == 0
+    assert not stale.exists() and young.exists() and all(p.exists() for p in foreign)
+    assert entries(cache_dir) == [key + disk_cache.SUFFIX]
