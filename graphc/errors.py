@@ -31,3 +31,19 @@ class IRParseError(GraphError):
 
 class ExecutionError(GraphcError, RuntimeError):
     """An op failed while running (e.g. a gather index out of range); names the op."""
+
+
+class NumericsError(ExecutionError):
+    """A checked run (``check_numerics=True``) met a NaN or Inf: where it first appeared.
+
+    ``op_name``/``op_type``: the op that produced it (the placeholder or variable when it
+    came in that way); ``kernel``: the name of the kernel that ran the op (the fused
+    kernel's name when the op sits inside one; None for a feed or a variable); ``loc``: the
+    user's ``file:line`` that built the op; ``what``: ``'nan'`` or ``'inf'`` (NaN wins when
+    both occur); ``fed``: True when the value was fed by the caller, not computed.
+    """
+
+    def __init__(self, message, *, op_name, op_type, kernel, loc, what, fed=False):
+        super().__init__(message)
+        self.op_name, self.op_type, self.kernel, self.loc = op_name, op_type, kernel, loc
+        self.what, self.fed = what, fed

@@ -111,12 +111,13 @@ class Compiled:
     def variable_names(self):
         return list(self._variable_names)
 
-    def run(self, feeds, variables):
-        """Values of the outputs, given feed arrays (by name) and variable arrays (by name).
+    def run(self, feeds, variables, check_numerics=False):
+        """Values of the outputs, given feed arrays (by name) and variable arrays (by name);
+        ``check_numerics`` raises NumericsError at the first NaN/Inf (runtime.numerics).
         Thread-safe; runs at the same time run side by side on twins of the executor."""
         if self._busy.acquire(False):
             try:
-                return self._executor.run(feeds, variables)
+                return self._executor.run(feeds, variables, check_numerics)
             finally:
                 self._busy.release()
         try:
@@ -124,7 +125,7 @@ class Compiled:
         except IndexError:
             executor = self._executor.twin()
         try:
-            return executor.run(feeds, variables)
+            return executor.run(feeds, variables, check_numerics)
         finally:
             self._twins.append(executor)
 

@@ -15,6 +15,7 @@ import numpy as np
 from ..ops import EFFECT, SOURCE
 from ..passes.memory import is_view
 from .pairing import pair_kernels
+from .numerics import NumericsCheck, run_graph_checked
 from .reference import compute, read_only, run_graph
 
 POISON_BYTE = 0xFF   # all-ones: NaN in every float format
@@ -76,16 +77,19 @@ class Executor:
             steps.append((node, role, location.get(node.name), free, dies_at.get(i, [])))
         return steps
 
-    def run(self, feeds, variables):
-        if self._fast is not None:
+    def run(self, feeds, variables, check_numerics=False):
+        """The outputs' values. ``check_numerics`` takes the step-by-step path with a
+        runtime.numerics check, which raises at the first NaN/Inf an op produces."""
+        if self._fast is not None and not check_numerics:
             return self._fast.run(feeds, variables)
         if self.plan is None:
-            return run_graph(self.graph, feeds, variables)
+            return (run_graph_checked if check_numerics else run_graph)(self.graph, feeds, variables)
         if self._arena is None:
             self._arena = np.empty(self.plan.peak_bytes, np.uint8)
             if self.poison:
                 self._arena.fill(POISON_BYTE)
         env = {}
+        check = NumericsCheck(self.graph, feeds, variables) if check_numerics else None
         with np.errstate(all="ignore"):
             for node, role, where, free, dead_regions in self._steps:
                 if role == "source":
@@ -94,12 +98,15 @@ class Executor:
                     env[node] = compute(node, [env[x] for x in node.inputs])
                 else:
                     out = np.empty(node.shape, node.dtype) if role == "fresh" else self._region(node, where)
+                    saved = check.inputs(node, env, out) if check else None
                     native = self.native.get(node)
                     if native is not None:
                         native.run(env, out)
                     else:
                         np.copyto(out, compute(node, [env[x] for x in node.inputs]))
                     env[node] = out
+                    if check:
+                        check.output(node, out, saved)
                 for x in free:
                     del env[x]
                 if self.poison:

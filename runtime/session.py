@@ -23,11 +23,13 @@ class Session:
     """
 
     def __init__(self, graph=None, device="cpu", optimize=True, passes=None, disable=(), verify=False,
-                 poison=False):
+                 poison=False, check_numerics=False):
         """``optimize=False`` runs every op as its own kernel (the unfused baseline);
         ``passes``/``disable`` pick pipeline passes by name (see graphc.passes.PASS_NAMES);
         ``verify`` runs the IR verifier after every pass; ``poison`` fills every arena
-        region with NaN when its buffer dies (a check of the memory planner)."""
+        region with NaN when its buffer dies (a check of the memory planner);
+        ``check_numerics`` makes every run raise ``NumericsError`` at the first NaN/Inf an
+        op produces (runtime.numerics; ``run(..., check_numerics=...)`` overrides it)."""
         if device not in DEVICES:
             raise GraphcError(f"unknown device {device!r}; available: {', '.join(DEVICES)}")
         self.graph = graph if graph is not None else get_default_graph()
@@ -35,6 +37,7 @@ class Session:
         self.passes = select_passes(optimize, passes, disable)
         self.verify = bool(verify)
         self.poison = bool(poison)
+        self.check_numerics = bool(check_numerics)
         self._variables = {}
         self._cache = {}
         self._fast = {}
@@ -43,22 +46,27 @@ class Session:
         self._initialize([n for n in self.graph.variables()], strict=False)
 
     # -- public API ---------------------------------------------------------
-    def run(self, fetches, feed_dict=None):
+    def run(self, fetches, feed_dict=None, check_numerics=None):
         """Evaluate ``fetches`` (a Tensor, Operation, name, or nesting of them) with ``feed_dict``.
 
         Returns numpy arrays in the same structure (None for Operations). Only the
         subgraph the fetches need runs. A failed run changes no Variable.
+        ``check_numerics`` (None: the Session's setting) raises ``NumericsError`` naming the
+        op, its kernel and source line at the first NaN/Inf an op produces; the program
+        run is the same compiled one, taken step by step.
         """
-        fast = self._fast_run(fetches, feed_dict)
-        if fast is not None:
-            return fast
+        check = self.check_numerics if check_numerics is None else bool(check_numerics)
+        if not check:
+            fast = self._fast_run(fetches, feed_dict)
+            if fast is not None:
+                return fast
         self._check_open()
         leaves, rebuild = flatten(fetches, self.graph)
         feeds = feed_nodes(feed_dict, self.graph, convert_feed)
         plan = self._plan(tuple(t.node for t in leaves))
         compiled = self._compile(plan, {n: (a.dtype, a.shape) for n, a in feeds.items()})
         self._initialize([self.graph.node(n) for n in compiled.variable_names() if n not in self._variables])
-        values = compiled.run({n.name: a for n, a in feeds.items()}, self._variables)
+        values = compiled.run({n.name: a for n, a in feeds.items()}, self._variables, check)
         owned = set()
         results = [None if p is None else _result(values[p], owned) for p in plan.fetched]
         self._commit(compiled, values, plan, owned)
