@@ -12,8 +12,9 @@ One file per key, ``<key>.gcobj``: a fixed header, then the payload.
     checksum   32 bytes  sha256 of the payload
     payload    length bytes
 
-A read checks all of it; an entry that is short, long, of another version or whose checksum
-fails is deleted and reported as a miss, so the caller rebuilds it. A write goes to a temporary
+A read checks all of it; an entry that is short, long, of another magic, version or key or
+whose checksum fails is deleted and reported as a miss, so the caller rebuilds it (as is one
+whose payload the caller refuses: ``reject``). A write goes to a temporary
 file in the same directory (named with the pid and a random suffix) and is renamed into place
 with ``os.replace``, so readers only ever see whole entries and two processes filling the same
 key at once both succeed (the last rename wins; both wrote the same bytes). Any OS error (no

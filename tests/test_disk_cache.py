@@ -446,3 +446,15 @@ def test_eviction_removes_stale_temporary_files_only(cache_dir, monkeypatch):
     assert disk_cache.evict(str(cache_dir), ENTRY) == 0
     assert not stale.exists() and young.exists() and all(p.exists() for p in foreign)
     assert entries(cache_dir) == [key + disk_cache.SUFFIX]
+
+
+def test_writes_under_the_cap_list_the_directory_once(cache_dir, monkeypatch):
+    """A process lists the directory on its first write, then only when its estimate passes the cap."""
+    monkeypatch.setenv("GRAPHC_CACHE_MAX", str(20 * ENTRY))
+    listings, real_scandir = [], os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: listings.append(path) or real_scandir(path))
+    for i in range(20):
+        assert disk_cache.store(disk_cache.make_key(f"quiet {i}"), b"q" * 1000)
+    assert len(listings) == 1
+    assert disk_cache.store(disk_cache.make_key("one too many"), b"q" * 1000)
+    assert len(listings) == 2 and len(entries(cache_dir)) == 18  # down to LOW_WATER of the cap
