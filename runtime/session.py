@@ -1,4 +1,12 @@
-"""``gc.Session``: compiles what a ``run`` needs (cached) and executes it."""
+"""``gc.Session``: compiles what a ``run`` needs (cached) and executes it.
+
+A Session may be run from many threads at once (docs/backend.md, "Threads and
+robustness"): programs compile once, runs of one program run side by side on twins of
+its executor, runs that update variables run one at a time, and every run reads the
+variable values of one moment.
+"""
+import threading
+
 import numpy as np
 
 from ..errors import FeedError, GraphcError, GraphError
@@ -12,6 +20,9 @@ from .structure import flatten
 from .updates import RunPlan, plan_run
 
 DEVICES = ("cpu", "reference")
+# One compile at a time in the process: two threads asking for the same program compile it
+# once, and LLVM (llvmlite's global context) is never entered from two threads at once.
+_COMPILING = threading.Lock()
 
 
 class Session:
@@ -43,6 +54,7 @@ class Session:
         self._fast = {}
         self._plans = {}
         self._closed = False
+        self._access = _VariableAccess()
         self._initialize([n for n in self.graph.variables()], strict=False)
 
     # -- public API ---------------------------------------------------------
@@ -65,11 +77,16 @@ class Session:
         feeds = feed_nodes(feed_dict, self.graph, convert_feed)
         plan = self._plan(tuple(t.node for t in leaves))
         compiled = self._compile(plan, {n: (a.dtype, a.shape) for n, a in feeds.items()})
-        self._initialize([self.graph.node(n) for n in compiled.variable_names() if n not in self._variables])
-        values = compiled.run({n.name: a for n, a in feeds.items()}, self._variables, check)
-        owned = set()
-        results = [None if p is None else _result(values[p], owned) for p in plan.fetched]
-        self._commit(compiled, values, plan, owned)
+        self._initialize_missing(compiled)
+        self._access.enter(compiled)
+        try:
+            values = compiled.run({n.name: a for n, a in feeds.items()}, self._variables, check)
+            owned = set()
+            results = [None if p is None else _result(values[p], owned) for p in plan.fetched]
+            if compiled.writes_variables:
+                self._commit(compiled, values, plan, owned)
+        finally:
+            self._access.leave(compiled)
         if not plan.updates and len(plan.outputs) == 1:
             self._remember_fast(fetches, feed_dict, compiled, feeds)
         return rebuild(results)
@@ -77,7 +94,7 @@ class Session:
     def _plan(self, fetch_nodes):
         plan = self._plans.get(fetch_nodes)
         if plan is None:
-            plan = self._plans[fetch_nodes] = plan_run(self.graph, fetch_nodes)
+            plan = self._plans.setdefault(fetch_nodes, plan_run(self.graph, fetch_nodes))
         return plan
 
     def _fast_run(self, fetches, feed_dict):
@@ -96,8 +113,15 @@ class Session:
                         or not value.flags.c_contiguous:
                     return None
                 feeds[name] = value
-        (value,) = compiled.run(feeds, self._variables)
-        return _result(value, set())
+        if not compiled.reads_variables:
+            (value,) = compiled.run(feeds, self._variables)
+            return _result(value, set())
+        self._access.enter(compiled)
+        try:
+            (value,) = compiled.run(feeds, self._variables)
+            return _result(value, set())
+        finally:
+            self._access.leave(compiled)
 
     def _remember_fast(self, fetches, feed_dict, compiled, feeds):
         if type(fetches) in (Tensor, Variable) and all(isinstance(k, Tensor) for k in feed_dict or ()) \
@@ -130,11 +154,24 @@ class Session:
 
     def _compile(self, plan, specs):
         key = (plan.outputs, tuple(sorted(((n.name, d.str, s) for n, (d, s) in specs.items()))), plan.fetched)
-        if key not in self._cache:
-            self._cache[key] = compile_program(self.graph, plan.outputs, specs, self.device, self.passes,
-                                               verify=self.verify, poison=self.poison,
-                                               updates=plan.updates, fetched=plan.fetched)
-        return self._cache[key]
+        compiled = self._cache.get(key)
+        if compiled is None:
+            with _COMPILING:
+                compiled = self._cache.get(key)
+                if compiled is None:
+                    compiled = self._cache[key] = compile_program(
+                        self.graph, plan.outputs, specs, self.device, self.passes, verify=self.verify,
+                        poison=self.poison, updates=plan.updates, fetched=plan.fetched)
+        return compiled
+
+    def _initialize_missing(self, compiled):
+        """Start the variables ``compiled`` reads that have no value yet (once, under the
+        writers' lock; the values other runs read are not touched)."""
+        names = compiled.variable_names()
+        if all(n in self._variables for n in names):
+            return
+        with self._access.writer:
+            self._initialize([self.graph.node(n) for n in names if n not in self._variables])
 
     def _initialize(self, variable_nodes, strict=True):
         """Set variables to their initial values (those that need feeds wait if not strict)."""
@@ -166,21 +203,71 @@ class Session:
 
     def _commit(self, compiled, values, plan, fetched):
         """Apply the effects of a successful run: initializers, then updates. An update's
-        array becomes the variable's storage unless the caller got it or it is shared."""
+        array becomes the variable's storage unless the caller got it or it is shared.
+        The variables' dict is replaced, never changed, so a run reading it meanwhile sees
+        the values from before this one, all of them."""
+        variables = dict(self._variables)
         for node, value in zip(compiled.graph.outputs, values):
             if node.op == "init_variables":
                 for name, v in zip(node.attrs["variables"], value):
-                    self._variables[name] = np.array(v, dtype=self._variables_dtype(name))
+                    variables[name] = np.array(v, dtype=self._variables_dtype(name))
         for name, position in plan.updates:
             value = values[position]
-            if value is self._variables.get(name):
+            if value is variables.get(name):
                 continue    # written in place (runtime.inplace)
             owned = type(value) is np.ndarray and value.flags.owndata and value.flags.writeable \
                 and id(value) not in fetched and sum(v is value for v in values) == 1
-            self._variables[name] = value if owned else np.array(value, dtype=self._variables_dtype(name))
+            variables[name] = value if owned else np.array(value, dtype=self._variables_dtype(name))
+        self._variables = variables
 
     def _variables_dtype(self, name):
         return self.graph.node(name).dtype
+
+
+class _VariableAccess:
+    """Which runs may use a Session's variables at the same time.
+
+    Runs that read variables and update none share them. Runs that update variables (or
+    run an initializer) hold ``writer``, one at a time, so each starts from the values the
+    one before it committed. A run that writes updates into the variables' own buffers
+    (runtime.inplace) also waits until no reader runs and keeps new readers out meanwhile;
+    other writers commit a new dict of variables, so readers keep going beside them."""
+
+    def __init__(self):
+        self.writer = threading.Lock()
+        self._mutex = threading.Lock()
+        self._changed = threading.Condition(self._mutex)
+        self._readers = 0
+        self._writing = False    # an in-place writer runs or waits for the readers
+
+    def enter(self, compiled):
+        """Wait until a run of ``compiled`` may start, and count it in."""
+        if compiled.writes_variables:
+            self.writer.acquire()
+            if compiled.writes_in_place:
+                with self._mutex:
+                    self._writing = True
+                    while self._readers:
+                        self._changed.wait()
+        elif compiled.reads_variables:
+            with self._mutex:
+                while self._writing:
+                    self._changed.wait()
+                self._readers += 1
+
+    def leave(self, compiled):
+        """The run of ``compiled`` that :meth:`enter` let in has finished (or failed)."""
+        if compiled.writes_variables:
+            if compiled.writes_in_place:
+                with self._mutex:
+                    self._writing = False
+                    self._changed.notify_all()
+            self.writer.release()
+        elif compiled.reads_variables:
+            with self._mutex:
+                self._readers -= 1
+                if self._writing and not self._readers:
+                    self._changed.notify_all()
 
 
 def _result(value, owned):

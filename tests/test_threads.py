@@ -5,6 +5,7 @@ Session at once (started together at a barrier) and compares every result with
 ``np.array_equal``. Runs that update variables must give what some sequential order of
 the same steps gives.
 """
+import os
 import threading
 
 import numpy as np
@@ -84,3 +85,176 @@ def test_issue_9_tanh_of_p_matmul_w_from_8_threads(weights):
         expected = _hammer(sess, [(y, f) for f in feeds], runs=300)
     for got, feed in zip(expected, feeds):
         assert_close(got, np.tanh(feed[p].astype(np.float64) @ w0), np.float32)
+
+
+def _program_several_fetches():
+    p = gc.placeholder(gc.float32, (None, 96), name="p")
+    w0 = (RNG.standard_normal((96, 32)) / np.sqrt(96)).astype(np.float32)
+    h = p @ gc.constant(w0)
+    fetches = [gc.nn.softmax(h), gc.sum(h, axis=1), {"relu": gc.relu(h), "max": gc.max(h)}]
+
+    def reference(feed):
+        h = feed[p].astype(np.float64) @ w0
+        e = np.exp(h - h.max(1, keepdims=True))
+        return [e / e.sum(1, keepdims=True), h.sum(1), {"relu": np.maximum(h, 0), "max": h.max()}]
+    return [(fetches, f) for f in _feeds(p)], reference
+
+
+def _program_numpy_fallback():
+    """A gather (run by its numpy reference) between native kernels: no all-native fast path."""
+    table0 = RNG.standard_normal((50, 24)).astype(np.float32)
+    ids = gc.placeholder(gc.int64, (None,), name="ids")
+    y = gc.tanh(gc.gather(gc.constant(table0) * 0.5, ids)) + 1.0
+    feeds = [{ids: RNG.integers(0, 50, 12)} for _ in range(8)]
+    return [(y, f) for f in feeds], lambda feed: np.tanh(table0[feed[ids]].astype(np.float64) * 0.5) + 1.0
+
+
+def _eighths(shape):
+    """Multiples of 1/8 in [-3/8, 3/8]: float32 products and their sums are exact."""
+    return (RNG.integers(-3, 4, shape) / 8).astype(np.float32)
+
+
+def _program_large_threaded_kernels():
+    """A softmax over 2^19 elements and a 64M multiply-add GEMM: both split across graphc's threads."""
+    x = gc.placeholder(gc.float32, (512, 1024), name="x")
+    a = gc.placeholder(gc.float32, (256, 512), name="a")
+    b0 = _eighths((512, 512))
+    fetches = [gc.nn.softmax(x), gc.relu(a @ gc.constant(b0))]
+    feeds = [{x: RNG.standard_normal((512, 1024)).astype(np.float32), a: _eighths((256, 512))} for _ in range(3)]
+
+    def reference(feed):
+        e = np.exp(feed[x] - feed[x].max(1, keepdims=True))
+        return [e / e.sum(1, keepdims=True), np.maximum(feed[a].astype(np.float64) @ b0, 0)]
+    return [(fetches, f) for f in feeds], reference
+
+
+def _check(got, want):
+    if isinstance(want, dict):
+        for k in want:
+            _check(got[k], want[k])
+    elif isinstance(want, list):
+        for g, w in zip(got, want):
+            _check(g, w)
+    else:
+        assert_close(got, np.asarray(want).astype(got.dtype), np.float32)
+
+
+PROGRAMS = {"several_fetches": (_program_several_fetches, 200),
+            "numpy_fallback": (_program_numpy_fallback, 200),
+            "large_threaded_kernels": (_program_large_threaded_kernels, 4)}
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_programs_from_8_threads_equal_sequential_runs(name):
+    build, runs = PROGRAMS[name]
+    cases, reference = build()
+    with gc.Session() as sess:
+        expected = _hammer(sess, cases, runs)
+        compiled = [sess.compile(f, feed) for f, feed in cases[:1]][0]
+        if name == "numpy_fallback":
+            assert compiled._executor._fast is None and len(compiled._executor.native) < len(compiled.kernels)
+        if name == "large_threaded_kernels" and THREADS > 1:
+            assert all(k.parts > 1 for k in compiled._executor.native.values()) or (os.cpu_count() or 1) == 1
+        assert len(compiled._twins) < THREADS     # at most one twin per run at the same time
+    for got, (_, feed) in zip(expected, cases):
+        _check(got, reference(feed))
+
+
+def test_tiny_program_from_8_threads():
+    """The per-run-overhead graph (graphc.bench's tiny), on the Session's fast path."""
+    x = gc.placeholder(gc.float32, (16,), name="x")
+    y = (x + 1.0) * 2.0 - 3.0
+    feeds = [{x: RNG.standard_normal(16).astype(np.float32)} for _ in range(8)]
+    with gc.Session() as sess:
+        expected = _hammer(sess, [(y, f) for f in feeds], runs=2000)
+    for got, feed in zip(expected, feeds):
+        assert_close(got, (feed[x] + 1.0) * 2.0 - 3.0, np.float32)
+
+
+def test_feed_shapes_compile_concurrently_each_once(monkeypatch):
+    """Eight threads, four batch sizes: two threads at once ask for each program; each
+    compiles once, and every result equals the one of a sequential Session."""
+    p = gc.placeholder(gc.float32, (None, 96), name="p")
+    w0 = (RNG.standard_normal((96, 64)) / np.sqrt(96)).astype(np.float32)
+    y = gc.tanh(p @ gc.constant(w0))
+    feeds = [{p: RNG.standard_normal((1 + i % 4, 96)).astype(np.float32)} for i in range(THREADS)]
+    with gc.Session() as sequential:
+        expected = [sequential.run(y, f) for f in feeds]
+    compiles = []
+    real = session_module.compile_program
+
+    def counting(*args, **kwargs):
+        compiles.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(session_module, "compile_program", counting)
+    mismatches = []
+    with gc.Session() as sess:
+        def work(i):
+            for _ in range(50):
+                if not _equal(sess.run(y, feeds[i]), expected[i]):
+                    mismatches.append(i)
+        _in_threads(work)
+        assert len(sess._cache) == 4
+    assert len(compiles) == 4 and not mismatches
+    for got, feed in zip(expected, feeds):
+        assert_close(got, np.tanh(feed[p].astype(np.float64) @ w0), np.float32)
+
+
+def _training_problem():
+    """A small model trained with momentum SGD (updates written in place) and a step counter
+    whose update is fetched, so each run tells which step it was."""
+    x_val = RNG.standard_normal((32, 16)).astype(np.float32)
+    y_val = RNG.standard_normal((32, 8)).astype(np.float32)
+    w0 = (RNG.standard_normal((16, 8)) * 0.2).astype(np.float32)
+    x = gc.placeholder(gc.float32, (None, 16), name="x")
+    y = gc.placeholder(gc.float32, (None, 8), name="y")
+    w = gc.Variable(w0, name="w")
+    b = gc.Variable(np.zeros(8, np.float32), name="b")
+    step = gc.Variable(np.int64(0), name="step")
+    pred = gc.tanh(x @ w + b)
+    loss = gc.mean(gc.square(pred - y))
+    train = gc.group(gc.train.SGD(0.05, momentum=0.9).minimize(loss))
+    counted = gc.assign_add(step, np.int64(1))
+    return {x: x_val, y: y_val}, (w, b, step), pred, loss, train, counted
+
+
+def test_training_steps_and_readers_from_8_threads_follow_a_sequential_order():
+    """Four threads run training steps (updates in place), four read the variables and a
+    prediction meanwhile. Each step's loss is the sequential run's at that step, the final
+    variables are the sequential ones, and every read sees the variables of one step."""
+    feed, (w, b, step), pred, loss, train, counted = _training_problem()
+    steps_per_thread = 40
+    total = 4 * steps_per_thread
+    with gc.Session() as sequential:
+        states = [sequential.run([step, w, b, pred], feed)]
+        losses = {}
+        for _ in range(total):
+            _, value, k = sequential.run([train, loss, counted], feed)
+            losses[int(k)] = value
+            states.append(sequential.run([step, w, b, pred], feed))
+    got_losses, reads, mismatches = {}, [], []
+    with gc.Session() as sess:
+        assert sess.compile([train, loss, counted], feed).writes_in_place
+
+        def work(i):
+            for _ in range(steps_per_thread):
+                if i % 2:
+                    _, value, k = sess.run([train, loss, counted], feed)
+                    got_losses[int(k)] = value
+                else:
+                    reads.append(sess.run([step, w, b, pred], feed))
+        _in_threads(work)
+        final = sess.run([step, w, b, pred], feed)
+    assert sorted(got_losses) == list(range(1, total + 1))
+    for k, value in got_losses.items():
+        if not _equal(value, losses[k]):
+            mismatches.append(k)
+    assert not mismatches, f"losses of steps {mismatches[:5]} differ from the sequential run's"
+    assert _equal(final, states[-1])
+    torn = [r for r in reads if not _equal(r, states[int(r[0])])]
+    assert len(reads) == 4 * steps_per_thread and not torn, f"{len(torn)} reads mix variables of different steps"
+    # the sequential run itself against numpy: the first step's loss
+    x_val, y_val = feed.values()
+    w0 = states[0][1].astype(np.float64)
+    assert_close(losses[1], np.mean(np.square(np.tanh(x_val @ w0) - y_val)), np.float32)
