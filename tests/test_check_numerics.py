@@ -319,3 +319,26 @@ def test_per_run_option_overrides_the_sessions_setting():
         with pytest.raises(NumericsError):
             sess.run(y, zero, check_numerics=True)
         assert sess.run(y, {x: np.ones(2, np.float32)}, check_numerics=True).tolist() == [1.0, 1.0]
+
+
+def test_checked_runs_from_several_threads_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+    x = gc.placeholder(gc.float32, (64, 256), name="x")
+    w = gc.Variable(np.random.default_rng(1).normal(0, 0.05, (256, 256)).astype(np.float32), name="w")
+    line = here() + 1
+    e = gc.exp(x @ w)
+    y = e / gc.sum(e, axis=1, keepdims=True)
+    good = np.random.default_rng(2).normal(size=(64, 256)).astype(np.float32)
+    bad = good * 1e4
+    with gc.Session() as sess:
+        expected = sess.run(y, {x: good})
+
+        def one(i):
+            if i % 2:
+                return np.array_equal(sess.run(y, {x: good}, check_numerics=True), expected)
+            with pytest.raises(NumericsError) as info:
+                sess.run(y, {x: bad}, check_numerics=True)
+            return info.value.op_type == "exp" and info.value.loc.endswith(f"{HERE}:{line}")
+
+        with ThreadPoolExecutor(4) as pool:
+            assert all(pool.map(one, range(40)))
