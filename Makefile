@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench fuzz clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,3 +24,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# The differential fuzzer's seeded loop (docs/testing.md): make fuzz N=20000 JOBS=2 SEED=0
+N ?= 2000
+JOBS ?= 1
+SEED ?= 0
+fuzz: $(STAMP)
+	$(PY) -m graphc.testing.fuzz --graphs $(N) --jobs $(JOBS) --seed $(SEED) $(ARGS)

@@ -314,7 +314,10 @@ def splits_gemm_rows(kernel):
             and kernel.loops[0].extent == g.m and kernel.loops[1].extent == g.n)
 
 
-def _block_size(n, lo=256, hi=4096):
+SUM_BLOCK_MIN, SUM_BLOCK_MAX = 256, 4096   # a float sum is blocked by a divisor of its length in this range
+
+
+def _block_size(n, lo=SUM_BLOCK_MIN, hi=SUM_BLOCK_MAX):
     """A divisor of ``n`` to block a sum by: n itself when small, else the largest in [lo, hi]."""
     if n <= hi:
         return max(n, 1)

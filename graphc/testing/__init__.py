@@ -7,11 +7,11 @@ scalar with central finite differences, all in float64.
 """
 import numpy as np
 
-from . import dtypes as dt
-from .gradients import gradients
-from .ir import Graph
-from .math_ops import sum as reduce_sum
-from .placeholders import placeholder
+from .. import dtypes as dt
+from ..gradients import gradients
+from ..ir import Graph
+from ..math_ops import sum as reduce_sum
+from ..placeholders import placeholder
 
 
 def check_gradients(f, inputs, wrt=None, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0, device="cpu", **session_options):
@@ -23,7 +23,7 @@ def check_gradients(f, inputs, wrt=None, eps=1e-6, rtol=1e-5, atol=1e-7, seed=0,
     AssertionError naming the input, the element and both values on a mismatch;
     returns ``(analytic, numeric)``, lists of arrays, on success.
     """
-    from .runtime import Session
+    from ..runtime import Session
     arrays = [np.asarray(a, np.float64) if np.asarray(a).dtype.kind == "f" else np.asarray(a) for a in inputs]
     wrt = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"] if wrt is None else list(wrt)
     graph = Graph()

@@ -1,0 +1,124 @@
+"""``python -m graphc.testing.fuzz``: the fuzzer's fast seeded loop (``make fuzz N=20000``).
+
+Every graph runs on every device and pipeline (graphc.testing.fuzz.runner); a failure is
+shrunk and written to the regressions folder, which tests/test_regressions.py replays.
+Prints a progress bar, then a summary table: graphs and gradient graphs per size regime,
+programs run, failures, and how often each primitive op of the op table occurred.
+"""
+import argparse
+import collections
+import multiprocessing
+import os
+import sys
+import time
+
+import graphc as gc
+from graphc.ops import all_ops
+
+from .generator import RandomChooser, generate
+from .gradients import check_gradients, gradient_program
+from .runner import check
+from .shrink import shrink, write_regression
+
+DEFAULT_REGRESSIONS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "regressions")
+
+
+def _primitives(program, gradients=False):
+    """The primitive ops of the program's graph (and of its backward pass)."""
+    graph = gc.Graph()
+    tensors, _ = program.build(graph)
+    if gradients:
+        floats = [t for t in tensors if t.dtype in (gc.float32, gc.float64)]
+        with graph.as_default():
+            gc.gradients(gc.sum(tensors[program.outputs[0]]) if floats else floats, floats[:4])
+    return {n.op for n in graph.nodes}
+
+
+def _one(job):
+    kind, seed, regressions = job
+    if kind == "graph":
+        program = generate(RandomChooser(seed))
+        failures, programs = check(program)
+    else:
+        program = gradient_program(seed)
+        failures, programs = check_gradients(program, seed)
+    written = []
+    if failures and regressions and kind == "graph":
+        small = shrink(program, failures[0])
+        written.append(write_regression(small, failures[0], regressions, name=f"fuzz_seed{seed}"))
+    try:
+        ops = _primitives(program, kind == "gradient")
+    except Exception:
+        ops = _primitives(program)
+    return dict(kind=kind, seed=seed, regime=program.regime, programs=programs, ops=ops,
+                failures=[str(f) for f in failures], description=program.describe() if failures else "",
+                written=written)
+
+
+def _bar(done, total, failures, started):
+    width = 30
+    filled = int(width * done / max(total, 1))
+    rate = (time.time() - started) / max(done, 1)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {failures} failing  "
+                     f"{rate:.2f} s/graph ")
+    sys.stderr.flush()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m graphc.testing.fuzz", description=__doc__.splitlines()[0])
+    ap.add_argument("-n", "--graphs", type=int, default=200, help="random graphs to run")
+    ap.add_argument("-g", "--gradients", type=int, default=None, help="gradient graphs (default: n / 10)")
+    ap.add_argument("-s", "--seed", type=int, default=0, help="first seed (graph i uses seed + i)")
+    ap.add_argument("-j", "--jobs", type=int, default=1, help="worker processes")
+    ap.add_argument("--regressions", default=DEFAULT_REGRESSIONS, help="where shrunk failures are written")
+    ap.add_argument("--no-write", action="store_true", help="do not write regression files")
+    args = ap.parse_args(argv)
+    gradients = args.graphs // 10 if args.gradients is None else args.gradients
+    out = None if args.no_write else os.path.abspath(args.regressions)
+    jobs = [("graph", args.seed + i, out) for i in range(args.graphs)] + \
+           [("gradient", args.seed + i, out) for i in range(gradients)]
+    started = time.time()
+    results = []
+    pool = multiprocessing.Pool(args.jobs) if args.jobs > 1 else None
+    stream = pool.imap_unordered(_one, jobs) if pool else map(_one, jobs)
+    failing = 0
+    for done, r in enumerate(stream, 1):
+        results.append(r)
+        if r["failures"]:
+            failing += 1
+            sys.stderr.write(f"\n{r['kind']} seed {r['seed']} ({r['regime']}): {r['failures'][0][:400]}\n")
+        _bar(done, len(jobs), failing, started)
+    if pool:
+        pool.close()
+    sys.stderr.write("\n")
+    print(summary(results, time.time() - started))
+    return 1 if failing else 0
+
+
+def summary(results, seconds):
+    """The summary table (plain text)."""
+    lines = [f"graphc fuzz: {len(results)} graphs in {seconds:.0f} s"]
+    by = collections.defaultdict(lambda: [0, 0, 0])
+    for r in results:
+        row = by[(r["kind"], r["regime"])]
+        row[0] += 1
+        row[1] += r["programs"]
+        row[2] += bool(r["failures"])
+    lines.append(f"{'kind':<10}{'regime':<12}{'graphs':>8}{'programs run':>14}{'failing':>9}")
+    for (kind, regime), (n, programs, bad) in sorted(by.items()):
+        lines.append(f"{kind:<10}{regime:<12}{n:>8}{programs:>14}{bad:>9}")
+    total = [sum(v[i] for v in by.values()) for i in range(3)]
+    lines.append(f"{'total':<22}{total[0]:>8}{total[1]:>14}{total[2]:>9}")
+    counts = collections.Counter(op for r in results for op in r["ops"])
+    missing = sorted(set(all_ops()) - set(counts))
+    lines.append("graphs containing each op: " + ", ".join(f"{op} {n}" for op, n in sorted(counts.items())))
+    lines.append("ops never drawn: " + (", ".join(missing) if missing else "none"))
+    for r in results:
+        if r["failures"]:
+            lines.append(f"FAIL {r['kind']} seed {r['seed']}: {r['failures'][0][:300]}")
+            lines.extend(f"  wrote {w}" for w in r["written"])
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

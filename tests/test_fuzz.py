@@ -1,0 +1,36 @@
+"""The differential fuzzer inside the test suite: a fixed budget of seeded graphs and
+gradient graphs, and hypothesis-driven graphs (which shrink on failure). Long runs:
+``make fuzz N=20000`` (docs/testing.md)."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from graphc.testing.fuzz import CONFIGS, RandomChooser, check, generate
+from graphc.testing.fuzz.gradients import check_gradients, gradient_program
+from graphc.testing.fuzz.strategies import programs
+
+SEEDED_GRAPHS = 120      # ~1 min on a 2-core machine; seeds fixed so CI is repeatable
+GRADIENT_GRAPHS = 30
+
+
+@pytest.mark.parametrize("block", range(SEEDED_GRAPHS // 20))
+def test_seeded_graphs(block):
+    for seed in range(block * 20, (block + 1) * 20):
+        program = generate(RandomChooser(seed))
+        failures, _ = check(program)
+        assert not failures, f"seed {seed}:\n" + "\n".join(map(str, failures)) + "\n" + program.describe()
+
+
+@pytest.mark.parametrize("block", range(GRADIENT_GRAPHS // 10))
+def test_seeded_gradient_graphs(block):
+    for seed in range(block * 10, (block + 1) * 10):
+        program = gradient_program(seed)
+        failures, _ = check_gradients(program, seed)
+        assert not failures, f"seed {seed}:\n" + "\n".join(map(str, failures)) + "\n" + program.describe()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(programs())
+def test_hypothesis_graphs(program):
+    failures, _ = check(program, [c for c in CONFIGS if c[0] in ("cpu:default", "cpu:unfused", "reference:default")])
+    assert not failures, "\n".join(map(str, failures)) + "\n" + program.describe()
