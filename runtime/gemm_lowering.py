@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..ops import ELEMENTWISE
 from .kernel_ir import Gemm, Kernel, Load, Unsupported, flat_index
 
 
@@ -68,8 +69,10 @@ def _lower_matmul(lw, kernel_node, body, root, private_product):
         return Kernel(kernel_node.name, lw.params, loops, Load(out, index, root.dtype), index, gemm=gemm,
                       sources=lw.sources)
     # the epilogue reads the product from the output buffer, or from a buffer of its own
-    # when the output is also an input (an update written in place)
-    product = lw._add_param(f"{mm.name}/product", mm.dtype, mm.shape, PRIVATE_PRODUCT) if private_product else None
+    # when the output is also an input (an update written in place) or when writing an
+    # output element could overwrite product elements not read yet
+    own = private_product or not _epilogue_in_place(nodes, mm, root)
+    product = lw._add_param(f"{mm.name}/product", mm.dtype, mm.shape, PRIVATE_PRODUCT) if own else None
     out = lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
     gemm = _gemm(trans, mm, out if product is None else product)
     lw.param_of[mm] = out if product is None else product
@@ -77,6 +80,23 @@ def _lower_matmul(lw, kernel_node, body, root, private_product):
     value = lw.value(root, loops)
     return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), gemm=gemm,
                   sources=lw.sources)
+
+
+def _epilogue_in_place(nodes, mm, root):
+    """Whether the epilogue can compute in the product's buffer: the output has the
+    product's dtype (so the same bytes per element) and shape, and every op between them
+    is elementwise at that shape, so output element i reads only product element i.
+    (A cast to int64, a broadcast to more rows or a reshape of the product would write
+    over product elements that later output elements still read.)"""
+    if root.dtype != mm.dtype or root.shape != mm.shape:
+        return False
+    reached = {mm}
+    for n in nodes:
+        if n is not mm and any(x in reached for x in n.inputs):
+            if n.opdef.kind != ELEMENTWISE or n.shape != root.shape:
+                return False
+            reached.add(n)
+    return True
 
 
 def _scaled_update(root, mm, lw):

@@ -99,3 +99,30 @@ def test_full_reduction_kernel_is_not_split():
     for k in kernels:
         if kernel_ir.reductions_of(k.kernel.value):
             assert not kernel_ir.split_safe(k.kernel) and k.parts == 1
+
+
+# -- matmul epilogues (found by the fuzzer: tests/regressions/matmul_vector_k1_seed128) --------
+@pytest.mark.parametrize("dtype", [gc.int64, gc.int32, gc.float64, gc.bool_])
+@pytest.mark.parametrize("m", [1, 7])
+def test_matmul_epilogue_changing_dtype(dtype, m):
+    """The product was written into the output buffer and read back while the epilogue
+    stored elements of another size there: a cast of x @ w to int64 came out all zeros."""
+    k, n = 3, 16
+    x = gc.placeholder(gc.float32, (m, k))
+    w = gc.constant(RNG.standard_normal((k, n)).astype(np.float32))
+    xv = RNG.standard_normal((m, k)).astype(np.float32) * 3
+    got = gc.Session().run(gc.cast(gc.matmul(x, w), dtype), {x: xv})
+    product = xv @ w.node.attrs["value"]
+    np.testing.assert_array_equal(got, product.astype(dtype))
+
+
+def test_matmul_epilogue_broadcast_to_more_rows():
+    """An epilogue whose output is larger than the product (a broadcast add) must not
+    overwrite product rows it still reads."""
+    x = gc.placeholder(gc.float32, (1, 4))
+    w = gc.constant(RNG.standard_normal((4, 16)).astype(np.float32))
+    bias = gc.constant(RNG.standard_normal((5, 16)).astype(np.float32))
+    xv = RNG.standard_normal((1, 4)).astype(np.float32)
+    got = gc.Session().run(gc.tanh(gc.matmul(x, w) + bias), {x: xv})
+    want = np.tanh(xv.astype(np.float64) @ w.node.attrs["value"] + bias.node.attrs["value"])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
