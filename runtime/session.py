@@ -231,43 +231,46 @@ class _VariableAccess:
     run an initializer) hold ``writer``, one at a time, so each starts from the values the
     one before it committed. A run that writes updates into the variables' own buffers
     (runtime.inplace) also waits until no reader runs and keeps new readers out meanwhile;
-    other writers commit a new dict of variables, so readers keep going beside them."""
+    other writers commit a new dict of variables, so readers keep going beside them.
+
+    Uncontended, nothing here waits: a reader appends itself to ``readers`` and checks
+    ``writing``; an in-place writer sets ``writing`` and checks ``readers`` (list appends,
+    pops and attribute writes are atomic, so one of the two always sees the other)."""
 
     def __init__(self):
         self.writer = threading.Lock()
-        self._mutex = threading.Lock()
-        self._changed = threading.Condition(self._mutex)
-        self._readers = 0
-        self._writing = False    # an in-place writer runs or waits for the readers
+        self.readers = []           # one entry per run reading the variables now
+        self.writing = False        # an in-place writer runs, or waits for the readers to finish
+        self._drained = threading.Event()   # a reader left while ``writing``
 
     def enter(self, compiled):
         """Wait until a run of ``compiled`` may start, and count it in."""
         if compiled.writes_variables:
             self.writer.acquire()
             if compiled.writes_in_place:
-                with self._mutex:
-                    self._writing = True
-                    while self._readers:
-                        self._changed.wait()
+                self.writing = True
+                while self.readers:
+                    self._drained.wait(0.001)
+                    self._drained.clear()
         elif compiled.reads_variables:
-            with self._mutex:
-                while self._writing:
-                    self._changed.wait()
-                self._readers += 1
+            self.readers.append(None)
+            while self.writing:     # step aside (nothing read yet) until the writer is done
+                self.readers.pop()
+                self._drained.set()
+                with self.writer:
+                    pass
+                self.readers.append(None)
 
     def leave(self, compiled):
         """The run of ``compiled`` that :meth:`enter` let in has finished (or failed)."""
         if compiled.writes_variables:
             if compiled.writes_in_place:
-                with self._mutex:
-                    self._writing = False
-                    self._changed.notify_all()
+                self.writing = False
             self.writer.release()
         elif compiled.reads_variables:
-            with self._mutex:
-                self._readers -= 1
-                if self._writing and not self._readers:
-                    self._changed.notify_all()
+            self.readers.pop()
+            if self.writing:
+                self._drained.set()
 
 
 def _result(value, owned):

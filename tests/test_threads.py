@@ -13,7 +13,7 @@ import pytest
 
 import graphc as gc
 from conftest import assert_close
-from graphc.runtime import session as session_module
+from graphc.runtime import executor as executor_module, session as session_module
 
 THREADS = 8
 RNG = np.random.default_rng(9)
@@ -201,29 +201,34 @@ def test_feed_shapes_compile_concurrently_each_once(monkeypatch):
         assert_close(got, np.tanh(feed[p].astype(np.float64) @ w0), np.float32)
 
 
-def _training_problem():
-    """A small model trained with momentum SGD (updates written in place) and a step counter
-    whose update is fetched, so each run tells which step it was."""
-    x_val = RNG.standard_normal((32, 16)).astype(np.float32)
-    y_val = RNG.standard_normal((32, 8)).astype(np.float32)
-    w0 = (RNG.standard_normal((16, 8)) * 0.2).astype(np.float32)
-    x = gc.placeholder(gc.float32, (None, 16), name="x")
-    y = gc.placeholder(gc.float32, (None, 8), name="y")
+def _training_problem(fallback):
+    """A small model trained with momentum SGD and a step counter whose update is fetched,
+    so each run tells which step it was. Its updates are written in place, or with
+    ``fallback`` (a gather of the input rows, run by numpy) computed into new arrays."""
+    x_val = RNG.standard_normal((256, 128)).astype(np.float32)
+    y_val = RNG.standard_normal((256, 64)).astype(np.float32)
+    w0 = (RNG.standard_normal((128, 64)) * 0.1).astype(np.float32)
+    x = gc.placeholder(gc.float32, (None, 128), name="x")
+    y = gc.placeholder(gc.float32, (None, 64), name="y")
     w = gc.Variable(w0, name="w")
-    b = gc.Variable(np.zeros(8, np.float32), name="b")
+    b = gc.Variable(np.zeros(64, np.float32), name="b")
     step = gc.Variable(np.int64(0), name="step")
-    pred = gc.tanh(x @ w + b)
+    order = RNG.permutation(256) if fallback else np.arange(256)
+    rows = gc.gather(x, gc.constant(order)) if fallback else x
+    pred = gc.tanh(rows @ w + b)
     loss = gc.mean(gc.square(pred - y))
     train = gc.group(gc.train.SGD(0.05, momentum=0.9).minimize(loss))
     counted = gc.assign_add(step, np.int64(1))
-    return {x: x_val, y: y_val}, (w, b, step), pred, loss, train, counted
+    return {x: x_val, y: y_val}, (w, b, step), pred, loss, train, counted, (x_val[order], y_val)
 
 
-def test_training_steps_and_readers_from_8_threads_follow_a_sequential_order():
-    """Four threads run training steps (updates in place), four read the variables and a
-    prediction meanwhile. Each step's loss is the sequential run's at that step, the final
-    variables are the sequential ones, and every read sees the variables of one step."""
-    feed, (w, b, step), pred, loss, train, counted = _training_problem()
+@pytest.mark.parametrize("updates", ["in_place", "fallback"])
+def test_training_steps_and_readers_from_8_threads_follow_a_sequential_order(updates):
+    """Four threads run training steps, four read the variables and a prediction meanwhile.
+    Each step's loss is the sequential run's at that step, the final variables are the
+    sequential ones, and every read sees the variables of one step: an in-place writer
+    keeps readers out, other writers commit beside them."""
+    feed, (w, b, step), pred, loss, train, counted, (rows, y_val) = _training_problem(updates == "fallback")
     steps_per_thread = 40
     total = 4 * steps_per_thread
     with gc.Session() as sequential:
@@ -235,7 +240,7 @@ def test_training_steps_and_readers_from_8_threads_follow_a_sequential_order():
             states.append(sequential.run([step, w, b, pred], feed))
     got_losses, reads, mismatches = {}, [], []
     with gc.Session() as sess:
-        assert sess.compile([train, loss, counted], feed).writes_in_place
+        assert sess.compile([train, loss, counted], feed).writes_in_place == (updates == "in_place")
 
         def work(i):
             for _ in range(steps_per_thread):
@@ -255,6 +260,46 @@ def test_training_steps_and_readers_from_8_threads_follow_a_sequential_order():
     torn = [r for r in reads if not _equal(r, states[int(r[0])])]
     assert len(reads) == 4 * steps_per_thread and not torn, f"{len(torn)} reads mix variables of different steps"
     # the sequential run itself against numpy: the first step's loss
-    x_val, y_val = feed.values()
     w0 = states[0][1].astype(np.float64)
-    assert_close(losses[1], np.mean(np.square(np.tanh(x_val @ w0) - y_val)), np.float32)
+    assert_close(losses[1], np.mean(np.square(np.tanh(rows @ w0) - y_val)), np.float32)
+
+
+@pytest.mark.parametrize("updates", ["in_place", "fallback"])
+def test_a_training_step_while_a_read_is_paused_mid_run(updates, monkeypatch):
+    """A read is held inside its numpy kernel while another thread runs a training step:
+    a step that writes into the variables' buffers waits for the read to finish; one that
+    commits new arrays goes ahead. Either way the read returns the values from before."""
+    feed, (w, b, step), pred, loss, train, counted, _ = _training_problem(updates == "fallback")
+    reading = [step, w, b, gc.gather(pred, gc.constant(np.array([3, 1])))]
+    paused, resume = threading.Event(), threading.Event()
+    real = executor_module.compute
+
+    def compute(node, values):
+        if node.op == "gather" and threading.current_thread().name == "reader":
+            paused.set()
+            assert resume.wait(10)
+        return real(node, values)
+
+    with gc.Session() as sequential:
+        before = sequential.run(reading, feed)
+        sequential.run(train, feed)
+        after = sequential.run(reading, feed)
+    assert not _equal(after, before)
+    with gc.Session() as sess:
+        assert sess.compile(train, feed).writes_in_place == (updates == "in_place")
+        sess.run(reading, feed)    # compiled before anything pauses
+        monkeypatch.setattr(executor_module, "compute", compute)
+        got = []
+        reader = threading.Thread(target=lambda: got.append(sess.run(reading, feed)), name="reader")
+        writer = threading.Thread(target=lambda: sess.run(train, feed), name="writer")
+        reader.start()
+        assert paused.wait(10)
+        writer.start()
+        writer.join(0.5 if updates == "in_place" else 10)
+        assert writer.is_alive() == (updates == "in_place")
+        resume.set()
+        reader.join(10)
+        writer.join(10)
+        assert not reader.is_alive() and not writer.is_alive()
+        assert _equal(got[0], before)
+        assert _equal(sess.run(reading, feed), after)
