@@ -75,7 +75,15 @@ def generate(chooser, max_ops=12, float_dtypes=None):
     p = g.p
     outputs = [len(p.steps) - 1] + [chooser.integer(0, len(p.steps) - 1) for _ in range(chooser.integer(0, 2))]
     p.outputs = list(dict.fromkeys(outputs))
-    program = Program.of(p.steps, p.outputs)
+    variables = [i for i, s in enumerate(p.steps) if s.op == "variable"]
+    updates = []
+    if variables and chooser.chance(0.4):   # updates run with the fetches (assign, group)
+        for v in variables[:2]:
+            values = [i for i, x in enumerate(p.vals) if x.shape == p.vals[v].shape and x.dtype == p.vals[v].dtype
+                      and i != v and p.steps[i].op != "variable"]
+            if values:
+                updates.append((v, chooser.pick(values)))
+    program = Program.of(p.steps, p.outputs, updates)
     program.regime = regime
     return program
 

@@ -156,6 +156,7 @@ class Program:
 
     def __init__(self):
         self.steps, self.vals, self.outputs = [], [], []
+        self.updates = []      # (variable step, value step): gc.assign run with the fetches
 
     def add(self, op, args=(), **params):
         """Append a step and return its index (its value is evaluated now)."""
@@ -195,12 +196,13 @@ class Program:
         val = self.vals[k]
         steps = list(self.steps)
         steps[k] = Step("input", (), {"value": val.value.astype(val.dtype), "dtype": val.dtype.str})
-        return Program.of(steps, self.outputs)
+        updates = [(v, x) for v, x in self.updates if steps[v].op == "variable"]
+        return Program.of(steps, self.outputs, updates)
 
     @classmethod
-    def of(cls, steps, outputs):
-        """A program of ``steps`` keeping only what ``outputs`` need (renumbered)."""
-        needed, stack = set(), list(outputs)
+    def of(cls, steps, outputs, updates=()):
+        """A program of ``steps`` keeping only what ``outputs`` and ``updates`` need (renumbered)."""
+        needed, stack = set(), list(outputs) + [i for pair in updates for i in pair]
         while stack:
             i = stack.pop()
             if i not in needed:
@@ -213,6 +215,7 @@ class Program:
             s = steps[old]
             p.add(s.op, [new_index[a] for a in s.args], **s.params)
         p.outputs = [new_index[o] for o in outputs]
+        p.updates = [(new_index[v], new_index[x]) for v, x in updates]
         return p
 
     def describe(self):
@@ -223,4 +226,5 @@ class Program:
             params = {k: (f"array{np.shape(p)}" if isinstance(p, np.ndarray) else p) for k, p in s.params.items()}
             lines.append(f"  s{i}: {v.dtype}{list(v.shape)} = {s.op}({', '.join(f's{a}' for a in s.args)}) {params}")
         lines.append(f"  outputs: {', '.join(f's{o}' for o in self.outputs)}")
+        lines.extend(f"  update: s{v} = s{x}" for v, x in self.updates)
         return "\n".join(lines)

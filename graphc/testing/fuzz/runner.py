@@ -64,22 +64,31 @@ def check(program, configs=CONFIGS):
                                                 f"numpy gives {e.dtype}{list(e.shape)}"))
     if failures:
         return failures, 0
+    with graph.as_default():
+        run_fetches = fetches + ([gc.group(*[gc.assign(tensors[v], tensors[x]) for v, x in program.updates])]
+                                 if program.updates else [])
     specs = {t.node: (a.dtype, a.shape) for t, a in feeds.items()}
     seen = set()
     for label, device, opts in configs:
         try:
-            key = (device, opts.get("poison", False), _final_ir(graph, [t.node for t in fetches], specs, opts))
+            key = (device, opts.get("poison", False), _final_ir(graph, [t.node for t in run_fetches], specs, opts))
             if key in seen:
                 continue
             seen.add(key)
             with gc.Session(graph, device=device, **opts) as sess:
-                first = sess.run(fetches, feeds)
-                again = sess.run(fetches, feeds)
+                first = sess.run(run_fetches, feeds)[:len(fetches)]
+                if program.updates:   # the updated variables, then the same run from their new values
+                    after = sess.run([tensors[v] for v, _ in program.updates])
+                    again = first
+                else:
+                    again = sess.run(fetches, feeds)
         except Exception:
             failures.append(Failure(label, -1, traceback.format_exc(limit=6)))
             continue
         for k, (got, want, got2) in enumerate(zip(first, expected, again)):
             failures.extend(_compare(label, k, got, want, got2))
+        for (v, x), got in zip(program.updates, after if program.updates else ()):
+            failures.extend(_compare(label, f"update of s{v}", got, program.vals[x], got))
     return failures, len(seen)
 
 

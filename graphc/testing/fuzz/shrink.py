@@ -22,7 +22,7 @@ def shrink(program, failure, budget=200):
     """A smaller program failing like ``failure`` (in the same pipeline), within ``budget`` checks."""
     configs = [c for c in CONFIGS if c[0] == failure.config] or CONFIGS
     fails = lambda p: any(f.config == failure.config for f in check(p, configs)[0])   # noqa: E731
-    if failure.output >= 0 and len(program.outputs) > 1:
+    if isinstance(failure.output, int) and failure.output >= 0 and len(program.outputs) > 1:
         candidate = Program.of(program.steps, [program.outputs[failure.output]])
         if fails(candidate):
             program = candidate

@@ -50,6 +50,7 @@ def _arg(op, a, axis, keepdims):
     """argmax/argmin: undecidable unless the winner beats every rival by their bounds
     (exact ties between exactly known values resolve to the first, as in numpy)."""
     x, b = a.value, a.bound
+    rank = x.ndim
     if axis is None:
         x, b, axis = x.reshape(-1), b.reshape(-1), 0
     sign = 1 if op == "argmax" else -1
@@ -62,7 +63,9 @@ def _arg(op, a, axis, keepdims):
     if a.dtype.kind != "f":
         ambiguous = ~np.isfinite(np.max(b, axis=axis, initial=0))
     if keepdims:
-        idx, ambiguous = np.expand_dims(idx, axis), np.expand_dims(ambiguous, axis)
+        keep = (1,) * rank if x.ndim != rank or rank == 0 else None   # a full reduction keeps every axis
+        idx, ambiguous = ((idx.reshape(keep), ambiguous.reshape(keep)) if keep is not None else
+                          (np.expand_dims(idx, axis), np.expand_dims(ambiguous, axis)))
     return Val(idx.astype(np.int64), undecided(np.zeros(idx.shape), ambiguous), np.dtype(np.int64))
 
 
