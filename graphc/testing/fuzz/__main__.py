@@ -27,10 +27,14 @@ def _primitives(program, gradients=False):
     """The primitive ops of the program's graph (and of its backward pass)."""
     graph = gc.Graph()
     tensors, _ = program.build(graph)
-    if gradients:
-        floats = [t for t in tensors if t.dtype in (gc.float32, gc.float64)]
-        with graph.as_default():
-            gc.gradients(gc.sum(tensors[program.outputs[0]]) if floats else floats, floats[:4])
+    with graph.as_default():
+        if program.updates:
+            gc.group(*[gc.assign(tensors[v], tensors[x]) for v, x in program.updates])
+        if gradients:
+            xs = [tensors[i] for i, s in enumerate(program.steps)
+                  if s.op in ("input", "variable") and program.vals[i].is_float]
+            loss = sum(gc.sum(gc.cast(tensors[o], gc.float64)) for o in program.outputs if program.vals[o].is_float)
+            gc.gradients(loss, xs)
     return {n.op for n in graph.nodes}
 
 
@@ -46,21 +50,28 @@ def _one(job):
     if failures and regressions and kind == "graph":
         small = shrink(program, failures[0])
         written.append(write_regression(small, failures[0], regressions, name=f"fuzz_seed{seed}"))
-    try:
-        ops = _primitives(program, kind == "gradient")
-    except Exception:
-        ops = _primitives(program)
+    ops = set()
+    for with_gradients in ((True, False) if kind == "gradient" else (False,)):
+        try:
+            ops = _primitives(program, with_gradients)
+            break
+        except Exception:
+            continue
     return dict(kind=kind, seed=seed, regime=program.regime, programs=programs, ops=ops,
                 failures=[str(f) for f in failures], description=program.describe() if failures else "",
                 written=written)
 
 
 def _bar(done, total, failures, started):
+    """A progress bar on a terminal; in a log, a line every 2% instead."""
+    tty = sys.stderr.isatty()
+    if not tty and done != total and done % max(total // 50, 1):
+        return
     width = 30
     filled = int(width * done / max(total, 1))
     rate = (time.time() - started) / max(done, 1)
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {failures} failing  "
-                     f"{rate:.2f} s/graph ")
+    sys.stderr.write(f"{chr(13) if tty else ''}[{'#' * filled}{'.' * (width - filled)}] {done}/{total}  "
+                     f"{failures} failing  {rate:.2f} s/graph{'' if tty else chr(10)}")
     sys.stderr.flush()
 
 

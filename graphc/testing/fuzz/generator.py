@@ -16,7 +16,7 @@ from ...passes.fuse import INLINE_CONSTANT, MAX_KERNEL_INPUTS, MAX_RECOMPUTE
 from ...runtime.kernel_ir import lower as _  # noqa: F401  (kernel_ir before gemm_lowering)
 from ...runtime.gemm_lowering import COLUMN_SUM_ROWS
 from ...runtime.llvm_codegen import SUM_BLOCK_MAX, SUM_BLOCK_MIN
-from ...runtime.llvm_gemm import KC, MC, MR, NV
+from ...runtime.llvm_gemm import KC, MC, MR, NC, NV
 from ...runtime.native import PARALLEL_GEMM_WORK, PARALLEL_WORK
 from . import elementwise as E
 from .program import Program
@@ -29,7 +29,7 @@ THRESHOLDS = {
     "sum_block": around(SUM_BLOCK_MIN) + around(SUM_BLOCK_MAX) + [2 * SUM_BLOCK_MAX, 65537],  # 65537: prime, no block
     "column_sum_rows": around(COLUMN_SUM_ROWS),
     "gemm_rows": [1, MR - 1, MR, MR + 1, 2 * MR + 1, MC - 1, MC, MC + 1],
-    "gemm_cols": [1, 15, 16, 17, 16 * NV - 1, 16 * NV, 16 * NV + 1],
+    "gemm_cols": [1, 15, 16, 17, 16 * NV - 1, 16 * NV, 16 * NV + 1, NC - 1, NC + 1],
     "gemm_depth": [1, 2, KC - 1, KC, KC + 1],
     "inline_constant": around(INLINE_CONSTANT),
     "fold_limit": around(FOLD_LIMIT),
@@ -117,6 +117,9 @@ class _Growing:
         if dtype.kind == "f" and dtype not in self.floats:
             dtype = self.floats[0]
         kind = kind or self.c.pick(("input", "input", "input", "const", "variable"))
+        if kind == "input" and shape and self.c.chance(0.15):   # a placeholder with unknown dims
+            unknown = (0,) if self.c.chance(0.7) else tuple(range(len(shape)))
+            return self.p.add(kind, value=self.values(shape, dtype), dtype=dtype.str, unknown=unknown)
         return self.p.add(kind, value=self.values(shape, dtype), dtype=dtype.str)
 
     def start(self, regime):

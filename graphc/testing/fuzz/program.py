@@ -23,12 +23,14 @@ class Step:
     params: dict = field(default_factory=dict)
 
 
-def _input_eval(vals, value, dtype):
+def _input_eval(vals, value, dtype, unknown=()):
     return exact(value, dtype)
 
 
-def _input_build(ts, value, dtype, index):
-    return gc.placeholder(np.dtype(dtype), value.shape, name=f"x{index}")
+def _input_build(ts, value, dtype, index, unknown=()):
+    """A placeholder; the axes in ``unknown`` are declared None (known only when fed)."""
+    shape = tuple(None if k in unknown else d for k, d in enumerate(value.shape))
+    return gc.placeholder(np.dtype(dtype), shape, name=f"x{index}")
 
 
 def _const_build(ts, value, dtype, index):
@@ -174,6 +176,9 @@ class Program:
         fn = OPS[step.op][0]
         with np.errstate(all="ignore"):
             return fn([vals[i] for i in step.args], **step.params)
+
+    def has_unknown_dims(self):
+        return any(s.op == "input" and s.params.get("unknown") for s in self.steps)
 
     def inputs(self):
         return [i for i, s in enumerate(self.steps) if s.op == "input"]

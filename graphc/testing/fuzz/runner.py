@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import graphc as gc
+from graphc.errors import GraphcError
 
 from ...passes.pipeline import PASS_NAMES, run_pipeline, select_passes
 from ...runtime.compiler import specialize
@@ -53,13 +54,18 @@ def check(program, configs=CONFIGS):
     graph = gc.Graph()
     try:
         tensors, feeds = program.build(graph)
+    except GraphcError:
+        if program.has_unknown_dims():
+            return [], 0          # an op that needs static sizes (documented), not a miscompilation
+        return [Failure("build", -1, traceback.format_exc(limit=4))], 0
     except Exception:
         return [Failure("build", -1, traceback.format_exc(limit=4))], 0
     fetches = [tensors[i] for i in program.outputs]
     expected = [program.vals[i] for i in program.outputs]
     failures = []
     for k, (t, e) in enumerate(zip(fetches, expected)):
-        if np.dtype(t.dtype) != e.dtype or tuple(t.shape) != e.shape:
+        if np.dtype(t.dtype) != e.dtype or len(t.shape) != len(e.shape) or \
+                any(d is not None and d != w for d, w in zip(t.shape, e.shape)):
             failures.append(Failure("infer", k, f"graphc infers {t.dtype}{list(t.shape)}, "
                                                 f"numpy gives {e.dtype}{list(e.shape)}"))
     if failures:

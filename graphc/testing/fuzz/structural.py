@@ -90,7 +90,7 @@ def move(fn, *vals, dtype=None):
     """A data movement: the same function moves values and bounds."""
     value = fn(*[v.value for v in vals])
     bound = fn(*[v.bound for v in vals])
-    return Val(np.ascontiguousarray(value), np.ascontiguousarray(bound, dtype=np.float64),
+    return Val(np.array(value, order="C"), np.array(bound, dtype=np.float64, order="C"),
                dtype or vals[0].dtype)
 
 
