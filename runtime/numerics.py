@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import NumericsError
 from ..ops import EFFECT, MOVEMENT, SOURCE
-from .reference import compute, last_uses, read_only
+from .reference import compute, run_graph
 
 
 class NumericsCheck:
@@ -78,20 +78,8 @@ class NumericsCheck:
 def run_graph_checked(graph, feeds, variables):
     """``reference.run_graph`` with the check: for programs compiled without a memory plan."""
     check = NumericsCheck(graph, feeds, variables)
-    env, frees = {}, last_uses(graph)
-    with np.errstate(all="ignore"):
-        for i, node in enumerate(graph.nodes):
-            if node.op == "placeholder":
-                env[node] = read_only(feeds[node.name])
-            elif node.op == "variable":
-                env[node] = read_only(variables[node.name])
-            else:
-                inputs = [env[x] for x in node.inputs]
-                env[node] = compute(node, inputs)
-                check.output(node, env[node], inputs if _checked(node) else None)
-            for dead in frees[i]:
-                del env[dead]
-    return [env[n] for n in graph.outputs]
+    return run_graph(graph, feeds, variables,
+                     after=lambda node, value, inputs: check.output(node, value, inputs if _checked(node) else None))
 
 
 _DIFFERS = object()   # _origin's answer when the re-run's output is finite

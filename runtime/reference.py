@@ -23,8 +23,9 @@ def last_uses(graph):
     return frees
 
 
-def run_graph(graph, feeds, variables):
-    """Evaluate ``graph.outputs``; ``feeds`` and ``variables`` map names to arrays."""
+def run_graph(graph, feeds, variables, after=None):
+    """Evaluate ``graph.outputs``; ``feeds`` and ``variables`` map names to arrays.
+    ``after(node, value, inputs)``, if given, sees every computed value as it is made."""
     env = {}
     frees = last_uses(graph)
     with np.errstate(all="ignore"):
@@ -34,7 +35,10 @@ def run_graph(graph, feeds, variables):
             elif node.op == "variable":
                 env[node] = read_only(variables[node.name])
             else:
-                env[node] = compute(node, [env[x] for x in node.inputs])
+                inputs = [env[x] for x in node.inputs]
+                env[node] = compute(node, inputs)
+                if after is not None:
+                    after(node, env[node], inputs)
             for dead in frees[i]:
                 del env[dead]
     return [env[n] for n in graph.outputs]

@@ -22,9 +22,7 @@ def _unary(name):
             x = g.pick_tensor()
         else:
             x = g.pick_tensor(NUMERIC)
-        if x is None:
-            return False
-        if x is not None and name not in INT_SAFE and name not in E.PREDICATES:
+        if name not in INT_SAFE and name not in E.PREDICATES:
             x = g.adapt(x, domain)
         elif g.p.vals[x].dtype.kind == "f" and np.abs(g.p.vals[x].value).max(initial=0) > 1e4:
             x = g.adapt(x, E.ANY)
@@ -62,8 +60,6 @@ def _binary(name):
             y = _partner(g, x, lambda v: True)
         else:
             x = g.pick_tensor(NUMERIC)
-            if x is None:
-                return False
             y = _partner(g, x)
         vx, vy = g.p.vals[x], g.p.vals[y]
         common = np.result_type(vx.dtype, vy.dtype)
@@ -111,8 +107,6 @@ def _cast(g):
 
 def _clip(g):
     x = g.pick_tensor(FLOAT)
-    if x is None:
-        return False
     dtype = g.p.vals[x].dtype
     lo = g.c.pick([-1.0, -0.5, 0.0])
     g.p.add("clip", (x, g.const(lo, dtype), g.const(lo + g.c.pick([0.5, 1.0, 2.0]), dtype)), lo=lo, hi=None)
@@ -132,8 +126,6 @@ def _axis_choice(g, rank):
 def _reduction(name):
     def draw(g):
         x = g.pick_tensor(NUMERIC if name != "sum" else lambda v: True)
-        if x is None:
-            return False
         v = g.p.vals[x]
         axis = _axis_choice(g, v.value.ndim)
         if name in ("argmax", "argmin") and isinstance(axis, tuple):
@@ -186,8 +178,6 @@ def _reshape(g):
 
 def _transpose(g):
     x = g.pick_tensor(lambda v: v.value.ndim >= 2)
-    if x is None:
-        return False
     rank = g.p.vals[x].value.ndim
     perm = tuple(int(i) for i in g.rng.permutation(rank))
     g.p.add("transpose", (x,), perm=perm)
@@ -202,8 +192,6 @@ def _expand_dims(g):
 
 def _squeeze(g):
     x = g.pick_tensor(lambda v: 1 in v.shape)
-    if x is None:
-        return False
     shape = g.p.vals[x].shape
     g.p.add("squeeze", (x,), axis=g.c.pick([i for i, d in enumerate(shape) if d == 1]))
     return True
@@ -221,8 +209,6 @@ def _broadcast_to(g):
 
 def _slice(g):
     x = g.pick_tensor(RANKED)
-    if x is None:
-        return False
     slices = []
     for d in g.p.vals[x].shape:
         step = g.c.pick([1, 1, 2, 3, -1, -2])
@@ -235,8 +221,6 @@ def _slice(g):
 
 def _concat(g):
     x = g.pick_tensor(RANKED)
-    if x is None:
-        return False
     v = g.p.vals[x]
     axis = g.c.integer(0, v.value.ndim - 1)
     parts = [x]
@@ -262,8 +246,6 @@ def _stack(g):
 
 def _split(g):
     x = g.pick_tensor(lambda v: any(d > 1 for d in v.shape))
-    if x is None:
-        return False
     shape = g.p.vals[x].shape
     axis = g.c.pick([i for i, d in enumerate(shape) if d > 1])
     parts = g.c.pick([p for p in range(2, min(shape[axis], 5) + 1) if shape[axis] % p == 0] or [1])
@@ -280,8 +262,6 @@ def _tile(g):
 
 def _pad(g):
     x = g.pick_tensor(lambda v: RANKED(v) and v.value.size <= 1 << 16)
-    if x is None:
-        return False
     pads = tuple((g.c.integer(0, 2), g.c.integer(0, 3)) for _ in g.p.vals[x].shape)
     value = 0 if g.p.vals[x].dtype == np.bool_ else g.c.pick([0, 1, -2])
     g.p.add("pad", (x,), pads=pads, value=value)
@@ -290,8 +270,6 @@ def _pad(g):
 
 def _gather(g):
     x = g.pick_tensor(lambda v: RANKED(v) and NONEMPTY(v))
-    if x is None:
-        return False
     shape = g.p.vals[x].shape
     axis = g.c.integer(0, len(shape) - 1)
     count = g.c.pick([(), (1,), (3,), (2, 2), (7,)])
@@ -302,8 +280,6 @@ def _gather(g):
 
 def _one_hot(g):
     x = g.pick_tensor(lambda v: v.dtype.kind == "i" and v.value.size <= 4096)
-    if x is None:
-        return False
     g.p.add("one_hot", (x,), depth=g.c.pick([1, 4, 10]))
     return True
 
@@ -323,8 +299,6 @@ def _random(g):
 def _row_op(name):
     def draw(g):
         x = g.pick_tensor(lambda v: FLOAT(v) and RANKED(v) and NONEMPTY(v))
-        if x is None:
-            return False
         x = g.adapt(x, E.ANY)
         v = g.p.vals[x]
         if name == "layer_norm":

@@ -13,7 +13,7 @@ import numpy as np
 
 from ...passes.fold import FOLD_LIMIT
 from ...passes.fuse import INLINE_CONSTANT, MAX_KERNEL_INPUTS, MAX_RECOMPUTE
-from ...runtime.kernel_ir import lower as _  # noqa: F401  (kernel_ir before gemm_lowering)
+from ...runtime import kernel_ir  # noqa: F401  (kernel_ir before gemm_lowering, which it imports)
 from ...runtime.gemm_lowering import COLUMN_SUM_ROWS
 from ...runtime.llvm_codegen import SUM_BLOCK_MAX, SUM_BLOCK_MIN
 from ...runtime.llvm_gemm import KC, MC, MR, NC, NV

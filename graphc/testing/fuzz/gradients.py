@@ -19,7 +19,7 @@ import graphc as gc
 from graphc.errors import GraphcError
 
 from .generator import RandomChooser, generate
-from .program import OPS, Program
+from .program import OPS
 from .runner import Failure
 from .values import Val
 
