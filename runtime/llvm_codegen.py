@@ -174,8 +174,11 @@ class KernelBuilder:
             return b.uitofp(v, target) if _is_float(dst) else b.zext(v, target)
         if _is_float(src) and _is_float(dst):
             return b.fpext(v, target) if dst.itemsize > src.itemsize else b.fptrunc(v, target)
-        if _is_float(src):
-            return b.fptosi(v, target)
+        if _is_float(src):   # NaN, ±Inf and out-of-range values give INT_MIN (fptosi: poison)
+            bound = float(2 ** (8 * dst.itemsize - 1))
+            inside = b.and_(b.fcmp_ordered(">=", v, ir.Constant(v.type, -bound)),
+                            b.fcmp_ordered("<", v, ir.Constant(v.type, bound)))
+            return b.select(inside, b.fptosi(v, target), ir.Constant(target, -int(bound)))
         if _is_float(dst):
             return b.sitofp(v, target)
         return b.sext(v, target) if dst.itemsize > src.itemsize else b.trunc(v, target)

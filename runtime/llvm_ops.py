@@ -1,8 +1,10 @@
 """Scalar semantics of the op table's elementwise ops in LLVM IR, matching numpy.
 
-Float max/min propagate NaN and keep numpy's choice on -0.0; floor_divide and mod
-follow Python's (numpy's) sign rules; integer division by zero gives 0 as numpy
-does. Transcendentals come from the backend's math library when it provides them.
+Float maximum/minimum propagate NaN and keep numpy's choice on ±0 (a tie gives the second
+operand); floor_divide and mod follow Python's (numpy's) sign rules; integer division by
+zero gives 0 and INT_MIN // -1 wraps, as numpy does. Transcendentals come from the
+backend's math library when it provides them. docs/backend.md ("IEEE and integer edge
+cases") states the behaviours; tests/test_ieee_edges.py checks them against numpy.
 """
 import numpy as np
 from llvmlite import ir
@@ -69,19 +71,19 @@ class ScalarOps:
                 return x
             return b.select(b.icmp_signed("<", x, _zero(x.type)), b.neg(x), x)
         if op == "sign":
-            if fl:
-                one = ir.Constant(x.type, 1.0)
-                s = b.select(b.fcmp_ordered(">", x, _zero(x.type)), one,
-                             b.select(b.fcmp_ordered("<", x, _zero(x.type)), b.fneg(one), x))
-                return s   # NaN and ±0 give themselves
+            if fl:   # numpy: NaN stays NaN, both zeros give +0.0
+                one, zero = ir.Constant(x.type, 1.0), _zero(x.type)
+                rest = b.select(b.fcmp_unordered("uno", x, x), x, zero)
+                return b.select(b.fcmp_ordered(">", x, zero), one,
+                                b.select(b.fcmp_ordered("<", x, zero), b.fneg(one), rest))
             pos = b.zext(b.icmp_signed(">", x, _zero(x.type)), x.type)
             neg = b.zext(b.icmp_signed("<", x, _zero(x.type)), x.type)
             return b.sub(pos, neg)
         if op == "square":
             return b.fmul(x, x) if fl else b.mul(x, x)
         if op == "relu":
-            if fl:
-                keep = b.or_(b.fcmp_ordered(">=", x, _zero(x.type)), b.fcmp_unordered("uno", x, x))
+            if fl:   # maximum(x, 0): relu(-0.0) is +0.0
+                keep = b.or_(b.fcmp_ordered(">", x, _zero(x.type)), b.fcmp_unordered("uno", x, x))
                 return b.select(keep, x, _zero(x.type))
             return b.select(b.icmp_signed(">", x, _zero(x.type)), x, _zero(x.type))
         if op in ("floor", "ceil", "round"):
@@ -126,8 +128,8 @@ class ScalarOps:
         if op == "divide":
             return b.fdiv(x, y)
         if op in ("maximum", "minimum"):
-            if fl:
-                keep = b.or_(b.fcmp_ordered(">=" if op == "maximum" else "<=", x, y), b.fcmp_unordered("uno", x, x))
+            if fl:   # numpy: NaN if either is NaN, else y unless x is strictly beyond it (so ±0 ties give y)
+                keep = b.or_(b.fcmp_ordered(">" if op == "maximum" else "<", x, y), b.fcmp_unordered("uno", x, x))
                 return b.select(keep, x, y)
             pred = ">=" if op == "maximum" else "<="
             c = (b.icmp_unsigned if dtype == np.bool_ else b.icmp_signed)(pred, x, y)
@@ -141,17 +143,19 @@ class ScalarOps:
         raise NotImplementedError(op)
 
     def int_divmod(self, b, op, x, y):
-        """Python semantics; division by zero gives 0 (numpy)."""
-        zero = _zero(x.type)
-        safe = b.select(b.icmp_signed("==", y, zero), ir.Constant(x.type, 1), y)
+        """Python semantics; division by zero gives 0 and INT_MIN // -1 wraps to INT_MIN
+        (numpy). sdiv never sees 0 or -1 (INT_MIN / -1 traps on x86-64): x // -1 is -x."""
+        zero, minus_one = _zero(x.type), ir.Constant(x.type, -1)
+        y_zero, y_minus_one = b.icmp_signed("==", y, zero), b.icmp_signed("==", y, minus_one)
+        safe = b.select(b.or_(y_zero, y_minus_one), ir.Constant(x.type, 1), y)
         q, r = b.sdiv(x, safe), b.srem(x, safe)
         adjust = b.and_(b.icmp_signed("!=", r, zero), b.icmp_signed("!=", b.icmp_signed("<", r, zero),
                                                                       b.icmp_signed("<", safe, zero)))
         if op == "floor_divide":
-            out = b.select(adjust, b.sub(q, ir.Constant(x.type, 1)), q)
+            out = b.select(y_minus_one, b.neg(x), b.select(adjust, b.sub(q, ir.Constant(x.type, 1)), q))
         else:
-            out = b.select(adjust, b.add(r, safe), r)
-        return b.select(b.icmp_signed("==", y, zero), zero, out)
+            out = b.select(adjust, b.add(r, safe), r)   # (x % -1 is 0: r of x / 1)
+        return b.select(y_zero, zero, out)
 
     def float_divmod(self, b, op, x, y):
         """numpy's npy_divmod, step by step (C truthiness: NaN counts as non-zero)."""

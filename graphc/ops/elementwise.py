@@ -190,7 +190,14 @@ def _cast_infer(inputs, dtype):
 
 
 def _cast_compute(values, dtype):
-    return values[0].astype(dt.as_dtype(dtype))
+    x, dtype = values[0], dt.as_dtype(dtype)
+    if x.dtype.kind == "f" and dtype.kind == "i":
+        # toward zero; NaN, ±Inf and out-of-range values give INT_MIN on every platform
+        # (numpy's result on x86-64; C leaves it undefined)
+        bound = 2.0 ** (8 * dtype.itemsize - 1)
+        inside = (x >= -bound) & (x < bound)
+        return np.where(inside, np.where(inside, x, 0).astype(dtype), np.iinfo(dtype).min).astype(dtype)
+    return x.astype(dtype)
 
 
 register("cast", ELEMENTWISE, _cast_infer, _cast_compute, arity=1)
