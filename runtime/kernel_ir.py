@@ -100,6 +100,8 @@ def flat_index(index, shape):
 
 
 def unflatten(offset, shape):
+    if 0 in shape:   # an empty tensor: no index into it is ever read
+        return tuple(IConst(0) for _ in shape)
     out, stride = [], 1
     for d in reversed(shape):
         out.append(IConst(0) if d == 1 else imod(idiv(offset, stride), d))
@@ -454,6 +456,8 @@ def _in_range_select(lw, conds, inside, outside):
 
 def _pad(lw, node, index):
     (x,) = node.inputs
+    if 0 in x.shape:   # nothing to read: every element is padding (a select would still load)
+        return Const(node.attrs["value"], node.dtype)
     src, conds = [], []
     for i, d, (before, _) in zip(index, x.shape, node.attrs["pads"]):
         if before == 0 and d == node.shape[len(src)]:
@@ -475,11 +479,14 @@ def _concat(lw, node, index):
     parts, start = [], 0
     for x in node.inputs:
         size = x.shape[axis]
+        if size == 0:   # an empty part is never selected (and a load from it would read nothing valid)
+            continue
         local = IBin("add", index[axis], IConst(-start))
         clamped = IBin("max", IConst(0), IBin("min", local, IConst(max(size - 1, 0))))
         parts.append((start, lw.value(x, index[:axis] + (clamped,) + index[axis + 1:])))
         start += size
-    parts = [(begin, value) for begin, value in parts if value is not None]
+    if not parts:   # every part is empty: so is the output
+        return Const(0, node.dtype)
 
     def pick(lo, hi):
         if hi - lo == 1:

@@ -126,3 +126,27 @@ def test_matmul_epilogue_broadcast_to_more_rows():
     got = gc.Session().run(gc.tanh(gc.matmul(x, w) + bias), {x: xv})
     want = np.tanh(xv.astype(np.float64) @ w.node.attrs["value"] + bias.node.attrs["value"])
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+# -- empty tensors inside kernels (found by the fuzzer: seed 10091) ------------------------------
+@pytest.mark.parametrize("dtype", [gc.int32, gc.float32])
+def test_pad_of_an_empty_tensor(dtype):
+    """All padding: the lowering divided by the empty input's zero stride (a compile crash)."""
+    x = gc.placeholder(dtype, (3, 0))
+    xv = np.zeros((3, 0), dtype)
+    for y, want in [(gc.pad(gc.tile(x, (1, 3)), ((0, 2), (1, 1)), constant_values=7), np.full((5, 2), 7, dtype)),
+                    (gc.pad(x, ((1, 0), (2, 0))), np.zeros((4, 2), dtype)),
+                    (gc.pad(gc.reshape(x, (0, 3)), ((1, 1), (0, 0))) * 2, np.zeros((2, 3), dtype))]:
+        for optimize in (True, False):
+            np.testing.assert_array_equal(gc.Session(optimize=optimize).run(y, {x: xv}), want)
+
+
+def test_concat_with_empty_parts():
+    x = gc.placeholder(gc.float32, (2, 3))
+    e = gc.placeholder(gc.float32, (0, 3))
+    xv = RNG.standard_normal((2, 3)).astype(np.float32)
+    ev = np.zeros((0, 3), np.float32)
+    got = gc.Session().run(gc.exp(gc.concat([e, x, e, x, e], 0)), {x: xv, e: ev})
+    np.testing.assert_allclose(got, np.exp(np.concatenate([xv, xv]).astype(np.float64)), rtol=1e-6)
+    both_empty = gc.concat([e, e], 0) + 1.0
+    assert gc.Session().run(both_empty, {e: ev}).shape == (0, 3)
