@@ -31,6 +31,10 @@ class Session:
     Variables live here: each starts at its initial value when first needed (all
     of the graph's variables are initialized when the Session is created), keeps
     its value across runs, and changes only when a run succeeds.
+
+    One Session may be run from many threads at once. Each run reads the variable values
+    of one moment; runs that update variables run one at a time, so concurrent training
+    steps give what some sequential order of them gives.
     """
 
     def __init__(self, graph=None, device="cpu", optimize=True, passes=None, disable=(), verify=False,
