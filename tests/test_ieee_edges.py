@@ -401,9 +401,12 @@ REDUCTIONS = {"sum": np.sum, "prod": np.prod, "mean": np.mean, "max": np.max, "m
 
 def reduction_runs(n, dtype):
     """Runs of (n,) vectors of exactly summable values with NaN, +Inf or -Inf first, in the
-    middle or last (the last beyond a multiple of 16 when n is 17 or 33), and mixtures."""
+    middle or last (the last beyond a multiple of 16 when n is 17 or 33), mixtures, and one of
+    denormals (their sums exact too, their products zeros)."""
     base = np.resize(np.array([1.5, -2.0, 0.25, 3.0, -0.5], dtype), n)
-    runs = [base]
+    fi = np.finfo(dtype)
+    runs = [base, np.resize(np.array([fi.smallest_subnormal, -fi.tiny / 64, fi.tiny / 128, -3 * fi.smallest_subnormal],
+                                     dtype), n)]
     for special in (NAN, INF, -INF):
         for k in (0, n // 2, n - 1):
             runs.append(base.copy())
