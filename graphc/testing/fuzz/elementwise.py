@@ -7,7 +7,7 @@ bounds how an input error propagates (first order), ``ulps`` the op's own roundi
 """
 import numpy as np
 
-from .values import ULPS_BASIC, ULPS_MATH, Val, clean, eps, near_integer_edge, rounded, undecided
+from .values import ULPS_BASIC, ULPS_MATH, Val, clean, eps, near_integer_edge, near_kink, rounded, undecided
 
 F32 = np.dtype(np.float32)
 
@@ -80,6 +80,8 @@ def unary(name, a):
     if name in ("neg", "abs", "square") and not a.is_float:
         with np.errstate(all="ignore"):
             return Val(f(a.value), a.bound.copy(), a.dtype)
+    if name == "abs":
+        return Val(np.abs(a.value), a.bound.copy(), a.dtype, near_kink(a.value, a.bound))
     if name == "stop_gradient":
         return Val(a.value.copy(), a.bound.copy(), a.dtype)
     a = as_float(a)
@@ -105,7 +107,7 @@ def _piecewise(name, a):
             return Val(np.sign(x), undecided(np.zeros(x.shape), np.abs(x) <= b), a.dtype)
         if name == "relu":
             out = np.maximum(x, 0.0)
-            return Val(out, np.where(x < -b, 0.0, b), a.dtype)   # surely negative: exactly 0
+            return Val(out, np.where(x < -b, 0.0, b), a.dtype, near_kink(x, b))   # surely negative: exactly 0
         if name == "floor":
             return Val(np.floor(x), undecided(np.zeros(x.shape), near_integer_edge(x, b)), a.dtype)
         if name == "ceil":
@@ -164,7 +166,8 @@ def binary(name, a, b):
             return Val(z, clean(np.abs(y) * bx + np.abs(x) * by + bx * by) + rounded(z, out_dtype), out_dtype)
         if name in ("maximum", "minimum"):
             z = np.maximum(x, y) if name == "maximum" else np.minimum(x, y)
-            return Val(z, np.maximum(np.broadcast_to(bx, z.shape), np.broadcast_to(by, z.shape)), out_dtype)
+            return Val(z, np.maximum(np.broadcast_to(bx, z.shape), np.broadcast_to(by, z.shape)), out_dtype,
+                       near_kink(x - y, bx + by))
         if name == "divide":
             z = x / y
             near = by >= 0.5 * np.abs(y)

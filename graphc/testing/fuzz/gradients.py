@@ -5,11 +5,12 @@ evaluation (not graphc's).
 The programs are grown in float64. The scalar is ``L = sum_k sum(out_k * R_k)`` with
 fixed random ``R_k``. For a few random directions ``d`` over all float inputs, the
 analytic directional derivative ``sum_i <dL/dx_i, d_i>`` must match the central
-difference ``(L(x + h d) - L(x - h d)) / 2h``, Richardson-extrapolated from h and h/2,
+difference ``(L(x + h d) - L(x - h d)) / 2h``, Richardson-extrapolated from h = 1e-6 and h/2,
 within ten times the difference of the two estimates plus the float64 rounding noise
 of L divided by h. A direction along which some discrete decision (a comparison, floor,
-argmax, relu's kink) changes within the step is skipped: the error bounds of the
-evaluation (values.py) say so.
+argmax) changes within the step, or along which a kink (relu, abs, maximum or a max
+reduction at a tie) lies within it, is skipped: the evaluation's bounds and kink marks
+(values.py) say so.
 """
 import traceback
 
@@ -19,13 +20,13 @@ import graphc as gc
 from graphc.errors import GraphcError
 
 from .generator import RandomChooser, generate
-from .program import OPS
+from .program import Program
 from .runner import Failure
 from .values import Val
 
 DEVICES = ("cpu", "reference")
 DIRECTIONS = 3
-STEP = 1e-4
+STEP = 1e-6
 
 
 def _float_inputs(program):
@@ -42,7 +43,7 @@ def _evaluate(program, shifted):
             elif step.op == "stop_gradient":   # gc.gradients sends nothing through it: hold it still
                 vals.append(program.vals[i])
             else:
-                vals.append(OPS[step.op][0]([vals[j] for j in step.args], **step.params))
+                vals.append(Program._evaluate(step, vals))
     return vals
 
 
@@ -127,7 +128,7 @@ def _directional(program, xs, d, projections):
             moved = {i: program.vals[i].value + sign * h * d[i] for i in xs}
             # with bounds spanning the whole step, a decision that is not stable shows as inf
             wide = _evaluate(program, {i: Val(moved[i], np.abs(2 * h * d[i]), program.vals[i].dtype) for i in xs})
-            if any(not np.isfinite(wide[o].bound).all() for o in program.outputs):
+            if any(not np.isfinite(wide[o].bound).all() or wide[o].kink for o in program.outputs if wide[o].is_float):
                 return None
             exact = _evaluate(program, {i: Val(moved[i], np.zeros(moved[i].shape), program.vals[i].dtype) for i in xs})
             loss, rounding = _loss(program, exact, projections)

@@ -174,8 +174,11 @@ class Program:
     @staticmethod
     def _evaluate(step, vals):
         fn = OPS[step.op][0]
+        args = [vals[i] for i in step.args]
         with np.errstate(all="ignore"):
-            return fn([vals[i] for i in step.args], **step.params)
+            out = fn(args, **step.params)
+        out.kink = out.kink or any(a.kink for a in args)
+        return out
 
     def has_unknown_dims(self):
         return any(s.op == "input" and s.params.get("unknown") for s in self.steps)

@@ -43,7 +43,15 @@ def reduce(op, a, axis, keepdims):
             rel = np.sum(clean(b / np.abs(x)), **kw) + (n + 1) * eps(a.dtype)
             return Val(v, clean(rel * np.abs(v)) + rounded(v, a.dtype), a.dtype)
         v = (np.max if op == "max" else np.min)(x, **kw)
-        return Val(v, np.max(b, **kw), a.dtype)
+        return Val(v, np.max(b, **kw), a.dtype, _tie(x, b, v if keepdims else np.expand_dims(v, axes), axes))
+
+
+def _tie(x, b, extreme, axes):
+    """Whether some reduced group has two candidates for its max/min within their bounds."""
+    if x.size == 0:
+        return False
+    reach = np.max(b, axis=axes, keepdims=True) + b
+    return bool(np.any(np.sum((np.abs(x - extreme) <= reach) & (reach > 0), axis=axes) > 1))
 
 
 def _arg(op, a, axis, keepdims):
@@ -190,7 +198,9 @@ def pool(a, kind, kernel, stride, pads):
     cols = windows(a.value, kernel, stride, pads, fill)
     bcols = windows(a.bound, kernel, stride, pads, 0.0)
     if kind == "max":
-        return Val(cols.max(axis=(2, 3)), bcols.max(axis=(2, 3)), a.dtype)
+        best = cols.max(axis=(2, 3))
+        return Val(best, bcols.max(axis=(2, 3)), a.dtype,
+                   _tie(cols, bcols, best[:, :, None, None], (2, 3)))
     area = kernel[0] * kernel[1]
     v = cols.sum(axis=(2, 3)) / area
     bound = bcols.sum(axis=(2, 3)) / area + (area + 4) * eps(a.dtype) * np.abs(cols).sum(axis=(2, 3)) / area

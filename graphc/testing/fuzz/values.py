@@ -51,6 +51,7 @@ class Val:
     value: np.ndarray      # float64 for float dtypes; the dtype itself for ints and bools
     bound: np.ndarray      # float64, same shape: |graphc - value| <= SAFETY * bound where finite
     dtype: np.dtype        # the dtype graphc computes in
+    kink: bool = False     # a kink (relu, abs, max at a tie) lies within the bound: no derivative there
 
     @property
     def shape(self):
@@ -83,6 +84,12 @@ def exact(value, dtype):
     value = np.asarray(value)
     value = value.astype(np.float64) if np.dtype(dtype).kind == "f" else value.astype(dtype)
     return Val(value, np.zeros(value.shape), np.dtype(dtype))
+
+
+def near_kink(distance, bound):
+    """Whether some value that can move (a positive bound) lies within it of a kink
+    (``distance`` from it)."""
+    return bool(np.any((np.abs(distance) <= bound) & (bound > 0)))
 
 
 def undecided(bound, mask):
