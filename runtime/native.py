@@ -5,6 +5,7 @@ are left to the numpy reference, one kernel at a time, so every graph runs.
 """
 import ctypes
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -27,13 +28,17 @@ KERNEL_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
 PARALLEL_WORK = 1 << 18     # estimated element operations above which a kernel uses every core
 PARALLEL_GEMM_WORK = 1 << 23   # multiply-adds above which a GEMM is shared (below, handing out costs more)
 _pool = None
+_pool_lock = threading.Lock()
 
 
 def _threads():
+    """graphc's worker threads (one pool per process, made on first use by any thread)."""
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="graphc",
-                                   initializer=single_threaded_blas)
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="graphc",
+                                           initializer=single_threaded_blas)
     return _pool
 
 

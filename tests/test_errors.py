@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.errors import (DTypeError, ExecutionError, FeedError, FetchError, GraphcError, GraphError,
+from graphc.errors import (DTypeError, ExecutionError, FeedError, FetchError, GraphcError, GraphError, NumericsError,
                            ShapeError)
 from conftest import assert_close
 
@@ -17,7 +17,8 @@ def here():
 
 
 def test_error_hierarchy():
-    for cls in (ShapeError, DTypeError, FeedError, FetchError, GraphError, ExecutionError):
+    assert issubclass(NumericsError, ExecutionError)
+    for cls in (ShapeError, DTypeError, FeedError, FetchError, GraphError, ExecutionError, NumericsError):
         assert issubclass(cls, GraphcError)
     assert gc.GraphcError is GraphcError
     assert issubclass(GraphcError, Exception)
