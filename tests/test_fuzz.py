@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from graphc.testing.fuzz import CONFIGS, RandomChooser, check, generate
+from graphc.testing.fuzz import CONFIGS, Program, RandomChooser, check, generate
 from graphc.testing.fuzz.gradients import check_gradients, gradient_program
 from graphc.testing.fuzz.strategies import programs
 
@@ -34,3 +34,24 @@ def test_seeded_gradient_graphs(block):
 def test_hypothesis_graphs(program):
     failures, _ = check(program, [c for c in CONFIGS if c[0] in ("cpu:default", "cpu:unfused", "reference:default")])
     assert not failures, "\n".join(map(str, failures)) + "\n" + program.describe()
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(programs(float_dtypes=("float64",)))
+def test_hypothesis_gradient_graphs(program):
+    failures, _ = check_gradients(program)
+    assert not failures, "\n".join(map(str, failures)) + "\n" + program.describe()
+
+
+def test_fuzzer_catches_a_miscompilation(monkeypatch):
+    """The fuzzer is not blind: with the fix for issue 9's threaded 1-D softmax undone,
+    its check of a 4095-element softmax fails (and passes with the fix)."""
+    from graphc.runtime import kernel_ir
+    program = Program()
+    x = program.add("input", value=np.random.default_rng(0).standard_normal(4095).astype(np.float32), dtype="<f4")
+    program.outputs = [program.add("softmax", (x,), axis=-1)]
+    default = [c for c in CONFIGS if c[0] == "cpu:default"]
+    assert check(program, default) == ([], 1)
+    monkeypatch.setattr(kernel_ir, "split_safe", lambda kernel: True)
+    failures, _ = check(program, default)
+    assert failures and "elements off" in failures[0].detail
