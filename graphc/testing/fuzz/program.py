@@ -90,7 +90,7 @@ def _logsumexp64(v, axis):
     y = np.squeeze(m, axis) + np.log(np.exp(x - m).sum(axis=axis))
     n = x.shape[axis]
     scale = np.abs(np.squeeze(m, axis)) + np.abs(y) + 1
-    return Val(y, np.max(v.bound, axis=axis) + (E.ULPS_MATH + S.sum_terms(n)) * E.eps(v.dtype) * scale, v.dtype)
+    return Val(y, np.max(v.bound, axis=axis) + (E.ULPS_MATH + S.sum_terms(n, v.dtype)) * E.eps(v.dtype) * scale, v.dtype)
 
 
 def _one_hot64(v, depth):

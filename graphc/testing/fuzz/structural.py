@@ -33,7 +33,7 @@ def reduce(op, a, axis, keepdims):
         if op in ("sum", "mean"):
             v = np.sum(x, **kw)
             total_abs = np.sum(np.abs(x), **kw)
-            bound = clean(np.sum(b, **kw)) + sum_terms(n) * eps(a.dtype) * total_abs + rounded(v, a.dtype)
+            bound = clean(np.sum(b, **kw)) + sum_terms(n, a.dtype) * eps(a.dtype) * total_abs + rounded(v, a.dtype)
             if op == "mean":
                 v, bound = (v / n, bound / n + rounded(v / n, a.dtype)) if n else \
                     (np.full(v.shape, np.nan), np.full(v.shape, np.inf))
@@ -124,7 +124,7 @@ def softmax(a, axis):
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     y = e / e.sum(axis=axis, keepdims=True)
     db = np.max(a.bound, axis=axis, keepdims=True)
-    bound = clean(2 * y * db) + (ULPS_MATH + sum_terms(n) + 4) * eps(a.dtype) * y + rounded(y, a.dtype)
+    bound = clean(2 * y * db) + (ULPS_MATH + sum_terms(n, a.dtype) + 4) * eps(a.dtype) * y + rounded(y, a.dtype)
     return Val(y, bound, a.dtype)
 
 
@@ -137,7 +137,7 @@ def log_softmax(a, axis):
     y = shifted - lse
     db = np.max(a.bound, axis=axis, keepdims=True)
     scale = np.abs(x).max(axis=axis, keepdims=True) + np.abs(lse)
-    bound = clean(2 * db) + (ULPS_MATH + sum_terms(n) + 4) * eps(a.dtype) * (np.abs(y) + scale + 1)
+    bound = clean(2 * db) + (ULPS_MATH + sum_terms(n, a.dtype) + 4) * eps(a.dtype) * (np.abs(y) + scale + 1)
     return Val(y, bound, a.dtype)
 
 
@@ -152,7 +152,7 @@ def layer_norm(a, axis, epsilon):
     db = np.max(a.bound, axis=axis, keepdims=True)
     scale = (np.abs(x).max(axis=axis, keepdims=True) + np.abs(mu)) / sigma
     bound = clean((2 + 2 * np.abs(y)) * db / sigma) \
-        + (2 * sum_terms(n) + ULPS_MATH) * eps(a.dtype) * (np.abs(y) + scale) * (1 + scale)
+        + (2 * sum_terms(n, a.dtype) + ULPS_MATH) * eps(a.dtype) * (np.abs(y) + scale) * (1 + scale)
     return Val(y, bound, a.dtype)
 
 

@@ -16,7 +16,7 @@ op class          own rounding, in units of eps(dtype) * |result|
 ================  ==========================================================
 + - * / sqrt      ``ULPS_BASIC`` (correctly rounded: 1/2 ulp, stated as 1)
 exp log tanh ...  ``ULPS_MATH`` (graphc's inline approximations; tests/test_llvm_math.py)
-sum, mean         ``sum_terms(n) * eps * sum|x|`` (blocked, vectorized partial sums)
+sum, mean         ``sum_terms(n, dtype) * eps * sum|x|`` (blocked, vectorized partial sums)
 matmul            ``k * eps * (|A| @ |B|)`` (Higham's gamma_k, any summation order)
 ================  ==========================================================
 
@@ -36,14 +36,17 @@ ULPS_MATH = 8.0
 SAFETY = 4.0
 
 
-def sum_terms(n):
+def sum_terms(n, dtype=np.float32):
     """Rounding terms of a float sum of n values as graphc's CPU backend computes it:
-    blocks (a divisor of n in [256, 4096], or n itself up to 65536 when there is none)
-    summed in the input's precision in >= 8 vector lanes, block totals in float64;
-    numpy's pairwise sum (device="reference") is well inside this."""
+    blocks (a divisor of n in [256, 4096], or n itself up to 65536 when there is none,
+    else single elements) summed in the input's precision in >= 8 vector lanes, then the
+    n / block block totals added one after another into a float64 accumulator: for
+    float32 inputs that adds nothing (29 more bits), for float64 ones it adds n / block
+    terms. numpy's pairwise sum (device="reference") is well inside this."""
     block = n if n <= SUM_BLOCK_MAX else next(
         (b for b in range(SUM_BLOCK_MAX, SUM_BLOCK_MIN - 1, -1) if n % b == 0), 1 if n > 1 << 16 else n)
-    return block / 8 + 16
+    sequential = n / max(block, 1) if np.dtype(dtype) == np.float64 else 0
+    return block / 8 + 16 + sequential
 
 
 @dataclass
