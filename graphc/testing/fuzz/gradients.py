@@ -53,8 +53,10 @@ def _loss(program, vals, projections):
         v = vals[o]
         if not v.is_float:
             continue
-        total += float(np.sum(v.value * r))
-        bound += float(np.sum(v.bound * np.abs(r)))
+        terms = v.value * r
+        total += float(np.sum(terms))
+        # the outputs' own bounds, and the rounding of this float64 sum itself
+        bound += float(np.sum(v.bound * np.abs(r))) + (terms.size + 2) * 2.0 ** -53 * float(np.sum(np.abs(terms)))
     return total, bound
 
 
