@@ -93,6 +93,14 @@ def _logsumexp64(v, axis):
     return Val(y, np.max(v.bound, axis=axis) + (E.ULPS_MATH + S.sum_terms(n, v.dtype)) * E.eps(v.dtype) * scale, v.dtype)
 
 
+def _clip64(x, lo, hi):
+    """min(max(x, lo), hi), as gc.clip builds it; a kink at either bound counts."""
+    low = E.binary("maximum", x, lo)
+    out = E.binary("minimum", low, hi)
+    out.kink = out.kink or low.kink
+    return out
+
+
 def _one_hot64(v, depth):
     out = (v.value[..., None] == np.arange(depth)).astype(np.float64)
     unknown = np.broadcast_to(~np.isfinite(v.bound)[..., None], out.shape)
@@ -109,7 +117,7 @@ OPS = {
     **{f"{n}": _reduction(n) for n in ("sum", "prod", "mean", "max", "min", "argmax", "argmin")},
     "where": (lambda vals: E.where(*vals), lambda ts: gc.where(*ts)),
     "cast": (lambda vals, dtype: E.cast(vals[0], dtype), lambda ts, dtype: gc.cast(ts[0], np.dtype(dtype))),
-    "clip": (lambda vals, lo, hi: E.binary("minimum", E.binary("maximum", vals[0], vals[1]), vals[2]),
+    "clip": (lambda vals, lo, hi: _clip64(*vals),
              lambda ts, lo, hi: gc.clip(ts[0], ts[1], ts[2])),
     "matmul": (lambda vals: S.matmul(*vals), lambda ts: gc.matmul(*ts)),
     "reshape": (lambda vals, shape: S.move(lambda x: x.reshape(shape), vals[0]),
