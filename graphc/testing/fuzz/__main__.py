@@ -30,6 +30,7 @@ def _primitives(program, gradients=False):
     with graph.as_default():
         if program.updates:
             gc.group(*[gc.assign(tensors[v], tensors[x]) for v, x in program.updates])
+            gc.global_variables_initializer()
         if gradients:
             xs = [tensors[i] for i, s in enumerate(program.steps)
                   if s.op in ("input", "variable") and program.vals[i].is_float]
@@ -117,13 +118,15 @@ def summary(results, seconds):
         row[0] += 1
         row[1] += r["programs"]
         row[2] += bool(r["failures"])
-    lines.append(f"{'kind':<10}{'regime':<12}{'graphs':>8}{'programs run':>14}{'failing':>9}")
+    lines.append(f"{'kind':<10}{'regime':<12}{'graphs':>8}{'checks':>14}{'failing':>9}")
     for (kind, regime), (n, programs, bad) in sorted(by.items()):
         lines.append(f"{kind:<10}{regime:<12}{n:>8}{programs:>14}{bad:>9}")
     total = [sum(v[i] for v in by.values()) for i in range(3)]
     lines.append(f"{'total':<22}{total[0]:>8}{total[1]:>14}{total[2]:>9}")
+    lines.append("checks: distinct (device, IR, poison) programs run for a graph; directional derivatives "
+                 "checked for a gradient graph")
     counts = collections.Counter(op for r in results for op in r["ops"])
-    missing = sorted(set(all_ops()) - set(counts))
+    missing = sorted(set(all_ops()) - set(counts) - {"fused"})   # (fused: made by the fusion pass)
     lines.append("graphs containing each op: " + ", ".join(f"{op} {n}" for op, n in sorted(counts.items())))
     lines.append("ops never drawn: " + (", ".join(missing) if missing else "none"))
     for r in results:

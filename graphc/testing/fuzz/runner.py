@@ -73,6 +73,7 @@ def check(program, configs=CONFIGS):
     with graph.as_default():
         run_fetches = fetches + ([gc.group(*[gc.assign(tensors[v], tensors[x]) for v, x in program.updates])]
                                  if program.updates else [])
+        initializer = gc.global_variables_initializer() if program.updates else None
     specs = {t.node: (a.dtype, a.shape) for t, a in feeds.items()}
     seen = set()
     for label, device, opts in configs:
@@ -82,6 +83,8 @@ def check(program, configs=CONFIGS):
                 continue
             seen.add(key)
             with gc.Session(graph, device=device, **opts) as sess:
+                if program.updates:   # the initializer resets what the Session started with
+                    sess.run(initializer)
                 first = sess.run(run_fetches, feeds)[:len(fetches)]
                 if program.updates:   # the updated variables, then the same run from their new values
                     after = sess.run([tensors[v] for v, _ in program.updates])
