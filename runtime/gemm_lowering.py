@@ -48,10 +48,7 @@ def _lower_matmul(lw, kernel_node, body, root, private_product):
     a, b = mm.inputs
     trans = []
     for operand in (a, b):
-        if operand.op == "transpose":
-            operand, t = operand.inputs[0], True
-        else:
-            t = False
+        operand, t = _transposed(operand)
         param = _gemm_operand(lw, operand)
         if param is None:
             raise Unsupported("matmul operand is computed inside the kernel or a strided view")
@@ -158,6 +155,21 @@ def _float_matmul(body, root):
 
 
 SAME_LAYOUT = ("reshape", "expand_dims", "squeeze")   # views that keep a buffer's bytes in order
+
+
+def _transposed(operand):
+    """(node the GEMM reads, whether as a transposed matrix): a transpose swapping the last
+    two axes (batch axes in place) is read in place; an identity transpose is its input;
+    any other transpose (one moving a batch axis) is left as it is, so the GEMM cannot
+    read it and the kernel is lowered as loops instead."""
+    if operand.op != "transpose":
+        return operand, False
+    perm, rank = tuple(operand.attrs["perm"]), len(operand.shape)
+    if perm == tuple(range(rank)):
+        return operand.inputs[0], False
+    if rank >= 2 and perm == tuple(range(rank - 2)) + (rank - 1, rank - 2):
+        return operand.inputs[0], True
+    return operand, False
 
 
 def _gemm_operand(lw, operand):

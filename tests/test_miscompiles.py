@@ -150,3 +150,21 @@ def test_concat_with_empty_parts():
     np.testing.assert_allclose(got, np.exp(np.concatenate([xv, xv]).astype(np.float64)), rtol=1e-6)
     both_empty = gc.concat([e, e], 0) + 1.0
     assert gc.Session().run(both_empty, {e: ev}).shape == (0, 3)
+
+
+# -- GEMM operands (found by the fuzzer: tests/regressions/batched_matmul_transpose_seed107484) ---
+@pytest.mark.parametrize("perm_a,perm_b", [((2, 1, 0), None), ((1, 0, 2), None), (None, (1, 0, 2)),
+                                           ((0, 2, 1), (0, 2, 1)), ((2, 0, 1), (1, 2, 0))])
+@pytest.mark.parametrize("optimize", [True, False])
+def test_batched_matmul_of_transposes(perm_a, perm_b, optimize):
+    """Every transpose feeding a matmul was read as a matrix transpose by the GEMM, even one
+    that moves a batch axis: transpose(x, (2, 1, 0)) @ w gave wrong numbers everywhere."""
+    a_in = RNG.standard_normal((3, 4, 5)).astype(np.float32)
+    b_in = RNG.standard_normal((3, 5, 6)).astype(np.float32)
+    pa, pb = perm_a or (0, 1, 2), perm_b or (0, 1, 2)
+    a_val, b_val = np.transpose(a_in, np.argsort(pa)), np.transpose(b_in, np.argsort(pb))   # so that perm gives a_in
+    a = gc.placeholder(gc.float32, a_val.shape)
+    b = gc.placeholder(gc.float32, b_val.shape)
+    got = gc.Session(optimize=optimize).run(gc.matmul(gc.transpose(a, pa), gc.transpose(b, pb)), {a: a_val, b: b_val})
+    want = np.matmul(np.transpose(a_val, pa).astype(np.float64), np.transpose(b_val, pb))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
