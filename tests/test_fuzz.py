@@ -17,6 +17,7 @@ GRADIENT_GRAPHS = 30
 def test_seeded_graphs(block):
     for seed in range(block * 20, (block + 1) * 20):
         program = generate(RandomChooser(seed))
+        assert not program.drawer_errors, f"seed {seed}: the generator drew ops wrongly: {program.drawer_errors}"
         failures, _ = check(program)
         assert not failures, f"seed {seed}:\n" + "\n".join(map(str, failures)) + "\n" + program.describe()
 

@@ -41,11 +41,14 @@ def _primitives(program, gradients=False):
 
 def _one(job):
     kind, seed, regressions = job
+    try:
+        program = generate(RandomChooser(seed)) if kind == "graph" else gradient_program(seed)
+    except Exception as e:   # a fault of the generator: reported, and the loop goes on
+        return dict(kind=kind, seed=seed, regime="generator", programs=0, ops=set(), written=[],
+                    failures=[f"generator error: {e!r}"], description="", drawer_errors=[])
     if kind == "graph":
-        program = generate(RandomChooser(seed))
         failures, programs = check(program)
     else:
-        program = gradient_program(seed)
         failures, programs = check_gradients(program, seed)
     written = []
     if failures and regressions and kind == "graph":
@@ -60,7 +63,7 @@ def _one(job):
             continue
     return dict(kind=kind, seed=seed, regime=program.regime, programs=programs, ops=ops,
                 failures=[str(f) for f in failures], description=program.describe() if failures else "",
-                written=written)
+                written=written, drawer_errors=program.drawer_errors)
 
 
 def _bar(done, total, failures, started):
@@ -129,6 +132,9 @@ def summary(results, seconds):
     missing = sorted(set(all_ops()) - set(counts) - {"fused"})   # (fused: made by the fusion pass)
     lines.append("graphs containing each op: " + ", ".join(f"{op} {n}" for op, n in sorted(counts.items())))
     lines.append("ops never drawn: " + (", ".join(missing) if missing else "none"))
+    drawer_errors = collections.Counter(e.split(":")[0] for r in results for e in r["drawer_errors"])
+    lines.append("generator's own faults (ops drawn wrongly, skipped): "
+                 + (", ".join(f"{op} {n}" for op, n in sorted(drawer_errors.items())) if drawer_errors else "none"))
     for r in results:
         if r["failures"]:
             lines.append(f"FAIL {r['kind']} seed {r['seed']}: {r['failures'][0][:300]}")

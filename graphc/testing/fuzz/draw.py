@@ -91,6 +91,10 @@ def _where(g):
         cond = g.p.add("greater", (x, _partner(g, x)))
     x = _partner(g, cond)
     y = _partner(g, cond)
+    try:   # each broadcasts with the condition; all three must broadcast together
+        np.broadcast_shapes(g.p.vals[cond].shape, g.p.vals[x].shape, g.p.vals[y].shape)
+    except ValueError:
+        return False
     g.p.add("where", (cond, x, y))
     return True
 

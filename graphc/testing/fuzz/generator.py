@@ -85,6 +85,7 @@ def generate(chooser, max_ops=12, float_dtypes=None):
                 updates.append((v, chooser.pick(values)))
     program = Program.of(p.steps, p.outputs, updates)
     program.regime = regime
+    program.drawer_errors = g.drawer_errors
     return program
 
 
@@ -92,6 +93,7 @@ class _Growing:
     def __init__(self, chooser, float_dtypes=None):
         self.c, self.p = chooser, Program()
         self.floats = tuple(np.dtype(d) for d in float_dtypes) if float_dtypes else FLOATS
+        self.drawer_errors = []      # ops the generator drew wrongly (reported, then skipped)
         self.rng = np.random.default_rng(chooser.integer(0, 2 ** 31 - 1))   # feed values
 
     # -- sources ------------------------------------------------------------------------
@@ -199,6 +201,9 @@ class _Growing:
         try:
             ok = DRAWERS[name](self)
         except _Reject:
+            ok = False
+        except (ValueError, IndexError, TypeError) as e:   # a drawer's own mistake: never graphc's
+            self.drawer_errors.append(f"{name}: {e!r}")
             ok = False
         if ok and len(self.p.steps) > before and self.sane(self.p.vals[-1]):
             return True

@@ -167,6 +167,7 @@ class Program:
     def __init__(self):
         self.steps, self.vals, self.outputs = [], [], []
         self.updates = []      # (variable step, value step): gc.assign run with the fetches
+        self.regime, self.drawer_errors = None, []   # set by the generator
 
     def add(self, op, args=(), **params):
         """Append a step and return its index (its value is evaluated now)."""
