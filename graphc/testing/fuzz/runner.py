@@ -41,6 +41,15 @@ class Failure:
         return f"[{self.config}] output {self.output}: {self.detail}"
 
 
+def build_failures(program, error, label):
+    """What ``error``, raised while building ``program``'s graph, means: nothing when graphc
+    refused unknown dims as a user error (an op that needs static sizes, documented),
+    else a failure of the build."""
+    if isinstance(error, GraphcError) and program.has_unknown_dims():
+        return []
+    return [Failure(label, -1, "".join(traceback.format_exception(error, limit=4)))]
+
+
 def _final_ir(graph, fetch_nodes, specs, opts):
     passes = select_passes(opts.get("optimize", True), None, opts.get("disable", ()))
     plan = plan_run(graph, fetch_nodes)
@@ -54,12 +63,8 @@ def check(program, configs=CONFIGS):
     graph = gc.Graph()
     try:
         tensors, feeds = program.build(graph)
-    except GraphcError:
-        if program.has_unknown_dims():
-            return [], 0          # an op that needs static sizes (documented), not a miscompilation
-        return [Failure("build", -1, traceback.format_exc(limit=4))], 0
-    except Exception:
-        return [Failure("build", -1, traceback.format_exc(limit=4))], 0
+    except Exception as e:
+        return build_failures(program, e, "build"), 0
     fetches = [tensors[i] for i in program.outputs]
     expected = [program.vals[i] for i in program.outputs]
     failures = []
