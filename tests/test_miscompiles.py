@@ -116,18 +116,6 @@ def test_matmul_epilogue_changing_dtype(dtype, m):
     np.testing.assert_array_equal(got, product.astype(dtype))
 
 
-def test_matmul_epilogue_broadcast_to_more_rows():
-    """An epilogue whose output is larger than the product (a broadcast add) must not
-    overwrite product rows it still reads."""
-    x = gc.placeholder(gc.float32, (1, 4))
-    w = gc.constant(RNG.standard_normal((4, 16)).astype(np.float32))
-    bias = gc.constant(RNG.standard_normal((5, 16)).astype(np.float32))
-    xv = RNG.standard_normal((1, 4)).astype(np.float32)
-    got = gc.Session().run(gc.tanh(gc.matmul(x, w) + bias), {x: xv})
-    want = np.tanh(xv.astype(np.float64) @ w.node.attrs["value"] + bias.node.attrs["value"])
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-
-
 # -- empty tensors inside kernels (found by the fuzzer: seed 10091) ------------------------------
 @pytest.mark.parametrize("dtype", [gc.int32, gc.float32])
 def test_pad_of_an_empty_tensor(dtype):
