@@ -9,7 +9,8 @@ Ties: the elementwise ``maximum``/``minimum`` send the gradient to the first ope
 on ties (TF1; it makes ``clip`` pass the gradient at its bounds, as PyTorch's clamp
 does); the reductions ``max``/``min`` share it equally among tied elements (TF1, JAX).
 Ops that are piecewise constant (floor, ceil, round, sign, floor_divide, comparisons)
-pass no gradient, as in TF1.
+pass no gradient, as in TF1: their op definitions say ``differentiable=False``, so they
+need no rule here. A differentiable op without a rule is a clear error in gc.gradients.
 """
 import math
 
@@ -19,7 +20,7 @@ from . import math_ops as m
 from .array_ops import expand_dims, full_like, pad, reshape, squeeze, transpose
 from .builder import constant, make
 from .errors import GraphcError
-from .ops.reductions import sum_to_axes
+from .ops.reductions import sum_to_steps
 
 RULES = {}
 
@@ -47,10 +48,9 @@ def unbroadcast(g, x):
     lead = g.ndim - x.ndim
     if any(d is None and g.shape[lead + i] != 1 for i, d in enumerate(x.shape)):
         return make("sum_to", (g, x))
-    axes, leading = sum_to_axes(g.shape, x.shape)
-    if axes:
-        g = m.sum(g, axes, keepdims=True)
-    return squeeze(g, leading) if leading else g
+    for op, attrs in sum_to_steps(g.shape, x.shape):
+        g = make(op, (g,), attrs)
+    return g
 
 
 def broadcast_like(g, x):
@@ -129,11 +129,6 @@ def _where(y, g, cond, a, b):
 @rule("cast")
 def _cast(y, g, x):
     return (m.cast(g, x.dtype),) if x.dtype.kind == "f" else (None,)
-
-
-@rule("floor", "ceil", "round", "sign", "floor_divide", "full_like", "stop_gradient", "random")
-def _no_gradient(y, g, *inputs):
-    return (None,) * len(inputs)
 
 
 UNARY_DERIVATIVES = {

@@ -7,8 +7,8 @@ pass it reads. Each primitive op has one gradient rule (graphc.grad_rules); comp
 
 Only floating-point values carry gradients: integer and bool paths (indices, masks,
 comparisons, argmax) stop them, as do ``gc.stop_gradient`` and ops without a derivative
-(floor, round, sign...). An ``x`` that no ``y`` depends on through such a path gets
-``None``, as in TF1.
+(floor, round, sign...: their op definition says ``differentiable=False``). An ``x``
+that no ``y`` depends on through such a path gets ``None``, as in TF1.
 """
 from . import dtypes as dt
 from .builder import as_tensor, located
@@ -37,8 +37,9 @@ def _between(ys, xs):
     order = []
     for node in graph.nodes:   # creation order is a topological order
         if node in from_x or any(i in from_x for i in node.inputs if _differentiable(i)):
-            # stop_gradient cuts paths through it, but is itself an x like any other tensor
-            if _differentiable(node) and (node.op != "stop_gradient" or node in x_nodes):
+            # an op that is not differentiable (stop_gradient, floor...) cuts paths through
+            # it, but is itself an x like any other tensor
+            if _differentiable(node) and (node.opdef.differentiable or node in x_nodes):
                 from_x.add(node)
                 if node in reaches_y:
                     order.append(node)
@@ -89,7 +90,7 @@ def gradients(ys, xs, grad_ys=None, name="gradients"):
             if not contributions:
                 continue
             totals[node] = g = _total(contributions)
-            if node.opdef.kind == "source":
+            if node.opdef.kind == "source" or not node.opdef.differentiable:
                 continue
             rule = RULES.get(node.op)
             if rule is None:

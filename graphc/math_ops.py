@@ -66,8 +66,8 @@ def _binary_fn(op, rule):
 
 for _op in UNARY:
     globals()[_op] = _unary_fn(_op)
-for _op, (_fn, _rule) in BINARY.items():
-    globals()[_op] = _binary_fn(_op, _rule)
+for _op, _row in BINARY.items():
+    globals()[_op] = _binary_fn(_op, _row.rule)
 
 negative = globals()["neg"]
 stop_gradient = globals()["stop_gradient"]

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .errors import DTypeError, GraphcError
+from .ir.graph import Graph
 
 
 class Tensor:
@@ -170,5 +171,7 @@ def wrap(node):
         return Operation(node)
     return Tensor(node)
 
+
+Graph.wrap = staticmethod(wrap)
 
 from . import array_ops, math_ops  # noqa: E402  (operators need the op builders)

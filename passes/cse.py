@@ -18,9 +18,8 @@ import numpy as np
 
 from ..ir import Graph
 from ..ops import EFFECT
-from .rewrite import Rewriter, live_nodes
-
-DISTINCT = ("placeholder", "variable")  # every one is distinct state or input
+from ..ir.analysis import reachable
+from .rewrite import Rewriter
 
 
 class ArrayKey:
@@ -82,7 +81,7 @@ def attrs_key(attrs):
 
 
 def mergeable(node):
-    return node.op not in DISTINCT and node.opdef.kind != EFFECT and node.dtype is not None
+    return not node.opdef.runtime_value and node.opdef.kind != EFFECT and node.dtype is not None
 
 
 def cse(graph):
@@ -102,7 +101,7 @@ def cse(graph):
 
 
 def dce(graph):
-    live = live_nodes(graph, graph.outputs or ())
+    live = reachable(graph.outputs or ())
     rw = Rewriter(graph)
     for node in graph.nodes:
         if node in live:

@@ -20,12 +20,10 @@ between buffers is a view (passes.memory.is_view) and runs no kernel.
 """
 from dataclasses import dataclass
 
-from ..ops import EFFECT, ELEMENTWISE, MATMUL, REDUCTION, SOURCE
-from .memory import VIEW_OPS
+from ..ir.analysis import consumers, is_view
+from ..ops import EFFECT, ELEMENTWISE, EXPENSIVE, MATMUL, REDUCTION, SOURCE
 from .rewrite import Rewriter
 
-EXPENSIVE = {"exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "erf",
-             "power", "divide", "reciprocal", "floor_divide", "mod"}
 MAX_RECOMPUTE = 4         # a cheap op is recomputed in at most this many kernels
 MAX_KERNEL_INPUTS = 32    # a kernel never reads more buffers than this
 INLINE_CONSTANT = 16      # constants up to this many elements are copied into kernel bodies
@@ -62,7 +60,7 @@ def _is_source(node):
 
 
 def _is_index_map(node):
-    return node.op in VIEW_OPS
+    return is_view(node)
 
 
 def _is_fusible_elementwise(node):
@@ -85,10 +83,7 @@ class _Planner:
 
     def __init__(self, graph, forced):
         self.graph = graph
-        self.consumers = {n: [] for n in graph.nodes}
-        for n in graph.nodes:
-            for x in dict.fromkeys(n.inputs):
-                self.consumers[x].append(n)
+        self.consumers = consumers(graph.nodes)
         self.outputs = set(graph.outputs)
         self.forced = forced            # node -> reason, from the input-limit repair
         self.reason = {}                # materialized node -> why
@@ -146,7 +141,7 @@ class _Planner:
         """Why ``node`` cannot be computed inside the kernels ``roots``, or None."""
         kind = node.opdef.kind
         if len(roots) > 1:
-            if kind in (REDUCTION, MATMUL) or node.op in EXPENSIVE:
+            if kind in (REDUCTION, MATMUL) or node.opdef.cost == EXPENSIVE:
                 return f"{node.op} read by {len(roots)} kernels is too costly to recompute"
             if len(roots) > MAX_RECOMPUTE:
                 return f"read by {len(roots)} kernels, over the recompute limit {MAX_RECOMPUTE}"

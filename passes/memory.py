@@ -18,22 +18,10 @@ nothing but the fetched results.
 """
 from dataclasses import dataclass, field
 
-from ..ops import EFFECT, ELEMENTWISE, SOURCE
+from ..ir.analysis import frees_after, is_view, last_reads, runs_kernel
+from ..ops import ELEMENTWISE
 
 ALIGN = 64
-VIEW_OPS = ("reshape", "expand_dims", "squeeze", "transpose", "slice", "broadcast_to")
-
-
-def is_view(node):
-    """A movement op between buffers that reads its input in place (no kernel, no buffer)."""
-    return node.op in VIEW_OPS
-
-
-def view_base(node):
-    """The node whose buffer ``node`` reads, through any chain of views (node itself if none)."""
-    while is_view(node):
-        node = node.inputs[0]
-    return node
 
 
 def nbytes(node):
@@ -67,6 +55,7 @@ class MemoryPlan:
     total_bytes: int
     outputs: list = field(default_factory=list)   # fetched results: fresh memory each run
     allocations_per_run: int = 0                  # intermediate allocations per steady-state run
+    frees: tuple = ()   # per step: the values (nodes) no later step reads, directly or through a view
 
     def location(self):
         """value name -> (offset, size) in the arena."""
@@ -118,37 +107,27 @@ def plan_memory(graph):
     """Plan the arena for ``graph`` (in its node order); returns (graph, MemoryPlan)."""
     nodes = graph.nodes
     outputs = set(graph.outputs)
-    end_of_run = len(nodes)
     view_base, buffer_of, buffers = {}, {}, []
     for step, node in enumerate(nodes):
-        kind = node.opdef.kind
-        if kind in (SOURCE, EFFECT):
-            continue
         if is_view(node):
             view_base[node] = _base(node.inputs[0], view_base)
-            continue
-        if node in outputs:
-            continue
-        buffer_of[node] = Buffer([node.name], nbytes(node), step, step)
-        buffers.append(buffer_of[node])
+        elif runs_kernel(node) and node not in outputs:
+            buffer_of[node] = Buffer([node.name], nbytes(node), step, step)
+            buffers.append(buffer_of[node])
 
-    # liveness: the last step that reads a buffer directly or through a view
-    for step, node in enumerate(nodes):
-        for x in node.inputs:
-            base = _base(x, view_base)
-            if base in buffer_of:
-                buffer_of[base].end = max(buffer_of[base].end, step)
-    for out in outputs:   # a fetched view of an arena buffer is copied out after the last step
-        base = _base(out, view_base)
-        if base in buffer_of:
-            buffer_of[base].end = end_of_run
+    # liveness: the last step that reads a buffer directly or through a view (a fetched
+    # view of an arena buffer is copied out after the last step)
+    for node, step in last_reads(nodes, graph.outputs, through_views=True).items():
+        if node in buffer_of:
+            buffer_of[node].end = max(buffer_of[node].end, step)
 
     total = sum(_align(b.size) for b in buffers)
     merged = _merge_in_place(nodes, buffer_of, view_base)
     placed = _place([b for b in buffers if b not in merged])
     peak = max((b.offset + b.size for b in placed), default=0)
-    fresh = [n.name for n in graph.outputs if n.opdef.kind not in (SOURCE, EFFECT) and not is_view(n)]
-    return graph, MemoryPlan(placed, peak, total, fresh)
+    fresh = [n.name for n in graph.outputs if runs_kernel(n)]
+    frees = tuple(frees_after(nodes, graph.outputs, through_views=True))
+    return graph, MemoryPlan(placed, peak, total, fresh, frees=frees)
 
 
 def _merge_in_place(nodes, buffer_of, view_base):

@@ -5,11 +5,8 @@ produces data, such as the fusion decisions or the memory plan). The Session run
 the selected passes in this order after ``specialize``; ``optimize=False`` keeps only
 scheduling and memory planning, so every op is its own kernel (the unfused baseline).
 """
-import os
-import re
 import time
 from dataclasses import dataclass
-from itertools import count
 from typing import Callable
 
 from ..errors import GraphcError
@@ -62,9 +59,6 @@ class Stage:
     nodes_after: int = 0
 
 
-_compilations = count()
-
-
 def run_pipeline(graph, names, verify_each=False):
     """Run the named passes on ``graph``; returns the list of Stages (specialize first)."""
     stages = [Stage("specialize", graph, nodes_before=len(graph), nodes_after=len(graph))]
@@ -91,23 +85,3 @@ def stage_text(stage, blobs=False):
     if stage.info is not None:
         text += "".join(f"// {line}\n" for line in str(stage.info).splitlines())
     return text
-
-
-def dump(stages, directory, extra=()):
-    """Write one numbered file per stage of this compilation under ``directory``, then the
-    ``extra`` (file suffix, text) pairs, e.g. the generated LLVM IR."""
-    outputs = stages[0].graph.outputs or ()
-    label = re.sub(r"[^A-Za-z0-9_.-]", "_", outputs[0].name if outputs else "graph")
-    folder = os.path.join(directory, f"{next(_compilations):04d}-{os.getpid()}-{label}")
-    os.makedirs(folder, exist_ok=True)
-    for i, stage in enumerate(stages):
-        with open(os.path.join(folder, f"{i:02d}-{stage.name}.txt"), "w") as f:
-            f.write(stage_text(stage, blobs=True))
-    for i, (suffix, text) in enumerate(extra, start=len(stages)):
-        with open(os.path.join(folder, f"{i:02d}-{suffix}"), "w") as f:
-            f.write(text)
-
-
-def dump_requested():
-    """The directory GRAPHC_DUMP names, or None."""
-    return os.environ.get("GRAPHC_DUMP") or None

@@ -6,6 +6,7 @@ other node of the new graph. Names and source lines are kept; new nodes get fres
 names that cannot collide with any name of the source graph.
 """
 from ..ir import Graph
+from ..ir.analysis import fresh_name, reachable
 
 
 class Rewriter:
@@ -34,10 +35,7 @@ class Rewriter:
         return self.out.add_node(op, inputs, attrs, name=name, loc=like.loc, exact_name=True)
 
     def fresh_name(self, base):
-        name, n = base, 0
-        while name in self._taken:
-            n += 1
-            name = f"{base}_{n}"
+        name = fresh_name(base, self._taken.__contains__)
         self._taken.add(name)
         return name
 
@@ -47,23 +45,12 @@ class Rewriter:
         return live_copy(self.out, outputs)
 
 
-def live_nodes(graph, outputs):
-    """Nodes the outputs depend on."""
-    seen, stack = set(), list(outputs)
-    while stack:
-        node = stack.pop()
-        if node not in seen:
-            seen.add(node)
-            stack.extend(node.inputs)
-    return seen
-
-
 def live_copy(graph, outputs):
     """``graph`` restricted to what ``outputs`` need, with those outputs (same names).
 
     ``graph`` itself is returned (its outputs set) when every node is live.
     """
-    live = live_nodes(graph, outputs)
+    live = reachable(outputs)
     if len(live) == len(graph):
         graph.outputs = tuple(outputs)
         return graph

@@ -21,7 +21,7 @@ has the rules run again on that node before it is added.
 import numpy as np
 
 from ..errors import GraphcError
-from ..ops import get_op
+from ..ops import LAYOUT_VIEW, get_op
 from .rewrite import Rewriter
 
 
@@ -84,9 +84,11 @@ def is_identity(perm):
     return tuple(perm) == tuple(range(len(perm)))
 
 
-# These keep the row-major order of the elements: a reshape of any of them is one reshape,
-# and any chain of them that ends at the shape it started from is the identity.
-RESHAPES = ("reshape", "squeeze", "expand_dims")
+def keeps_layout(x):
+    """Whether ``x`` keeps the row-major order of the elements (a reshape, squeeze or
+    expand_dims): a reshape of it is one reshape, and a chain of them that ends at the
+    shape it started from is the identity."""
+    return x.opdef.view == LAYOUT_VIEW
 
 
 def source_of(x, op):
@@ -94,9 +96,9 @@ def source_of(x, op):
     return x.inputs[0] if x.op == op else None
 
 
-def merged(t, x, ops):
-    """``t``'s op applied directly to the input of ``x`` when x is one of ``ops``."""
-    return Term(t.op, x.inputs, t.attrs) if x.op in ops else None
+def merged(t, x, test):
+    """``t``'s op applied directly to the input of ``x`` when ``test(x)``."""
+    return Term(t.op, x.inputs, t.attrs) if test(x) else None
 
 
 def composed_transpose(t, x):
@@ -108,7 +110,7 @@ def composed_transpose(t, x):
 
 def undone_reshape(t, x):
     """The start of a chain of reshapes that ends at the shape it started from."""
-    return x.inputs[0] if x.op in RESHAPES and x.inputs[0].shape == t.shape else None
+    return x.inputs[0] if keeps_layout(x) and x.inputs[0].shape == t.shape else None
 
 
 def undone_cast(t, x):
@@ -134,9 +136,9 @@ RULES = (
     ("transpose", lambda t, x: x if is_identity(t.attrs["perm"]) else None),         # transpose(x, identity) -> x
     ("transpose", composed_transpose),                                               # transpose(transpose(x)) -> transpose(x)
     ("reshape", lambda t, x: x if x.shape == t.shape else None),                     # reshape(x, x.shape) -> x
-    ("reshape", lambda t, x: merged(t, x, RESHAPES)),                                # reshape(reshape(x)) -> reshape(x)
+    ("reshape", lambda t, x: merged(t, x, keeps_layout)),                            # reshape(reshape(x)) -> reshape(x)
     ("broadcast_to", lambda t, x: x if x.shape == t.shape else None),                # broadcast_to(x, x.shape) -> x
-    ("broadcast_to", lambda t, x: merged(t, x, ("broadcast_to",))),                  # broadcast_to twice -> once
+    ("broadcast_to", lambda t, x: merged(t, x, lambda y: y.op == "broadcast_to")),   # broadcast_to twice -> once
     ("cast", lambda t, x: x if x.dtype == t.dtype else None),                        # cast(x, x.dtype) -> x
     ("cast", undone_cast),                                                           # cast(cast(x, wider), x.dtype) -> x
     ("stop_gradient", lambda t, x: x),                                               # stop_gradient(x) -> x (it only steers gc.gradients)

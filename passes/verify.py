@@ -1,5 +1,7 @@
 """The IR verifier: run after every pass when a Session is made with ``verify=True``."""
 from ..errors import GraphcError, GraphError
+from ..ops import EFFECT
+from ..ops.fused import FUSED
 
 
 def verify(graph, where="graph"):
@@ -49,6 +51,7 @@ def verify_body(node, label):
             raise GraphError(f"{label}: input %{x.name} {x.type} does not match body parameter {p.type}")
     if body.outputs is None or len(body.outputs) != 1:
         raise GraphError(f"{label}: a fused body has exactly one output")
-    for inner in body.nodes:
-        if inner.op in ("variable", "init_variables", "fused"):
+    for inner in body.nodes:   # a body computes values from its parameters (placeholders) and constants
+        kind, opdef = inner.opdef.kind, inner.opdef
+        if kind in (EFFECT, FUSED) or (opdef.runtime_value and inner.op != "placeholder"):
             raise GraphError(f"{label}: {inner.op} may not appear inside a fused body")

@@ -9,16 +9,18 @@ import threading
 from dataclasses import dataclass
 
 from ..errors import FeedError, ShapeError
-from ..ops.shapes import fmt_shape
 from ..ir import Graph
-from ..ops import EFFECT, SOURCE
-from ..passes.pipeline import dump, dump_requested, run_pipeline, stage_text
-from .executor import Executor
+from ..ir.analysis import fresh_name, reachable, runs_kernel
+from ..ops.reductions import sum_to_steps
+from ..ops.shapes import fmt_shape
+from ..passes.pipeline import run_pipeline, stage_text
+from .dump import dump, dump_requested
+from .executor import CallPlan, Executor
 from .inplace import inplace_updates
 
 
 @dataclass(frozen=True)
-class Kernel:
+class KernelInfo:
     """One kernel a run executes: the node it computes and the primitive nodes it covers."""
     name: str
     kind: str
@@ -26,7 +28,7 @@ class Kernel:
     inputs: tuple
 
     def __repr__(self):
-        return f"Kernel({self.name!r}, {self.kind}, covers {len(self.nodes)} ops, reads {list(self.inputs)})"
+        return f"KernelInfo({self.name!r}, {self.kind}, covers {len(self.nodes)} ops, reads {list(self.inputs)})"
 
 
 class Compiled:
@@ -35,14 +37,15 @@ class Compiled:
     ``stages`` names the IR stages in order and ``ir(stage)`` prints one (the last by
     default); ``graph`` is the final IR, whose ``outputs`` are the fetches;
     ``kernels`` lists what a run executes; ``memory_plan`` and ``fusion`` hold what
-    those passes decided (None when the pass did not run).
+    those passes decided (None when the pass did not run); ``call_plan`` is what a run
+    does, step by step (runtime.executor; None without a memory plan).
 
     ``run`` may be called from many threads at once: one run at a time uses the program's
     executor, any other at the same time a twin of it (own arena and parameter tables,
     the same compiled code), taken from a pool that keeps as many as ever ran at once.
     """
 
-    def __init__(self, stages, device, poison=False, updates=(), fetched=()):
+    def __init__(self, stages, device, run_plan, poison=False):
         self._stages = {s.name: s for s in stages}
         self.graph = stages[-1].graph
         self.device = device
@@ -50,16 +53,19 @@ class Compiled:
         self.fusion = self._info("fuse")
         self.feed_names = tuple(n.name for n in self.graph.nodes if n.op == "placeholder")
         self._variable_names = tuple(n.name for n in self.graph.nodes if n.op == "variable")
-        # updates: (variable name, output position) the session commits after a run
-        self.updates = tuple(updates)
-        self.inplace = inplace_updates(self.graph, self.updates, fetched) if self.memory_plan else {}
-        self._executor = Executor(self.graph, self.memory_plan, poison=poison, device=device, inplace=self.inplace)
+        # what the fetches mean (runtime.updates): its updates, (variable name, output
+        # position), are what the session commits after a run
+        self.run_plan = run_plan
+        self.updates = tuple(run_plan.updates)
+        self.inplace = inplace_updates(self.graph, self.updates, run_plan.fetched) if self.memory_plan else {}
+        self.call_plan = CallPlan.build(self.graph, self.memory_plan) if self.memory_plan else None
+        self._executor = Executor(self.graph, self.call_plan, device, poison=poison, inplace=self.inplace)
         self._busy = threading.Lock()   # held while a run uses self._executor
         self._twins = []                # idle twins of it, for runs at the same time
         # what a run does to the session's variables (runtime.session serializes on these)
         self.reads_variables = bool(self._variable_names)
         self.writes_variables = bool(self.updates) or any(n.op == "init_variables" for n in self.graph.outputs)
-        self.writes_in_place = bool(self.inplace) and self._executor._fast is not None
+        self.writes_in_place = bool(self.inplace) and self._executor.bound is not None
 
     def _info(self, name):
         stage = self._stages.get(name)
@@ -83,10 +89,10 @@ class Compiled:
     def llvm_ir(self, optimized=False):
         """The LLVM IR generated for this program's native kernels (None when none run
         natively), before or after LLVM's O3 optimization."""
-        jit = self._executor.jit
-        if jit is None:
+        code = self._executor.code
+        if code is None:
             return None
-        return jit.optimized if optimized else jit.source
+        return code.optimized if optimized else code.source
 
     def dump(self, blobs=False):
         """Every stage's IR in order, each headed by its pass time and node counts, with
@@ -96,7 +102,7 @@ class Compiled:
         return "\n".join(parts + [f"; LLVM IR ({label})\n{text}" for label, text in self._llvm_texts()])
 
     def _llvm_texts(self):
-        if self._executor.jit is None:
+        if self._executor.code is None:
             return []
         return [("generated", self.llvm_ir()), ("optimized at O3", self.llvm_ir(optimized=True))]
 
@@ -134,30 +140,12 @@ class Compiled:
                 f"device={self.device!r}>")
 
 
-def runs_kernel(node):
-    from ..passes.memory import is_view
-    return node.opdef.kind not in (SOURCE, EFFECT) and not is_view(node)
-
-
 def kernel_of(node):
     if node.op == "fused":
         body = node.attrs["body"]
         covered = tuple(n.name for n in body.nodes if n.op != "placeholder" and n.op != "constant")
-        return Kernel(node.name, node.attrs["kind"], covered, tuple(x.name for x in node.inputs))
-    return Kernel(node.name, node.opdef.kind, (node.name,), tuple(x.name for x in node.inputs))
-
-
-def needed_nodes(fetch_nodes, fed):
-    """Nodes the fetches depend on, stopping at fed nodes."""
-    seen, stack = set(), list(fetch_nodes)
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        if node not in fed:
-            stack.extend(node.inputs)
-    return seen
+        return KernelInfo(node.name, node.attrs["kind"], covered, tuple(x.name for x in node.inputs))
+    return KernelInfo(node.name, node.opdef.kind, (node.name,), tuple(x.name for x in node.inputs))
 
 
 def _check_placeholders_fed(needed, fed, fetch_nodes):
@@ -174,7 +162,7 @@ def specialize(graph, fetch_nodes, feed_specs):
 
     ``feed_specs`` maps fed nodes to (dtype, shape).
     """
-    needed = needed_nodes(fetch_nodes, feed_specs)
+    needed = reachable(fetch_nodes, stop=feed_specs)
     for node in fetch_nodes:
         if node.op == "assign" and node in feed_specs:
             raise FeedError(f"update '{node.name}' cannot be fed")
@@ -210,32 +198,20 @@ def specialize(graph, fetch_nodes, feed_specs):
 def _sum_to(out, node, g, x, source):
     """``sum_to(g, x)`` with static shapes, as ops of ``out``: g itself, or a sum over the
     broadcast axes (then a squeeze of the leading ones)."""
-    from ..ops.reductions import sum_to_axes
-    axes, leading = sum_to_axes(g.shape, x.shape)
-    if not axes:
-        return g
-    steps = [("sum", {"axes": axes, "keepdims": True})] + ([("squeeze", {"axes": leading})] if leading else [])
+    steps = sum_to_steps(g.shape, x.shape)
     for i, (op, attrs) in enumerate(steps):
         last = i == len(steps) - 1
-        name = node.name if last else _unused_name(f"{node.name}/{op}", source, out)
+        taken = lambda name: source.has_node(name) or out.has_node(name)   # noqa: E731
+        name = node.name if last else fresh_name(f"{node.name}/{op}", taken)
         g = out.add_node(op, [g], attrs, name=name, loc=node.loc, exact_name=True)
     return g
 
 
-def _unused_name(base, *graphs):
-    name, n = base, 0
-    while any(name in g._by_name for g in graphs):
-        n += 1
-        name = f"{base}_{n}"
-    return name
-
-
-def compile_program(graph, fetch_nodes, feed_specs, device, passes, verify=False, poison=False, updates=(),
-                    fetched=()):
-    """Specialize, run the selected ``passes``, and wrap the result as a Compiled program.
-    ``updates`` and ``fetched`` come from the run's plan (runtime.updates)."""
-    stages = run_pipeline(specialize(graph, fetch_nodes, feed_specs), passes, verify_each=verify)
-    compiled = Compiled(stages, device, poison=poison, updates=updates, fetched=fetched)
+def compile_program(graph, run_plan, feed_specs, device, passes, verify=False, poison=False):
+    """Specialize ``graph`` to the outputs of ``run_plan`` (runtime.updates) and the fed
+    shapes, run the selected ``passes``, and wrap the result as a Compiled program."""
+    stages = run_pipeline(specialize(graph, run_plan.outputs, feed_specs), passes, verify_each=verify)
+    compiled = Compiled(stages, device, run_plan, poison=poison)
     directory = dump_requested()
     if directory:
         llvm = [("llvm.ll", compiled.llvm_ir()), ("llvm-O3.ll", compiled.llvm_ir(optimized=True))]

@@ -6,7 +6,7 @@ pass over memory, and is safe when nothing can still need the old value:
 
 - the kernel computing the value is the last one to read the variable (kernels run in
   schedule order; two that run side by side never touch the same memory, see
-  runtime.pairing);
+  runtime.cpu.pairing);
 - if that kernel reads the variable itself, it reads each element only to compute the
   element at the same position (every op between the read and the output is
   elementwise at the output's shape), so no element is read after it is written. A
@@ -19,7 +19,8 @@ pass over memory, and is safe when nothing can still need the old value:
 """
 from collections import Counter
 
-from ..passes.memory import is_view, reads_at_own_position, view_base
+from ..ir.analysis import is_view, view_base
+from ..passes.memory import reads_at_own_position
 
 
 def inplace_updates(graph, updates, fetched):

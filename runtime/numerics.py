@@ -29,8 +29,8 @@ output, and is reported.
 import numpy as np
 
 from ..errors import NumericsError
-from ..ops import EFFECT, MOVEMENT, SOURCE
-from .reference import compute, run_graph
+from ..ir.interpret import compute, run_graph
+from ..ops import EFFECT, SOURCE
 
 
 class NumericsCheck:
@@ -76,7 +76,7 @@ class NumericsCheck:
 
 
 def run_graph_checked(graph, feeds, variables):
-    """``reference.run_graph`` with the check: for programs compiled without a memory plan."""
+    """``graphc.ir.interpret.run_graph`` with the check: for programs compiled without a memory plan."""
     check = NumericsCheck(graph, feeds, variables)
     return run_graph(graph, feeds, variables,
                      after=lambda node, value, inputs: check.output(node, value, inputs if _checked(node) else None))
@@ -94,7 +94,7 @@ def _checked(node):
 
 def _moves_values(node):
     """Ops that only move their inputs' values (and pad's fill value), computing none."""
-    return node.opdef.kind == MOVEMENT and node.op != "scatter_add"   # scatter_add sums
+    return node.opdef.moves_only
 
 
 def _finite(value):

@@ -11,15 +11,14 @@ import numpy as np
 
 from ..errors import FeedError, GraphcError, GraphError
 from ..ir.graph import get_default_graph
+from ..ops import EFFECT
 from ..passes.pipeline import select_passes
+from ..tensor import Tensor, Variable
+from .backends import DEVICES
 from .compiler import compile_program
 from .feeds import convert_feed, feed_nodes, feed_spec
-from ..ops import EFFECT
-from ..tensor import Tensor, Variable
 from .structure import flatten
 from .updates import RunPlan, plan_run
-
-DEVICES = ("cpu", "reference")
 # One compile at a time in the process: two threads asking for the same program compile it
 # once, and LLVM (llvmlite's global context) is never entered from two threads at once.
 _COMPILING = threading.Lock()
@@ -54,9 +53,9 @@ class Session:
         self.poison = bool(poison)
         self.check_numerics = bool(check_numerics)
         self._variables = {}
+        # the one cache: each compiled program under (fetch nodes, feed specs), and under
+        # ("call", fetched Tensor, feed keys) for the repeated run of one Tensor (_fast_run)
         self._cache = {}
-        self._fast = {}
-        self._plans = {}
         self._closed = False
         self._access = _VariableAccess()
         self._initialize([n for n in self.graph.variables()], strict=False)
@@ -79,8 +78,8 @@ class Session:
         self._check_open()
         leaves, rebuild = flatten(fetches, self.graph)
         feeds = feed_nodes(feed_dict, self.graph, convert_feed)
-        plan = self._plan(tuple(t.node for t in leaves))
-        compiled = self._compile(plan, {n: (a.dtype, a.shape) for n, a in feeds.items()})
+        compiled = self._compile(tuple(t.node for t in leaves), {n: (a.dtype, a.shape) for n, a in feeds.items()})
+        plan = compiled.run_plan
         self._initialize_missing(compiled)
         self._access.enter(compiled)
         try:
@@ -95,18 +94,12 @@ class Session:
             self._remember_fast(fetches, feed_dict, compiled, feeds)
         return rebuild(results)
 
-    def _plan(self, fetch_nodes):
-        plan = self._plans.get(fetch_nodes)
-        if plan is None:
-            plan = self._plans.setdefault(fetch_nodes, plan_run(self.graph, fetch_nodes))
-        return plan
-
     def _fast_run(self, fetches, feed_dict):
         """The common case, a Tensor fetched with the same feed keys, dtypes and shapes as a
         run before it, skips flattening, feed conversion and the cache key."""
         if type(fetches) not in (Tensor, Variable) or self._closed:
             return None
-        entry = self._fast.get((fetches, tuple(feed_dict) if feed_dict else ()))
+        entry = self._cache.get(("call", fetches, tuple(feed_dict) if feed_dict else ()))
         if entry is None:
             return None
         compiled, expected = entry
@@ -131,19 +124,17 @@ class Session:
         if type(fetches) in (Tensor, Variable) and all(isinstance(k, Tensor) for k in feed_dict or ()) \
                 and not any(n.opdef.kind == EFFECT for n in compiled.graph.outputs):
             expected = [(k.node.name, feeds[k.node].dtype, feeds[k.node].shape) for k in feed_dict or ()]
-            self._fast[(fetches, tuple(feed_dict) if feed_dict else ())] = (compiled, expected)
+            self._cache[("call", fetches, tuple(feed_dict) if feed_dict else ())] = (compiled, expected)
 
     def compile(self, fetches, feed_dict=None):
         """The compiled program ``run`` would use; feed values may be arrays, shapes or TensorSpecs."""
         self._check_open()
         leaves, _ = flatten(fetches, self.graph)
-        plan = self._plan(tuple(t.node for t in leaves))
-        return self._compile(plan, feed_nodes(feed_dict, self.graph, feed_spec))
+        return self._compile(tuple(t.node for t in leaves), feed_nodes(feed_dict, self.graph, feed_spec))
 
     def close(self):
         self._closed = True
         self._cache.clear()
-        self._fast.clear()
 
     def __enter__(self):
         return self
@@ -156,16 +147,20 @@ class Session:
         if self._closed:
             raise GraphcError("this Session is closed")
 
-    def _compile(self, plan, specs):
-        key = (plan.outputs, tuple(sorted(((n.name, d.str, s) for n, (d, s) in specs.items()))), plan.fetched)
+    def _compile(self, fetch_nodes, specs, plan=None):
+        """The program computing ``fetch_nodes`` with feeds of ``specs`` ({node: (dtype,
+        shape)}), compiled once. ``plan`` (runtime.updates.RunPlan) defaults to what
+        fetching them means; an initializer's own plan is cached apart."""
+        key = (fetch_nodes, tuple(sorted(((n.name, d.str, s) for n, (d, s) in specs.items()))), plan is None)
         compiled = self._cache.get(key)
         if compiled is None:
             with _COMPILING:
                 compiled = self._cache.get(key)
                 if compiled is None:
+                    run_plan = plan_run(self.graph, fetch_nodes) if plan is None else plan
                     compiled = self._cache[key] = compile_program(
-                        self.graph, plan.outputs, specs, self.device, self.passes, verify=self.verify,
-                        poison=self.poison, updates=plan.updates, fetched=plan.fetched)
+                        self.graph, run_plan, specs, self.device, self.passes, verify=self.verify,
+                        poison=self.poison)
         return compiled
 
     def _initialize_missing(self, compiled):
@@ -183,7 +178,7 @@ class Session:
             try:
                 init = self._initial_value_node(var)
                 # the initial value alone: no control inputs or updates of the graph around it
-                compiled = self._compile(RunPlan((init,), (), (0,)), {})
+                compiled = self._compile((init,), {}, plan=RunPlan((init,), (), (0,)))
                 # an initial value may read other variables: start those first
                 needed = [self.graph.node(n) for n in compiled.variable_names() if n not in self._variables]
                 self._initialize(needed, strict)

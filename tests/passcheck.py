@@ -8,7 +8,7 @@ import numpy as np
 
 import graphc as gc
 from graphc.passes import verify
-from graphc.runtime.reference import run_graph
+from graphc.ir.interpret import run_graph
 
 FLOATS = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, 1e30, -1e-30, 7.25,
           -1e-40, 65504.0, -3.0, 2.0, 0.1]

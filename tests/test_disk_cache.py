@@ -18,7 +18,7 @@ from llvmlite import ir
 import graphc as gc
 from conftest import assert_close
 from graphc.runtime import disk_cache
-from graphc.runtime.llvm_jit import JitModule, _pack, _unpack, cache_key
+from graphc.runtime.cpu.llvm_jit import JitModule, _pack, _unpack, cache_key
 
 ADD_FN = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double, ctypes.c_double)
 
@@ -243,7 +243,7 @@ def test_read_only_directory_does_not_break_compilation(cache_dir):
 
 WORKER = textwrap.dedent("""
     import ctypes, os, sys, time
-    from graphc.runtime.llvm_jit import JitModule
+    from graphc.runtime.cpu.llvm_jit import JitModule
     source, ready, go = sys.argv[1:4]
     text = open(source).read()
     open(ready, "w").close()

@@ -1,4 +1,4 @@
-"""graphc's own float32 GEMM (runtime.llvm_gemm): exact on small-integer data over many shapes,
+"""graphc's own float32 GEMM (runtime.cpu.llvm_gemm): exact on small-integer data over many shapes,
 both transposes, edges and strides, directly and through graphc (matmul, transposed operands,
 batched products, epilogues, products split across threads). On a host without AVX-512F the
 products go to OpenBLAS and the graph tests still hold."""
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.runtime import llvm_gemm
+from graphc.runtime.cpu import llvm_gemm
 
 RNG = np.random.default_rng(5)
 SGEMM = llvm_gemm.sgemm_function()
@@ -188,7 +188,7 @@ def test_split_products_use_every_row_share():
     a, b = ints((301, 700)), ints((700, 500))
     pa, pb = gc.placeholder(gc.float32, a.shape, name="a"), gc.placeholder(gc.float32, b.shape, name="b")
     got, compiled = run_cpu(pa @ pb, {pa: a, pb: b})
-    kernel = compiled._executor.native[compiled.graph.outputs[0]]
+    kernel = compiled._executor.kernels[compiled.graph.outputs[0]]
     assert kernel.parts == min(os.cpu_count() or 1, 301)
     np.testing.assert_array_equal(got, exact(a, b))
 
@@ -200,7 +200,7 @@ def test_sgemm_without_packing_memory_falls_back_to_the_plain_loop():
 
     from llvmlite import ir
 
-    from graphc.runtime.llvm_jit import JitModule, target_machine
+    from graphc.runtime.cpu.llvm_jit import JitModule, target_machine
     module = ir.Module(name="nomem")
     module.triple, module.data_layout = target_machine().triple, str(target_machine().target_data)
     malloc = ir.Function(module, ir.FunctionType(ir.PointerType(), [ir.IntType(64)]), name="malloc")

@@ -1,4 +1,4 @@
-"""Accuracy, special values and vectorization of graphc.runtime.llvm_math.
+"""Accuracy, special values and vectorization of graphc.runtime.cpu.llvm_math.
 
 Every function is compiled once (one module, O3, host CPU) as ``void f(T* in, T* out, i64 n)``
 applying ``emit_math`` to scalars in a loop (which LLVM's loop vectorizer widens), and as the
@@ -27,7 +27,7 @@ import pytest
 llvm = pytest.importorskip("llvmlite.binding")
 from llvmlite import ir  # noqa: E402
 
-from graphc.runtime.llvm_math import MATH_FUNCTIONS, emit_math  # noqa: E402
+from graphc.runtime.cpu.llvm_math import MATH_FUNCTIONS, emit_math  # noqa: E402
 
 F32_ULP_LIMIT = 4
 F64_ULP_LIMIT = 4

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.runtime import kernel_ir
-from graphc.runtime.native import PARALLEL_WORK
+from graphc.runtime import kernel as kernel_ir
+from graphc.runtime.cpu.native import PARALLEL_WORK
 
 RNG = np.random.default_rng(9)
 
@@ -94,7 +94,7 @@ def test_full_reduction_kernel_is_not_split():
     n = 1 << 16
     x = gc.placeholder(gc.float32, (n,))
     compiled = gc.Session().compile(gc.nn.softmax(x), {x: (n,)})
-    kernels = list(compiled._executor.native.values())
+    kernels = list(compiled._executor.kernels.values())
     assert kernels and n * n >= PARALLEL_WORK
     for k in kernels:
         if kernel_ir.reductions_of(k.kernel.value):

@@ -8,8 +8,8 @@ import pytest
 
 import graphc as gc
 from conftest import assert_close, run
-from graphc.runtime import llvm_gemm
-from graphc.runtime.native import gemm_by_columns
+from graphc.runtime.cpu import llvm_gemm
+from graphc.runtime.cpu.native import gemm_by_columns
 from test_ops import CASES, build
 
 SGEMM_OWN = llvm_gemm.sgemm_symbol() is not None   # graphc's own float32 GEMM (AVX-512 hosts)
@@ -20,7 +20,7 @@ STATIC = [c for c in CASES if c.args]
 
 
 def native_kernels(compiled):
-    return compiled._executor.native
+    return compiled._executor.kernels
 
 
 @pytest.mark.parametrize("optimize", [True, False], ids=["fused", "unfused"])

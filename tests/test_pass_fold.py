@@ -8,7 +8,7 @@ import pytest
 
 from graphc.errors import ExecutionError
 from graphc.passes.fold import FOLD_LIMIT, fold_constants
-from graphc.runtime.reference import run_graph
+from graphc.ir.interpret import run_graph
 from passcheck import MODELS, assert_same_bits, check_pass, check_session, check_unchanged, ir
 
 

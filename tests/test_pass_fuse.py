@@ -18,7 +18,7 @@ from models import mlp
 from conftest import assert_close
 from graphc.passes import verify
 from graphc.passes.fuse import FusionReport, fuse
-from graphc.runtime.reference import run_graph
+from graphc.ir.interpret import run_graph
 
 fuse_module = importlib.import_module("graphc.passes.fuse")   # the module (its limits), not the function
 

@@ -18,10 +18,11 @@ import graphc as gc
 from models import mlp
 from conftest import F32, assert_close
 from graphc.passes import verify
-from graphc.passes.memory import ALIGN, is_view, nbytes, plan_memory
+from graphc.ir.analysis import is_view
+from graphc.passes.memory import ALIGN, nbytes, plan_memory
 from graphc.passes.schedule import schedule
-from graphc.runtime.executor import Executor
-from graphc.runtime.reference import compute, run_graph
+from graphc.runtime.executor import CallPlan, Executor
+from graphc.ir.interpret import compute, run_graph
 from test_ops import CASES, build
 
 pytestmark = pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
@@ -507,8 +508,8 @@ def test_poison_catches_a_buffer_freed_too_early():
     want = run_graph(graph, feeds, {})[0]
     (early,) = [b for b in plan.buffers if b.values == ["a"]]
     early.end = early.start
-    np.testing.assert_array_equal(Executor(graph, plan, poison=False).run(feeds, {})[0], want)
-    assert np.isnan(Executor(graph, plan, poison=True).run(feeds, {})[0]).all()
+    np.testing.assert_array_equal(Executor(graph, CallPlan.build(graph, plan), poison=False).run(feeds, {})[0], want)
+    assert np.isnan(Executor(graph, CallPlan.build(graph, plan), poison=True).run(feeds, {})[0]).all()
 
 
 # The arena executor with numpy kernels (device="reference" with the pipeline on) runs the

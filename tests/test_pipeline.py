@@ -14,7 +14,7 @@ from graphc.errors import GraphcError, GraphError
 from graphc.ir import Graph
 from graphc.ir.node import Node
 from graphc.passes import PASS_NAMES, PIPELINE, verify
-from graphc.passes.memory import is_view
+from graphc.ir.analysis import is_view
 
 pipeline_module = importlib.import_module("graphc.passes.pipeline")
 

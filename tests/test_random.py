@@ -403,7 +403,7 @@ def test_folding_cse_and_fusion():
     fused = next(n for n in compiled.graph.nodes if n.op == "fused")
     assert all(n.op != "random" for n in fused.attrs["body"].nodes)
     assert "random is a kernel of its own" in str(compiled.fusion)
-    native = compiled._executor.native
+    native = compiled._executor.kernels
     assert all(n not in native for n in compiled.graph.nodes if n.op == "random")   # numpy fallback
     assert fused in native
     expected = run([small, y], optimize=False)

@@ -332,7 +332,7 @@ def test_independent_weight_gradients_run_side_by_side():
     train_op = gc.train.SGD(0.1).minimize(loss)
     feed = {x: x_val, y: labels}
     with gc.Session() as sess, gc.Session(device="reference") as ref:
-        fast = sess.compile([train_op, loss], feed)._executor._fast
+        fast = sess.compile([train_op, loss], feed)._executor.bound
         if (os.cpu_count() or 1) > 1 and fast is not None:
             assert any(len(group) == 2 for group in fast.groups)
         for _ in range(3):
@@ -355,7 +355,7 @@ def test_an_update_gemm_outside_the_fast_path_starts_from_the_variable():
     feed = {ids: np.array([0, 3, 3, 5])}
     with gc.Session() as sess, gc.Session(device="reference") as ref:
         compiled = sess.compile(train_op, feed)
-        assert compiled._executor._fast is None and "w" in {n for n, _ in compiled.inplace.values()}
+        assert compiled._executor.bound is None and "w" in {n for n, _ in compiled.inplace.values()}
         for _ in range(2):
             sess.run(train_op, feed)
             ref.run(train_op, feed)

@@ -4,7 +4,7 @@ import threading
 from contextlib import contextmanager
 
 from ..errors import GraphcError, GraphError
-from ..ops import get_op
+from ..ops.registry import get_op
 from ..ops.shapes import fmt_shape
 from .node import Node
 
@@ -115,6 +115,9 @@ class Graph:
     def __len__(self):
         return len(self._nodes)
 
+    def has_node(self, name):
+        return name in self._by_name
+
     def node(self, name):
         try:
             return self._by_name[name]
@@ -124,12 +127,15 @@ class Graph:
     def variables(self):
         return [n for n in self._nodes if n.op == "variable"]
 
+    # node -> its user-facing Tensor, Variable or Operation: installed by graphc.tensor (the
+    # IR never imports the API built on it)
+    wrap = None
+
     def tensor(self, node_or_name):
         """The user-facing Tensor (or Variable/Operation) of a node."""
-        from ..tensor import wrap
         node = self.node(node_or_name) if isinstance(node_or_name, str) else node_or_name
         if node not in self._tensors:
-            self._tensors[node] = wrap(node)
+            self._tensors[node] = Graph.wrap(node)
         return self._tensors[node]
 
     def to_text(self, blobs=True):

@@ -2,7 +2,7 @@
 from types import MappingProxyType
 
 from ..dtypes import short_name
-from ..ops import get_op
+from ..ops.registry import get_op
 
 
 def type_str(dtype, shape):

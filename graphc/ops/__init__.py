@@ -1,5 +1,9 @@
 """The primitive ops of the IR. Importing this package fills the op table."""
-from . import elementwise, fused, linalg, movement, random, reductions, sources, state  # noqa: F401  (registration)
-from .registry import ELEMENTWISE, EFFECT, MATMUL, MOVEMENT, REDUCTION, SOURCE, OpDef, all_ops, get_op
+from .registry import (AS_GIVEN, CHEAP, EFFECT, ELEMENTWISE, EXPENSIVE, LAYOUT_VIEW, MATMUL, MOVEMENT, REDUCTION,
+                       SELECT, SOURCE, STRIDED_VIEW, TO_COMMON, TO_RESULT, TO_TRUTH, OpDef, all_ops, get_op, register,
+                       unregister)
+from . import elementwise, fused, linalg, movement, random, reductions, sources, state  # noqa: F401,E402  (registration)
 
-__all__ = ["OpDef", "get_op", "all_ops", "SOURCE", "ELEMENTWISE", "REDUCTION", "MATMUL", "MOVEMENT", "EFFECT"]
+__all__ = ["OpDef", "get_op", "all_ops", "register", "unregister", "SOURCE", "ELEMENTWISE", "REDUCTION", "MATMUL",
+           "MOVEMENT", "EFFECT", "CHEAP", "EXPENSIVE", "LAYOUT_VIEW", "STRIDED_VIEW", "TO_RESULT", "TO_COMMON",
+           "TO_TRUTH", "AS_GIVEN", "SELECT"]

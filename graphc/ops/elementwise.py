@@ -5,12 +5,13 @@ dtype rules: arithmetic keeps the (promoted) dtype; float-valued ops (exp, divid
 and logical ops give bool.
 """
 import math
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from .. import dtypes as dt
 from ..errors import DTypeError
-from .registry import ELEMENTWISE, register
+from .registry import AS_GIVEN, CHEAP, ELEMENTWISE, EXPENSIVE, SELECT, TO_COMMON, TO_RESULT, TO_TRUTH, register
 from .shapes import broadcast_shapes
 
 _math_erf = np.frompyfunc(math.erf, 1, 1)
@@ -34,34 +35,44 @@ def _identity_for_ints(fn):
     return lambda x: fn(x) if x.dtype.kind == "f" else x
 
 
-# name -> (numpy function, dtype rule)
+class Elementwise(NamedTuple):
+    """One row of the tables below: the numpy function, the dtype rule and the traits."""
+    fn: Callable
+    rule: str
+    cost: str = CHEAP
+    differentiable: bool = True
+    operands: str | None = None   # the operand rule, when not the dtype rule's (registry)
+
+
+# name -> (numpy function, dtype rule[, cost[, differentiable]]); not differentiable:
+# piecewise constant or bool-valued (no gradient flows through it, as in TF1)
 #   same: keeps dtype (bool rejected); float: float-valued; bool: bool result;
 #   same_or_bool: keeps dtype, bool allowed
 UNARY = {
-    "neg": (np.negative, "same"),
-    "abs": (np.abs, "same_or_bool"),
-    "sign": (np.sign, "same"),
-    "exp": (np.exp, "float"),
-    "expm1": (np.expm1, "float"),
-    "log": (np.log, "float"),
-    "log1p": (np.log1p, "float"),
-    "sqrt": (np.sqrt, "float"),
-    "rsqrt": (lambda x: 1 / np.sqrt(x), "float"),
-    "square": (np.square, "same"),
-    "reciprocal": (np.reciprocal, "float"),
-    "sin": (np.sin, "float"),
-    "cos": (np.cos, "float"),
-    "tanh": (np.tanh, "float"),
-    "sigmoid": (_sigmoid, "float"),
-    "relu": (lambda x: np.maximum(x, x.dtype.type(0)), "same"),
-    "erf": (_erf, "float"),
-    "floor": (_identity_for_ints(np.floor), "same"),
-    "ceil": (_identity_for_ints(np.ceil), "same"),
-    "round": (_round_half_even, "same"),
-    "logical_not": (np.logical_not, "bool"),
-    "isnan": (np.isnan, "bool"),
-    "isfinite": (np.isfinite, "bool"),
-    "stop_gradient": (lambda x: x, "same_or_bool"),   # identity; gc.gradients sends nothing through it
+    "neg": Elementwise(np.negative, "same"),
+    "abs": Elementwise(np.abs, "same_or_bool"),
+    "sign": Elementwise(np.sign, "same", differentiable=False),
+    "exp": Elementwise(np.exp, "float", EXPENSIVE),
+    "expm1": Elementwise(np.expm1, "float", EXPENSIVE),
+    "log": Elementwise(np.log, "float", EXPENSIVE),
+    "log1p": Elementwise(np.log1p, "float", EXPENSIVE),
+    "sqrt": Elementwise(np.sqrt, "float", EXPENSIVE),
+    "rsqrt": Elementwise(lambda x: 1 / np.sqrt(x), "float", EXPENSIVE),
+    "square": Elementwise(np.square, "same"),
+    "reciprocal": Elementwise(np.reciprocal, "float", EXPENSIVE),
+    "sin": Elementwise(np.sin, "float", EXPENSIVE),
+    "cos": Elementwise(np.cos, "float", EXPENSIVE),
+    "tanh": Elementwise(np.tanh, "float", EXPENSIVE),
+    "sigmoid": Elementwise(_sigmoid, "float", EXPENSIVE),
+    "relu": Elementwise(lambda x: np.maximum(x, x.dtype.type(0)), "same"),
+    "erf": Elementwise(_erf, "float", EXPENSIVE),
+    "floor": Elementwise(_identity_for_ints(np.floor), "same", differentiable=False),
+    "ceil": Elementwise(_identity_for_ints(np.ceil), "same", differentiable=False),
+    "round": Elementwise(_round_half_even, "same", differentiable=False),
+    "logical_not": Elementwise(np.logical_not, "bool", differentiable=False, operands=TO_TRUTH),
+    "isnan": Elementwise(np.isnan, "bool", differentiable=False, operands=AS_GIVEN),
+    "isfinite": Elementwise(np.isfinite, "bool", differentiable=False, operands=AS_GIVEN),
+    "stop_gradient": Elementwise(lambda x: x, "same_or_bool", differentiable=False),   # identity; gc.gradients sends nothing through it
 }
 
 # numpy's float power loop takes shortcuts when the exponent is one broadcast scalar
@@ -87,23 +98,23 @@ def _power(a, b):
 #   arith: promoted dtype (bool rejected); any: promoted dtype; divide: float-valued;
 #   compare / logical: bool result
 BINARY = {
-    "add": (np.add, "arith"),
-    "subtract": (np.subtract, "arith"),
-    "multiply": (np.multiply, "arith"),
-    "divide": (np.true_divide, "divide"),
-    "floor_divide": (np.floor_divide, "arith"),
-    "mod": (np.mod, "arith"),
-    "power": (_power, "arith"),
-    "maximum": (np.maximum, "any"),
-    "minimum": (np.minimum, "any"),
-    "equal": (np.equal, "compare"),
-    "not_equal": (np.not_equal, "compare"),
-    "less": (np.less, "compare"),
-    "less_equal": (np.less_equal, "compare"),
-    "greater": (np.greater, "compare"),
-    "greater_equal": (np.greater_equal, "compare"),
-    "logical_and": (np.logical_and, "logical"),
-    "logical_or": (np.logical_or, "logical"),
+    "add": Elementwise(np.add, "arith"),
+    "subtract": Elementwise(np.subtract, "arith"),
+    "multiply": Elementwise(np.multiply, "arith"),
+    "divide": Elementwise(np.true_divide, "divide", EXPENSIVE),
+    "floor_divide": Elementwise(np.floor_divide, "arith", EXPENSIVE, differentiable=False),
+    "mod": Elementwise(np.mod, "arith", EXPENSIVE),
+    "power": Elementwise(_power, "arith", EXPENSIVE),
+    "maximum": Elementwise(np.maximum, "any"),
+    "minimum": Elementwise(np.minimum, "any"),
+    "equal": Elementwise(np.equal, "compare", differentiable=False),
+    "not_equal": Elementwise(np.not_equal, "compare", differentiable=False),
+    "less": Elementwise(np.less, "compare", differentiable=False),
+    "less_equal": Elementwise(np.less_equal, "compare", differentiable=False),
+    "greater": Elementwise(np.greater, "compare", differentiable=False),
+    "greater_equal": Elementwise(np.greater_equal, "compare", differentiable=False),
+    "logical_and": Elementwise(np.logical_and, "logical", differentiable=False),
+    "logical_or": Elementwise(np.logical_or, "logical", differentiable=False),
 }
 
 
@@ -136,7 +147,11 @@ def _binary_dtype(name, rule, a, b):
     return common
 
 
-def _register_unary(name, fn, rule):
+# the operands' dtype rule of each binary dtype rule (unary ops compute in their result dtype)
+_OPERANDS = {"compare": TO_COMMON, "logical": TO_TRUTH}
+
+
+def _register_unary(name, fn, rule, cost, differentiable, operands):
     def infer(inputs):
         (x,) = inputs
         return _unary_dtype(name, rule, x.dtype), tuple(x.shape)
@@ -147,10 +162,11 @@ def _register_unary(name, fn, rule):
         arg = x.astype(out) if rule == "float" else x
         return np.asarray(fn(arg)).astype(out, copy=False)
 
-    register(name, ELEMENTWISE, infer, compute, arity=1)
+    register(name, ELEMENTWISE, infer, compute, arity=1, cost=cost, differentiable=differentiable,
+             operands=operands or TO_RESULT)
 
 
-def _register_binary(name, fn, rule):
+def _register_binary(name, fn, rule, cost, differentiable, operands):
     def infer(inputs):
         a, b = inputs
         return _binary_dtype(name, rule, a.dtype, b.dtype), broadcast_shapes(a.shape, b.shape)
@@ -161,13 +177,14 @@ def _register_binary(name, fn, rule):
         work = out if rule in ("arith", "any", "divide") else dt.promote(a.dtype, b.dtype)
         return np.asarray(fn(a.astype(work, copy=False), b.astype(work, copy=False))).astype(out, copy=False)
 
-    register(name, ELEMENTWISE, infer, compute, arity=2)
+    register(name, ELEMENTWISE, infer, compute, arity=2, cost=cost, differentiable=differentiable,
+             operands=operands or _OPERANDS.get(rule, TO_RESULT))
 
 
-for _name, (_fn, _rule) in UNARY.items():
-    _register_unary(_name, _fn, _rule)
-for _name, (_fn, _rule) in BINARY.items():
-    _register_binary(_name, _fn, _rule)
+for _name, _row in UNARY.items():
+    _register_unary(_name, *_row)
+for _name, _row in BINARY.items():
+    _register_binary(_name, *_row)
 
 
 def _where_infer(inputs):
@@ -182,7 +199,7 @@ def _where_compute(values):
     return np.where(cond, a, b).astype(dt.promote(a.dtype, b.dtype), copy=False)
 
 
-register("where", ELEMENTWISE, _where_infer, _where_compute, arity=3)
+register("where", ELEMENTWISE, _where_infer, _where_compute, arity=3, operands=SELECT, cost=CHEAP)
 
 
 def _cast_infer(inputs, dtype):
@@ -200,7 +217,7 @@ def _cast_compute(values, dtype):
     return x.astype(dtype)
 
 
-register("cast", ELEMENTWISE, _cast_infer, _cast_compute, arity=1)
+register("cast", ELEMENTWISE, _cast_infer, _cast_compute, arity=1, operands=AS_GIVEN, cost=CHEAP)
 
 
 def _full_like_infer(inputs, value, dtype):
@@ -212,4 +229,5 @@ def _full_like_compute(values, value, dtype):
 
 
 # ``value`` everywhere, in the shape of its input (whose values it never reads)
-register("full_like", ELEMENTWISE, _full_like_infer, _full_like_compute, arity=1)
+register("full_like", ELEMENTWISE, _full_like_infer, _full_like_compute, arity=1, operands=AS_GIVEN,
+         cost=CHEAP, differentiable=False)

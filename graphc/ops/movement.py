@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import dtypes as dt
 from ..errors import DTypeError, ShapeError
-from .registry import MOVEMENT, register
+from .registry import LAYOUT_VIEW, MOVEMENT, STRIDED_VIEW, register
 from .shapes import broadcast_shapes, fmt_shape, num_elements
 
 
@@ -28,7 +28,7 @@ def _reshape_infer(inputs, shape):
 
 
 register("reshape", MOVEMENT, _reshape_infer,
-         lambda v, shape: v[0].reshape(shape), arity=1)
+         lambda v, shape: v[0].reshape(shape), arity=1, view=LAYOUT_VIEW)
 
 
 def _transpose_infer(inputs, perm):
@@ -39,7 +39,7 @@ def _transpose_infer(inputs, perm):
 
 
 register("transpose", MOVEMENT, _transpose_infer,
-         lambda v, perm: np.transpose(v[0], perm), arity=1)
+         lambda v, perm: np.transpose(v[0], perm), arity=1, view=STRIDED_VIEW)
 
 
 def _expand_dims_infer(inputs, axes):
@@ -52,7 +52,7 @@ def _expand_dims_infer(inputs, axes):
 
 
 register("expand_dims", MOVEMENT, _expand_dims_infer,
-         lambda v, axes: np.expand_dims(v[0], tuple(axes)), arity=1)
+         lambda v, axes: np.expand_dims(v[0], tuple(axes)), arity=1, view=LAYOUT_VIEW)
 
 
 def _squeeze_infer(inputs, axes):
@@ -66,7 +66,7 @@ def _squeeze_infer(inputs, axes):
 
 
 register("squeeze", MOVEMENT, _squeeze_infer,
-         lambda v, axes: np.squeeze(v[0], tuple(axes)), arity=1)
+         lambda v, axes: np.squeeze(v[0], tuple(axes)), arity=1, view=LAYOUT_VIEW)
 
 
 def _broadcast_to_infer(inputs, shape):
@@ -79,7 +79,7 @@ def _broadcast_to_infer(inputs, shape):
 
 
 register("broadcast_to", MOVEMENT, _broadcast_to_infer,
-         lambda v, shape: np.broadcast_to(v[0], shape), arity=1)
+         lambda v, shape: np.broadcast_to(v[0], shape), arity=1, view=STRIDED_VIEW)
 
 
 def slice_length(dim, start, stop, step):
@@ -98,7 +98,7 @@ def _slice_infer(inputs, slices):
 
 
 register("slice", MOVEMENT, _slice_infer,
-         lambda v, slices: v[0][tuple(slice(*s) for s in slices)], arity=1)
+         lambda v, slices: v[0][tuple(slice(*s) for s in slices)], arity=1, view=STRIDED_VIEW)
 
 
 def _concat_infer(inputs, axis):
@@ -176,4 +176,4 @@ def _scatter_add_compute(values, axis):
     return out
 
 
-register("scatter_add", MOVEMENT, _scatter_add_infer, _scatter_add_compute, arity=3)
+register("scatter_add", MOVEMENT, _scatter_add_infer, _scatter_add_compute, arity=3, moves_only=False)  # it sums

@@ -42,7 +42,7 @@ import numpy as np
 
 from .. import dtypes as dt
 from ..errors import DTypeError, GraphError, ShapeError
-from .registry import register
+from .registry import EXPENSIVE, register
 from .shapes import fmt_shape
 
 RANDOM = "random"   # the op's kind: computed from its seed alone, never fused
@@ -156,4 +156,4 @@ def _compute(values, distribution, shape, dtype):
 
 
 # inputs: the seed, and optionally a tensor whose shape is drawn (then the shape attribute is None)
-register("random", RANDOM, _infer, _compute)
+register("random", RANDOM, _infer, _compute, cost=EXPENSIVE, differentiable=False)

@@ -78,7 +78,7 @@ def _register_arg(name, fn):
     def compute(values, axis, keepdims):
         return np.asarray(fn(values[0], axis=axis, keepdims=keepdims)).astype(np.int64, copy=False)
 
-    register(name, REDUCTION, infer, compute, arity=1)
+    register(name, REDUCTION, infer, compute, arity=1, differentiable=False)   # an index: no gradient
 
 
 _register_arg("argmax", np.argmax)
@@ -100,6 +100,15 @@ def sum_to_axes(g_shape, x_shape):
     lead = len(g_shape) - len(x_shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(x_shape) if d == 1 and g_shape[lead + i] != 1)
     return axes, tuple(range(lead))
+
+
+def sum_to_steps(g_shape, x_shape):
+    """The ops, ``[(op, attrs)]``, that take a static ``g_shape`` down to ``x_shape``: a
+    sum over the broadcast axes, then a squeeze of the leading ones (none when equal)."""
+    axes, lead = sum_to_axes(g_shape, x_shape)
+    if not axes:
+        return []
+    return [("sum", {"axes": axes, "keepdims": True})] + ([("squeeze", {"axes": lead})] if lead else [])
 
 
 def _sum_to_compute(values):

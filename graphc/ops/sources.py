@@ -13,8 +13,8 @@ def _fed_only(values, **attrs):
     raise RuntimeError("placeholders and variables get their values from the session")
 
 
-register("placeholder", SOURCE, _declared, _fed_only, arity=0)
-register("variable", SOURCE, _declared, _fed_only, arity=0)
+register("placeholder", SOURCE, _declared, _fed_only, arity=0, runtime_value=True)
+register("variable", SOURCE, _declared, _fed_only, arity=0, runtime_value=True)
 register("constant", SOURCE,
          lambda inputs, value: (dt.as_dtype(value.dtype), value.shape),
          lambda values, value: value, arity=0)
@@ -29,4 +29,4 @@ def _init_compute(values, variables):
     return tuple(np.asarray(v) for v in values)
 
 
-register("init_variables", EFFECT, _init_infer, _init_compute)
+register("init_variables", EFFECT, _init_infer, _init_compute, differentiable=False)

@@ -13,11 +13,10 @@ import numpy as np
 
 from ...passes.fold import FOLD_LIMIT
 from ...passes.fuse import INLINE_CONSTANT, MAX_KERNEL_INPUTS, MAX_RECOMPUTE
-from ...runtime import kernel_ir  # noqa: F401  (kernel_ir before gemm_lowering, which it imports)
-from ...runtime.gemm_lowering import COLUMN_SUM_ROWS
-from ...runtime.llvm_codegen import SUM_BLOCK_MAX, SUM_BLOCK_MIN
-from ...runtime.llvm_gemm import KC, MC, MR, NC, NV
-from ...runtime.native import PARALLEL_GEMM_WORK, PARALLEL_WORK
+from ...runtime.kernel.gemm import COLUMN_SUM_ROWS
+from ...runtime.cpu.llvm_codegen import SUM_BLOCK_MAX, SUM_BLOCK_MIN
+from ...runtime.cpu.llvm_gemm import KC, MC, MR, NC, NV
+from ...runtime.cpu.native import PARALLEL_GEMM_WORK, PARALLEL_WORK
 from . import elementwise as E
 from .program import Program
 

@@ -16,7 +16,7 @@ from graphc.errors import GraphcError
 
 from ...passes.pipeline import PASS_NAMES, run_pipeline, select_passes
 from ...runtime.compiler import specialize
-from ...runtime.session import DEVICES
+from ...runtime.backends import DEVICES
 from ...runtime.updates import plan_run
 from .values import mismatch
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...runtime.llvm_codegen import SUM_BLOCK_MAX, SUM_BLOCK_MIN
+from ...runtime.cpu.llvm_codegen import SUM_BLOCK_MAX, SUM_BLOCK_MIN
 
 EPS = {np.dtype(np.float32): 2.0 ** -24, np.dtype(np.float64): 2.0 ** -53}
 TINY = {np.dtype(np.float32): 2.0 ** -126, np.dtype(np.float64): 2.0 ** -1022}   # smallest normals

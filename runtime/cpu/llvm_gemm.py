@@ -87,6 +87,12 @@ def sgemm_symbol():
     return SYMBOL if _compiled[0] is not None else None
 
 
+def uses_own_gemm(dtype):
+    """Whether a product of ``dtype`` runs graphc's own GEMM (float32 on AVX-512F hosts)
+    rather than the BLAS already in the process (OpenBLAS, with threads of its own)."""
+    return str(dtype) == "float32" and sgemm_symbol() is not None
+
+
 def declare_sgemm(module, update=False):
     """``graphc_sgemm`` (or, with ``update``, ``graphc_sgemm_update``) declared in ``module`` (once)."""
     symbol, signature = (UPDATE_SYMBOL, UPDATE_SIGNATURE) if update else (SYMBOL, SIGNATURE)

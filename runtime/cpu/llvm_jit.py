@@ -21,7 +21,7 @@ import llvmlite
 import llvmlite.binding as llvm
 import numpy as np
 
-from . import disk_cache
+from .. import disk_cache
 
 # Bump when anything that shapes the object code changes without changing the IR text
 # (the pass pipeline, target machine options, the entry payload layout).

@@ -1,6 +1,6 @@
 """Build-time derivation of the math library's constants and coefficients.
 
-``python -m graphc.runtime.llvm_math_derive`` reprints every constant of ``llvm_math`` and
+``python -m graphc.runtime.cpu.llvm_math_derive`` reprints every constant of ``llvm_math`` and
 ``llvm_trig`` (a few minutes, mostly the 70-digit erf reference values). Nothing here runs
 when graphc is imported.
 """

@@ -1,17 +1,17 @@
-"""Renders kernel IR (runtime.kernel_ir) as LLVM IR with llvmlite.
+"""Renders kernel IR (runtime.kernel) as LLVM IR with llvmlite.
 
 Each kernel becomes ``void @name(ptr %params)``, ``params`` an array of buffer
 pointers in the kernel's parameter order (the output last). Loops are plain
 counted loops with the output index innermost-contiguous, which LLVM's loop
 vectorizer widens; a reduction is computed in the loop nest at the depth where all
 the variables its index uses are bound (for softmax: once per row, before the row's
-elementwise loop). A GEMM calls graphc's own float32 GEMM (runtime.llvm_gemm, on hosts with
+elementwise loop). A GEMM calls graphc's own float32 GEMM (runtime.cpu.llvm_gemm, on hosts with
 AVX-512F) or else the BLAS already in the process (numpy's OpenBLAS).
 """
 import numpy as np
 from llvmlite import ir
 
-from . import kernel_ir as K
+from .. import kernel as K
 from . import llvm_gemm
 from .llvm_util import declare
 
@@ -156,11 +156,10 @@ class KernelBuilder:
             return self._reduce(e)
         args = [self._value(a) for a in e.args]
         if e.op == "cast":
-            return self._cast(args[0], e.args[0].dtype if hasattr(e.args[0], "dtype") else np.int64, e.dtype)
+            return self._cast(args[0], e.args[0].dtype, e.dtype)
         if e.op == "where":
             return self.builder.select(args[0], args[1], args[2])
-        arg_dtype = e.args[0].dtype if hasattr(e.args[0], "dtype") else np.dtype(np.int64)
-        return self.math.emit(self.builder, e.op, args, np.dtype(arg_dtype), np.dtype(e.dtype))
+        return self.math.emit(self.builder, e.op, args, np.dtype(e.args[0].dtype), np.dtype(e.dtype))
 
     def _cast(self, v, src, dst):
         b, src, dst = self.builder, np.dtype(src), np.dtype(dst)
@@ -251,7 +250,7 @@ class KernelBuilder:
     def _gemm(self, g, columns=False):
         b = self.builder
         scalar = REGISTER_TYPE[np.dtype(g.dtype)]
-        own = np.dtype(g.dtype) == np.float32 and llvm_gemm.sgemm_symbol() is not None
+        own = llvm_gemm.uses_own_gemm(g.dtype)
         update = g.onto is not None
         fn = llvm_gemm.declare_sgemm(self.module, update) if own else declare(
             self.module, GEMM_SYMBOL[np.dtype(g.dtype)], ir.VoidType(),

@@ -6,6 +6,8 @@ zero gives 0 and INT_MIN // -1 wraps, as numpy does. Transcendentals come from t
 backend's math library when it provides them. docs/backend.md ("IEEE and integer edge
 cases") states the behaviours; tests/test_ieee_edges.py checks them against numpy.
 """
+from typing import Callable, NamedTuple
+
 import numpy as np
 from llvmlite import ir
 
@@ -19,7 +21,8 @@ def _zero(t):
 
 
 class ScalarOps:
-    """``emit(builder, op, args, arg_dtype, out_dtype)`` for every elementwise op name."""
+    """``emit(builder, op, args, arg_dtype, out_dtype)`` for every op of ``ELEMENTWISE``
+    (the table at the end of this module), and the reductions' combiners."""
 
     def __init__(self, module, math_library=None):
         self.module = module
@@ -55,50 +58,8 @@ class ScalarOps:
 
     # -- elementwise ops -------------------------------------------------------------------
     def emit(self, b, op, args, dtype, out):
-        fl = dtype.kind == "f"
-        if op in ("exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "reciprocal", "sin", "cos", "tanh",
-                  "sigmoid", "erf"):
-            return self.transcendental(b, op, args[0])
-        x = args[0]
-        if op == "stop_gradient":
-            return x
-        if op == "neg":
-            return b.fneg(x) if fl else b.neg(x)
-        if op == "abs":
-            if fl:
-                return self.intrinsic(b, "llvm.fabs", [x])
-            if dtype == np.bool_:
-                return x
-            return b.select(b.icmp_signed("<", x, _zero(x.type)), b.neg(x), x)
-        if op == "sign":
-            if fl:   # numpy: NaN stays NaN, both zeros give +0.0
-                one, zero = ir.Constant(x.type, 1.0), _zero(x.type)
-                rest = b.select(b.fcmp_unordered("uno", x, x), x, zero)
-                return b.select(b.fcmp_ordered(">", x, zero), one,
-                                b.select(b.fcmp_ordered("<", x, zero), b.fneg(one), rest))
-            pos = b.zext(b.icmp_signed(">", x, _zero(x.type)), x.type)
-            neg = b.zext(b.icmp_signed("<", x, _zero(x.type)), x.type)
-            return b.sub(pos, neg)
-        if op == "square":
-            return b.fmul(x, x) if fl else b.mul(x, x)
-        if op == "relu":
-            if fl:   # maximum(x, 0): relu(-0.0) is +0.0
-                keep = b.or_(b.fcmp_ordered(">", x, _zero(x.type)), b.fcmp_unordered("uno", x, x))
-                return b.select(keep, x, _zero(x.type))
-            return b.select(b.icmp_signed(">", x, _zero(x.type)), x, _zero(x.type))
-        if op in ("floor", "ceil", "round"):
-            if not fl:
-                return x
-            return self.intrinsic(b, {"floor": "llvm.floor", "ceil": "llvm.ceil", "round": "llvm.rint"}[op], [x])
-        if op == "logical_not":
-            return b.not_(self.truth(b, x, dtype))
-        if op == "isnan":
-            return b.fcmp_unordered("uno", x, x) if fl else ir.Constant(I1, 0)
-        if op == "isfinite":
-            if not fl:
-                return ir.Constant(I1, 1)
-            return b.fcmp_ordered("!=", self.intrinsic(b, "llvm.fabs", [x]), ir.Constant(x.type, float("inf")))
-        return self.binary(b, op, args, dtype)
+        """``op`` (an entry of ELEMENTWISE) on ``args`` of ``dtype``, giving ``out``."""
+        return ELEMENTWISE[op].emit(self, b, args, dtype)
 
     def truth(self, b, x, dtype):
         if dtype == np.bool_:
@@ -106,41 +67,6 @@ class ScalarOps:
         if dtype.kind == "f":
             return b.fcmp_unordered("!=", x, _zero(x.type))
         return b.icmp_signed("!=", x, _zero(x.type))
-
-    def binary(self, b, op, args, dtype):
-        x, y = args
-        fl = dtype.kind == "f"
-        if op in ("logical_and", "logical_or"):
-            tx, ty = self.truth(b, x, dtype), self.truth(b, y, dtype)
-            return b.and_(tx, ty) if op == "logical_and" else b.or_(tx, ty)
-        cmp = {"equal": "==", "not_equal": "!=", "less": "<", "less_equal": "<=", "greater": ">",
-               "greater_equal": ">="}
-        if op in cmp:
-            if fl:
-                return (b.fcmp_unordered if op == "not_equal" else b.fcmp_ordered)(cmp[op], x, y)
-            return (b.icmp_unsigned if dtype == np.bool_ else b.icmp_signed)(cmp[op], x, y)
-        if op == "add":
-            return b.fadd(x, y) if fl else b.add(x, y)
-        if op == "subtract":
-            return b.fsub(x, y) if fl else b.sub(x, y)
-        if op == "multiply":
-            return b.fmul(x, y) if fl else b.mul(x, y)
-        if op == "divide":
-            return b.fdiv(x, y)
-        if op in ("maximum", "minimum"):
-            if fl:   # numpy: NaN if either is NaN, else y unless x is strictly beyond it (so ±0 ties give y)
-                keep = b.or_(b.fcmp_ordered(">" if op == "maximum" else "<", x, y), b.fcmp_unordered("uno", x, x))
-                return b.select(keep, x, y)
-            pred = ">=" if op == "maximum" else "<="
-            c = (b.icmp_unsigned if dtype == np.bool_ else b.icmp_signed)(pred, x, y)
-            return b.select(c, x, y)
-        if op == "power":
-            if not fl:
-                raise NotImplementedError("integer power")
-            return self.intrinsic(b, "llvm.pow", [x, y])
-        if op in ("floor_divide", "mod"):
-            return self.float_divmod(b, op, x, y) if fl else self.int_divmod(b, op, x, y)
-        raise NotImplementedError(op)
 
     def int_divmod(self, b, op, x, y):
         """Python semantics; division by zero gives 0 and INT_MIN // -1 wraps to INT_MIN
@@ -199,3 +125,140 @@ class ScalarOps:
             return b.and_(b.not_(best_nan), b.or_(strictly, value_nan))
         cmp = b.icmp_unsigned if dtype == np.bool_ else b.icmp_signed
         return cmp(">" if op == "argmax" else "<", value, best)
+
+
+# -- the LLVM backend's lowering table: op -> how it is rendered ------------------------------
+class Rule(NamedTuple):
+    """``emit(ops, builder, args, dtype)`` renders the op on operands of ``dtype``;
+    ``floats_only``: other dtypes are not lowered (the kernel runs through the reference)."""
+    emit: Callable
+    floats_only: bool = False
+
+
+def _transcendental(name):
+    return Rule(lambda ops, b, args, dtype: ops.transcendental(b, name, args[0]))
+
+
+def _by_kind(float_op, int_op):
+    """An op that is one LLVM instruction for floats and another for integers."""
+    return Rule(lambda ops, b, args, dtype: getattr(b, float_op if dtype.kind == "f" else int_op)(*args))
+
+
+def _abs(ops, b, args, dtype):
+    (x,) = args
+    if dtype.kind == "f":
+        return ops.intrinsic(b, "llvm.fabs", [x])
+    if dtype == np.bool_:
+        return x
+    return b.select(b.icmp_signed("<", x, _zero(x.type)), b.neg(x), x)
+
+
+def _sign(ops, b, args, dtype):
+    (x,) = args
+    if dtype.kind == "f":   # numpy: NaN stays NaN, both zeros give +0.0
+        one, zero = ir.Constant(x.type, 1.0), _zero(x.type)
+        rest = b.select(b.fcmp_unordered("uno", x, x), x, zero)
+        return b.select(b.fcmp_ordered(">", x, zero), one, b.select(b.fcmp_ordered("<", x, zero), b.fneg(one), rest))
+    pos = b.zext(b.icmp_signed(">", x, _zero(x.type)), x.type)
+    neg = b.zext(b.icmp_signed("<", x, _zero(x.type)), x.type)
+    return b.sub(pos, neg)
+
+
+def _relu(ops, b, args, dtype):
+    (x,) = args
+    if dtype.kind == "f":   # maximum(x, 0): relu(-0.0) is +0.0
+        keep = b.or_(b.fcmp_ordered(">", x, _zero(x.type)), b.fcmp_unordered("uno", x, x))
+        return b.select(keep, x, _zero(x.type))
+    return b.select(b.icmp_signed(">", x, _zero(x.type)), x, _zero(x.type))
+
+
+def _rounding(intrinsic):
+    def emit(ops, b, args, dtype):
+        return ops.intrinsic(b, intrinsic, args) if dtype.kind == "f" else args[0]   # (integers are whole)
+    return Rule(emit)
+
+
+def _isfinite(ops, b, args, dtype):
+    (x,) = args
+    if dtype.kind != "f":
+        return ir.Constant(I1, 1)
+    return b.fcmp_ordered("!=", ops.intrinsic(b, "llvm.fabs", [x]), ir.Constant(x.type, float("inf")))
+
+
+def _logical(combine):
+    def emit(ops, b, args, dtype):
+        x, y = (ops.truth(b, a, dtype) for a in args)
+        return getattr(b, combine)(x, y)
+    return Rule(emit)
+
+
+def _compare(pred):
+    def emit(ops, b, args, dtype):
+        if dtype.kind == "f":
+            return (b.fcmp_unordered if pred == "!=" else b.fcmp_ordered)(pred, *args)
+        return (b.icmp_unsigned if dtype == np.bool_ else b.icmp_signed)(pred, *args)
+    return Rule(emit)
+
+
+def _extremum(strict):
+    def emit(ops, b, args, dtype):
+        x, y = args
+        if dtype.kind == "f":   # numpy: NaN if either is NaN, else y unless x is strictly beyond it (±0 ties give y)
+            keep = b.or_(b.fcmp_ordered(strict, x, y), b.fcmp_unordered("uno", x, x))
+            return b.select(keep, x, y)
+        c = (b.icmp_unsigned if dtype == np.bool_ else b.icmp_signed)(strict + "=", x, y)
+        return b.select(c, x, y)
+    return Rule(emit)
+
+
+def _divmod(op):
+    def emit(ops, b, args, dtype):
+        return ops.float_divmod(b, op, *args) if dtype.kind == "f" else ops.int_divmod(b, op, *args)
+    return Rule(emit)
+
+
+ELEMENTWISE = {
+    **{name: _transcendental(name) for name in ("exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "reciprocal", "sin",
+                                                 "cos", "tanh", "sigmoid", "erf")},
+    "stop_gradient": Rule(lambda ops, b, args, dtype: args[0]),
+    "neg": Rule(lambda ops, b, args, dtype: b.fneg(args[0]) if dtype.kind == "f" else b.neg(args[0])),
+    "abs": Rule(_abs),
+    "sign": Rule(_sign),
+    "square": Rule(lambda ops, b, args, dtype: (b.fmul if dtype.kind == "f" else b.mul)(args[0], args[0])),
+    "relu": Rule(_relu),
+    "floor": _rounding("llvm.floor"),
+    "ceil": _rounding("llvm.ceil"),
+    "round": _rounding("llvm.rint"),
+    "logical_not": Rule(lambda ops, b, args, dtype: b.not_(ops.truth(b, args[0], dtype))),
+    "isnan": Rule(lambda ops, b, args, dtype: b.fcmp_unordered("uno", args[0], args[0]) if dtype.kind == "f"
+                  else ir.Constant(I1, 0)),
+    "isfinite": Rule(_isfinite),
+    "add": _by_kind("fadd", "add"),
+    "subtract": _by_kind("fsub", "sub"),
+    "multiply": _by_kind("fmul", "mul"),
+    "divide": Rule(lambda ops, b, args, dtype: b.fdiv(*args), floats_only=True),
+    "floor_divide": _divmod("floor_divide"),
+    "mod": _divmod("mod"),
+    "power": Rule(lambda ops, b, args, dtype: ops.intrinsic(b, "llvm.pow", list(args)), floats_only=True),
+    "maximum": _extremum(">"),
+    "minimum": _extremum("<"),
+    "equal": _compare("=="),
+    "not_equal": _compare("!="),
+    "less": _compare("<"),
+    "less_equal": _compare("<="),
+    "greater": _compare(">"),
+    "greater_equal": _compare(">="),
+    "logical_and": _logical("and_"),
+    "logical_or": _logical("or_"),
+}
+REDUCTIONS = ("sum", "mean", "prod", "max", "min", "argmax", "argmin")   # ScalarOps.combine / arg_better
+
+
+def unsupported(op, dtype):
+    """Why an elementwise ``op`` on operands of ``dtype`` has no LLVM rendering, or None."""
+    rule = ELEMENTWISE.get(op)
+    if rule is None:
+        return f"no LLVM lowering for {op}"
+    if rule.floats_only and np.dtype(dtype).kind != "f":
+        return f"no LLVM lowering for {op} on {np.dtype(dtype)}"
+    return None

@@ -78,7 +78,7 @@ Methods
 Coefficients
 ------------
 All polynomial coefficients below were obtained with ``llvm_math_derive._derive_coefficients()`` (run
-``python -m graphc.runtime.llvm_math_derive`` to reprint them): a discrete minimax fit (Lawson's
+``python -m graphc.runtime.cpu.llvm_math_derive`` to reprint them): a discrete minimax fit (Lawson's
 iteratively reweighted least squares on ~1000-3000 Chebyshev points, with the residual
 computed in np.longdouble and refined), of the weighted error that measures the relative
 error of the final result, followed by rounding the coefficients to the target precision one

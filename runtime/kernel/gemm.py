@@ -2,16 +2,17 @@
 and its epilogue after the product), an in-place update ``v + c * (A @ B)`` as one GEMM
 that adds onto ``v``, and a column sum as the one-row product ``ones @ x``.
 
-Each function takes a fresh ``_Lowering`` (runtime.kernel_ir) and returns a Kernel, or
+Each function takes a fresh ``Lowering`` (runtime.kernel.lower) and returns a Kernel, or
 None when the kernel is not one of these (then the general loop lowering runs).
 """
 import dataclasses
-from dataclasses import dataclass
 
 import numpy as np
 
-from ..ops import ELEMENTWISE
-from .kernel_ir import Gemm, Kernel, Load, Unsupported, flat_index
+from ...ops import ELEMENTWISE, LAYOUT_VIEW
+from .expr import Load
+from .index import flat_index
+from .kernel import PRIVATE_PRODUCT, Gemm, Kernel, OwnBuffer, Unsupported
 
 
 def lower_gemm(lw, kernel_node, body, root, private_product=False):
@@ -29,14 +30,6 @@ def lower_gemm(lw, kernel_node, body, root, private_product=False):
         return None
 
 
-@dataclass(frozen=True)
-class OwnBuffer:
-    """The source of a parameter whose buffer the kernel owns: uninitialized (a matmul's
-    private product) or filled with ``fill`` (the ones of a column sum)."""
-    fill: float | None = None
-
-
-PRIVATE_PRODUCT = OwnBuffer()
 COLUMN_SUM_ROWS = 4096   # a column sum as a GEMV sums at most this many rows (one float32 block)
 
 
@@ -55,11 +48,11 @@ def _lower_matmul(lw, kernel_node, body, root, private_product):
         trans.append((param, t, operand.shape))
     for n in nodes:   # constant parameters first: the output must stay the last parameter
         if n.op == "constant" and n.attrs["value"].size > 1 and n not in lw.param_of:
-            lw.param_of[n] = lw._add_param(n.name, n.dtype, n.shape, n)
+            lw.param_of[n] = lw.add_param(n.name, n.dtype, n.shape, n)
     update = _scaled_update(root, mm, lw) if private_product else None
     if update is not None:   # v - c * (A @ B) written in place: one GEMM that adds onto v
         onto, alpha = update
-        out = lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
+        out = lw.add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
         gemm = dataclasses.replace(_gemm(trans, mm, out), alpha=alpha, onto=onto)
         loops = tuple(lw.fresh("i", d) for d in root.shape)
         index = flat_index(loops, root.shape)
@@ -69,8 +62,8 @@ def _lower_matmul(lw, kernel_node, body, root, private_product):
     # when the output is also an input (an update written in place) or when writing an
     # output element could overwrite product elements not read yet
     own = private_product or not _epilogue_in_place(nodes, mm, root)
-    product = lw._add_param(f"{mm.name}/product", mm.dtype, mm.shape, PRIVATE_PRODUCT) if own else None
-    out = lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
+    product = lw.add_param(f"{mm.name}/product", mm.dtype, mm.shape, PRIVATE_PRODUCT) if own else None
+    out = lw.add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
     gemm = _gemm(trans, mm, out if product is None else product)
     lw.param_of[mm] = out if product is None else product
     loops = tuple(lw.fresh("i", d) for d in root.shape)
@@ -140,8 +133,8 @@ def _lower_column_sum(lw, kernel_node, root):
     x, axes = root.inputs[0], root.attrs["axes"]
     rows = int(np.prod([x.shape[a] for a in axes]))
     cols = int(np.prod(x.shape[len(axes):]))
-    ones = lw._add_param(f"{root.name}/ones", root.dtype, (1, rows), OwnBuffer(1.0))
-    out = lw._add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
+    ones = lw.add_param(f"{root.name}/ones", root.dtype, (1, rows), OwnBuffer(1.0))
+    out = lw.add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
     gemm = Gemm(ones, _gemm_operand(lw, x), False, False, 1, cols, rows, ((0, 0, 0),), root.dtype, out)
     loops = tuple(lw.fresh("i", d) for d in root.shape)
     index = flat_index(loops, root.shape)
@@ -152,9 +145,6 @@ def _lower_column_sum(lw, kernel_node, root):
 def _float_matmul(body, root):
     nodes = body.nodes if body is not None else [root]
     return any(n.op == "matmul" and n.dtype.kind == "f" for n in nodes)
-
-
-SAME_LAYOUT = ("reshape", "expand_dims", "squeeze")   # views that keep a buffer's bytes in order
 
 
 def _transposed(operand):
@@ -178,7 +168,7 @@ def _gemm_operand(lw, operand):
     if operand in lw.param_of:
         return lw.param_of[operand]
     node = lw.alias.get(operand, operand)
-    while node.op in SAME_LAYOUT:
+    while node.opdef.view == LAYOUT_VIEW:   # a view that keeps the buffer's bytes in order
         node = node.inputs[0]
         if node in lw.param_of:
             return lw.param_of[node]

@@ -1,35 +1,22 @@
-"""The reference executor: runs a graph node by node with the ops' numpy references.
+"""The graph interpreter: a graph run node by node with the ops' numpy references.
 
-It is the semantic definition every backend is tested against. Values are freed
-after their last use (the liveness that memory planning later builds on).
+It is the semantic definition every backend is tested against: ``device="reference"``
+runs it, backends fall back to it for kernels they do not lower, constant folding and
+the fused op's reference use it. Values are dropped after their last use.
 """
 import numpy as np
 
 from ..errors import ExecutionError, GraphcError
-
-
-def last_uses(graph):
-    """For each node index, the nodes whose value is last read there."""
-    last = {}
-    for i, node in enumerate(graph.nodes):
-        for x in node.inputs:
-            last[x] = i
-    for x in graph.outputs or ():
-        last[x] = len(graph.nodes)
-    frees = [[] for _ in graph.nodes]
-    for node, i in last.items():
-        if i < len(graph.nodes):
-            frees[i].append(node)
-    return frees
+from .analysis import frees_after
 
 
 def run_graph(graph, feeds, variables, after=None):
     """Evaluate ``graph.outputs``; ``feeds`` and ``variables`` map names to arrays.
     ``after(node, value, inputs)``, if given, sees every computed value as it is made."""
     env = {}
-    frees = last_uses(graph)
+    frees = frees_after(graph.nodes, graph.outputs or ())
     with np.errstate(all="ignore"):
-        for i, node in enumerate(graph.nodes):
+        for node, dead in zip(graph.nodes, frees):
             if node.op == "placeholder":
                 env[node] = read_only(feeds[node.name])
             elif node.op == "variable":
@@ -39,12 +26,13 @@ def run_graph(graph, feeds, variables, after=None):
                 env[node] = compute(node, inputs)
                 if after is not None:
                     after(node, env[node], inputs)
-            for dead in frees[i]:
-                del env[dead]
+            for x in dead:
+                del env[x]
     return [env[n] for n in graph.outputs]
 
 
 def compute(node, values):
+    """``node``'s value from its input values by its op's reference; errors name the node."""
     try:
         result = node.opdef.compute(values, **node.attrs)
     except GraphcError:

@@ -1,4 +1,4 @@
-"""Packing for graphc's GEMM (runtime.llvm_gemm): copying blocks of op(A) and op(B) into
+"""Packing for graphc's GEMM (runtime.cpu.llvm_gemm): copying blocks of op(A) and op(B) into
 the panel layouts the micro-kernel streams, absorbing transposes (in-register 16x16
 transposes and row interleaving) and zero-padding the edges."""
 from llvmlite import ir

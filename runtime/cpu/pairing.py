@@ -8,7 +8,7 @@ writes: arena regions are compared by offset and size (the planner reuses region
 a later kernel may write where an earlier one reads), variables updated in place by
 name, feeds and fresh results by node.
 """
-from ..passes.memory import view_base
+from ...ir.analysis import view_base
 
 LOOKAHEAD = 6   # kernels searched past a GEMM for a partner
 
@@ -16,8 +16,8 @@ LOOKAHEAD = 6   # kernels searched past a GEMM for a partner
 def _regions(node, location, inplace):
     """What memory ``node``'s value occupies: an arena range, a variable, or a node of its own."""
     node = view_base(node)
-    if node.name in location:
-        offset, size = location[node.name]
+    if node in location:
+        offset, size = location[node]
         return ("arena", offset, offset + size)
     if node in inplace:
         return ("variable", inplace[node])
@@ -41,7 +41,8 @@ def _conflict(first, second):
 
 
 def pair_kernels(calls, location, inplace):
-    """``calls`` ([(NativeKernel, node, dynamic slots)] in order) regrouped as a list of
+    """``calls`` ([(NativeFunction, node, dynamic slots)] in order; ``location``: node ->
+    its arena (offset, size)) regrouped as a list of
     groups of one or two calls: a large GEMM kernel with the next one that may run beside it."""
     access = []
     for kernel, node, _ in calls:

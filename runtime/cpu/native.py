@@ -1,7 +1,10 @@
-"""Native kernels for the CPU executor: lower each kernel, render LLVM, JIT once.
+"""Native kernels for the CPU: lower each kernel, check that this backend renders all of
+it, render it into one LLVM module, JIT the module once.
 
-Kernels the lowering cannot express (gather, integer matmul, integer power, ...)
-are left to the numpy reference, one kernel at a time, so every graph runs.
+A kernel the lowering cannot express (gather, integer matmul, ...) or that holds an op
+without an entry in this backend's lowering table (llvm_ops.ELEMENTWISE; integer power)
+raises ``Unsupported`` before anything is rendered, and is left to the numpy reference,
+one kernel at a time, so every graph runs.
 """
 import ctypes
 import os
@@ -11,18 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from llvmlite import ir
 
-from . import kernel_ir
-from .llvm_codegen import KernelBuilder
-from . import llvm_gemm
-from .gemm_lowering import OwnBuffer
-from .llvm_codegen import splits_gemm_rows
+from .. import kernel as K
+from . import llvm_gemm, llvm_math
+from .llvm_codegen import KernelBuilder, splits_gemm_rows
 from .llvm_jit import JitModule, blas_available, single_threaded_blas, target_machine
-from .llvm_ops import ScalarOps
-
-try:
-    from . import llvm_math
-except ImportError:  # the vectorized math library is optional until it lands
-    llvm_math = None
+from .llvm_ops import REDUCTIONS, ScalarOps, unsupported
 
 KERNEL_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 PARALLEL_WORK = 1 << 18     # estimated element operations above which a kernel uses every core
@@ -42,7 +38,7 @@ def _threads():
     return _pool
 
 
-class NativeKernel:
+class NativeFunction:
     """A JIT-compiled kernel. Its parameter table lives as long as the kernel: fixed
     buffers (arena regions, constants) are written into it once, the others (feeds,
     variables, fetched results) before each call. ctypes releases the GIL during the
@@ -61,7 +57,7 @@ class NativeKernel:
         self.extent = kernel.loops[0].extent if kernel.loops else 1
         g = kernel.gemm
         if g is None:
-            parallel = kernel_ir.split_safe(kernel) and \
+            parallel = K.split_safe(kernel) and \
                 int(np.prod([v.extent for v in kernel.loops])) * _reduction_work(kernel.value) >= PARALLEL_WORK
         else:
             parallel = splits_gemm_rows(kernel) and (g.m * g.n * g.k >= PARALLEL_GEMM_WORK or g.m * g.n >= PARALLEL_WORK)
@@ -75,7 +71,7 @@ class NativeKernel:
             self.parts = len(self.cuts) - 1
         # the calling thread takes the first share itself unless the kernel calls OpenBLAS,
         # whose own threads would then compete with graphc's
-        self.inline_first = g is None or (np.dtype(g.dtype) == np.float32 and llvm_gemm.sgemm_symbol() is not None)
+        self.inline_first = g is None or llvm_gemm.uses_own_gemm(g.dtype)
 
     def bind(self, slot, address):
         self.table[slot] = address
@@ -84,9 +80,9 @@ class NativeKernel:
         """A twin for a run on another thread at the same time: the same compiled function
         and work split, its own parameter table and scratch buffers (a private product, the
         ones of a column sum); constants the function only reads are shared."""
-        twin = object.__new__(NativeKernel)
+        twin = object.__new__(NativeFunction)
         twin.__dict__.update(self.__dict__)
-        twin.constants = {i: array.copy() if isinstance(self.kernel.sources[i], OwnBuffer) else array
+        twin.constants = {i: array.copy() if isinstance(self.kernel.sources[i], K.OwnBuffer) else array
                           for i, array in self.constants.items()}
         twin.table = (ctypes.c_void_p * len(self.kernel.params))()
         twin.address = ctypes.addressof(twin.table)
@@ -129,9 +125,9 @@ def run_side_by_side(first, second):
 
 def _reduction_work(e):
     """Elements a reduction inside ``e`` reads per output element (1 if none)."""
-    if isinstance(e, kernel_ir.Reduce):
+    if isinstance(e, K.Reduce):
         return int(np.prod([v.extent for v in e.rvars]))
-    children = e.args if isinstance(e, kernel_ir.Op) else ()
+    children = e.args if isinstance(e, K.Op) else ()
     return max([1] + [_reduction_work(c) for c in children])
 
 
@@ -144,33 +140,48 @@ def _new_module():
 
 
 def build_native(kernel_nodes, private_products=()):
-    """{node: NativeKernel} for the kernels that lower, and the JIT module holding them.
-    Matmul kernels in ``private_products`` compute their product into a buffer of their own.
-
-    Each kernel is first rendered into a scratch module, so one that turns out to be
-    unsupported half-way leaves nothing behind in the module that is compiled.
-    """
+    """{node: NativeFunction} for the kernels that lower, and the JIT module holding them.
+    Matmul kernels in ``private_products`` compute their product into a buffer of their own."""
     module = _new_module()
     ops = ScalarOps(module, llvm_math)
-    built, symbols = {}, {}
-    for i, node in enumerate(kernel_nodes):
+    built = {}
+    for node in kernel_nodes:
         try:
             kernel, constants = _lower(node, node in private_products)
-            if kernel.gemm is not None and not blas_available():
-                raise kernel_ir.Unsupported("no BLAS in the process")
-            columns = gemm_by_columns(kernel)
-            scratch = _new_module()
-            KernelBuilder(scratch, kernel, f"k{i}", ScalarOps(scratch, llvm_math), columns).build()
-        except (kernel_ir.Unsupported, NotImplementedError):
+            check_renderable(kernel)
+        except K.Unsupported:
             continue
-        KernelBuilder(module, kernel, f"k{i}", ops, columns).build()
-        built[node], symbols[node] = (kernel, constants, columns), f"k{i}"
+        symbol = f"k{len(built)}"
+        columns = gemm_by_columns(kernel)
+        KernelBuilder(module, kernel, symbol, ops, columns).build()
+        built[node] = (kernel, constants, columns, symbol)
     if not built:
         return {}, None
     jit = JitModule(str(module))
-    result = {node: NativeKernel(k, c, KERNEL_FN(jit.address(symbols[node])), columns)
-              for node, (k, c, columns) in built.items()}
+    result = {node: NativeFunction(k, c, KERNEL_FN(jit.address(symbol)), columns)
+              for node, (k, c, columns, symbol) in built.items()}
     return result, jit
+
+
+def check_renderable(kernel):
+    """Raise Unsupported unless this backend renders every part of ``kernel``: each
+    elementwise op has an entry in its lowering table (for its operands' dtype), each
+    reduction a combiner, and a GEMM a library to call."""
+    if kernel.gemm is not None and not blas_available():
+        raise K.Unsupported("no BLAS in the process")
+    seen, stack = set(), [kernel.value]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, K.Op) and e.op not in ("cast", "where"):
+            why = unsupported(e.op, e.args[0].dtype)
+            if why:
+                raise K.Unsupported(why)
+        elif isinstance(e, K.Reduce) and e.op not in REDUCTIONS:
+            raise K.Unsupported(f"no LLVM combiner for the reduction {e.op}")
+        stack.extend(K.children(e))
 
 
 def gemm_by_columns(kernel):
@@ -179,8 +190,7 @@ def gemm_by_columns(kernel):
     by rows would have every thread pack all of B."""
     g = kernel.gemm
     return (g is not None and (os.cpu_count() or 1) > 1 and splits_gemm_rows(kernel) and g.m < g.n
-            and g.m * g.n * g.k >= PARALLEL_GEMM_WORK and np.dtype(g.dtype) == np.float32
-            and llvm_gemm.sgemm_symbol() is not None)
+            and g.m * g.n * g.k >= PARALLEL_GEMM_WORK and llvm_gemm.uses_own_gemm(g.dtype))
 
 
 def _lower(node, private_product=False):
@@ -189,12 +199,12 @@ def _lower(node, private_product=False):
     if node.op == "fused":
         body = node.attrs["body"]
         params = [n for n in body.nodes if n.op == "placeholder"]
-        kernel = kernel_ir.lower(node, params, body, private_product)
+        kernel = K.lower(node, params, body, private_product)
     else:
-        kernel = kernel_ir.lower(node, list(node.inputs), private_product=private_product)
+        kernel = K.lower(node, list(node.inputs), private_product=private_product)
     constants = {}
     for i, src in enumerate(kernel.sources[:-1]):
-        if isinstance(src, OwnBuffer):
+        if isinstance(src, K.OwnBuffer):
             _, dtype, shape = kernel.params[i]
             constants[i] = np.empty(shape, dtype) if src.fill is None else np.full(shape, src.fill, dtype)
         elif src.op == "constant" and src.graph is not node.graph:

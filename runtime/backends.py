@@ -1,0 +1,25 @@
+"""The devices a Session runs on, and the backend package behind each.
+
+A backend package (``runtime/cpu/``; the CUDA backend adds ``runtime/cuda/``) reads only
+the kernel IR (runtime.kernel) and the op traits, never another backend, and provides:
+
+- ``build(kernel_nodes, private_products) -> ({node: kernel}, code)``: its kernels for
+  the nodes it lowers (an op without an entry in its lowering table raises
+  ``Unsupported`` before anything is rendered, and that node is left out: the executor
+  runs it by the reference), each with ``run(env, out)`` and ``clone()``; ``code`` is the
+  compiled module (``source`` and ``optimized`` texts), or None;
+- ``BoundRun(graph, steps, kernels, arena, inplace)``: the whole call plan bound once,
+  for programs whose every kernel it built, with ``run(feeds, variables)``.
+
+``device="reference"`` has no backend: every kernel runs by the graph interpreter.
+"""
+import importlib
+
+BACKENDS = {"cpu": "graphc.runtime.cpu"}
+DEVICES = tuple(BACKENDS) + ("reference",)
+
+
+def backend_of(device):
+    """The backend module of ``device`` (imported on first use), or None for "reference"."""
+    name = BACKENDS.get(device)
+    return importlib.import_module(name) if name else None

@@ -1,0 +1,65 @@
+"""The kernel IR's kernels: what one kernel computes, over which loops, from which
+buffers (and, for a product, the GEMM that runs first)."""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .expr import free_vars, reductions_of
+
+
+@dataclass
+class Kernel:
+    """One kernel. ``params`` are (name, dtype, shape) of contiguous buffers; the last
+    one is the output. ``loops`` are the Vars of the output index space, outermost
+    first; ``value`` is the expression stored at ``out[store_index]``. For a matmul
+    kernel ``gemm`` describes the product written before the epilogue runs."""
+    name: str
+    params: list
+    loops: tuple
+    value: object
+    store_index: object
+    gemm: object = None
+    sources: list = field(default_factory=list)
+    stashes: dict = field(default_factory=dict)   # Reduce -> (param, index) its body values are stored at
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """out[b] = a[b] @ bmat[b] for every batch index b (offsets per batch in elements)."""
+    a: int
+    b: int
+    trans_a: bool
+    trans_b: bool
+    m: int
+    n: int
+    k: int
+    batch: tuple          # (a offset, b offset, out offset) per batch item
+    dtype: np.dtype
+    out: int              # the parameter the product is written to
+    alpha: float = 1.0    # out = alpha * product (+ the accumulated parameter's values)
+    onto: int | None = None   # out = onto + alpha * product (onto is usually out itself: an in-place update)
+
+
+@dataclass(frozen=True)
+class OwnBuffer:
+    """The source of a parameter whose buffer the kernel owns: uninitialized (a matmul's
+    private product) or filled with ``fill`` (the ones of a column sum)."""
+    fill: float | None = None
+
+
+PRIVATE_PRODUCT = OwnBuffer()
+
+
+def split_safe(kernel):
+    """Whether ``kernel`` may be run as shares of its outermost loop ([begin, end) ranges
+    on several threads). Not when a reduction is computed before that loop (a full
+    reduction such as a 1-D softmax's sum): every share would recompute it whole, and a
+    stash of its body values would write outside the share, over another share's output."""
+    if not kernel.loops:
+        return False
+    outer = kernel.loops[0]
+    return all(outer in free_vars(r) for r in reductions_of(kernel.value))
+
+
+class Unsupported(Exception):
+    """The kernel uses something this lowering cannot express (the executor falls back)."""
