@@ -19,7 +19,8 @@ from .math_ops import (abs, add, argmax, argmin, cast, ceil, clip, cos, divide, 
                        floor, floor_divide, greater, greater_equal, isfinite, isnan, less, less_equal, log,
                        log1p, logical_and, logical_not, logical_or, logsumexp, matmul, max, maximum, mean, min,
                        minimum, mod, multiply, neg, negative, not_equal, power, prod, reciprocal, relu, round,
-                       rsqrt, sigmoid, sign, sin, sqrt, square, stop_gradient, subtract, sum, tanh, where)
+                       rsqrt, sigmoid, sign, sin, softplus, sqrt, square, stop_gradient, subtract, sum, tanh,
+                       where)
 from .placeholders import placeholder
 from .runtime import Compiled, Session, TensorSpec
 from .state import assign, assign_add, assign_sub, control_dependencies, global_variables, group, trainable_variables

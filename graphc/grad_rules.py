@@ -146,6 +146,7 @@ UNARY_DERIVATIVES = {
     "cos": lambda x, y: -m.sin(x),
     "tanh": lambda x, y: 1.0 - y * y,
     "sigmoid": lambda x, y: y * (1.0 - y),
+    "softplus": lambda x, y: m.sigmoid(x),
     "erf": lambda x, y: (2 / math.sqrt(math.pi)) * m.exp(-(x * x)),
 }
 

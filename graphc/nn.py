@@ -13,10 +13,10 @@ from .array_ops import pad, reshape, stack
 from .builder import as_tensor, constant, located
 from .errors import DTypeError, ShapeError
 from . import math_ops as m
-from .math_ops import cast, erf, exp, log, matmul, mean, relu, rsqrt, sigmoid, square, tanh
+from .math_ops import cast, erf, exp, log, matmul, mean, relu, rsqrt, sigmoid, softplus, square, tanh
 from .ops.shapes import fmt_shape
 
-__all__ = ["relu", "sigmoid", "tanh", "gelu", "silu", "softmax", "log_softmax", "layer_norm",
+__all__ = ["relu", "sigmoid", "softplus", "tanh", "gelu", "silu", "softmax", "log_softmax", "layer_norm",
            "softmax_cross_entropy", "sparse_softmax_cross_entropy",
            "conv2d", "max_pool2d", "avg_pool2d"]
 

@@ -155,7 +155,8 @@ case("stop_gradient-shift", _shifted_logsumexp, normal(2, 3))
 UNARY_DOMAINS = {
     "abs": nonzero, "exp": normal, "expm1": normal, "log": positive, "log1p": positive,
     "sqrt": positive, "rsqrt": positive, "square": normal, "reciprocal": nonzero, "sin": normal,
-    "cos": normal, "tanh": normal, "sigmoid": normal, "erf": normal, "neg": normal, "relu": nonzero,
+    "cos": normal, "tanh": normal, "sigmoid": normal, "softplus": normal, "erf": normal, "neg": normal,
+    "relu": nonzero,
 }
 for _op, _domain in UNARY_DOMAINS.items():
     case(f"{_op}", getattr(gc, _op), _domain(2, 3))

@@ -134,6 +134,7 @@ UNARY = {
     "cos": (fref(np.cos), True),
     "tanh": (fref(np.tanh), True),
     "sigmoid": (fref(lambda x: 1.0 / (1.0 + np.exp(-x))), True),
+    "softplus": (fref(lambda x: np.where(x > 40, x, np.log1p(np.exp(np.minimum(x, 40))))), True),
     "relu": (lambda x: np.where(x > 0, x, np.zeros_like(x)) if x.dtype.kind != "f"
              else np.where(np.isnan(x) | (x > 0), x, np.zeros_like(x)), False),
     "erf": (fref(_erf), True),
@@ -683,7 +684,8 @@ def test_table_covers_every_primitive():
 
 
 def test_table_covers_every_public_function():
-    names = ("neg abs sign exp expm1 log log1p sqrt rsqrt square reciprocal sin cos tanh sigmoid relu erf floor ceil "
+    names = ("neg abs sign exp expm1 log log1p sqrt rsqrt square reciprocal sin cos tanh sigmoid softplus relu erf "
+             "floor ceil "
              "round logical_not isnan isfinite add subtract multiply divide floor_divide mod power maximum minimum "
              "equal not_equal less less_equal greater greater_equal logical_and logical_or where clip cast sum mean "
              "max min prod argmax argmin logsumexp matmul dot reshape transpose expand_dims squeeze broadcast_to "

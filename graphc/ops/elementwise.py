@@ -64,6 +64,7 @@ UNARY = {
     "cos": Elementwise(np.cos, "float", EXPENSIVE),
     "tanh": Elementwise(np.tanh, "float", EXPENSIVE),
     "sigmoid": Elementwise(_sigmoid, "float", EXPENSIVE),
+    "softplus": Elementwise(lambda x: np.logaddexp(x.dtype.type(0), x), "float", EXPENSIVE),   # log(1 + e^x)
     "relu": Elementwise(lambda x: np.maximum(x, x.dtype.type(0)), "same"),
     "erf": Elementwise(_erf, "float", EXPENSIVE),
     "floor": Elementwise(_identity_for_ints(np.floor), "same", differentiable=False),

@@ -178,6 +178,12 @@ def _rounding(intrinsic):
     return Rule(emit)
 
 
+def _softplus(ops, b, args, dtype):   # max(x, 0) + log1p(exp(-|x|)): no overflow, and exact in both tails
+    (x,) = args
+    tail = ops.transcendental(b, "log1p", ops.transcendental(b, "exp", b.fneg(ops.intrinsic(b, "llvm.fabs", [x]))))
+    return b.fadd(_relu(ops, b, args, dtype), tail)
+
+
 def _isfinite(ops, b, args, dtype):
     (x,) = args
     if dtype.kind != "f":
@@ -226,6 +232,7 @@ ELEMENTWISE = {
     "sign": Rule(_sign),
     "square": Rule(lambda ops, b, args, dtype: (b.fmul if dtype.kind == "f" else b.mul)(args[0], args[0])),
     "relu": Rule(_relu),
+    "softplus": Rule(_softplus),
     "floor": _rounding("llvm.floor"),
     "ceil": _rounding("llvm.ceil"),
     "round": _rounding("llvm.rint"),

@@ -51,6 +51,7 @@ UNARY = {
     "cos": (np.cos, lambda x, y: 1.0, SMALL, ULPS_MATH),
     "tanh": (np.tanh, lambda x, y: 1 - y * y, ANY, ULPS_MATH),
     "sigmoid": (_sigmoid, lambda x, y: y * (1 - y), ANY, ULPS_MATH),
+    "softplus": (lambda x: np.logaddexp(0.0, x), lambda x, y: _sigmoid(x), ANY, ULPS_MATH),
     "erf": (_erf, lambda x, y: 1.1284 * np.exp(-x * x), ANY, ULPS_MATH),
     "stop_gradient": (lambda x: x.copy(), lambda x, y: 1.0, ANY, 0.0),
 }
