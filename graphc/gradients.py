@@ -15,6 +15,7 @@ from .builder import as_tensor, located
 from .errors import GraphcError, GraphError
 from .array_ops import full_like
 from .grad_rules import RULES
+from .ir.analysis import reachable
 from .tensor import Tensor
 
 
@@ -25,13 +26,7 @@ def _differentiable(node):
 def _between(ys, xs):
     """Nodes on some path from an x to a y (float-valued ones only), in creation order."""
     graph = ys[0].graph
-    reaches_y = set()
-    stack = [y.node for y in ys]
-    while stack:
-        node = stack.pop()
-        if node not in reaches_y:
-            reaches_y.add(node)
-            stack.extend(node.inputs)
+    reaches_y = reachable([y.node for y in ys])
     x_nodes = {x.node for x in xs}
     from_x = set(x_nodes)
     order = []

@@ -80,6 +80,7 @@ def flat_index(index, shape):
 
 
 def unflatten(offset, shape):
+    """The row-major index into ``shape`` of a flat ``offset`` (the inverse of flat_index)."""
     if 0 in shape:   # an empty tensor: no index into it is ever read
         return tuple(IConst(0) for _ in shape)
     out, stride = [], 1
@@ -90,11 +91,13 @@ def unflatten(offset, shape):
 
 
 def broadcast_index(index, out_shape, in_shape):
+    """The index of an ``in_shape`` operand broadcast to ``out_shape`` at ``index``."""
     lead = len(out_shape) - len(in_shape)
     return tuple(IConst(0) if d == 1 else index[lead + k] for k, d in enumerate(in_shape))
 
 
 def index_vars(e, out):
+    """Add the loop variables index expression ``e`` uses to the set ``out``."""
     if isinstance(e, Var):
         out.add(e)
     elif isinstance(e, IBin):

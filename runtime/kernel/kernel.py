@@ -62,4 +62,5 @@ def split_safe(kernel):
 
 
 class Unsupported(Exception):
-    """The kernel uses something this lowering cannot express (the executor falls back)."""
+    """The kernel uses something the lowering or a backend cannot express: the executor
+    runs it by the reference instead."""
