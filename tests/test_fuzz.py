@@ -56,3 +56,10 @@ def test_fuzzer_catches_a_miscompilation(monkeypatch):
     monkeypatch.setattr(kernel_ir, "split_safe", lambda kernel: True)
     failures, _ = check(program, default)
     assert failures and "elements off" in failures[0].detail
+
+
+def test_the_command_line_loop_runs(capsys):
+    """``make fuzz`` end to end at a tiny budget: the loop, its summary, exit status 0."""
+    from graphc.testing.fuzz.__main__ import main
+    assert main(["--graphs", "3", "--gradients", "1", "--seed", "5", "--no-write"]) == 0
+    assert "0 failing" in capsys.readouterr().err

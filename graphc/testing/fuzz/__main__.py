@@ -93,7 +93,7 @@ def main(argv=None):
     jobs = [("graph", args.seed + i, out) for i in range(args.graphs)] + \
            [("gradient", args.seed + i, out) for i in range(gradients)]
     from . import draw  # noqa: F401  (everything a worker needs is loaded before it forks)
-    from ...runtime import native  # noqa: F401
+    from ...runtime.cpu import native  # noqa: F401
     started = time.time()
     results = []
     pool = multiprocessing.Pool(args.jobs) if args.jobs > 1 else None
