@@ -12,11 +12,14 @@ the kernel IR (runtime.kernel) and the op traits, never another backend, and pro
   for programs whose every kernel it built, with ``run(feeds, variables)``.
 
 ``device="reference"`` has no backend: every kernel runs by the graph interpreter.
+``"cuda"`` needs an NVIDIA GPU and CuPy (runtime/cuda); ``"cuda-host"`` runs the CUDA
+backend's generated code on the host, one thread, to test it without a GPU.
 """
 import importlib
 
-BACKENDS = {"cpu": "graphc.runtime.cpu"}
-DEVICES = tuple(BACKENDS) + ("reference",)
+BACKENDS = {"cpu": "graphc.runtime.cpu", "cuda": "graphc.runtime.cuda", "cuda-host": "graphc.runtime.cuda.host"}
+DEVICES = ("cpu", "reference")                 # what every test and the fuzzer run on, on any machine
+ALL_DEVICES = DEVICES + ("cuda", "cuda-host")  # what a Session accepts
 
 
 def backend_of(device):

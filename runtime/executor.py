@@ -97,7 +97,7 @@ class Executor:
         self.bound = self._bind()
 
     def _bind(self):
-        if not self.kernels or self.poison:
+        if not self.kernels or self.poison or getattr(self._backend, "BoundRun", None) is None:
             return None
         steps, outputs = self.plan.steps, set(self.graph.outputs)
         if any(s.role == Role.EFFECT or (s.role in (Role.ARENA, Role.FRESH) and s.node not in self.kernels)

@@ -14,7 +14,7 @@ from ..ir.graph import get_default_graph
 from ..ops import EFFECT
 from ..passes.pipeline import select_passes
 from ..tensor import Tensor, Variable
-from .backends import DEVICES
+from .backends import ALL_DEVICES, backend_of
 from .compiler import compile_program
 from .feeds import convert_feed, feed_nodes, feed_spec
 from .structure import flatten
@@ -44,8 +44,11 @@ class Session:
         region with NaN when its buffer dies (a check of the memory planner);
         ``check_numerics`` makes every run raise ``NumericsError`` at the first NaN/Inf an
         op produces (runtime.numerics; ``run(..., check_numerics=...)`` overrides it)."""
-        if device not in DEVICES:
-            raise GraphcError(f"unknown device {device!r}; available: {', '.join(DEVICES)}")
+        if device not in ALL_DEVICES:
+            raise GraphcError(f"unknown device {device!r}; available: {', '.join(ALL_DEVICES)}")
+        check = getattr(backend_of(device), "check_available", None)
+        if check is not None:
+            check()   # e.g. "cuda" without CuPy, a driver or a GPU: a clear error now, not at the first run
         self.graph = graph if graph is not None else get_default_graph()
         self.device = device
         self.passes = select_passes(optimize, passes, disable)

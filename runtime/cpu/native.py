@@ -147,7 +147,7 @@ def build_native(kernel_nodes, private_products=()):
     built = {}
     for node in kernel_nodes:
         try:
-            kernel, constants = _lower(node, node in private_products)
+            kernel, constants = K.lower_kernel(node, node in private_products)
             check_renderable(kernel)
         except K.Unsupported:
             continue
@@ -191,22 +191,3 @@ def gemm_by_columns(kernel):
     g = kernel.gemm
     return (g is not None and (os.cpu_count() or 1) > 1 and splits_gemm_rows(kernel) and g.m < g.n
             and g.m * g.n * g.k >= PARALLEL_GEMM_WORK and llvm_gemm.uses_own_gemm(g.dtype))
-
-
-def _lower(node, private_product=False):
-    """The kernel IR of ``node`` and its constant parameters ({param index: array}),
-    which include a private product buffer if asked for."""
-    if node.op == "fused":
-        body = node.attrs["body"]
-        params = [n for n in body.nodes if n.op == "placeholder"]
-        kernel = K.lower(node, params, body, private_product)
-    else:
-        kernel = K.lower(node, list(node.inputs), private_product=private_product)
-    constants = {}
-    for i, src in enumerate(kernel.sources[:-1]):
-        if isinstance(src, K.OwnBuffer):
-            _, dtype, shape = kernel.params[i]
-            constants[i] = np.empty(shape, dtype) if src.fill is None else np.full(shape, src.fill, dtype)
-        elif src.op == "constant" and src.graph is not node.graph:
-            constants[i] = np.ascontiguousarray(src.attrs["value"])
-    return kernel, constants

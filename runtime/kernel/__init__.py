@@ -13,9 +13,9 @@ the graph IR; ``gemm`` is its part for products.
 from .expr import Const, IndexValue, Load, Op, Reduce, children, free_vars, reductions_of, substitute
 from .index import IBin, IConst, Var, broadcast_index, extent_of, flat_index, iadd, idiv, imod, imul, unflatten
 from .kernel import PRIVATE_PRODUCT, Gemm, Kernel, OwnBuffer, Unsupported, split_safe
-from .lower import LOWERINGS, lower, operand_dtype
+from .lower import LOWERINGS, lower, lower_kernel, operand_dtype
 
 __all__ = ["Const", "IndexValue", "Load", "Op", "Reduce", "children", "free_vars", "reductions_of", "substitute",
            "IBin", "IConst", "Var", "broadcast_index", "extent_of", "flat_index", "iadd", "idiv", "imod", "imul",
            "unflatten", "PRIVATE_PRODUCT", "Gemm", "Kernel", "OwnBuffer", "Unsupported", "split_safe", "LOWERINGS",
-           "lower", "operand_dtype"]
+           "lower", "lower_kernel", "operand_dtype"]

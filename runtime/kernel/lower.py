@@ -15,7 +15,7 @@ from ...ops import AS_GIVEN, ELEMENTWISE, REDUCTION, SELECT, TO_COMMON, TO_TRUTH
 from .expr import Const, IndexValue, Load, Op, Reduce, substitute
 from .gemm import lower_gemm
 from .index import IBin, IConst, Var, broadcast_index, flat_index, iadd, imul, unflatten
-from .kernel import Kernel, Unsupported
+from .kernel import Kernel, OwnBuffer, Unsupported
 
 
 class Lowering:
@@ -292,3 +292,23 @@ def lower(kernel_node, input_nodes, body=None, private_product=False):
     return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), sources=lw.sources,
                   stashes=stashes)
 
+
+
+def lower_kernel(node, private_product=False):
+    """The kernel IR of kernel ``node`` (a fused node or a single op) and the arrays of its
+    constant parameters ({param index: array}): constants of its body, and buffers the
+    kernel owns (a private product, the ones of a column sum)."""
+    if node.op == "fused":
+        body = node.attrs["body"]
+        params = [n for n in body.nodes if n.op == "placeholder"]
+        kernel = lower(node, params, body, private_product)
+    else:
+        kernel = lower(node, list(node.inputs), private_product=private_product)
+    constants = {}
+    for i, src in enumerate(kernel.sources[:-1]):
+        if isinstance(src, OwnBuffer):
+            _, dtype, shape = kernel.params[i]
+            constants[i] = np.empty(shape, dtype) if src.fill is None else np.full(shape, src.fill, dtype)
+        elif src.op == "constant" and src.graph is not node.graph:
+            constants[i] = np.ascontiguousarray(src.attrs["value"])
+    return kernel, constants

@@ -1,0 +1,311 @@
+"""Renders kernel IR (runtime.kernel) as CUDA C: the sibling of the LLVM renderer.
+
+Each kernel becomes ``extern "C" __global__ void name(T0 *p0, ..., Tout *out)``, its
+parameters in the kernel's order (the output last), and a :class:`Launch` saying how to
+start it:
+
+- ``elementwise`` (no reduction): a grid-stride loop over the flat output index, each
+  thread computing whole output elements;
+- ``rows`` (a row-wise kernel: softmax, layer_norm, a reduction over inner axes, a full
+  reduction): the loops that the reductions' indices use are the *row*; one block per
+  row (grid-stride over rows), each reduction computed once per row by the whole block
+  (a block-strided loop accumulating in the kernel IR's accumulator type, float64 for
+  float32 sums, then warp shuffles and shared memory), then the row's outputs in a
+  block-strided loop. A value a sum reads and the output reads again (softmax's exp) is
+  stored by the reduction's loop and read back, as on the CPU (``Kernel.stashes``).
+
+A reduction whose index depends on another reduction's variables runs as a loop inside
+each thread. A kernel with a GEMM renders only its epilogue (nothing when the output is
+the product as computed): the product runs through cuBLAS first. Index arithmetic is
+32-bit unless a buffer or loop needs 64 bits.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import kernel as K
+from .cuda_ops import ELEMENTWISE, REDUCTIONS, truth, unsupported
+from .prelude import PRELUDE, WARPS
+
+C_TYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.int32): "int",
+          np.dtype(np.int64): "i64", np.dtype(np.bool_): "bool"}
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to start a rendered kernel: ``kind`` "elementwise" over ``size`` outputs, or
+    "rows" over ``size`` rows; ``symbol`` None when the kernel is its GEMM alone."""
+    symbol: str | None
+    kind: str
+    size: int
+
+
+def check_renderable(kernel):
+    """Raise Unsupported unless this backend renders every part of ``kernel``."""
+    seen, stack = set(), [kernel.value]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, K.Op) and e.op not in ("cast", "where"):
+            why = unsupported(e.op, e.args[0].dtype)
+            if why:
+                raise K.Unsupported(why)
+        elif isinstance(e, K.Reduce) and e.op not in REDUCTIONS:
+            raise K.Unsupported(f"no CUDA reduction for {e.op}")
+        if np.dtype(e.dtype) not in C_TYPE:
+            raise K.Unsupported(f"no CUDA type for {e.dtype}")
+        stack.extend(K.children(e))
+
+
+def render_module(kernels):
+    """CUDA C source of ``kernels`` ({symbol: Kernel}) and their Launches ({symbol: Launch})."""
+    parts, launches = [PRELUDE], {}
+    for symbol, kernel in kernels.items():
+        text, launch = KernelRenderer(kernel, symbol).render()
+        launches[symbol] = launch
+        if text:
+            parts.append(text)
+    return "\n".join(parts), launches
+
+
+def _is_product_only(kernel):
+    value, out = kernel.value, len(kernel.params) - 1
+    return isinstance(value, K.Load) and value.param == out and value.index is kernel.store_index
+
+
+class KernelRenderer:
+    def __init__(self, kernel, symbol):
+        self.kernel, self.symbol = kernel, symbol
+        sizes = [int(np.prod(shape)) for _, _, shape in kernel.params]
+        sizes.append(int(np.prod([v.extent for v in kernel.loops])))
+        self.idx = "int" if max(sizes, default=0) < 2 ** 31 - 1 else "i64"
+        self.lines, self.depth = [], 1
+        self.scopes = [{}]          # expression -> C name, one dict per block scope
+        self.names = {}             # Var -> C name
+        self.counter = 0
+
+    # -- output -------------------------------------------------------------------------
+    def render(self):
+        k = self.kernel
+        if k.gemm is not None and _is_product_only(k):
+            return "", Launch(None, "elementwise", 0)
+        loops = list(k.loops)
+        block = [r for r in K.reductions_of(k.value) if K.free_vars(r) <= set(loops)]
+        row_depth = max((1 + max(loops.index(v) for v in K.free_vars(r)) if K.free_vars(r) else 0 for r in block),
+                        default=None)
+        if row_depth is None:
+            size = int(np.prod([v.extent for v in loops]))
+            self._elementwise(loops)
+            launch = Launch(self.symbol, "elementwise", size)
+        else:
+            size = int(np.prod([v.extent for v in loops[:row_depth]]))
+            self._rows(loops[:row_depth], loops[row_depth:], block)
+            launch = Launch(self.symbol, "rows", size)
+        params = ", ".join(f"{C_TYPE[np.dtype(d)]} *p{i}" for i, (_, d, _) in enumerate(k.params))
+        head = f"GRAPHC_EXPORT void {self.symbol}({params}) {{"
+        return "\n".join([head] + self.lines + ["}"]), launch
+
+    def line(self, text):
+        self.lines.append("  " * self.depth + text)
+
+    def fresh(self, prefix="t"):
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def ctype(self, dtype):
+        return C_TYPE[np.dtype(dtype)]
+
+    def const(self, value, dtype):
+        """An exact C constant of ``dtype`` (bit patterns for floats: NaN, Inf and -0.0 too)."""
+        dtype = np.dtype(dtype)
+        if dtype == np.float32:
+            return f"__int_as_float({int(np.array(value, np.float32).view(np.int32))})"
+        if dtype == np.float64:
+            return f"__longlong_as_double({int(np.array(value, np.float64).view(np.int64))}LL)"
+        if dtype == np.bool_:
+            return "true" if bool(value) else "false"
+        v = int(value)
+        if dtype == np.int32:
+            return f"((int){v & 0xFFFFFFFF}u)" if v < 0 else f"{v}"
+        return f"((i64){v & 0xFFFFFFFFFFFFFFFF}ull)"
+
+    # -- loop structure ---------------------------------------------------------------------
+    def _bind(self, loops, flat):
+        """Declare each loop variable from the flat index ``flat`` over their extents."""
+        stride = 1
+        for v in reversed(loops):
+            name = self.names[v] = self.fresh(v.name + "_")
+            if v.extent == 1:
+                self.line(f"const {self.idx} {name} = 0;")
+            else:
+                self.line(f"const {self.idx} {name} = ({flat} / {stride}) % {v.extent};")
+            stride *= v.extent
+
+    def _open(self, header):
+        self.line(header + " {")
+        self.depth += 1
+        self.scopes.append({})
+
+    def _close(self):
+        self.scopes.pop()
+        self.depth -= 1
+        self.line("}")
+
+    def _store(self):
+        k = self.kernel
+        out = len(k.params) - 1
+        self.line(f"p{out}[{self.index(k.store_index)}] = {self.value(k.value)};")
+
+    def _elementwise(self, loops):
+        n = int(np.prod([v.extent for v in loops]))
+        t = self.fresh("flat")
+        self._open(f"for ({self.idx} {t} = ({self.idx})blockIdx.x * blockDim.x + threadIdx.x; {t} < {n}; "
+                   f"{t} += ({self.idx})gridDim.x * blockDim.x)")
+        self._bind(loops, t)
+        self._store()
+        self._close()
+
+    def _rows(self, row_loops, inner_loops, block_reductions):
+        rows = int(np.prod([v.extent for v in row_loops]))
+        row = self.fresh("row")
+        self._open(f"for ({self.idx} {row} = blockIdx.x; {row} < {rows}; {row} += gridDim.x)")
+        self._bind(row_loops, row)
+        for r in block_reductions:
+            self.scopes[-1][r] = self._reduce(r, cooperative=True)
+        if self.kernel.stashes:
+            self.line("__syncthreads();   // the stashed values, written by other threads")
+        inner = int(np.prod([v.extent for v in inner_loops]))
+        t = self.fresh("i")
+        self._open(f"for ({self.idx} {t} = threadIdx.x; {t} < {inner}; {t} += blockDim.x)")
+        self._bind(inner_loops, t)
+        self._store()
+        self._close()
+        self.line("__syncthreads();   // before the next row overwrites what this one read")
+        self._close()
+
+    # -- index expressions -----------------------------------------------------------------
+    def index(self, e):
+        if isinstance(e, K.Var):
+            return self.names[e]
+        if isinstance(e, K.IConst):
+            return str(e.value)
+        a, b = self.index(e.a), self.index(e.b)
+        ops = {"add": "+", "mul": "*", "div": "/", "mod": "%"}
+        if e.op in ops:
+            return f"({a} {ops[e.op]} {b})"
+        return f"({a} {'<' if e.op == 'min' else '>'} {b} ? {a} : {b})"
+
+    # -- scalar expressions ----------------------------------------------------------------
+    def value(self, e):
+        for scope in reversed(self.scopes):
+            if e in scope:
+                return scope[e]
+        text = self._emit(e)
+        if isinstance(e, K.Reduce):
+            name = text
+        else:
+            name = self.fresh()
+            self.line(f"const {self.ctype(e.dtype)} {name} = {text};")
+        self.scopes[-1][e] = name
+        return name
+
+    def _emit(self, e):
+        if isinstance(e, K.Load):
+            return f"p{e.param}[{self.index(e.index)}]"
+        if isinstance(e, K.Const):
+            return self.const(e.value, e.dtype)
+        if isinstance(e, K.IndexValue):
+            return f"((i64){self.index(e.index)})"
+        if isinstance(e, K.Reduce):
+            return self._reduce(e, cooperative=False)
+        args = [self.value(a) for a in e.args]
+        if e.op == "cast":
+            return self._cast(args[0], e.args[0].dtype, e.dtype)
+        if e.op == "where":
+            return f"({args[0]} ? {args[1]} : {args[2]})"
+        return ELEMENTWISE[e.op].emit(args, np.dtype(e.args[0].dtype), self)
+
+    def _cast(self, v, src, dst):
+        src, dst = np.dtype(src), np.dtype(dst)
+        if src == dst:
+            return v
+        if dst == np.bool_:
+            return truth(v, src)
+        if src == np.bool_:
+            return f"(({self.ctype(dst)})({v} ? 1 : 0))"
+        if src.kind == "f" and dst.kind == "i":   # NaN, +-Inf and out of range give INT_MIN
+            return f"g_ftoi<{self.ctype(dst)}>({v})"
+        return f"(({self.ctype(dst)}){v})"
+
+    # -- reductions --------------------------------------------------------------------------
+    def _identity(self, op, dtype):
+        dtype = np.dtype(dtype)
+        if op in ("sum", "mean"):
+            return self.const(0, dtype)
+        if op == "prod":
+            return self.const(1, dtype)
+        high = op in ("max", "argmax")
+        if dtype.kind == "f":
+            return self.const(-np.inf if high else np.inf, dtype)
+        if dtype == np.bool_:
+            return "false" if high else "true"
+        info = np.iinfo(dtype)
+        return self.const(info.min if high else info.max, dtype)
+
+    def _combine(self, op, dtype, a, b):
+        fl = np.dtype(dtype).kind == "f"
+        if op in ("sum", "mean"):
+            return f"({a} + {b})" if fl else f"g_add({a}, {b})"
+        if op == "prod":
+            return f"({a} * {b})" if fl else f"g_mul({a}, {b})"
+        if fl:
+            return f"g_r{op}({a}, {b})"
+        return f"({b} {'>' if op == 'max' else '<'} {a} ? {b} : {a})"
+
+    def _reduce(self, r, cooperative):
+        """The reduction's result as a C name: accumulated over its variables by this thread
+        (or, ``cooperative``, by the block's threads in turn, then combined)."""
+        acc_t, is_arg = self.ctype(r.acc_dtype), r.op in ("argmax", "argmin")
+        acc = self.fresh("acc")
+        self.line(f"{acc_t} {acc} = {self._identity(r.op, r.acc_dtype)};")
+        at = self.fresh("at") if is_arg else None
+        if is_arg:
+            self.line(f"i64 {at} = 0;")
+        count = int(np.prod([v.extent for v in r.rvars]))
+        f = self.fresh("f")
+        start, step = ("threadIdx.x", "blockDim.x") if cooperative else ("0", "1")
+        self._open(f"for ({self.idx} {f} = {start}; {f} < {count}; {f} += {step})")
+        self._bind(list(r.rvars), f)
+        if is_arg:
+            v, i = self.value(r.body[0]), self.value(r.body[1])
+            best = "true" if r.op == "argmax" else "false"
+            self.line(f"if (g_argbetter({best}, {v}, {i}, {acc}, {at})) {{ {acc} = {v}; {at} = {i}; }}")
+        else:
+            body = self.value(r.body)
+            if r in self.kernel.stashes:   # kept for the output loop, in the value's own precision
+                param, index = self.kernel.stashes[r]
+                kept = r.body.args[0] if isinstance(r.body, K.Op) and r.body.op == "cast" else r.body
+                self.line(f"p{param}[{self.index(index)}] = {self.value(kept)};")
+            self.line(f"{acc} = {self._combine(r.op, r.acc_dtype, acc, body)};")
+        self._close()
+        if cooperative:
+            if is_arg:
+                sv, si = self.fresh("sv"), self.fresh("si")
+                self.line(f"__shared__ {acc_t} {sv}[{WARPS}]; __shared__ i64 {si}[{WARPS}];")
+                self.line(f"g_block_argreduce({'true' if r.op == 'argmax' else 'false'}, {acc}, {at}, {sv}, {si});")
+            else:
+                smem = self.fresh("smem")
+                self.line(f"__shared__ {acc_t} {smem}[{WARPS}];")
+                combine = self._combine(r.op, r.acc_dtype, "a", "b")
+                self.line(f"{acc} = g_block_reduce({acc}, []({acc_t} a, {acc_t} b) {{ return {combine}; }}, {smem});")
+        result = self.fresh("red")
+        if is_arg:
+            self.line(f"const {self.ctype(r.dtype)} {result} = ({self.ctype(r.dtype)}){at};")
+            return result
+        value = acc
+        if r.op == "mean" and np.dtype(r.acc_dtype).kind == "f":
+            value = f"({acc} / {self.const(count, r.acc_dtype)})"
+        self.line(f"const {self.ctype(r.dtype)} {result} = {self._cast(value, r.acc_dtype, r.dtype)};")
+        return result
