@@ -94,6 +94,12 @@ class Compiled:
             return None
         return code.optimized if optimized else code.source
 
+    def source(self):
+        """The generated code of the program's native kernels (LLVM IR on "cpu", CUDA C on
+        the CUDA devices), or None when none runs natively."""
+        code = self._executor.code
+        return None if code is None else code.source
+
     def dump(self, blobs=False):
         """Every stage's IR in order, each headed by its pass time and node counts, with
         what the pass decided (fusion decisions, memory plan) as ``//`` comments, then

@@ -17,6 +17,7 @@ stated in docs/backend.md ("IEEE and integer edge cases") are each tested here b
 import math
 import platform
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -26,6 +27,8 @@ from graphc.ops.elementwise import BINARY, UNARY
 from test_llvm_math import F32_ULP_LIMIT, F64_ULP_LIMIT, ulp_distance
 
 MODES = {"fused": ("cpu", True), "unfused": ("cpu", False), "reference": ("reference", True)}
+if shutil.which("g++"):   # the CUDA backend's generated code, fused, run on the host (runtime/cuda/host.py)
+    MODES["cuda-host"] = ("cuda-host", True)
 SIZES = (1, 15, 16, 17, 33)
 FLOATS = (np.float32, np.float64)
 INTS = (np.int32, np.int64)

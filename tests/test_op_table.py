@@ -1,12 +1,14 @@
 """Every op of the op table on every device, and an op added with nothing but its definition.
 
-Each primitive in ``gc.ops.all_ops()`` runs on every device (``runtime.backends.DEVICES``),
-fused and unfused, and must give what the op's own definition gives: the graph run by
+Each primitive in ``gc.ops.all_ops()`` runs on every device (``runtime.backends.DEVICES``,
+and ``"cuda-host"``: the CUDA backend's code on the host), fused and unfused, and must give what the op's own definition gives: the graph run by
 ``device="reference"`` with no passes, which evaluates each op's numpy reference (those
 references are checked against numpy itself by test_ops.py). Inputs are fed, so no pass
 folds them away. Elementwise ops come from the op table itself; every other op needs an
 entry in ``EXAMPLES``, so a new op without one fails ``test_every_op_is_walked``.
 """
+import shutil
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,7 @@ from graphc.builder import make
 from graphc.errors import DTypeError, GraphcError
 from graphc.ops import AS_GIVEN, CHEAP, ELEMENTWISE, get_op, register, unregister
 from graphc.ops.elementwise import BINARY, UNARY
-from graphc.runtime.backends import DEVICES
+from graphc.runtime.backends import DEVICES as EVERYWHERE
 
 from conftest import assert_close
 
@@ -24,6 +26,8 @@ INF, NAN = float("inf"), float("nan")
 SPECIAL = [-INF, -100.0, -3.5, -1.0, -0.5, -0.0, 0.0, 0.25, 0.5, 1.0, 2.5, 3.0, 100.0, INF, NAN]
 INTS = [-7, -3, -2, -1, 0, 1, 2, 3, 5]
 PIPELINES = {"fused": {}, "unfused": {"optimize": False}}
+# and the CUDA backend's generated code, run on the host (runtime/cuda/host.py)
+DEVICES = EVERYWHERE + (("cuda-host",) if shutil.which("g++") else ())
 
 
 def values_of(dtype, n=None):

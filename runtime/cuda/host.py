@@ -20,8 +20,7 @@ import tempfile
 
 import numpy as np
 
-from .. import kernel as K
-from .render import check_renderable, render_module
+from .render import lower_and_render
 
 _built = {}   # source hash -> loaded library (kept for the process)
 
@@ -71,17 +70,9 @@ class HostKernel:
 
 
 def build(kernel_nodes, private_products=()):
-    lowered = {}
-    for node in kernel_nodes:
-        try:
-            kernel, constants = K.lower_kernel(node, node in private_products)
-            check_renderable(kernel)
-        except K.Unsupported:
-            continue
-        lowered[node] = (f"k{len(lowered)}", kernel, constants)
+    lowered, source, launches = lower_and_render(kernel_nodes, private_products)
     if not lowered:
         return {}, None
-    source, launches = render_module({symbol: kernel for symbol, kernel, _ in lowered.values()})
     library = _compile_host(source)
     kernels = {}
     for node, (symbol, kernel, constants) in lowered.items():

@@ -59,6 +59,22 @@ def check_renderable(kernel):
         stack.extend(K.children(e))
 
 
+def lower_and_render(kernel_nodes, private_products=()):
+    """Lower every kernel node that this backend renders; returns ({node: (symbol, Kernel,
+    constants)}, the module's CUDA C source, {symbol: Launch}). Nodes it cannot express
+    (runtime.kernel.Unsupported) are left out: the executor runs them by the reference."""
+    lowered = {}
+    for node in kernel_nodes:
+        try:
+            kernel, constants = K.lower_kernel(node, node in private_products)
+            check_renderable(kernel)
+        except K.Unsupported:
+            continue
+        lowered[node] = (f"k{len(lowered)}", kernel, constants)
+    source, launches = render_module({symbol: kernel for symbol, kernel, _ in lowered.values()})
+    return lowered, source, launches
+
+
 def render_module(kernels):
     """CUDA C source of ``kernels`` ({symbol: Kernel}) and their Launches ({symbol: Launch})."""
     parts, launches = [PRELUDE], {}
