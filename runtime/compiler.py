@@ -15,7 +15,7 @@ from ..ops.reductions import sum_to_steps
 from ..ops.shapes import fmt_shape
 from ..passes.pipeline import run_pipeline, stage_text
 from .dump import dump, dump_requested
-from .executor import CallPlan, Executor
+from .executor import CallPlan, make_executor
 from .inplace import inplace_updates
 
 
@@ -59,7 +59,7 @@ class Compiled:
         self.updates = tuple(run_plan.updates)
         self.inplace = inplace_updates(self.graph, self.updates, run_plan.fetched) if self.memory_plan else {}
         self.call_plan = CallPlan.build(self.graph, self.memory_plan) if self.memory_plan else None
-        self._executor = Executor(self.graph, self.call_plan, device, poison=poison, inplace=self.inplace)
+        self._executor = make_executor(self.graph, self.call_plan, device, poison=poison, inplace=self.inplace)
         self._busy = threading.Lock()   # held while a run uses self._executor
         self._twins = []                # idle twins of it, for runs at the same time
         # what a run does to the session's variables (runtime.session serializes on these)

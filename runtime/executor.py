@@ -75,6 +75,16 @@ def _role(node, outputs):
     return Role.SOURCE if kind == SOURCE else Role.EFFECT if kind == EFFECT else Role.VIEW
 
 
+def make_executor(graph, plan, device, poison=False, inplace=None):
+    """The executor of a program on ``device``: the backend's own when it has one (the CUDA
+    backend's keeps the program on the device), else :class:`Executor`."""
+    backend = backend_of(device) if plan is not None else None
+    own = getattr(backend, "executor", None)
+    if own is not None:
+        return own(graph, plan, poison=poison, inplace=inplace)
+    return Executor(graph, plan, device, poison=poison, inplace=inplace)
+
+
 class Executor:
     """Runs ``graph`` by its call plan (the whole graph by the interpreter when there is
     none: a program compiled without memory planning).

@@ -44,7 +44,15 @@ def check_shape(node, shape):
 
 
 def convert_feed(node, value):
-    """``value`` as an array of the node's dtype, checked against its shape."""
+    """``value`` as an array of the node's dtype, checked against its shape. A device array
+    (a CuPy array, for device="cuda") stays one: the program reads it in place."""
+    if hasattr(value, "__cuda_array_interface__"):
+        if not np.can_cast(value.dtype, node.dtype, casting="same_kind"):
+            raise FeedError(f"feed for {_describe(node)} has dtype {value.dtype}, which cannot be safely "
+                            f"converted to {node.dtype}")
+        check_shape(node, value.shape)
+        value = value if value.dtype == node.dtype else value.astype(node.dtype)
+        return value if value.flags.c_contiguous else value.copy()
     try:
         array = np.asarray(value)
     except Exception as e:

@@ -37,13 +37,15 @@ class Session:
     """
 
     def __init__(self, graph=None, device="cpu", optimize=True, passes=None, disable=(), verify=False,
-                 poison=False, check_numerics=False):
+                 poison=False, check_numerics=False, return_device_arrays=False):
         """``optimize=False`` runs every op as its own kernel (the unfused baseline);
         ``passes``/``disable`` pick pipeline passes by name (see graphc.passes.PASS_NAMES);
         ``verify`` runs the IR verifier after every pass; ``poison`` fills every arena
         region with NaN when its buffer dies (a check of the memory planner);
         ``check_numerics`` makes every run raise ``NumericsError`` at the first NaN/Inf an
-        op produces (runtime.numerics; ``run(..., check_numerics=...)`` overrides it)."""
+        op produces (runtime.numerics; ``run(..., check_numerics=...)`` overrides it);
+        ``return_device_arrays`` (device="cuda"): fetched values stay on the GPU as CuPy
+        arrays instead of coming back as numpy arrays."""
         if device not in ALL_DEVICES:
             raise GraphcError(f"unknown device {device!r}; available: {', '.join(ALL_DEVICES)}")
         check = getattr(backend_of(device), "check_available", None)
@@ -55,6 +57,7 @@ class Session:
         self.verify = bool(verify)
         self.poison = bool(poison)
         self.check_numerics = bool(check_numerics)
+        self.return_device_arrays = bool(return_device_arrays)
         self._variables = {}
         # the one cache: each compiled program under (fetch nodes, feed specs), and under
         # ("call", fetched Tensor, feed keys) for the repeated run of one Tensor (_fast_run)
@@ -88,7 +91,7 @@ class Session:
         try:
             values = compiled.run({n.name: a for n, a in feeds.items()}, self._variables, check)
             owned = set()
-            results = [None if p is None else _result(values[p], owned) for p in plan.fetched]
+            results = [None if p is None else _result(values[p], owned, self.return_device_arrays) for p in plan.fetched]
             if compiled.writes_variables:
                 self._commit(compiled, values, plan, owned)
         finally:
@@ -115,11 +118,11 @@ class Session:
                 feeds[name] = value
         if not compiled.reads_variables:
             (value,) = compiled.run(feeds, self._variables)
-            return _result(value, set())
+            return _result(value, set(), self.return_device_arrays)
         self._access.enter(compiled)
         try:
             (value,) = compiled.run(feeds, self._variables)
-            return _result(value, set())
+            return _result(value, set(), self.return_device_arrays)
         finally:
             self._access.leave(compiled)
 
@@ -193,7 +196,7 @@ class Session:
                     raise FeedError(f"variable '{var.name}' is uninitialized: its initial value needs "
                                     "feeds or is missing; run its initializer first") from None
                 continue
-            self._variables[var.name] = np.array(value, dtype=var.dtype)
+            self._variables[var.name] = np.array(_on_host(value), dtype=var.dtype)
 
     def _initial_value_node(self, var):
         try:
@@ -219,6 +222,9 @@ class Session:
                 continue    # written in place (runtime.inplace)
             owned = type(value) is np.ndarray and value.flags.owndata and value.flags.writeable \
                 and id(value) not in fetched and sum(v is value for v in values) == 1
+            if _is_device_array(value):   # a GPU's update stays on the GPU (a view of a feed is copied)
+                variables[name] = value if value.base is None and id(value) not in fetched else value.copy()
+                continue
             variables[name] = value if owned else np.array(value, dtype=self._variables_dtype(name))
         self._variables = variables
 
@@ -275,9 +281,26 @@ class _VariableAccess:
                 self._drained.set()
 
 
-def _result(value, owned):
+def _is_device_array(value):
+    return hasattr(value, "__cuda_array_interface__")
+
+
+def _on_host(value):
+    """A device array's values as a numpy array (CuPy's ``get``); host values as they are."""
+    return value.get() if _is_device_array(value) else value
+
+
+def _result(value, owned, keep_device=False):
     """A fetched value the caller owns: never a view of session or constant memory, and
-    never the same array as another fetch of the same run (``owned`` tracks those)."""
+    never the same array as another fetch of the same run (``owned`` tracks those). A
+    device array comes back to the host unless ``keep_device``."""
+    if _is_device_array(value):
+        if not keep_device:
+            return _on_host(value)
+        if value.base is not None or id(value) in owned:
+            value = value.copy()
+        owned.add(id(value))
+        return value
     array = np.asarray(value)
     if not array.flags.writeable or not array.flags.owndata or id(array) in owned:
         array = array.copy()

@@ -1,8 +1,10 @@
 """The CUDA backend: the kernel IR rendered as CUDA C (render.py, with its lowering table
 cuda_ops.ELEMENTWISE), compiled by NVRTC to CUBIN for the device's architecture
-(nvrtc.py). ``host.py`` runs the same generated code on the host for tests.
+(nvrtc.py), run by the CUDA executor (executor.py) on the GPU through CuPy (device.py).
+``host.py`` runs the same executor and generated code on the host, for tests.
 
 It reads only the kernel IR and the op traits and never imports the CPU backend."""
+from . import kernels, nvrtc
 INSTALL = ("install CuPy for your CUDA driver: pip install 'graphc[cuda]' (cupy-cuda12x), or "
            "pip install cupy-cuda13x for CUDA 13 drivers")
 
@@ -21,6 +23,18 @@ def check_available():
                           f"install the NVIDIA driver, or {INSTALL}") from None
     if count == 0:
         raise GraphcError('device="cuda" found no GPU on this machine')
-    raise GraphcError('device="cuda": the GPU executor has not landed yet (issue 11); the CUDA C renderer '
-                      'and NVRTC compilation are tested without a GPU, device="cuda-host" runs the generated '
-                      "code on the host")
+    try:
+        nvrtc.version()
+    except nvrtc.NvrtcUnavailable as e:
+        raise GraphcError(f'device="cuda": {e}') from None
+
+
+_device = []
+
+
+def executor(graph, plan, poison=False, inplace=None):
+    """The program on the GPU (runtime/cuda/executor.py over runtime/cuda/device.py)."""
+    if not _device:
+        from .device import CupyDevice
+        _device.append(CupyDevice())
+    return kernels.executor(_device[0], graph, plan, poison)

@@ -17,7 +17,8 @@ from graphc.ops import all_ops
 
 from .generator import RandomChooser, generate
 from .gradients import check_gradients, gradient_program
-from .runner import check
+from ...runtime.backends import ALL_DEVICES
+from .runner import check, device_configs
 from .shrink import shrink, write_regression
 
 DEFAULT_REGRESSIONS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "regressions")
@@ -40,16 +41,16 @@ def _primitives(program, gradients=False):
 
 
 def _one(job):
-    kind, seed, regressions = job
+    kind, seed, regressions, devices = job
     try:
         program = generate(RandomChooser(seed)) if kind == "graph" else gradient_program(seed)
     except Exception as e:   # a fault of the generator: reported, and the loop goes on
         return dict(kind=kind, seed=seed, regime="generator", programs=0, ops=set(), written=[],
                     failures=[f"generator error: {e!r}"], description="", drawer_errors=[])
     if kind == "graph":
-        failures, programs = check(program)
+        failures, programs = check(program, device_configs(devices)) if devices else check(program)
     else:
-        failures, programs = check_gradients(program, seed)
+        failures, programs = check_gradients(program, seed, devices) if devices else check_gradients(program, seed)
     written = []
     if failures and regressions and kind == "graph":
         small = shrink(program, failures[0])
@@ -87,11 +88,15 @@ def main(argv=None):
     ap.add_argument("-j", "--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--regressions", default=DEFAULT_REGRESSIONS, help="where shrunk failures are written")
     ap.add_argument("--no-write", action="store_true", help="do not write regression files")
+    ap.add_argument("--devices", nargs="+", choices=ALL_DEVICES,
+                    help="fuzz these devices (default and unfused) instead of every pipeline on cpu and reference, "
+                         "e.g. --devices cuda-host: the CUDA backend's code run on the host")
     args = ap.parse_args(argv)
     gradients = args.graphs // 10 if args.gradients is None else args.gradients
     out = None if args.no_write else os.path.abspath(args.regressions)
-    jobs = [("graph", args.seed + i, out) for i in range(args.graphs)] + \
-           [("gradient", args.seed + i, out) for i in range(gradients)]
+    devices = tuple(args.devices) if args.devices else None
+    jobs = [("graph", args.seed + i, out, devices) for i in range(args.graphs)] + \
+           [("gradient", args.seed + i, out, devices) for i in range(gradients)]
     from . import draw  # noqa: F401  (everything a worker needs is loaded before it forks)
     from ...runtime.cpu import native  # noqa: F401
     started = time.time()

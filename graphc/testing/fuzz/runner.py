@@ -31,6 +31,13 @@ def _configs():
 CONFIGS = _configs()
 
 
+def device_configs(devices):
+    """The pipelines a device outside ``DEVICES`` is fuzzed in (``--devices``): the default and
+    unfused, which is what differs between backends (the rest is the shared planner's)."""
+    return [(f"{d}:{label}", d, opts) for d in devices for label, opts in (("default", {}),
+                                                                          ("unfused", {"optimize": False}))]
+
+
 @dataclass
 class Failure:
     config: str
