@@ -22,6 +22,10 @@ import numpy as np
 from . import kernels
 
 _built = {}   # source hash -> loaded library (kept for the process)
+# GRAPHC_CUDA_HOST_CUBIN="sm_80,sm_90": every module run here is also compiled by NVRTC for
+# those architectures (the fuzzer's --cubin), and what ptxas reported is counted here
+CUBIN_ARCHES = tuple(a for a in os.environ.get("GRAPHC_CUDA_HOST_CUBIN", "").split(",") if a)
+cubin_stats = {"modules": 0, "kernels": 0, "max_registers": 0, "spilling_kernels": 0}
 
 
 def _compile(source):
@@ -38,6 +42,22 @@ def _compile(source):
         finally:
             shutil.rmtree(folder, ignore_errors=True)   # (a loaded library needs no file)
     return _built[key]
+
+
+def _compile_cubin(source, symbols):
+    from . import nvrtc
+    cubin_stats["modules"] += 1
+    for arch in CUBIN_ARCHES:
+        _, log = nvrtc.compile_cubin(source, arch)
+        found = nvrtc.reports(log)
+        missing = set(symbols) - set(found)
+        if missing:
+            raise nvrtc.CompileError(f"ptxas reported no {sorted(missing)} for {arch}:\n{log}")
+        for name in symbols:
+            r = found[name]
+            cubin_stats["kernels"] += 1
+            cubin_stats["max_registers"] = max(cubin_stats["max_registers"], r.registers)
+            cubin_stats["spilling_kernels"] += bool(r.spill_stores or r.spill_loads)
 
 
 class HostDevice:
@@ -66,6 +86,8 @@ class HostDevice:
         return arena[offset:offset + size].view(dtype).reshape(shape)
 
     def load(self, source, symbols):
+        if CUBIN_ARCHES:
+            _compile_cubin(source, symbols)
         library = _compile(source)
         functions = {}
         for symbol in symbols:

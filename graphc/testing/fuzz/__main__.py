@@ -42,6 +42,7 @@ def _primitives(program, gradients=False):
 
 def _one(job):
     kind, seed, regressions, devices = job
+    cubin = _cubin_stats()
     try:
         program = generate(RandomChooser(seed)) if kind == "graph" else gradient_program(seed)
     except Exception as e:   # a fault of the generator: reported, and the loop goes on
@@ -64,7 +65,14 @@ def _one(job):
             continue
     return dict(kind=kind, seed=seed, regime=program.regime, programs=programs, ops=ops,
                 failures=[str(f) for f in failures], description=program.describe() if failures else "",
-                written=written, drawer_errors=program.drawer_errors)
+                written=written, drawer_errors=program.drawer_errors,
+                cubin={k: v - cubin.get(k, 0) if k != "max_registers" else v for k, v in _cubin_stats().items()})
+
+
+def _cubin_stats():
+    """runtime/cuda/host.py's CUBIN counters so far in this process ({} when it is not loaded)."""
+    host = sys.modules.get("graphc.runtime.cuda.host")
+    return dict(host.cubin_stats) if host is not None and host.CUBIN_ARCHES else {}
 
 
 def _bar(done, total, failures, started):
@@ -88,10 +96,15 @@ def main(argv=None):
     ap.add_argument("-j", "--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--regressions", default=DEFAULT_REGRESSIONS, help="where shrunk failures are written")
     ap.add_argument("--no-write", action="store_true", help="do not write regression files")
+    ap.add_argument("--cubin", nargs="+", metavar="ARCH",
+                    help="with --devices cuda-host: compile every module to CUBIN for these architectures too "
+                         "(e.g. sm_80 sm_90) and summarize what ptxas reported")
     ap.add_argument("--devices", nargs="+", choices=ALL_DEVICES,
                     help="fuzz these devices (default and unfused) instead of every pipeline on cpu and reference, "
                          "e.g. --devices cuda-host: the CUDA backend's code run on the host")
     args = ap.parse_args(argv)
+    if args.cubin:   # (read by runtime/cuda/host.py when it is imported, in this process and the workers)
+        os.environ["GRAPHC_CUDA_HOST_CUBIN"] = ",".join(args.cubin)
     gradients = args.graphs // 10 if args.gradients is None else args.gradients
     out = None if args.no_write else os.path.abspath(args.regressions)
     devices = tuple(args.devices) if args.devices else None
@@ -140,6 +153,11 @@ def summary(results, seconds):
     drawer_errors = collections.Counter(e.split(":")[0] for r in results for e in r["drawer_errors"])
     lines.append("generator's own faults (ops drawn wrongly, skipped): "
                  + (", ".join(f"{op} {n}" for op, n in sorted(drawer_errors.items())) if drawer_errors else "none"))
+    cubin = [r.get("cubin") or {} for r in results]
+    if any(cubin):
+        lines.append(f"CUBIN: {sum(c.get('modules', 0) for c in cubin)} modules, {sum(c.get('kernels', 0) for c in cubin)} "
+                     f"kernel compilations, at most {max(c.get('max_registers', 0) for c in cubin)} registers, "
+                     f"{sum(c.get('spilling_kernels', 0) for c in cubin)} spilling")
     for r in results:
         if r["failures"]:
             lines.append(f"FAIL {r['kind']} seed {r['seed']}: {r['failures'][0][:300]}")
