@@ -1,12 +1,15 @@
 """The differential fuzzer inside the test suite: a fixed budget of seeded graphs and
 gradient graphs, and hypothesis-driven graphs (which shrink on failure). Long runs:
 ``make fuzz N=20000`` (docs/testing.md)."""
+import shutil
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from graphc.testing.fuzz import CONFIGS, Program, RandomChooser, check, generate
 from graphc.testing.fuzz.gradients import check_gradients, gradient_program
+from graphc.testing.fuzz.runner import device_configs
 from graphc.testing.fuzz.strategies import programs
 
 SEEDED_GRAPHS = 120      # ~1 min on a 2-core machine; seeds fixed so CI is repeatable
@@ -27,6 +30,18 @@ def test_seeded_gradient_graphs(block):
     for seed in range(block * 10, (block + 1) * 10):
         program = gradient_program(seed)
         failures, _ = check_gradients(program, seed)
+        assert not failures, f"seed {seed}:\n" + "\n".join(map(str, failures)) + "\n" + program.describe()
+
+
+CUDA_HOST_GRAPHS = 30   # the CUDA backend's generated code, on the host (long runs: --devices cuda-host)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="cuda-host compiles the generated code with g++")
+@pytest.mark.parametrize("block", range(CUDA_HOST_GRAPHS // 10))
+def test_seeded_graphs_on_cuda_host(block):
+    for seed in range(10_000 + block * 10, 10_000 + (block + 1) * 10):
+        program = generate(RandomChooser(seed))
+        failures, _ = check(program, device_configs(("cuda-host",)))
         assert not failures, f"seed {seed}:\n" + "\n".join(map(str, failures)) + "\n" + program.describe()
 
 

@@ -33,6 +33,9 @@ class CupyDevice:
     def to_device(self, array):
         return self.cp.asarray(array)
 
+    def copy(self, array):
+        return self.cp.array(array, order="C")
+
     def to_host(self, array):
         return self.cp.asnumpy(array) if self.is_device_array(array) else np.asarray(array)
 

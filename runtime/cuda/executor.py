@@ -69,13 +69,15 @@ class DeviceExecutor:
             raise GraphcError("check_numerics is not supported on the CUDA devices yet; run the program on "
                               'device="cpu" to find the op')
         arena, device = self.arena(), self.device
-        env = {}
+        env, given = {}, {}   # given: values that are not the run's own (sources and views of them)
         for step in self.plan.steps:
             node, role = step.node, step.role
             if role == Role.SOURCE:
                 env[node] = self._source(node, feeds, variables)
+                given[node] = True
             elif role == Role.VIEW:   # the op's reference on device arrays gives a device view
                 env[node] = node.opdef.compute([env[x] for x in node.inputs], **node.attrs)
+                given[node] = given.get(node.inputs[0], False)
             elif role == Role.EFFECT:
                 env[node] = compute(node, [device.to_host(env[x]) for x in node.inputs])
             else:
@@ -96,4 +98,6 @@ class DeviceExecutor:
             if self.poison:
                 for offset, size in step.dead:
                     device.fill(arena[offset:offset + size], POISON_BYTE)
-        return [env[n] for n in self.graph.outputs]
+        # a fetched source (or a view of one) is a copy: the caller must not hold the variable's
+        # device copy, a constant or a feed
+        return [device.copy(env[n]) if given.get(n) else env[n] for n in self.graph.outputs]

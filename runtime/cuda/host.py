@@ -75,6 +75,9 @@ class HostDevice:
     def to_device(self, array):
         return np.array(array, order="C")
 
+    def copy(self, array):
+        return np.array(array, order="C")
+
     def to_host(self, array):
         return np.asarray(array)
 
