@@ -259,13 +259,3 @@ ELEMENTWISE = {
     "logical_or": _logical("or_"),
 }
 REDUCTIONS = ("sum", "mean", "prod", "max", "min", "argmax", "argmin")   # ScalarOps.combine / arg_better
-
-
-def unsupported(op, dtype):
-    """Why an elementwise ``op`` on operands of ``dtype`` has no LLVM rendering, or None."""
-    rule = ELEMENTWISE.get(op)
-    if rule is None:
-        return f"no LLVM lowering for {op}"
-    if rule.floats_only and np.dtype(dtype).kind != "f":
-        return f"no LLVM lowering for {op} on {np.dtype(dtype)}"
-    return None

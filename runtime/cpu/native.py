@@ -18,7 +18,7 @@ from .. import kernel as K
 from . import llvm_gemm, llvm_math
 from .llvm_codegen import KernelBuilder, splits_gemm_rows
 from .llvm_jit import JitModule, blas_available, single_threaded_blas, target_machine
-from .llvm_ops import REDUCTIONS, ScalarOps, unsupported
+from .llvm_ops import ELEMENTWISE, REDUCTIONS, ScalarOps
 
 KERNEL_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 PARALLEL_WORK = 1 << 18     # estimated element operations above which a kernel uses every core
@@ -145,12 +145,7 @@ def build_native(kernel_nodes, private_products=()):
     module = _new_module()
     ops = ScalarOps(module, llvm_math)
     built = {}
-    for node in kernel_nodes:
-        try:
-            kernel, constants = K.lower_kernel(node, node in private_products)
-            check_renderable(kernel)
-        except K.Unsupported:
-            continue
+    for node, (kernel, constants) in K.lower_kernels(kernel_nodes, check_renderable, private_products).items():
         symbol = f"k{len(built)}"
         columns = gemm_by_columns(kernel)
         KernelBuilder(module, kernel, symbol, ops, columns).build()
@@ -164,24 +159,11 @@ def build_native(kernel_nodes, private_products=()):
 
 
 def check_renderable(kernel):
-    """Raise Unsupported unless this backend renders every part of ``kernel``: each
-    elementwise op has an entry in its lowering table (for its operands' dtype), each
-    reduction a combiner, and a GEMM a library to call."""
+    """Raise Unsupported unless this backend renders every part of ``kernel`` (its lowering
+    table, the reduction combiners) and its GEMM has a library to call."""
     if kernel.gemm is not None and not blas_available():
         raise K.Unsupported("no BLAS in the process")
-    seen, stack = set(), [kernel.value]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, K.Op) and e.op not in ("cast", "where"):
-            why = unsupported(e.op, e.args[0].dtype)
-            if why:
-                raise K.Unsupported(why)
-        elif isinstance(e, K.Reduce) and e.op not in REDUCTIONS:
-            raise K.Unsupported(f"no LLVM combiner for the reduction {e.op}")
-        stack.extend(K.children(e))
+    K.check_supported(kernel, ELEMENTWISE, REDUCTIONS, "LLVM")
 
 
 def gemm_by_columns(kernel):

@@ -109,13 +109,3 @@ ELEMENTWISE = {
     "logical_or": Rule(lambda a, d, c: f"({truth(a[0], d)} || {truth(a[1], d)})"),
 }
 REDUCTIONS = ("sum", "mean", "prod", "max", "min", "argmax", "argmin")
-
-
-def unsupported(op, dtype):
-    """Why an elementwise ``op`` on operands of ``dtype`` has no CUDA rendering, or None."""
-    rule = ELEMENTWISE.get(op)
-    if rule is None:
-        return f"no CUDA lowering for {op}"
-    if rule.floats_only and not _fl(dtype):
-        return f"no CUDA lowering for {op} on {np.dtype(dtype)}"
-    return None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernel as K
-from .cuda_ops import ELEMENTWISE, REDUCTIONS, truth, unsupported
+from .cuda_ops import ELEMENTWISE, REDUCTIONS, truth
 from .prelude import PRELUDE, WARPS
 
 C_TYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.int32): "int",
@@ -42,35 +42,15 @@ class Launch:
 
 def check_renderable(kernel):
     """Raise Unsupported unless this backend renders every part of ``kernel``."""
-    seen, stack = set(), [kernel.value]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, K.Op) and e.op not in ("cast", "where"):
-            why = unsupported(e.op, e.args[0].dtype)
-            if why:
-                raise K.Unsupported(why)
-        elif isinstance(e, K.Reduce) and e.op not in REDUCTIONS:
-            raise K.Unsupported(f"no CUDA reduction for {e.op}")
-        if np.dtype(e.dtype) not in C_TYPE:
-            raise K.Unsupported(f"no CUDA type for {e.dtype}")
-        stack.extend(K.children(e))
+    K.check_supported(kernel, ELEMENTWISE, REDUCTIONS, "CUDA", dtypes=C_TYPE)
 
 
 def lower_and_render(kernel_nodes, private_products=()):
     """Lower every kernel node that this backend renders; returns ({node: (symbol, Kernel,
     constants)}, the module's CUDA C source, {symbol: Launch}). Nodes it cannot express
     (runtime.kernel.Unsupported) are left out: the executor runs them by the reference."""
-    lowered = {}
-    for node in kernel_nodes:
-        try:
-            kernel, constants = K.lower_kernel(node, node in private_products)
-            check_renderable(kernel)
-        except K.Unsupported:
-            continue
-        lowered[node] = (f"k{len(lowered)}", kernel, constants)
+    lowered = {node: (f"k{i}", kernel, constants) for i, (node, (kernel, constants))
+               in enumerate(K.lower_kernels(kernel_nodes, check_renderable, private_products).items())}
     source, launches = render_module({symbol: kernel for symbol, kernel, _ in lowered.values()})
     return lowered, source, launches
 

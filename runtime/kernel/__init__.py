@@ -12,10 +12,10 @@ the graph IR; ``gemm`` is its part for products.
 """
 from .expr import Const, IndexValue, Load, Op, Reduce, children, free_vars, reductions_of, substitute
 from .index import IBin, IConst, Var, broadcast_index, extent_of, flat_index, iadd, idiv, imod, imul, unflatten
-from .kernel import PRIVATE_PRODUCT, Gemm, Kernel, OwnBuffer, Unsupported, split_safe
-from .lower import LOWERINGS, lower, lower_kernel, operand_dtype
+from .kernel import PRIVATE_PRODUCT, Gemm, Kernel, OwnBuffer, Unsupported, check_supported, split_safe
+from .lower import LOWERINGS, lower, lower_kernel, lower_kernels, operand_dtype
 
 __all__ = ["Const", "IndexValue", "Load", "Op", "Reduce", "children", "free_vars", "reductions_of", "substitute",
            "IBin", "IConst", "Var", "broadcast_index", "extent_of", "flat_index", "iadd", "idiv", "imod", "imul",
-           "unflatten", "PRIVATE_PRODUCT", "Gemm", "Kernel", "OwnBuffer", "Unsupported", "split_safe", "LOWERINGS",
-           "lower", "lower_kernel", "operand_dtype"]
+           "unflatten", "PRIVATE_PRODUCT", "Gemm", "Kernel", "OwnBuffer", "Unsupported", "check_supported", "split_safe", "LOWERINGS",
+           "lower", "lower_kernel", "lower_kernels", "operand_dtype"]

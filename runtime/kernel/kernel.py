@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .expr import free_vars, reductions_of
+from .expr import Op, Reduce, children, free_vars, reductions_of
 
 
 @dataclass
@@ -64,3 +64,25 @@ def split_safe(kernel):
 class Unsupported(Exception):
     """The kernel uses something the lowering or a backend cannot express: the executor
     runs it by the reference instead."""
+
+
+def check_supported(kernel, elementwise, reductions, backend, dtypes=None):
+    """Raise Unsupported unless a backend renders every part of ``kernel``: each elementwise
+    op has an entry in its table ``elementwise`` (op -> a rule with ``floats_only``) for its
+    operands' dtype, each reduction is in ``reductions``, each value's dtype in ``dtypes``
+    (when given). Backends call it before rendering anything of the kernel."""
+    seen, stack = set(), [kernel.value]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, Op) and e.op not in ("cast", "where"):
+            rule, dtype = elementwise.get(e.op), np.dtype(e.args[0].dtype)
+            if rule is None or (rule.floats_only and dtype.kind != "f"):
+                raise Unsupported(f"no {backend} lowering for {e.op}" + ("" if rule is None else f" on {dtype}"))
+        elif isinstance(e, Reduce) and e.op not in reductions:
+            raise Unsupported(f"no {backend} combiner for the reduction {e.op}")
+        if dtypes is not None and np.dtype(e.dtype) not in dtypes:
+            raise Unsupported(f"no {backend} type for {e.dtype}")
+        stack.extend(children(e))

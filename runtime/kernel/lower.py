@@ -312,3 +312,19 @@ def lower_kernel(node, private_product=False):
         elif src.op == "constant" and src.graph is not node.graph:
             constants[i] = np.ascontiguousarray(src.attrs["value"])
     return kernel, constants
+
+
+def lower_kernels(kernel_nodes, check, private_products=()):
+    """{node: (Kernel, constants)} for the kernel nodes that lower and that ``check`` (a
+    backend's, raising Unsupported) accepts, in order; the others are left out, for the
+    executor to run by the reference. Matmul kernels in ``private_products`` compute their
+    product into a buffer of their own."""
+    lowered = {}
+    for node in kernel_nodes:
+        try:
+            kernel, constants = lower_kernel(node, node in private_products)
+            check(kernel)
+        except Unsupported:
+            continue
+        lowered[node] = (kernel, constants)
+    return lowered
