@@ -2,7 +2,8 @@
 
 Every case runs three ways: ``device="cpu"`` with fusion (the op between two ``where`` on a
 fed True, which fusion makes one kernel with it: checked), ``device="cpu"`` with
-``optimize=False`` (the op is a kernel of its own) and ``device="reference"``. Each runs at
+``optimize=False`` (the op is a kernel of its own) and ``device="reference"``; and, where g++
+is installed, a fourth: ``device="cuda-host"``, the CUDA backend's generated code, fused. Each runs at
 rank 0 and on vectors of sizes 1, 15, 16, 17 and 33 (both sides of a 16-lane vector, and of
 the 8- and 4-lane loops LLVM makes for AVX2 or a 256-bit AVX-512 preference); a program is
 run once per row of its inputs, the rows together holding every combination of the special
@@ -29,6 +30,16 @@ from test_llvm_math import F32_ULP_LIMIT, F64_ULP_LIMIT, ulp_distance
 MODES = {"fused": ("cpu", True), "unfused": ("cpu", False), "reference": ("reference", True)}
 if shutil.which("g++"):   # the CUDA backend's generated code, fused, run on the host (runtime/cuda/host.py)
     MODES["cuda-host"] = ("cuda-host", True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_host_thread():
+    """Scalar semantics need one thread of the emulated block (tests/test_op_table.py runs two
+    warps); thread start-up would otherwise dominate these many small runs."""
+    from graphc.runtime.cuda import host
+    saved, host.THREADS = host.THREADS, 1
+    yield
+    host.THREADS = saved
 SIZES = (1, 15, 16, 17, 33)
 FLOATS = (np.float32, np.float64)
 INTS = (np.int32, np.int64)

@@ -2,13 +2,14 @@
 
 The program runs through the CUDA executor (runtime/cuda/executor.py) on a device whose
 arrays are numpy arrays: the module's CUDA C is compiled as C++ with ``GRAPHC_HOST``
-defined (the prelude then gives one block of one thread: grid-stride and block-strided
-loops run every iteration in turn, a block reduction is the thread's own value) and each
-kernel is called through ctypes; a GEMM runs through numpy. So the executor, and the
-index arithmetic, scalar semantics, casts, reductions' identities, combiners and stashes
-of the generated code, are tested against the op definitions on any machine. What this
-cannot test is the parallel part: warp shuffles, shared memory, the launch
-configuration and the CuPy calls, which run only on a GPU.
+defined (the prelude then runs each kernel on one block of 64 host threads, two warps,
+with __syncthreads, shared memory and warp shuffles emulated; the grid is one block, so
+grid-stride loops take every row and element in turn) and each kernel is called through
+ctypes; a GEMM runs through numpy. So the executor, and the index arithmetic, scalar
+semantics, casts, block reductions across threads, barriers and stashes of the generated
+code, are tested against the op definitions on any machine. What this cannot test: the
+launch configuration on a real grid, the GPU's memory model beyond the barriers, the
+CuPy calls (runtime/cuda/device.py) and speed.
 """
 import ctypes
 import hashlib
@@ -21,26 +22,55 @@ import numpy as np
 
 from . import kernels
 
-_built = {}   # source hash -> loaded library (kept for the process)
+_built = {}   # (source hash, threads) -> loaded library (kept for the process)
+# the emulated block's threads and barriers, compiled once per process (the modules call it)
+HOST_RUNTIME = r"""
+#include <barrier>
+#include <thread>
+#include <vector>
+struct graphc_dim3 { unsigned x, y, z; };
+thread_local graphc_dim3 threadIdx = {0, 0, 0};
+static std::barrier<> *block_barrier, *warp_barrier[2];
+extern "C" void g_block_sync() { block_barrier->arrive_and_wait(); }
+extern "C" void g_warp_sync() { warp_barrier[threadIdx.x >> 5]->arrive_and_wait(); }
+extern "C" void g_run_block(void (*kernel)(void **), void **args, unsigned threads) {
+  std::barrier<> block(threads), warp0(threads < 32 ? threads : 32), warp1(32);
+  block_barrier = &block;
+  warp_barrier[0] = &warp0;
+  warp_barrier[1] = &warp1;
+  std::vector<std::thread> team;
+  for (unsigned t = 0; t < threads; ++t)
+    team.emplace_back([t, kernel, args] { threadIdx.x = t; kernel(args); });
+  for (auto &t : team) t.join();
+}
+"""
+THREADS = 64  # threads of the emulated block: two warps, so block reductions cross warps (1: one thread)
 # GRAPHC_CUDA_HOST_CUBIN="sm_80,sm_90": every module run here is also compiled by NVRTC for
 # those architectures (the fuzzer's --cubin), and what ptxas reported is counted here
 CUBIN_ARCHES = tuple(a for a in os.environ.get("GRAPHC_CUDA_HOST_CUBIN", "").split(",") if a)
 cubin_stats = {"modules": 0, "kernels": 0, "max_registers": 0, "spilling_kernels": 0}
 
 
+def _gxx(source, flags, mode=ctypes.DEFAULT_MODE, std="c++17"):
+    """``source`` compiled by g++ into a shared library, loaded."""
+    folder = tempfile.mkdtemp(prefix="graphc-cuda-host-")
+    src, lib = os.path.join(folder, "module.cpp"), os.path.join(folder, "module.so")
+    with open(src, "w") as f:
+        f.write(source)
+    try:
+        subprocess.run(["g++", f"-std={std}", "-O1", "-pthread", "-ffp-contract=off", "-fwrapv", "-shared", "-fPIC",
+                        "-w", *flags, src, "-o", lib], check=True, capture_output=True, text=True)
+        return ctypes.CDLL(lib, mode=mode)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)   # (a loaded library needs no file)
+
+
 def _compile(source):
-    key = hashlib.sha256(source.encode()).hexdigest()
+    if "runtime" not in _built:   # its symbols serve every module loaded after it
+        _built["runtime"] = _gxx(HOST_RUNTIME, [], mode=ctypes.RTLD_GLOBAL, std="c++20")
+    key = (hashlib.sha256(source.encode()).hexdigest(), THREADS)
     if key not in _built:
-        folder = tempfile.mkdtemp(prefix="graphc-cuda-host-")
-        src, lib = os.path.join(folder, "module.cpp"), os.path.join(folder, "module.so")
-        with open(src, "w") as f:
-            f.write(source)
-        try:
-            subprocess.run(["g++", "-std=c++17", "-O1", "-ffp-contract=off", "-fwrapv", "-DGRAPHC_HOST", "-shared",
-                            "-fPIC", "-w", src, "-o", lib], check=True, capture_output=True, text=True)
-            _built[key] = ctypes.CDLL(lib)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)   # (a loaded library needs no file)
+        _built[key] = _gxx(source, ["-DGRAPHC_HOST", f"-DHOST_THREADS={THREADS}"])
     return _built[key]
 
 
@@ -94,12 +124,13 @@ class HostDevice:
         library = _compile(source)
         functions = {}
         for symbol in symbols:
-            functions[symbol] = getattr(library, symbol)
+            functions[symbol] = getattr(library, f"launch_{symbol}")   # (a block of host threads)
             functions[symbol].restype = None
         return functions
 
     def launch(self, function, launch, buffers):
-        function(*[ctypes.c_void_p(b.ctypes.data) for b in buffers])   # (every buffer is C-contiguous)
+        args = (ctypes.c_void_p * len(buffers))(*[b.ctypes.data for b in buffers])   # (all C-contiguous)
+        function(args)
 
     def gemm(self, g, buffers):
         """``buffers[g.out] = (onto +) alpha * op(A) @ op(B)`` for each batch item."""

@@ -2,9 +2,10 @@
 float semantics (wrapping arithmetic, Python-style division, NaN-propagating max/min,
 casts of NaN and out-of-range floats), and the block reductions of row kernels.
 
-Compiled with ``GRAPHC_HOST`` defined, the same text is plain C++ for the host (one
-thread per block, one block): ``runtime/cuda/host.py`` runs the generated kernels that way
-so their index arithmetic and scalar semantics are tested without a GPU.
+Compiled with ``GRAPHC_HOST`` defined, the same text is C++ for the host: one block of
+64 host threads (two warps), with barriers, shared memory and warp shuffles emulated, so
+``runtime/cuda/host.py`` runs the generated kernels, block reductions included, without a
+GPU.
 """
 
 BLOCK = 256          # threads per block, every kernel
@@ -12,22 +13,46 @@ WARPS = BLOCK // 32
 
 PRELUDE = r"""
 #ifdef GRAPHC_HOST
+// One block of HOST_THREADS host threads (64: two warps; or 1): barriers, shared memory and
+// warp shuffles are emulated (the threads and barriers: runtime/cuda/host.py's HOST_RUNTIME),
+// so the block reductions run the same code as on a GPU.
 #include <cmath>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 using namespace std;
+#ifndef HOST_THREADS
+#define HOST_THREADS 64
+#endif
+#define G_WARP_LANES (HOST_THREADS < 32 ? HOST_THREADS : 32)   // (1 or 32: HOST_THREADS is 1 or a multiple of 32)
 struct graphc_dim3 { unsigned x, y, z; };
-static graphc_dim3 threadIdx = {0, 0, 0}, blockIdx = {0, 0, 0}, blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
+extern thread_local graphc_dim3 threadIdx;
+extern "C" void g_block_sync();
+extern "C" void g_warp_sync();
+extern "C" void g_run_block(void (*kernel)(void **), void **args, unsigned threads);
+static graphc_dim3 blockIdx = {0, 0, 0}, blockDim = {HOST_THREADS, 1, 1}, gridDim = {1, 1, 1};
 #define __global__
 #define __device__
 #define __forceinline__ inline
-#define __shared__
-#define __syncthreads()
+#define __shared__ static
+#define __syncthreads() g_block_sync()
 static inline float __int_as_float(int v) { float f; std::memcpy(&f, &v, 4); return f; }
 static inline double __longlong_as_double(long long v) { double d; std::memcpy(&d, &v, 8); return d; }
-#define GRAPHC_EXPORT extern "C"
+template <typename T> T g_shfl_down(T v, int off) {   // every lane of the warp calls it, as on a GPU
+  static T slots[HOST_THREADS];
+  const unsigned lane = threadIdx.x & 31;
+  slots[threadIdx.x] = v;
+  g_warp_sync();
+  T out = lane + off < 32 && threadIdx.x + off < HOST_THREADS ? slots[threadIdx.x + off] : v;
+  g_warp_sync();
+  return out;
+}
+#define GRAPHC_EXPORT static
+#define GRAPHC_LAUNCHER extern "C"
 #else
 #define GRAPHC_EXPORT extern "C" __global__
+#define G_WARP_LANES 32
+template <typename T> __device__ __forceinline__ T g_shfl_down(T v, int off) { return __shfl_down_sync(0xffffffffu, v, off); }
+__device__ __forceinline__ bool g_shfl_down(bool v, int off) { return __shfl_down_sync(0xffffffffu, (int)v, off) != 0; }
 #endif
 
 typedef long long i64;
@@ -112,48 +137,36 @@ template <typename T> __device__ __forceinline__ bool g_argbetter(bool is_max, T
   return is_max ? v > best : v < best;
 }
 
-#ifdef GRAPHC_HOST
-template <typename T, typename C> __device__ __forceinline__ T g_block_reduce(T v, C combine, T *smem) { return v; }
-template <typename T> __device__ __forceinline__ void g_block_argreduce(bool is_max, T &v, i64 &i, T *sv, i64 *si) {}
-#else
-template <typename T> __device__ __forceinline__ T g_shfl_down(T v, int off) { return __shfl_down_sync(0xffffffffu, v, off); }
-__device__ __forceinline__ bool g_shfl_down(bool v, int off) { return __shfl_down_sync(0xffffffffu, (int)v, off) != 0; }
-
 // every thread of the block gets combine() over all threads' values (warp shuffles, then
 // one value per warp through shared memory)
 template <typename T, typename C> __device__ __forceinline__ T g_block_reduce(T v, C combine, T *smem) {
   const unsigned lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int off = 16; off > 0; off >>= 1) v = combine(v, g_shfl_down(v, off));
+  for (int off = G_WARP_LANES / 2; off > 0; off >>= 1) v = combine(v, g_shfl_down(v, off));
   __syncthreads();                      // (smem may still be read from the last reduction)
   if (lane == 0) smem[warp] = v;
   __syncthreads();
-  if (warp == 0) {
-    v = lane < (blockDim.x >> 5) ? smem[lane] : smem[0];
-    for (int off = 16; off > 0; off >>= 1) v = combine(v, g_shfl_down(v, off));
-    if (lane == 0) smem[0] = v;
+  if (threadIdx.x == 0) {               // the warps' values, in order (at most 8 of them)
+    for (unsigned w = 1; w < (blockDim.x >> 5); ++w) v = combine(v, smem[w]);
+    smem[0] = v;
   }
   __syncthreads();
   return smem[0];
 }
 template <typename T> __device__ __forceinline__ void g_block_argreduce(bool is_max, T &v, i64 &i, T *sv, i64 *si) {
   const unsigned lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int off = 16; off > 0; off >>= 1) {
+  for (int off = G_WARP_LANES / 2; off > 0; off >>= 1) {
     T ov = g_shfl_down(v, off); i64 oi = g_shfl_down(i, off);
     if (g_argbetter(is_max, ov, oi, v, i)) { v = ov; i = oi; }
   }
   __syncthreads();
   if (lane == 0) { sv[warp] = v; si[warp] = i; }
   __syncthreads();
-  if (warp == 0) {
-    v = lane < (blockDim.x >> 5) ? sv[lane] : sv[0]; i = lane < (blockDim.x >> 5) ? si[lane] : si[0];
-    for (int off = 16; off > 0; off >>= 1) {
-      T ov = g_shfl_down(v, off); i64 oi = g_shfl_down(i, off);
-      if (g_argbetter(is_max, ov, oi, v, i)) { v = ov; i = oi; }
-    }
-    if (lane == 0) { sv[0] = v; si[0] = i; }
+  if (threadIdx.x == 0) {
+    for (unsigned w = 1; w < (blockDim.x >> 5); ++w)
+      if (g_argbetter(is_max, sv[w], si[w], v, i)) { v = sv[w]; i = si[w]; }
+    sv[0] = v; si[0] = i;
   }
   __syncthreads();
   v = sv[0]; i = si[0];
 }
-#endif
 """

@@ -101,7 +101,12 @@ class KernelRenderer:
             launch = Launch(self.symbol, "rows", size)
         params = ", ".join(f"{C_TYPE[np.dtype(d)]} *p{i}" for i, (_, d, _) in enumerate(k.params))
         head = f"GRAPHC_EXPORT void {self.symbol}({params}) {{"
-        return "\n".join([head] + self.lines + ["}"]), launch
+        args = ", ".join(f"({C_TYPE[np.dtype(d)]} *)a[{i}]" for i, (_, d, _) in enumerate(k.params))
+        host = ["#ifdef GRAPHC_HOST   // runtime/cuda/host.py: the kernel on one block of host threads",
+                f"static void body_{self.symbol}(void **a) {{ {self.symbol}({args}); }}",
+                f"GRAPHC_LAUNCHER void launch_{self.symbol}(void **a) {{ g_run_block(body_{self.symbol}, a, HOST_THREADS); }}",
+                "#endif"]
+        return "\n".join([head] + self.lines + ["}"] + host), launch
 
     def line(self, text):
         self.lines.append("  " * self.depth + text)
