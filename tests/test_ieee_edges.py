@@ -158,6 +158,11 @@ def grid(values, arity, n=None, runs=None):
 SHAPES = (None,) + SIZES      # rank 0, then the sizes
 
 
+def shapes(mode):
+    """The CUDA code has no vector lanes or loop tails: rank 0 and one odd size suffice there."""
+    return (None, 17) if mode == "cuda-host" else SHAPES
+
+
 def check(ops, values, arity=1, compare=assert_bits):
     """Each op of ``ops`` {label: (graphc fn, numpy fn)} over every combination of
     ``values`` at rank 0 and at each size, on every mode (one program each), compared with the
@@ -166,8 +171,9 @@ def check(ops, values, arity=1, compare=assert_bits):
     inputs = [grid(values, arity, n, runs=len(values) ** arity) for n in SHAPES]
     labels = [(label, n, x) for label in ops for n, x in zip(SHAPES, inputs)]
     for mode in MODES:
-        results = run_cases([(ops[label][0], x) for label, _, x in labels], mode)
-        for (label, n, x), got in zip(labels, results):
+        chosen = [entry for entry in labels if entry[1] in shapes(mode)]
+        results = run_cases([(ops[label][0], x) for label, _, x in chosen], mode)
+        for (label, n, x), got in zip(chosen, results):
             compare(got, numpy(ops[label][1])(*x), f"{label}, {mode}, {'rank 0' if n is None else f'size {n}'}", x)
 
 
@@ -231,7 +237,7 @@ def op_table(dtype, mode, arity):
     if key not in _TABLE_CACHE:
         names = list(UNARY if arity == 1 else BINARY) if np.dtype(dtype).kind == "f" else INT_OPS[arity]
         table = {name: [] for name in names}
-        for n in SHAPES:
+        for n in shapes(mode):
             x = grid(specials(dtype), arity, n)
             for name, got in zip(names, run_cases([(_op(name), x) for name in names], mode)):
                 table[name].append((x, got))
