@@ -33,7 +33,7 @@ def test_seeded_gradient_graphs(block):
         assert not failures, f"seed {seed}:\n" + "\n".join(map(str, failures)) + "\n" + program.describe()
 
 
-CUDA_HOST_GRAPHS = 20   # the CUDA backend's generated code, on the host (long runs: --devices cuda-host)
+CUDA_HOST_GRAPHS = 10   # the CUDA backend's generated code, on the host (long runs: --devices cuda-host)
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="cuda-host compiles the generated code with g++")
