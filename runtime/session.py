@@ -294,7 +294,7 @@ def _result(value, owned, keep_device=False):
     """A fetched value the caller owns: never a view of session or constant memory, and
     never the same array as another fetch of the same run (``owned`` tracks those). A
     device array comes back to the host unless ``keep_device``."""
-    if _is_device_array(value):
+    if type(value) is not np.ndarray and _is_device_array(value):   # (numpy first: the hot path)
         if not keep_device:
             return _on_host(value)
         if value.base is not None or id(value) in owned:

@@ -18,9 +18,7 @@ import copy
 import numpy as np
 
 from ...ir.interpret import compute
-from ..executor import Role
-
-POISON_BYTE = 0xFF
+from ..executor import POISON_BYTE, Role
 
 
 class DeviceExecutor:
