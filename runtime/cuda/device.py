@@ -57,10 +57,7 @@ class CupyDevice:
             os.unlink(f.name)
 
     def launch(self, function, launch, buffers):
-        if launch.kind == "elementwise":
-            grid = min(-(-launch.size // BLOCK), self.blocks)
-        else:
-            grid = min(launch.size, self.blocks)
+        grid = min(-(-launch.threads(BLOCK) // BLOCK), self.blocks)
         function((grid,), (BLOCK,), tuple(buffers))
 
     def gemm(self, g, buffers):

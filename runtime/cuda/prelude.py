@@ -35,6 +35,7 @@ static graphc_dim3 blockIdx = {0, 0, 0}, blockDim = {HOST_THREADS, 1, 1}, gridDi
 #define __forceinline__ inline
 #define __shared__ static
 #define __syncthreads() g_block_sync()
+#define __syncwarp() g_warp_sync()
 static inline float __int_as_float(int v) { float f; std::memcpy(&f, &v, 4); return f; }
 static inline double __longlong_as_double(long long v) { double d; std::memcpy(&d, &v, 8); return d; }
 template <typename T> T g_shfl_down(T v, int off) {   // every lane of the warp calls it, as on a GPU
@@ -46,6 +47,14 @@ template <typename T> T g_shfl_down(T v, int off) {   // every lane of the warp 
   g_warp_sync();
   return out;
 }
+template <typename T> T g_shfl_first(T v) {   // lane 0's value, to every lane of the warp
+  static T slots[HOST_THREADS];
+  slots[threadIdx.x] = v;
+  g_warp_sync();
+  T out = slots[threadIdx.x - threadIdx.x % G_WARP_LANES];
+  g_warp_sync();
+  return out;
+}
 #define GRAPHC_EXPORT static
 #define GRAPHC_LAUNCHER extern "C"
 #else
@@ -53,10 +62,21 @@ template <typename T> T g_shfl_down(T v, int off) {   // every lane of the warp 
 #define G_WARP_LANES 32
 template <typename T> __device__ __forceinline__ T g_shfl_down(T v, int off) { return __shfl_down_sync(0xffffffffu, v, off); }
 __device__ __forceinline__ bool g_shfl_down(bool v, int off) { return __shfl_down_sync(0xffffffffu, (int)v, off) != 0; }
+template <typename T> __device__ __forceinline__ T g_shfl_first(T v) { return __shfl_sync(0xffffffffu, v, 0); }
+__device__ __forceinline__ bool g_shfl_first(bool v) { return __shfl_sync(0xffffffffu, (int)v, 0) != 0; }
 #endif
+#define G_LANE (threadIdx.x % G_WARP_LANES)     // this thread's lane, its warp, the block's warps
+#define G_WARP (threadIdx.x / G_WARP_LANES)
+#define G_WARPS (blockDim.x / G_WARP_LANES)
 
 typedef long long i64;
 typedef unsigned long long u64;
+
+// the elements an elementwise kernel moves per load and store, where the pointer is aligned
+template <typename T, int N> struct alignas(sizeof(T) * N) g_vec { T v[N]; };
+template <typename T> __device__ __forceinline__ bool g_aligned(const T *p, unsigned bytes) {
+  return ((u64)(size_t)p & (bytes - 1)) == 0;
+}
 
 // integer arithmetic wraps, as numpy's does (signed overflow is undefined in C)
 template <typename T> __device__ __forceinline__ T g_add(T a, T b) { return (T)((u64)a + (u64)b); }
@@ -151,6 +171,18 @@ template <typename T, typename C> __device__ __forceinline__ T g_block_reduce(T 
   }
   __syncthreads();
   return smem[0];
+}
+// every lane of the warp gets combine() over the warp's values (a row per warp)
+template <typename T, typename C> __device__ __forceinline__ T g_warp_reduce(T v, C combine) {
+  for (int off = G_WARP_LANES / 2; off > 0; off >>= 1) v = combine(v, g_shfl_down(v, off));
+  return g_shfl_first(v);
+}
+template <typename T> __device__ __forceinline__ void g_warp_argreduce(bool is_max, T &v, i64 &i) {
+  for (int off = G_WARP_LANES / 2; off > 0; off >>= 1) {
+    T ov = g_shfl_down(v, off); i64 oi = g_shfl_down(i, off);
+    if (g_argbetter(is_max, ov, oi, v, i)) { v = ov; i = oi; }
+  }
+  v = g_shfl_first(v); i = g_shfl_first(i);
 }
 template <typename T> __device__ __forceinline__ void g_block_argreduce(bool is_max, T &v, i64 &i, T *sv, i64 *si) {
   const unsigned lane = threadIdx.x & 31, warp = threadIdx.x >> 5;

@@ -31,13 +31,26 @@ C_TYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtyp
           np.dtype(np.int64): "i64", np.dtype(np.bool_): "bool"}
 
 
+VECTOR_BYTES = 16     # an elementwise kernel's contiguous buffers move 16 bytes per load and store
+WARP_ROW_MAX = 1024   # a row kernel whose every loop over the row is this short: one warp per row
+
+
 @dataclass(frozen=True)
 class Launch:
-    """How to start a rendered kernel: ``kind`` "elementwise" over ``size`` outputs, or
-    "rows" over ``size`` rows; ``symbol`` None when the kernel is its GEMM alone."""
+    """How to start a rendered kernel: ``kind`` "elementwise" over ``size`` outputs
+    (``lanes`` of them per thread and step where the buffers are aligned), "rows" over
+    ``size`` rows (a block each) or "warp_rows" (a warp each); ``symbol`` None when the
+    kernel is its GEMM alone."""
     symbol: str | None
     kind: str
     size: int
+    lanes: int = 1
+
+    def threads(self, block):
+        """How many threads the kernel can keep busy, at ``block`` threads per block."""
+        if self.kind == "elementwise":
+            return -(-self.size // self.lanes)
+        return self.size * (block if self.kind == "rows" else 32)
 
 
 def check_renderable(kernel):
@@ -81,6 +94,7 @@ class KernelRenderer:
         self.scopes = [{}]          # expression -> C name, one dict per block scope
         self.names = {}             # Var -> C name
         self.counter = 0
+        self.warp = False           # a row per warp (else per block)
 
     # -- output -------------------------------------------------------------------------
     def render(self):
@@ -93,12 +107,15 @@ class KernelRenderer:
                         default=None)
         if row_depth is None:
             size = int(np.prod([v.extent for v in loops]))
-            self._elementwise(loops)
-            launch = Launch(self.symbol, "elementwise", size)
+            lanes = self._elementwise(loops)
+            launch = Launch(self.symbol, "elementwise", size, lanes)
         else:
             size = int(np.prod([v.extent for v in loops[:row_depth]]))
+            lengths = [int(np.prod([v.extent for v in r.rvars])) for r in block]
+            lengths.append(int(np.prod([v.extent for v in loops[row_depth:]])))
+            self.warp = size > 1 and max(lengths) <= WARP_ROW_MAX
             self._rows(loops[:row_depth], loops[row_depth:], block)
-            launch = Launch(self.symbol, "rows", size)
+            launch = Launch(self.symbol, "warp_rows" if self.warp else "rows", size)
         params = ", ".join(f"{C_TYPE[np.dtype(d)]} *p{i}" for i, (_, d, _) in enumerate(k.params))
         head = f"GRAPHC_EXPORT void {self.symbol}({params}) {{"
         args = ", ".join(f"({C_TYPE[np.dtype(d)]} *)a[{i}]" for i, (_, d, _) in enumerate(k.params))
@@ -160,31 +177,90 @@ class KernelRenderer:
         self.line(f"p{out}[{self.index(k.store_index)}] = {self.value(k.value)};")
 
     def _elementwise(self, loops):
+        """The grid-stride loop; where the output and some inputs are read at the output's
+        own flat index and every such buffer is aligned, a first loop moves VECTOR_BYTES
+        per buffer and step (``lanes`` outputs), the plain loop doing the rest. Returns lanes."""
         n = int(np.prod([v.extent for v in loops]))
+        lanes, vector_loads = self._vector_plan(loops, n)
+        start = "0"
+        if lanes:
+            start = self.fresh("start")
+            self.line(f"{self.idx} {start} = 0;")
+            self._vector_loop(loops, n, lanes, vector_loads)
+            self.line(f"  {start} = {n // lanes * lanes};")
+            self._close()
         t = self.fresh("flat")
-        self._open(f"for ({self.idx} {t} = ({self.idx})blockIdx.x * blockDim.x + threadIdx.x; {t} < {n}; "
+        self._open(f"for ({self.idx} {t} = {start} + ({self.idx})blockIdx.x * blockDim.x + threadIdx.x; {t} < {n}; "
                    f"{t} += ({self.idx})gridDim.x * blockDim.x)")
         self._bind(loops, t)
         self._store()
         self._close()
+        return lanes or 1
+
+    def _vector_plan(self, loops, n):
+        """(lanes, the loads read at the store's index) when the kernel's contiguous buffers
+        can move in vectors, else (0, ())."""
+        k = self.kernel
+        if k.gemm is not None or k.store_index != K.flat_index(tuple(loops), tuple(v.extent for v in loops)):
+            return 0, ()
+        loads = [e for e in K.walk(k.value) if isinstance(e, K.Load) and e.index == k.store_index]
+        widest = max(np.dtype(k.params[p][1]).itemsize for p in {e.param for e in loads} | {len(k.params) - 1})
+        lanes = VECTOR_BYTES // widest
+        return (lanes, loads) if lanes > 1 and n >= lanes else (0, ())
+
+    def _vector_loop(self, loops, n, lanes, loads):
+        k, out = self.kernel, len(self.kernel.params) - 1
+        vtype = {p: f"g_vec<{self.ctype(d)}, {lanes}>" for p, (_, d, _) in enumerate(k.params)}
+        params = sorted({e.param for e in loads} | {out})
+        aligned = " && ".join(f"g_aligned(p{p}, {lanes * np.dtype(k.params[p][1]).itemsize})" for p in params)
+        self._open(f"if ({aligned})")
+        v = self.fresh("v")
+        self._open(f"for ({self.idx} {v} = ({self.idx})blockIdx.x * blockDim.x + threadIdx.x; {v} < {n // lanes}; "
+                   f"{v} += ({self.idx})gridDim.x * blockDim.x)")
+        vectors = {}
+        for p in sorted({e.param for e in loads}):
+            vectors[p] = self.fresh("in")
+            self.line(f"const {vtype[p]} {vectors[p]} = ((const {vtype[p]} *)p{p})[{v}];")
+        result = self.fresh("o")
+        self.line(f"{vtype[out]} {result};")
+        for lane in range(lanes):
+            self._open("")
+            flat = self.fresh("flat")
+            self.line(f"const {self.idx} {flat} = {v} * {lanes} + {lane};")
+            self._bind(loops, flat)
+            for e in loads:
+                self.scopes[-1][e] = f"{vectors[e.param]}.v[{lane}]"
+            self.line(f"{result}.v[{lane}] = {self.value(k.value)};")
+            self._close()
+        self.line(f"(({vtype[out]} *)p{out})[{v}] = {result};")
+        self._close()
 
     def _rows(self, row_loops, inner_loops, block_reductions):
+        """One row per block, or per warp (``self.warp``: every lane of a warp takes the same
+        rows, so its shuffles and __syncwarp see all 32 lanes)."""
         rows = int(np.prod([v.extent for v in row_loops]))
         row = self.fresh("row")
-        self._open(f"for ({self.idx} {row} = blockIdx.x; {row} < {rows}; {row} += gridDim.x)")
+        first, step, sync = (("blockIdx.x * G_WARPS + G_WARP", "gridDim.x * G_WARPS", "__syncwarp()") if self.warp
+                             else ("blockIdx.x", "gridDim.x", "__syncthreads()"))
+        self._open(f"for ({self.idx} {row} = {first}; {row} < {rows}; {row} += {step})")
         self._bind(row_loops, row)
         for r in block_reductions:
             self.scopes[-1][r] = self._reduce(r, cooperative=True)
         if self.kernel.stashes:
-            self.line("__syncthreads();   // the stashed values, written by other threads")
+            self.line(f"{sync};   // the stashed values, written by other threads")
         inner = int(np.prod([v.extent for v in inner_loops]))
         t = self.fresh("i")
-        self._open(f"for ({self.idx} {t} = threadIdx.x; {t} < {inner}; {t} += blockDim.x)")
+        start, stride = self._team()
+        self._open(f"for ({self.idx} {t} = {start}; {t} < {inner}; {t} += {stride})")
         self._bind(inner_loops, t)
         self._store()
         self._close()
-        self.line("__syncthreads();   // before the next row overwrites what this one read")
+        self.line(f"{sync};   // before the next row overwrites what this one read")
         self._close()
+
+    def _team(self):
+        """(this thread's first position, the stride) in a loop the row's threads share."""
+        return ("G_LANE", "G_WARP_LANES") if self.warp else ("threadIdx.x", "blockDim.x")
 
     # -- index expressions -----------------------------------------------------------------
     def index(self, e):
@@ -276,7 +352,7 @@ class KernelRenderer:
             self.line(f"i64 {at} = 0;")
         count = int(np.prod([v.extent for v in r.rvars]))
         f = self.fresh("f")
-        start, step = ("threadIdx.x", "blockDim.x") if cooperative else ("0", "1")
+        start, step = self._team() if cooperative else ("0", "1")
         self._open(f"for ({self.idx} {f} = {start}; {f} < {count}; {f} += {step})")
         self._bind(list(r.rvars), f)
         if is_arg:
@@ -291,7 +367,13 @@ class KernelRenderer:
                 self.line(f"p{param}[{self.index(index)}] = {self.value(kept)};")
             self.line(f"{acc} = {self._combine(r.op, r.acc_dtype, acc, body)};")
         self._close()
-        if cooperative:
+        if cooperative and self.warp:
+            if is_arg:
+                self.line(f"g_warp_argreduce({'true' if r.op == 'argmax' else 'false'}, {acc}, {at});")
+            else:
+                combine = self._combine(r.op, r.acc_dtype, "a", "b")
+                self.line(f"{acc} = g_warp_reduce({acc}, []({acc_t} a, {acc_t} b) {{ return {combine}; }});")
+        elif cooperative:
             if is_arg:
                 sv, si = self.fresh("sv"), self.fresh("si")
                 self.line(f"__shared__ {acc_t} {sv}[{WARPS}]; __shared__ i64 {si}[{WARPS}];")

@@ -53,6 +53,17 @@ def children(e):
     return ()
 
 
+def walk(e):
+    """Every distinct subexpression of ``e`` (``e`` included), each once."""
+    seen, stack = set(), [e]
+    while stack:
+        x = stack.pop()
+        if id(x) not in seen:
+            seen.add(id(x))
+            yield x
+            stack.extend(children(x))
+
+
 def reductions_of(e, found=None):
     """Reductions in ``e``, innermost first (a reduction's body may hold others)."""
     found = [] if found is None else found

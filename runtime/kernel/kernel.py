@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .expr import Op, Reduce, children, free_vars, reductions_of
+from .expr import Op, Reduce, free_vars, reductions_of, walk
 
 
 @dataclass
@@ -71,12 +71,7 @@ def check_supported(kernel, elementwise, reductions, backend, dtypes=None):
     op has an entry in its table ``elementwise`` (op -> a rule with ``floats_only``) for its
     operands' dtype, each reduction is in ``reductions``, each value's dtype in ``dtypes``
     (when given). Backends call it before rendering anything of the kernel."""
-    seen, stack = set(), [kernel.value]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
+    for e in walk(kernel.value):
         if isinstance(e, Op) and e.op not in ("cast", "where"):
             rule, dtype = elementwise.get(e.op), np.dtype(e.args[0].dtype)
             if rule is None or (rule.floats_only and dtype.kind != "f"):
@@ -85,4 +80,3 @@ def check_supported(kernel, elementwise, reductions, backend, dtypes=None):
             raise Unsupported(f"no {backend} combiner for the reduction {e.op}")
         if dtypes is not None and np.dtype(e.dtype) not in dtypes:
             raise Unsupported(f"no {backend} type for {e.dtype}")
-        stack.extend(children(e))

@@ -1,0 +1,113 @@
+"""The CUDA renderer's kernel shapes at their thresholds, run on the host ("cuda-host").
+
+Elementwise kernels move VECTOR_BYTES per load and store where the output and the inputs
+read at its index are aligned (the rest, and unaligned buffers, by the plain loop): sizes
+on both sides of each dtype's lane count, and unaligned buffers. Row kernels take a warp
+per row up to WARP_ROW_MAX elements and a block per row beyond, and a block for a single
+row: row lengths and row counts on both sides. Each result is checked against numpy.
+"""
+import shutil
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.runtime.cuda import host
+from graphc.runtime.cuda.render import VECTOR_BYTES, WARP_ROW_MAX, lower_and_render
+
+pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="cuda-host compiles the generated code with g++")
+
+
+def _launches(fetches, feeds):
+    with gc.Session(device="reference") as sess:
+        compiled = sess.compile(fetches, feeds)
+    return lower_and_render(compiled.call_plan.kernels())
+
+
+def _run(fetches, feeds):
+    with gc.Session(device="cuda-host") as sess:
+        return sess.run(fetches, feeds)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "bool"])
+def test_elementwise_sizes_around_the_vector_width(dtype):
+    lanes = VECTOR_BYTES // np.dtype(dtype).itemsize
+    rng = np.random.default_rng(1)
+    for n in sorted({0, 1, lanes - 1, lanes, lanes + 1, 2 * lanes - 1, 64 * lanes + 3}):
+        gc.reset_default_graph()
+        x = gc.placeholder(dtype, (n,), name="x")
+        y = gc.placeholder(dtype, (n,), name="y")
+        a = rng.standard_normal(n).astype(dtype) if dtype != "bool" else rng.random(n) < 0.5
+        b = (rng.integers(-9, 9, n).astype(dtype) if dtype != "bool" else rng.random(n) < 0.5)
+        if dtype == "bool":
+            fetches, expect = [gc.not_equal(x, y), gc.logical_or(x, y)], [a != b, a | b]
+        else:
+            fetches, expect = [x * y + x, gc.maximum(x, y)], [a * b + a, np.maximum(a, b)]
+        got = _run(fetches, {x: a, y: b})
+        for g, e in zip(got, expect):
+            np.testing.assert_array_equal(g, e)
+        _, _, launches = _launches(fetches, {x: a, y: b})
+        assert {la.lanes for la in launches.values() if la.symbol} == {lanes if n >= lanes else 1}, n
+
+
+def test_broadcast_operand_and_mixed_widths_in_the_vector_loop():
+    rng = np.random.default_rng(2)
+    x = gc.placeholder(gc.float32, (7, 9), name="x")
+    row = gc.placeholder(gc.float64, (9,), name="row")
+    a, r = rng.standard_normal((7, 9)).astype(np.float32), rng.standard_normal(9)
+    fetches = [gc.cast(x, gc.float64) * row, x > 0]
+    got = _run(fetches, {x: a, row: r})
+    np.testing.assert_array_equal(got[0], a.astype(np.float64) * r)
+    np.testing.assert_array_equal(got[1], a > 0)
+    _, _, launches = _launches(fetches, {x: a, row: r})
+    assert sorted(la.lanes for la in launches.values()) == [2, 4]   # 16 bytes of float64; bool beside float32
+
+
+def test_unaligned_buffers_take_the_plain_loop():
+    """A kernel called on buffers one element off the vector alignment (a device array
+    fed in place may be a view) gives the same numbers."""
+    n = 37
+    x = gc.placeholder(gc.float32, (n,), name="x")
+    y = gc.placeholder(gc.float32, (n,), name="y")
+    a, b = np.arange(n, dtype=np.float32), np.linspace(-1, 1, n, dtype=np.float32)
+    lowered, source, launches = _launches([x * y - x], {x: a, y: b})
+    ((symbol, kernel, constants),) = lowered.values()
+    assert launches[symbol].lanes == 4 and not constants
+    function = host.DEVICE.load(source, [symbol])[symbol]
+    for shift in (0, 1, 2):
+        buffers = [np.zeros(n + 4, np.float32)[shift:shift + n] for _ in range(3)]
+        buffers[0][:], buffers[1][:] = a, b
+        assert all((buf.ctypes.data % 16 == 0) == (shift == 0) for buf in buffers)
+        host.DEVICE.launch(function, launches[symbol], buffers)
+        np.testing.assert_array_equal(buffers[2], a * b - a)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3])
+def test_row_lengths_around_a_warp_and_the_warp_row_limit(rows):
+    rng = np.random.default_rng(3)
+    for length in (1, 31, 32, 33, WARP_ROW_MAX, WARP_ROW_MAX + 1):
+        gc.reset_default_graph()
+        x = gc.placeholder(gc.float32, (rows, length), name="x")
+        a = rng.standard_normal((rows, length)).astype(np.float32)
+        a[:, length // 2] = a.max()               # a tie: argmax keeps the first
+        fetches = [gc.nn.softmax(x), gc.sum(x, axis=1), gc.argmax(x, axis=1), gc.max(x, axis=1)]
+        got = _run(fetches, {x: a})
+        e = np.exp(a - a.max(1, keepdims=True))
+        np.testing.assert_allclose(got[0], e / e.sum(1, keepdims=True), rtol=2e-6, atol=1e-7)
+        np.testing.assert_allclose(got[1], a.astype(np.float64).sum(1), rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(got[2], a.argmax(1))
+        np.testing.assert_array_equal(got[3], a.max(1))
+        _, _, launches = _launches(fetches, {x: a})
+        kinds = {la.kind for la in launches.values()}
+        assert kinds == {"warp_rows" if rows > 1 and length <= WARP_ROW_MAX else "rows"}, (rows, length, kinds)
+
+
+def test_nan_in_a_warp_row_propagates_and_argmax_takes_the_first_nan():
+    x = gc.placeholder(gc.float32, (4, 50), name="x")
+    a = np.random.default_rng(4).standard_normal((4, 50)).astype(np.float32)
+    a[1, [7, 40]] = np.nan
+    a[2, 45] = np.nan
+    got = _run([gc.max(x, axis=1), gc.argmax(x, axis=1), gc.nn.log_softmax(x)], {x: a})
+    np.testing.assert_array_equal(got[0], a.max(1))
+    np.testing.assert_array_equal(got[1], a.argmax(1))
+    assert np.isnan(got[2][1]).all() and np.isfinite(got[2][0]).all()
