@@ -59,13 +59,14 @@ class Compiled:
         self.updates = tuple(run_plan.updates)
         self.inplace = inplace_updates(self.graph, self.updates, run_plan.fetched) if self.memory_plan else {}
         self.call_plan = CallPlan.build(self.graph, self.memory_plan) if self.memory_plan else None
-        self._executor = make_executor(self.graph, self.call_plan, device, poison=poison, inplace=self.inplace)
+        self._executor = make_executor(self.graph, self.call_plan, device, poison=poison, inplace=self.inplace,
+                                       updates=self.updates)
         self._busy = threading.Lock()   # held while a run uses self._executor
         self._twins = []                # idle twins of it, for runs at the same time
         # what a run does to the session's variables (runtime.session serializes on these)
         self.reads_variables = bool(self._variable_names)
         self.writes_variables = bool(self.updates) or any(n.op == "init_variables" for n in self.graph.outputs)
-        self.writes_in_place = bool(self.inplace) and self._executor.bound is not None
+        self.writes_in_place = self._executor.writes_in_place
 
     def _info(self, name):
         stage = self._stages.get(name)

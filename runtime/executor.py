@@ -75,13 +75,14 @@ def _role(node, outputs):
     return Role.SOURCE if kind == SOURCE else Role.EFFECT if kind == EFFECT else Role.VIEW
 
 
-def make_executor(graph, plan, device, poison=False, inplace=None):
+def make_executor(graph, plan, device, poison=False, inplace=None, updates=()):
     """The executor of a program on ``device``: the backend's own when it has one (the CUDA
-    backend's keeps the program on the device), else :class:`Executor`."""
+    backend's keeps the program on the device; it is told the run's ``updates``,
+    (variable name, output position) pairs), else :class:`Executor`."""
     backend = backend_of(device) if plan is not None else None
     own = getattr(backend, "executor", None)
     if own is not None:
-        return own(graph, plan, poison=poison, inplace=inplace)
+        return own(graph, plan, poison=poison, inplace=inplace, updates=updates)
     return Executor(graph, plan, device, poison=poison, inplace=inplace)
 
 
@@ -105,6 +106,7 @@ class Executor:
             private = {node for node, (_, product) in self._inplace.items() if product}
             self.kernels, self.code = self._backend.build(plan.kernels(), private)
         self.bound = self._bind()
+        self.writes_in_place = bool(self._inplace) and self.bound is not None   # (runtime.inplace)
 
     def _bind(self):
         if not self.kernels or self.poison or getattr(self._backend, "BoundRun", None) is None:

@@ -87,6 +87,76 @@ def test_cuda_host_fetches_are_owned_and_variables_survive_a_failed_run():
         np.testing.assert_array_equal(sess.run(v), np.full(4, 2.0, np.float32))
 
 
+@HOST
+def test_a_run_is_captured_once_and_replayed():
+    """The second run on replays the captured run (one graph launch on a GPU; on the host a
+    record of every launch with the buffers it was given): new feeds, variables updated in
+    place run after run, and what a caller holds from one run is not touched by the next."""
+    rng = np.random.default_rng(5)
+    x = gc.placeholder(gc.float32, (16, 8), name="x")
+    w = gc.Variable(rng.standard_normal((8, 3)).astype(np.float32), name="w")
+    b = gc.Variable(np.zeros(3, np.float32), name="b")
+    y = gc.nn.softmax(x @ w + b)
+    loss = gc.mean(y * y)
+    gw, gb = gc.gradients(loss, [w, b])
+    step = gc.group(gc.assign_sub(w, 0.5 * gw), gc.assign_sub(b, 0.5 * gb))
+    feeds = [rng.standard_normal((16, 8)).astype(np.float32) for _ in range(4)]
+    results = {}
+    for device in ("cpu", "cuda-host"):
+        with gc.Session(device=device) as sess:
+            compiled = sess.compile([y, loss, step], {x: feeds[0]})
+            held = [sess.run([y, loss, step], {x: f})[:2] for f in feeds]
+            results[device] = held, sess.run([w, b])
+            if device == "cuda-host":
+                assert compiled._executor.replay is not None and compiled.writes_in_place
+                assert sess.compile(y, {x: feeds[0]})._executor.replay is None   # (compiled, never run)
+    (cpu_held, cpu_vars), (held, variables) = results["cpu"], results["cuda-host"]
+    for got, want in zip(held, cpu_held):   # each run's own values, though later runs replayed
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-7)
+    for got, want in zip(variables, cpu_vars):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(held[0][0], held[1][0])
+
+
+@HOST
+def test_replayed_runs_fetch_a_variable_beside_its_update_and_set_unread_variables():
+    v = gc.Variable(np.arange(4, dtype=np.float32), name="v")
+    u = gc.Variable(np.zeros(4, np.float32), name="u")
+    x = gc.placeholder(gc.float32, (4,), name="x")
+    fetches = [v, gc.assign(v, v + x), gc.assign(u, x * 2.0)]
+    with gc.Session(device="cuda-host") as sess:
+        for k in range(1, 4):
+            old, new, _ = sess.run(fetches, {x: np.full(4, k, np.float32)})
+            np.testing.assert_array_equal(old, np.arange(4) + sum(range(k)))
+            np.testing.assert_array_equal(new, np.arange(4) + sum(range(k + 1)))
+        np.testing.assert_array_equal(sess.run(v), np.arange(4) + 6.0)
+        np.testing.assert_array_equal(sess.run(u), np.full(4, 6.0))
+
+
+@HOST
+def test_a_program_that_needs_the_host_between_kernels_is_not_captured():
+    x = gc.placeholder(gc.int32, (3,), name="x")
+    y = gc.gather(gc.constant(np.arange(6, dtype=np.float32)), x) * 2.0
+    with gc.Session(device="cuda-host") as sess:
+        for k in range(3):
+            np.testing.assert_array_equal(sess.run(y, {x: np.array([k, 1, 5], np.int32)}), np.array([k, 1, 5]) * 2.0)
+        assert sess.compile(y, {x: np.zeros(3, np.int32)})._executor.replay is None
+
+
+@HOST
+def test_check_numerics_on_cuda_host_names_the_op():
+    from graphc.errors import NumericsError
+    x = gc.placeholder(gc.float32, (4,), name="x")
+    y = gc.sqrt(x - 1.0, name="root") * 2.0
+    with gc.Session(device="cuda-host") as sess:
+        ok = np.full(4, 5.0, np.float32)
+        np.testing.assert_array_equal(sess.run(y, {x: ok}, check_numerics=True), sess.run(y, {x: ok}))
+        with pytest.raises(NumericsError) as info:
+            sess.run(y, {x: np.array([5, 0, 2, 2], np.float32)}, check_numerics=True)
+    assert info.value.op_name == "root" and "test_cuda.py" in str(info.value)
+
+
 # -- on a GPU ---------------------------------------------------------------------------------
 @CUDA
 @pytest.mark.skipif(GPU is not None, reason=str(GPU))

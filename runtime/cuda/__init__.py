@@ -32,9 +32,9 @@ def check_available():
 _device = []
 
 
-def executor(graph, plan, poison=False, inplace=None):
+def executor(graph, plan, poison=False, inplace=None, updates=()):
     """The program on the GPU (runtime/cuda/executor.py over runtime/cuda/device.py)."""
     if not _device:
         from .device import CupyDevice
         _device.append(CupyDevice())
-    return kernels.executor(_device[0], graph, plan, poison)
+    return kernels.executor(_device[0], graph, plan, poison, updates)

@@ -4,8 +4,10 @@ Arrays are CuPy arrays; a module is compiled by NVRTC to CUBIN for the device's 
 architecture (runtime/cuda/nvrtc.py) and loaded with ``cupy.RawModule``; products run
 through cuBLAS (``cupy.matmul``; TF32 only when CuPy is told to use it, CUPY_TF32=1).
 """
+import contextlib
 import os
 import tempfile
+import threading
 
 import numpy as np
 
@@ -14,12 +16,54 @@ from .prelude import BLOCK
 
 
 class CupyDevice:
+    """Every call goes to one stream of the device's own (``ordered``: a blocking stream, so
+    work on the default stream, e.g. CuPy's copies of the results, waits for it), one run at
+    a time; a run is captured on it as a CUDA graph (runtime/cuda/replay.py)."""
+
+    captures = True
+
+    class CaptureFailed(Exception):
+        """The driver refused to capture the run (the program keeps walking its plan)."""
+
     def __init__(self):
         import cupy
         self.cp = cupy
+        self.stream = cupy.cuda.Stream(non_blocking=False)
+        self._lock = threading.RLock()
         device = cupy.cuda.Device()
         self.arch = f"sm_{device.compute_capability}"
         self.blocks = 32 * device.attributes["MultiProcessorCount"]   # enough blocks to fill every SM
+
+    @contextlib.contextmanager
+    def ordered(self):
+        """One run at a time on the stream (so a capture records only its own run's work)."""
+        with self._lock, self.stream:
+            yield
+
+    def capture(self, fn):
+        """((the CUDA graph, the memory pool of what was allocated meanwhile), fn's result).
+        Allocations during the capture come from a pool of the graph's own, kept while the
+        graph lives, so no address it uses is handed to anything else."""
+        cp, pool = self.cp, self.cp.cuda.MemoryPool()
+        try:
+            with cp.cuda.using_allocator(pool.malloc):
+                self.stream.begin_capture()
+                try:
+                    result = fn()
+                finally:
+                    graph = self.stream.end_capture()
+        except Exception as e:   # (a refused capture, e.g. another thread used the default stream)
+            raise self.CaptureFailed(f"{type(e).__name__}: {e}") from e
+        return (graph, pool), result
+
+    def replay(self, captured):
+        captured[0].launch(stream=self.stream)
+
+    def copy_into(self, out, array):
+        if self.is_device_array(array):
+            self.cp.copyto(out, array)
+        else:
+            out.set(np.asarray(array, dtype=out.dtype, order="C"))
 
     def empty(self, shape, dtype):
         return self.cp.empty(shape, dtype)
@@ -60,7 +104,7 @@ class CupyDevice:
         grid = min(-(-launch.threads(BLOCK) // BLOCK), self.blocks)
         function((grid,), (BLOCK,), tuple(buffers))
 
-    def gemm(self, g, buffers):
+    def gemm(self, g, buffers, scratch):
         """``buffers[g.out] = (onto +) alpha * op(A) @ op(B)`` for each batch item (cuBLAS)."""
         cp = self.cp
         a_all, b_all, c_all = (buffers[i].reshape(-1) for i in (g.a, g.b, g.out))
@@ -73,6 +117,12 @@ class CupyDevice:
             if onto is None and g.alpha == 1.0:
                 cp.matmul(a, b, out=c)
                 continue
-            product = cp.matmul(a, b)
-            base = onto[c_off:c_off + g.m * g.n].reshape(g.m, g.n) if onto is not None else 0
-            c[...] = base + g.dtype.type(g.alpha) * product
+            product = scratch.get("product")   # (the kernel's own: no allocation per run, none in a capture)
+            if product is None:
+                product = scratch["product"] = cp.empty((g.m, g.n), g.dtype)
+            cp.matmul(a, b, out=product)
+            cp.multiply(product, g.dtype.type(g.alpha), out=product)
+            if onto is not None:
+                cp.add(onto[c_off:c_off + g.m * g.n].reshape(g.m, g.n), product, out=c)
+            else:
+                cp.copyto(c, product)

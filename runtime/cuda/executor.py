@@ -19,18 +19,34 @@ import numpy as np
 
 from ...ir.interpret import compute
 from ..executor import POISON_BYTE, Role
+from ..numerics import NumericsCheck
+
+_NOTHING = np.empty(0)   # (host copies of a kernel's inputs share no memory with its output)
 
 
 class DeviceExecutor:
-    def __init__(self, graph, plan, device, kernels, poison=False):
+    def __init__(self, graph, plan, device, kernels, poison=False, updates=()):
         self.graph, self.plan, self.device, self.kernels, self.poison = graph, plan, device, kernels, poison
+        self.updates = tuple(updates)   # (variable name, output position): committed by the session
         self.bound, self.code = None, None   # (no bound run yet: every run walks the plan)
         self._arena = None
         self._uploaded = {}   # node -> (the host array given for it, its device copy): constants, variables
+        self.replay = None    # the run captured as one device graph (runtime/cuda/replay.py)
+        self._captured = False
+        # a replay writes updates into the variables' device buffers: the session keeps readers out meanwhile
+        self.writes_in_place = bool(self.updates) and self.capturable()
+
+    def capturable(self):
+        """Whether a run can be captured once and replayed: every kernel is generated code
+        (no host round trip), no effect runs on the host, the device captures and no
+        poisoning between steps is asked for."""
+        return self.device.captures and not self.poison and all(
+            s.role in (Role.SOURCE, Role.VIEW) or (s.role != Role.EFFECT and s.node in self.kernels)
+            for s in self.plan.steps)
 
     def twin(self):
         twin = copy.copy(self)
-        twin._arena, twin._uploaded = None, {}
+        twin._arena, twin._uploaded, twin.replay, twin._captured = None, {}, None, False
         twin.kernels = {node: kernel.clone() for node, kernel in self.kernels.items()}
         return twin
 
@@ -41,7 +57,7 @@ class DeviceExecutor:
                 self.device.fill(self._arena, POISON_BYTE)
         return self._arena
 
-    def _on_device(self, node, array):
+    def on_device(self, node, array):
         """``array`` (the value of source ``node``) as a device array: itself if it is one,
         else a copy kept while the same host array is given (a constant, a variable the
         session holds on the host)."""
@@ -57,21 +73,37 @@ class DeviceExecutor:
             value = feeds[node.name]
             return value if self.device.is_device_array(value) else self.device.to_device(np.asarray(value, order="C"))
         if node.op == "variable":
-            return self._on_device(node, variables[node.name])
-        return self._on_device(node, node.attrs["value"])
+            return self.on_device(node, variables[node.name])
+        return self.on_device(node, node.attrs["value"])
 
     def run(self, feeds, variables, check_numerics=False):
-        """The outputs' values as device arrays (effects' values: host values)."""
-        if check_numerics:
-            from ...errors import GraphcError
-            raise GraphcError("check_numerics is not supported on the CUDA devices yet; run the program on "
-                              'device="cpu" to find the op')
+        """The outputs' values as device arrays (effects' values: host values). The first
+        run walks the plan; a capturable program is then captured, and later runs replay it."""
+        with self.device.ordered():
+            if check_numerics:
+                return self._checked_run(feeds, variables)
+            if self.replay is not None:
+                return self.replay.run(feeds, variables)
+            env, given = self.walk(lambda node: self._source(node, feeds, variables))
+            # a fetched source (or a view of one) is a copy: the caller must not hold the variable's
+            # device copy, a constant or a feed
+            outputs = [self.device.copy(env[n]) if given.get(n) else env[n] for n in self.graph.outputs]
+            if not self._captured and self.capturable():
+                self._captured = True   # (once: a program whose capture fails keeps walking)
+                from .replay import capture
+                self.replay = capture(self)
+            return outputs
+
+    def walk(self, source, check=None):
+        """Run the plan's steps, ``source(node)`` giving each source's device array; returns
+        the values of the outputs ({node: array}) and which of them are not the run's own
+        (sources and views of them: {node: True}). ``check``: a NumericsCheck on host copies."""
         arena, device = self.arena(), self.device
-        env, given = {}, {}   # given: values that are not the run's own (sources and views of them)
+        env, given, outputs = {}, {}, set(self.graph.outputs)
         for step in self.plan.steps:
             node, role = step.node, step.role
             if role == Role.SOURCE:
-                env[node] = self._source(node, feeds, variables)
+                env[node] = source(node)
                 given[node] = True
             elif role == Role.VIEW:   # the op's reference on device arrays gives a device view
                 env[node] = node.opdef.compute([env[x] for x in node.inputs], **node.attrs)
@@ -84,6 +116,7 @@ class DeviceExecutor:
                 else:
                     offset, size = step.region
                     out = device.region(arena, offset, node.shape, node.dtype)
+                saved = check.inputs(node, {x: device.to_host(env[x]) for x in node.inputs}, _NOTHING) if check else None
                 kernel = self.kernels.get(node)
                 if kernel is not None:
                     kernel.run(env, out)
@@ -91,11 +124,19 @@ class DeviceExecutor:
                     value = compute(node, [device.to_host(env[x]) for x in node.inputs])
                     device.copy_from_host(out, np.asarray(value, order="C"))
                 env[node] = out
+                if check:
+                    check.output(node, device.to_host(out), saved)
             for x in step.frees:
                 del env[x]
             if self.poison:
                 for offset, size in step.dead:
                     device.fill(arena[offset:offset + size], POISON_BYTE)
-        # a fetched source (or a view of one) is a copy: the caller must not hold the variable's
-        # device copy, a constant or a feed
-        return [device.copy(env[n]) if given.get(n) else env[n] for n in self.graph.outputs]
+        return {n: env[n] for n in outputs}, {n: True for n in outputs if given.get(n)}
+
+    def _checked_run(self, feeds, variables):
+        """The plan step by step, each kernel's output checked on the host for NaN/Inf
+        (runtime/numerics.py: the error names the op, its kernel and its source line)."""
+        host_variables = {name: self.device.to_host(v) for name, v in variables.items()}
+        check = NumericsCheck(self.graph, {k: self.device.to_host(v) for k, v in feeds.items()}, host_variables)
+        env, given = self.walk(lambda node: self._source(node, feeds, variables), check)
+        return [self.device.copy(env[n]) if given.get(n) else env[n] for n in self.graph.outputs]

@@ -11,12 +11,14 @@ code, are tested against the op definitions on any machine. What this cannot tes
 launch configuration on a real grid, the GPU's memory model beyond the barriers, the
 CuPy calls (runtime/cuda/device.py) and speed.
 """
+import contextlib
 import ctypes
 import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 
 import numpy as np
 
@@ -91,7 +93,44 @@ def _compile_cubin(source, symbols):
 
 
 class HostDevice:
-    """The device interface of runtime/cuda/executor.py, on the host."""
+    """The device interface of runtime/cuda/executor.py, on the host. A capture records
+    every launch, GEMM and copy (with the buffers it was given) instead of running it,
+    and a replay runs the record, as a CUDA graph does: so a replayed run that depended
+    on anything but the captured addresses gives wrong numbers here too."""
+
+    captures = True
+
+    class CaptureFailed(Exception):
+        """(never raised on the host)"""
+
+    def __init__(self):
+        self._capturing = threading.local()   # .record: the calls recorded while this thread captures
+
+    def ordered(self):
+        return contextlib.nullcontext()
+
+    def _do(self, call):
+        record = getattr(self._capturing, "record", None)
+        if record is None:
+            call()
+        else:
+            record.append(call)
+
+    def capture(self, fn):
+        """(the record, fn's result): ``fn``'s launches, GEMMs and copies, recorded."""
+        self._capturing.record = record = []
+        try:
+            result = fn()
+            return tuple(record), result
+        finally:
+            self._capturing.record = None
+
+    def replay(self, record):
+        for call in record:
+            call()
+
+    def copy_into(self, out, array):
+        self._do(lambda: np.copyto(out, array))
 
     def empty(self, shape, dtype):
         return np.empty(shape, dtype)
@@ -130,9 +169,12 @@ class HostDevice:
 
     def launch(self, function, launch, buffers):
         args = (ctypes.c_void_p * len(buffers))(*[b.ctypes.data for b in buffers])   # (all C-contiguous)
-        function(args)
+        self._do(lambda: function(args))
 
-    def gemm(self, g, buffers):
+    def gemm(self, g, buffers, scratch=None):
+        self._do(lambda: self._gemm(g, buffers))
+
+    def _gemm(self, g, buffers):
         """``buffers[g.out] = (onto +) alpha * op(A) @ op(B)`` for each batch item."""
         a_all, b_all, c_all = (buffers[i].reshape(-1) for i in (g.a, g.b, g.out))
         onto = buffers[g.onto].reshape(-1) if g.onto is not None else None
@@ -148,5 +190,5 @@ class HostDevice:
 DEVICE = HostDevice()
 
 
-def executor(graph, plan, poison=False, inplace=None):
-    return kernels.executor(DEVICE, graph, plan, poison)
+def executor(graph, plan, poison=False, inplace=None, updates=()):
+    return kernels.executor(DEVICE, graph, plan, poison, updates)

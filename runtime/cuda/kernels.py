@@ -12,18 +12,20 @@ class DeviceKernel:
         self.kernel, self.function, self.launch, self.device = kernel, function, launch, device
         self.constants = {i: device.to_device(a) for i, a in constants.items()}
         self.sources = [None if i in constants else s for i, s in enumerate(kernel.sources[:-1])]
+        self.scratch = {}   # the device's buffers for this kernel's GEMM (a product kept apart)
 
     def clone(self):
         """A twin for a run at the same time: its own scratch buffers (a private product)."""
         twin = object.__new__(DeviceKernel)
         twin.__dict__.update(self.__dict__)
         twin.constants = {i: a.copy() for i, a in self.constants.items()}
+        twin.scratch = {}
         return twin
 
     def run(self, env, out):
         buffers = [self.constants[i] if node is None else env[node] for i, node in enumerate(self.sources)] + [out]
         if self.kernel.gemm is not None:
-            self.device.gemm(self.kernel.gemm, buffers)
+            self.device.gemm(self.kernel.gemm, buffers, self.scratch)
         if self.function is not None and self.launch.size:
             self.device.launch(self.function, self.launch, buffers)
         return out
@@ -36,7 +38,7 @@ class ModuleCode:
         self.source = self.optimized = source
 
 
-def executor(device, graph, plan, poison=False):
+def executor(device, graph, plan, poison=False, updates=()):
     """A DeviceExecutor for ``plan`` with every kernel the renderer expresses compiled for ``device``."""
     lowered, source, launches = lower_and_render(plan.kernels())
     kernels, code = {}, None
@@ -48,6 +50,6 @@ def executor(device, graph, plan, poison=False):
             kernels[node] = DeviceKernel(kernel, {i: np.asarray(a, order="C") for i, a in constants.items()},
                                          function, launch, device)
         code = ModuleCode(source)
-    run = DeviceExecutor(graph, plan, device, kernels, poison)
+    run = DeviceExecutor(graph, plan, device, kernels, poison, updates)
     run.code = code
     return run
