@@ -6,6 +6,7 @@ on both sides of each dtype's lane count, and unaligned buffers. Row kernels tak
 per row up to WARP_ROW_MAX elements and a block per row beyond, and a block for a single
 row: row lengths and row counts on both sides. Each result is checked against numpy.
 """
+import ctypes
 import shutil
 
 import numpy as np
@@ -111,3 +112,39 @@ def test_nan_in_a_warp_row_propagates_and_argmax_takes_the_first_nan():
     np.testing.assert_array_equal(got[0], a.max(1))
     np.testing.assert_array_equal(got[1], a.argmax(1))
     assert np.isnan(got[2][1]).all() and np.isfinite(got[2][0]).all()
+
+
+def test_random_draws_are_the_references_numbers_and_run_natively():
+    from graphc.ops.random import sample
+    seed = gc.placeholder(gc.int64, (), name="seed")
+    cases = [(dist, dtype, shape) for dist in ("uniform", "normal") for dtype in ("float32", "float64")
+             for shape in ((), (1,), (3,), (5, 7), (257,))]
+    fetches = [(gc.random.uniform if dist == "uniform" else gc.random.normal)(shape, dtype=dtype, seed=seed)
+               for dist, dtype, shape in cases]
+    with gc.Session(device="cuda-host") as sess:
+        for value in (0, 12345, -1, 2 ** 62 + 7):
+            got = sess.run(fetches, {seed: np.int64(value)})
+            for (dist, dtype, shape), g in zip(cases, got):
+                want = sample(value, dist, shape, np.dtype(dtype))
+                if dist == "uniform":   # exact integer arithmetic
+                    np.testing.assert_array_equal(g, want)
+                else:   # Box-Muller through the C library's log and cos (numpy's may differ in the last bit)
+                    np.testing.assert_allclose(g, want, rtol=4e-16 if dtype == "float64" else 6e-8, atol=0)
+        compiled = sess.compile(fetches, {seed: np.int64(0)})
+        assert compiled._executor.replay is not None                 # no host round trip left
+        assert len(compiled._executor.kernels) == len(fetches) and "g_normal_f64(" in compiled.source()
+
+
+def test_philox_counters_past_32_bits():
+    """Elements whose block number needs the counter's second word (past 2**32 blocks)."""
+    from graphc.ops.random import philox4x32, seed_key
+    from graphc.runtime.cuda.prelude import PRELUDE
+    probe = host._compile(PRELUDE + 'extern "C" float probe(long long seed, unsigned long long i) '
+                                    '{ return g_uniform_f32(seed, i); }')
+    probe.probe.restype = ctypes.c_float
+    probe.probe.argtypes = [ctypes.c_longlong, ctypes.c_ulonglong]
+    for seed, i in ((7, 4 * 2 ** 32 + 5), (-3, 2 ** 40 + 2), (2 ** 40, 2 ** 34 - 1)):
+        block = i // 4
+        words = philox4x32((block & 0xFFFFFFFF, block >> 32, 0, 0), seed_key(seed))
+        want = np.float32((int(words[i % 4]) >> 8) * 2.0 ** -24)
+        assert np.float32(probe.probe(seed, i)) == want, (seed, i)

@@ -157,6 +157,50 @@ template <typename T> __device__ __forceinline__ bool g_argbetter(bool is_max, T
   return is_max ? v > best : v < best;
 }
 
+// gc.random: Philox4x32-10 (graphc/ops/random.py). Element i of a draw takes words
+// [i*k, (i+1)*k) of the stream whose block b (counter (b mod 2^32, b div 2^32, 0, 0), key:
+// the seed's low and high words) gives four words; k is 1 (uniform float32), 2 (uniform
+// float64, normal float32) or 4 (normal float64). Box-Muller in float64, as the reference.
+__device__ __forceinline__ void g_philox(u64 block, i64 seed, unsigned &c0, unsigned &c1, unsigned &c2, unsigned &c3) {
+  unsigned k0 = (unsigned)(u64)seed, k1 = (unsigned)((u64)seed >> 32);
+  c0 = (unsigned)block; c1 = (unsigned)(block >> 32); c2 = 0; c3 = 0;
+  for (int r = 0; r < 10; ++r) {
+    if (r) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
+    const u64 p0 = (u64)c0 * 0xD2511F53u, p1 = (u64)c2 * 0xCD9E8D57u;
+    const unsigned n0 = (unsigned)(p1 >> 32) ^ c1 ^ k0, n2 = (unsigned)(p0 >> 32) ^ c3 ^ k1;
+    c1 = (unsigned)p1; c3 = (unsigned)p0; c0 = n0; c2 = n2;
+  }
+}
+__device__ __forceinline__ double g_uniform53(unsigned hi, unsigned lo) {   // 27 + 26 bits
+  return ((double)(hi >> 5) * 67108864.0 + (double)(lo >> 6)) * 1.1102230246251565e-16;
+}
+__device__ __forceinline__ double g_box_muller(double u1, double u2) {
+  const double radius = sqrt(-2.0 * log(1.0 - u1) + 0.0);   // (+ 0.0: u1 = 0 gives +0.0)
+  return radius * cos(__longlong_as_double(4618760256179416344LL) * u2);   // 2 pi, as the reference rounds it
+}
+__device__ __forceinline__ float g_uniform_f32(i64 seed, u64 i) {
+  unsigned c0, c1, c2, c3;
+  g_philox(i >> 2, seed, c0, c1, c2, c3);
+  const unsigned lane = (unsigned)(i & 3), w = lane == 0 ? c0 : lane == 1 ? c1 : lane == 2 ? c2 : c3;
+  return (float)(w >> 8) * 5.9604644775390625e-08f;   // 2^-24
+}
+__device__ __forceinline__ double g_uniform_f64(i64 seed, u64 i) {
+  unsigned c0, c1, c2, c3;
+  g_philox(i >> 1, seed, c0, c1, c2, c3);
+  return (i & 1) ? g_uniform53(c2, c3) : g_uniform53(c0, c1);
+}
+__device__ __forceinline__ float g_normal_f32(i64 seed, u64 i) {
+  unsigned c0, c1, c2, c3;
+  g_philox(i >> 1, seed, c0, c1, c2, c3);
+  const unsigned w0 = (i & 1) ? c2 : c0, w1 = (i & 1) ? c3 : c1;
+  return (float)g_box_muller((double)w0 * 2.3283064365386963e-10, (double)w1 * 2.3283064365386963e-10);   // 2^-32
+}
+__device__ __forceinline__ double g_normal_f64(i64 seed, u64 i) {
+  unsigned c0, c1, c2, c3;
+  g_philox(i, seed, c0, c1, c2, c3);
+  return g_box_muller(g_uniform53(c0, c1), g_uniform53(c2, c3));
+}
+
 // every thread of the block gets combine() over all threads' values (warp shuffles, then
 // one value per warp through shared memory)
 template <typename T, typename C> __device__ __forceinline__ T g_block_reduce(T v, C combine, T *smem) {

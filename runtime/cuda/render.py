@@ -55,7 +55,7 @@ class Launch:
 
 def check_renderable(kernel):
     """Raise Unsupported unless this backend renders every part of ``kernel``."""
-    K.check_supported(kernel, ELEMENTWISE, REDUCTIONS, "CUDA", dtypes=C_TYPE)
+    K.check_supported(kernel, ELEMENTWISE, REDUCTIONS, "CUDA", dtypes=C_TYPE, nodes=(K.Random,))
 
 
 def lower_and_render(kernel_nodes, private_products=()):
@@ -297,6 +297,9 @@ class KernelRenderer:
             return f"((i64){self.index(e.index)})"
         if isinstance(e, K.Reduce):
             return self._reduce(e, cooperative=False)
+        if isinstance(e, K.Random):
+            bits = "f32" if np.dtype(e.dtype) == np.float32 else "f64"
+            return f"g_{e.distribution}_{bits}({self.value(e.seed)}, (u64){self.index(e.index)})"
         args = [self.value(a) for a in e.args]
         if e.op == "cast":
             return self._cast(args[0], e.args[0].dtype, e.dtype)

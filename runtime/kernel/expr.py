@@ -44,10 +44,25 @@ class Reduce:
     acc_dtype: np.dtype  # accumulator dtype
 
 
+@dataclass(frozen=True, eq=False)   # identity: lowering shares equal subexpressions
+class Random:
+    """Element ``index`` (a flat index expression) of the draw ``random(seed)`` of
+    ``distribution`` and ``dtype``: Philox4x32-10 as graphc/ops/random.py defines it."""
+    distribution: str    # uniform, normal
+    seed: object         # an int64 expression
+    index: object
+    dtype: np.dtype
+
+
+BASE_NODES = (Load, Const, Op, IndexValue, Reduce)   # what every backend renders
+
+
 # -- analysis (what every renderer needs to know about an expression) ---------------------
 def children(e):
     if isinstance(e, Op):
         return e.args
+    if isinstance(e, Random):
+        return (e.seed,)
     if isinstance(e, Reduce):
         return e.body if isinstance(e.body, tuple) else (e.body,)
     return ()
@@ -77,10 +92,11 @@ def reductions_of(e, found=None):
 def free_vars(e, out=None):
     """Loop variables an expression depends on (a reduction's own variables excluded)."""
     out = set() if out is None else out
-    if isinstance(e, Load):
+    if isinstance(e, (Load, IndexValue)):
         index_vars(e.index, out)
-    elif isinstance(e, IndexValue):
+    elif isinstance(e, Random):
         index_vars(e.index, out)
+        free_vars(e.seed, out)
     elif isinstance(e, Reduce):
         inner = set()
         for c in children(e):

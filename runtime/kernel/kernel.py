@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .expr import Op, Reduce, free_vars, reductions_of, walk
+from .expr import BASE_NODES, Op, Reduce, free_vars, reductions_of, walk
 
 
 @dataclass
@@ -66,12 +66,15 @@ class Unsupported(Exception):
     runs it by the reference instead."""
 
 
-def check_supported(kernel, elementwise, reductions, backend, dtypes=None):
+def check_supported(kernel, elementwise, reductions, backend, dtypes=None, nodes=()):
     """Raise Unsupported unless a backend renders every part of ``kernel``: each elementwise
     op has an entry in its table ``elementwise`` (op -> a rule with ``floats_only``) for its
     operands' dtype, each reduction is in ``reductions``, each value's dtype in ``dtypes``
-    (when given). Backends call it before rendering anything of the kernel."""
+    (when given), each expression is of a class every backend renders or of one in
+    ``nodes`` (e.g. Random). Backends call it before rendering anything of the kernel."""
     for e in walk(kernel.value):
+        if not isinstance(e, BASE_NODES + tuple(nodes)):
+            raise Unsupported(f"no {backend} lowering for {type(e).__name__.lower()}")
         if isinstance(e, Op) and e.op not in ("cast", "where"):
             rule, dtype = elementwise.get(e.op), np.dtype(e.args[0].dtype)
             if rule is None or (rule.floats_only and dtype.kind != "f"):

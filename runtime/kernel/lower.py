@@ -12,7 +12,7 @@ import numpy as np
 from ...dtypes import promote
 from ...ir.analysis import view_base
 from ...ops import AS_GIVEN, ELEMENTWISE, REDUCTION, SELECT, TO_COMMON, TO_TRUTH
-from .expr import Const, IndexValue, Load, Op, Reduce, substitute
+from .expr import Const, IndexValue, Load, Op, Random, Reduce, substitute
 from .gemm import lower_gemm
 from .index import IBin, IConst, Var, broadcast_index, flat_index, iadd, imul, unflatten
 from .kernel import Kernel, OwnBuffer, Unsupported
@@ -264,10 +264,16 @@ def _full_like(lw, node, index):   # never reads its input
     return Const(node.dtype.type(node.attrs["value"]).item(), node.dtype)
 
 
+def _random(lw, node, index):   # (a second input gives only the shape: never read)
+    seed = lw.value(node.inputs[0], ())
+    return Random(node.attrs["distribution"], seed, flat_index(index, node.shape), node.dtype)
+
+
 # op -> rule(lowering, node, index) -> expression; then by kind (elementwise ops, reductions)
 LOWERINGS = {"constant": Lowering.constant, "full_like": _full_like, "matmul": Lowering.dot_product,
              "reshape": _reshape, "expand_dims": _expand_dims, "squeeze": _squeeze, "transpose": _transpose,
-             "slice": _slice, "broadcast_to": _broadcast_to, "pad": _pad, "concat": _concat}
+             "slice": _slice, "broadcast_to": _broadcast_to, "pad": _pad, "concat": _concat,
+             "random": _random}
 KIND_LOWERINGS = {ELEMENTWISE: Lowering.elementwise, REDUCTION: Lowering.reduce}
 
 
