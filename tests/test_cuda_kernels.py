@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.builder import make
 from graphc.runtime.cuda import host
 from graphc.runtime.cuda.render import VECTOR_BYTES, WARP_ROW_MAX, lower_and_render
 
@@ -148,3 +149,63 @@ def test_philox_counters_past_32_bits():
         words = philox4x32((block & 0xFFFFFFFF, block >> 32, 0, 0), seed_key(seed))
         want = np.float32((int(words[i % 4]) >> 8) * 2.0 ** -24)
         assert np.float32(probe.probe(seed, i)) == want, (seed, i)
+
+
+@pytest.mark.parametrize("index_dtype", ["int32", "int64"])
+def test_gather_natively_at_every_axis_and_index_rank(index_dtype):
+    rng = np.random.default_rng(6)
+    data = rng.standard_normal((5, 4, 3))
+    for axis in (0, 1, 2):
+        n = data.shape[axis]
+        for idx in (np.array(n - 1), np.array([0]), np.array([], np.int64), np.array([[n - 1, -1, 0], [-n, 1, 1]])):
+            gc.reset_default_graph()
+            x = gc.placeholder(gc.float64, data.shape, name="x")
+            i = gc.placeholder(index_dtype, idx.shape, name="i")
+            y = gc.gather(x, i, axis=axis)
+            feeds = {x: data, i: idx.astype(index_dtype)}
+            np.testing.assert_array_equal(_run(y, feeds), np.take(data, idx, axis=axis))
+            lowered, _, launches = _launches(y, feeds)
+            assert len(lowered) == 1 and all(la.checks for la in launches.values()), (axis, idx)
+
+
+def test_scatter_add_accumulates_repeated_indices_natively():
+    rng = np.random.default_rng(7)
+    for dtype in ("float32", "int64"):
+        for idx in (np.array([2, 0, 2, 2, -1]), np.array(3), np.array([], np.int64)):
+            gc.reset_default_graph()
+            x = gc.placeholder(dtype, (4, 6), name="x")
+            i = gc.placeholder(gc.int64, idx.shape, name="i")
+            updates_shape = idx.shape + (6,)
+            u = gc.placeholder(dtype, updates_shape, name="u")
+            y = make("scatter_add", (x, i, u), {"axis": 0})   # (gather's gradient; no public function)
+            values = rng.integers(-8, 8, updates_shape).astype(dtype)   # small integers: every order sums exactly
+            want = np.zeros((4, 6), dtype)
+            np.add.at(want, idx.reshape(-1), values.reshape(-1, 6))
+            np.testing.assert_array_equal(_run(y, {x: np.zeros((4, 6), dtype), i: idx, u: values}), want)
+            lowered, _, _ = _launches(y, {x: np.zeros((4, 6), dtype), i: idx, u: values})
+            assert len(lowered) == 1 and next(iter(lowered.values()))[1].accumulate
+
+
+def test_an_index_out_of_range_is_an_error_in_a_replayed_run_and_changes_nothing():
+    from graphc.errors import ExecutionError
+    table = gc.Variable(np.arange(20, dtype=np.float32).reshape(10, 2), name="table")
+    ids = gc.placeholder(gc.int32, (3,), name="ids")
+    rows = gc.gather(table, ids)
+    loss = gc.sum(rows * rows)
+    (grad,) = gc.gradients(loss, [table])
+    step = gc.assign_sub(table, 0.01 * grad)
+    good, bad = np.array([1, -1, 3], np.int32), np.array([1, 10, 3], np.int32)
+    with gc.Session(device="cuda-host") as sess:
+        for _ in range(3):   # the third run replays
+            sess.run([loss, step], {ids: good})
+        before = sess.run(table)
+        for wrong in (bad, np.array([-11, 0, 0], np.int32)):
+            with pytest.raises(ExecutionError, match=r"gather '.*' \(built at .*test_cuda_kernels.py:\d+\) failed: "
+                                                     r"IndexError: an index of 'ids' is out of bounds for axis 0 "
+                                                     r"with size 10"):
+                sess.run([loss, step], {ids: wrong})
+            np.testing.assert_array_equal(sess.run(table), before)   # nothing committed
+        sess.run([loss, step], {ids: good})   # and the next good run is right again
+        expected = before.copy()
+        np.subtract.at(expected, good % 10, 0.01 * 2 * before[good % 10])
+        np.testing.assert_allclose(sess.run(table), expected, rtol=1e-6)

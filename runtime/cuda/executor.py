@@ -17,6 +17,7 @@ import copy
 
 import numpy as np
 
+from ...errors import ExecutionError
 from ...ir.interpret import compute
 from ..executor import POISON_BYTE, Role
 from ..numerics import NumericsCheck
@@ -33,8 +34,11 @@ class DeviceExecutor:
         self._uploaded = {}   # node -> (the host array given for it, its device copy): constants, variables
         self.replay = None    # the run captured as one device graph (runtime/cuda/replay.py)
         self._captured = False
-        # a replay writes updates into the variables' device buffers: the session keeps readers out meanwhile
-        self.writes_in_place = bool(self.updates) and self.capturable()
+        # kernels that report an index out of range (gather, scatter_add): known only after the run
+        self.checked = [node for node, kernel in kernels.items() if kernel.error is not None]
+        # a replay writes updates into the variables' device buffers (the session keeps readers out
+        # meanwhile), unless the run can still fail after its kernels ran
+        self.writes_in_place = bool(self.updates) and self.capturable() and not self.checked
 
     def capturable(self):
         """Whether a run can be captured once and replayed: every kernel is generated code
@@ -83,8 +87,9 @@ class DeviceExecutor:
             if check_numerics:
                 return self._checked_run(feeds, variables)
             if self.replay is not None:
-                return self.replay.run(feeds, variables)
+                return self._reported(self.replay.run(feeds, variables))
             env, given = self.walk(lambda node: self._source(node, feeds, variables))
+            self._reported(None)
             # a fetched source (or a view of one) is a copy: the caller must not hold the variable's
             # device copy, a constant or a feed
             outputs = [self.device.copy(env[n]) if given.get(n) else env[n] for n in self.graph.outputs]
@@ -93,6 +98,16 @@ class DeviceExecutor:
                 from .replay import capture
                 self.replay = capture(self)
             return outputs
+
+    def _reported(self, outputs):
+        """``outputs``, unless a kernel found an index out of range: then ExecutionError, as the
+        reference's IndexError (the session then commits nothing)."""
+        failed = [node for node in self.checked if self.kernels[node].failed()]   # (clears every flag)
+        for node in failed[:1]:
+            x, axis = node.inputs[0], node.attrs["axis"]
+            raise ExecutionError(f"{node.where()} failed: IndexError: an index of '{node.inputs[1].name}' is out "
+                                 f"of bounds for axis {axis} with size {x.shape[axis]}")
+        return outputs
 
     def walk(self, source, check=None):
         """Run the plan's steps, ``source(node)`` giving each source's device array; returns
@@ -139,4 +154,5 @@ class DeviceExecutor:
         host_variables = {name: self.device.to_host(v) for name, v in variables.items()}
         check = NumericsCheck(self.graph, {k: self.device.to_host(v) for k, v in feeds.items()}, host_variables)
         env, given = self.walk(lambda node: self._source(node, feeds, variables), check)
+        self._reported(None)
         return [self.device.copy(env[n]) if given.get(n) else env[n] for n in self.graph.outputs]

@@ -136,7 +136,7 @@ class HostDevice:
         return np.empty(shape, dtype)
 
     def fill(self, array, byte):
-        array.view(np.uint8).fill(byte)
+        self._do(lambda: array.view(np.uint8).fill(byte))
 
     def is_device_array(self, value):
         return False     # (every array here is a host array: the executor keeps uploaded copies)

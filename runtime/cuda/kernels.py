@@ -13,6 +13,7 @@ class DeviceKernel:
         self.constants = {i: device.to_device(a) for i, a in constants.items()}
         self.sources = [None if i in constants else s for i, s in enumerate(kernel.sources[:-1])]
         self.scratch = {}   # the device's buffers for this kernel's GEMM (a product kept apart)
+        self.error = self._flag() if launch.checks else None   # set by an index out of range
 
     def clone(self):
         """A twin for a run at the same time: its own scratch buffers (a private product)."""
@@ -20,15 +21,28 @@ class DeviceKernel:
         twin.__dict__.update(self.__dict__)
         twin.constants = {i: a.copy() for i, a in self.constants.items()}
         twin.scratch = {}
+        twin.error = twin._flag() if self.error is not None else None
         return twin
+
+    def _flag(self):
+        return self.device.to_device(np.zeros(1, np.int32))
 
     def run(self, env, out):
         buffers = [self.constants[i] if node is None else env[node] for i, node in enumerate(self.sources)] + [out]
         if self.kernel.gemm is not None:
             self.device.gemm(self.kernel.gemm, buffers, self.scratch)
+        if self.launch.zeroes:
+            self.device.fill(out, 0)
         if self.function is not None and self.launch.size:
-            self.device.launch(self.function, self.launch, buffers)
+            self.device.launch(self.function, self.launch, buffers + ([self.error] if self.error is not None else []))
         return out
+
+    def failed(self):
+        """Whether an index was out of range since the last call (the flag is cleared)."""
+        if self.error is None or not self.device.to_host(self.error)[0]:
+            return False
+        self.device.fill(self.error, 0)
+        return True
 
 
 class ModuleCode:

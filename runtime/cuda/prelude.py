@@ -19,6 +19,7 @@ PRELUDE = r"""
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 using namespace std;
 #ifndef HOST_THREADS
 #define HOST_THREADS 64
@@ -156,6 +157,30 @@ template <typename T> __device__ __forceinline__ bool g_argbetter(bool is_max, T
   if (v == best) return i < at;
   return is_max ? v > best : v < best;
 }
+
+// gather's index: wrapped once when negative (numpy's take); out of range sets *err (the
+// executor raises numpy's IndexError) and reads element 0 instead
+__device__ __forceinline__ i64 g_take(i64 v, i64 n, int *err) {
+  if (v < 0) v += n;
+  if (v < 0 || v >= n) { *err = 1; return 0; }
+  return v;
+}
+// scatter_add: threads may add at the same position (float sums then round in the order
+// the additions arrive)
+#ifdef GRAPHC_HOST
+template <typename T> void g_atomic_add(T *p, T v) {
+  if constexpr (std::is_integral<T>::value) {
+    __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+  } else {
+    T old, sum;
+    __atomic_load(p, &old, __ATOMIC_RELAXED);
+    do { sum = old + v; } while (!__atomic_compare_exchange(p, &old, &sum, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+  }
+}
+#else
+template <typename T> __device__ __forceinline__ void g_atomic_add(T *p, T v) { atomicAdd(p, v); }
+__device__ __forceinline__ void g_atomic_add(i64 *p, i64 v) { atomicAdd((u64 *)p, (u64)v); }
+#endif
 
 // gc.random: Philox4x32-10 (graphc/ops/random.py). Element i of a draw takes words
 // [i*k, (i+1)*k) of the stream whose block b (counter (b mod 2^32, b div 2^32, 0, 0), key:

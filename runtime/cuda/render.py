@@ -45,6 +45,8 @@ class Launch:
     kind: str
     size: int
     lanes: int = 1
+    checks: bool = False   # takes one more parameter, an int set to 1 by an index out of range
+    zeroes: bool = False   # the output is zeroed before the launch (an accumulating kernel)
 
     def threads(self, block):
         """How many threads the kernel can keep busy, at ``block`` threads per block."""
@@ -55,7 +57,9 @@ class Launch:
 
 def check_renderable(kernel):
     """Raise Unsupported unless this backend renders every part of ``kernel``."""
-    K.check_supported(kernel, ELEMENTWISE, REDUCTIONS, "CUDA", dtypes=C_TYPE, nodes=(K.Random,))
+    K.check_supported(kernel, ELEMENTWISE, REDUCTIONS, "CUDA", dtypes=C_TYPE, nodes=(K.Random, K.Gathered, K.Kernel))
+    if kernel.accumulate and np.dtype(kernel.params[-1][1]) == np.bool_:
+        raise K.Unsupported("no CUDA atomic add of bool")
 
 
 def lower_and_render(kernel_nodes, private_products=()):
@@ -95,6 +99,8 @@ class KernelRenderer:
         self.names = {}             # Var -> C name
         self.counter = 0
         self.warp = False           # a row per warp (else per block)
+        self.checks = any(K.gathered_in(i) for i in
+                          [kernel.store_index] + [e.index for e in K.walk(kernel.value) if isinstance(e, K.Load)])
 
     # -- output -------------------------------------------------------------------------
     def render(self):
@@ -108,17 +114,19 @@ class KernelRenderer:
         if row_depth is None:
             size = int(np.prod([v.extent for v in loops]))
             lanes = self._elementwise(loops)
-            launch = Launch(self.symbol, "elementwise", size, lanes)
+            launch = Launch(self.symbol, "elementwise", size, lanes, self.checks, k.accumulate)
         else:
             size = int(np.prod([v.extent for v in loops[:row_depth]]))
             lengths = [int(np.prod([v.extent for v in r.rvars])) for r in block]
             lengths.append(int(np.prod([v.extent for v in loops[row_depth:]])))
             self.warp = size > 1 and max(lengths) <= WARP_ROW_MAX
             self._rows(loops[:row_depth], loops[row_depth:], block)
-            launch = Launch(self.symbol, "warp_rows" if self.warp else "rows", size)
-        params = ", ".join(f"{C_TYPE[np.dtype(d)]} *p{i}" for i, (_, d, _) in enumerate(k.params))
+            launch = Launch(self.symbol, "warp_rows" if self.warp else "rows", size, 1, self.checks)
+        types = [C_TYPE[np.dtype(d)] for _, d, _ in k.params] + (["int"] if self.checks else [])
+        names = [f"p{i}" for i in range(len(k.params))] + (["gerr"] if self.checks else [])
+        params = ", ".join(f"{t} *{n}" for t, n in zip(types, names))
         head = f"GRAPHC_EXPORT void {self.symbol}({params}) {{"
-        args = ", ".join(f"({C_TYPE[np.dtype(d)]} *)a[{i}]" for i, (_, d, _) in enumerate(k.params))
+        args = ", ".join(f"({t} *)a[{i}]" for i, t in enumerate(types))
         host = ["#ifdef GRAPHC_HOST   // runtime/cuda/host.py: the kernel on one block of host threads",
                 f"static void body_{self.symbol}(void **a) {{ {self.symbol}({args}); }}",
                 f"GRAPHC_LAUNCHER void launch_{self.symbol}(void **a) {{ g_run_block(body_{self.symbol}, a, HOST_THREADS); }}",
@@ -174,7 +182,10 @@ class KernelRenderer:
     def _store(self):
         k = self.kernel
         out = len(k.params) - 1
-        self.line(f"p{out}[{self.index(k.store_index)}] = {self.value(k.value)};")
+        if k.accumulate:   # (threads may add at the same position)
+            self.line(f"g_atomic_add(&p{out}[{self.index(k.store_index)}], {self.value(k.value)});")
+        else:
+            self.line(f"p{out}[{self.index(k.store_index)}] = {self.value(k.value)};")
 
     def _elementwise(self, loops):
         """The grid-stride loop; where the output and some inputs are read at the output's
@@ -201,7 +212,7 @@ class KernelRenderer:
         """(lanes, the loads read at the store's index) when the kernel's contiguous buffers
         can move in vectors, else (0, ())."""
         k = self.kernel
-        if k.gemm is not None or k.store_index != K.flat_index(tuple(loops), tuple(v.extent for v in loops)):
+        if k.gemm is not None or k.accumulate or k.store_index != K.flat_index(tuple(loops), tuple(v.extent for v in loops)):
             return 0, ()
         loads = [e for e in K.walk(k.value) if isinstance(e, K.Load) and e.index == k.store_index]
         widest = max(np.dtype(k.params[p][1]).itemsize for p in {e.param for e in loads} | {len(k.params) - 1})
@@ -268,6 +279,8 @@ class KernelRenderer:
             return self.names[e]
         if isinstance(e, K.IConst):
             return str(e.value)
+        if isinstance(e, K.Gathered):   # wrapped when negative; out of range: reported through gerr
+            return f"(({self.idx})g_take({self.value(e.value)}, {e.extent}, gerr))"
         a, b = self.index(e.a), self.index(e.b)
         ops = {"add": "+", "mul": "*", "div": "/", "mod": "%"}
         if e.op in ops:

@@ -34,7 +34,8 @@ class Replay:
         for name, position in executor.updates:   # (an update of a variable the program does not read)
             node = graph.outputs[position]
             self.variables.setdefault(name, device.empty(node.shape, node.dtype))
-        self.updated = {position: name for name, position in executor.updates}
+        # updates written into the variables' buffers (not when the run may still fail: an index check)
+        self.updated = {position: name for name, position in executor.updates} if executor.writes_in_place else {}
 
         def source(node):
             if node.op == "placeholder":

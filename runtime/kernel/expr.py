@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .index import index_vars
+from .index import gathered_in, index_vars
 
 
 @dataclass(frozen=True, eq=False)   # identity: lowering shares equal subexpressions
@@ -59,10 +59,14 @@ BASE_NODES = (Load, Const, Op, IndexValue, Reduce)   # what every backend render
 
 # -- analysis (what every renderer needs to know about an expression) ---------------------
 def children(e):
+    """The scalar expressions ``e`` reads: operands, a reduction's body, a seed, and the
+    values of the data-dependent indices (Gathered) it loads at."""
     if isinstance(e, Op):
         return e.args
     if isinstance(e, Random):
         return (e.seed,)
+    if isinstance(e, Load):
+        return tuple(g.value for g in gathered_in(e.index))
     if isinstance(e, Reduce):
         return e.body if isinstance(e.body, tuple) else (e.body,)
     return ()

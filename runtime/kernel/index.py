@@ -21,6 +21,17 @@ class IBin:
     b: object
 
 
+@dataclass(frozen=True)
+class Gathered:
+    """An index read from the data: the value of the integer scalar expression ``value``
+    (runtime.kernel.expr), wrapped once when negative, as numpy's take does; a value
+    outside [-extent, extent) is an error the backend must report (gather's IndexError).
+    ``vars``: the loop variables ``value`` depends on."""
+    value: object
+    extent: int
+    vars: frozenset
+
+
 def iadd(a, b):
     if isinstance(a, IConst) and a.value == 0:
         return b
@@ -58,6 +69,8 @@ def extent_of(e):
         return e.extent
     if isinstance(e, IConst):
         return e.value + 1
+    if isinstance(e, Gathered):
+        return e.extent
     if e.op == "add":
         return extent_of(e.a) + extent_of(e.b) - 1
     if e.op == "mul":
@@ -100,6 +113,19 @@ def index_vars(e, out):
     """Add the loop variables index expression ``e`` uses to the set ``out``."""
     if isinstance(e, Var):
         out.add(e)
+    elif isinstance(e, Gathered):
+        out |= e.vars
     elif isinstance(e, IBin):
         index_vars(e.a, out)
         index_vars(e.b, out)
+
+
+def gathered_in(e, out=None):
+    """The Gathered nodes of index expression ``e``."""
+    out = [] if out is None else out
+    if isinstance(e, Gathered):
+        out.append(e)
+    elif isinstance(e, IBin):
+        gathered_in(e.a, out)
+        gathered_in(e.b, out)
+    return out

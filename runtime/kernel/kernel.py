@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .expr import BASE_NODES, Op, Reduce, free_vars, reductions_of, walk
+from .expr import BASE_NODES, Load, Op, Reduce, free_vars, reductions_of, walk
+from .index import Gathered, gathered_in
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Kernel:
     gemm: object = None
     sources: list = field(default_factory=list)
     stashes: dict = field(default_factory=dict)   # Reduce -> (param, index) its body values are stored at
+    accumulate: bool = False   # the output starts at zero and each value is added at store_index (scatter_add)
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,18 @@ def check_supported(kernel, elementwise, reductions, backend, dtypes=None, nodes
     """Raise Unsupported unless a backend renders every part of ``kernel``: each elementwise
     op has an entry in its table ``elementwise`` (op -> a rule with ``floats_only``) for its
     operands' dtype, each reduction is in ``reductions``, each value's dtype in ``dtypes``
-    (when given), each expression is of a class every backend renders or of one in
-    ``nodes`` (e.g. Random). Backends call it before rendering anything of the kernel."""
+    (when given), and each expression or index node is of a class every backend renders
+    or of one in ``nodes`` (Random, Gathered; Kernel itself for an accumulating kernel).
+    Backends call it before rendering anything of the kernel."""
+    nodes = BASE_NODES + tuple(nodes)
+    if kernel.accumulate and Kernel not in nodes:
+        raise Unsupported(f"no {backend} lowering for an accumulating kernel (scatter_add)")
+    indices = [kernel.store_index]
     for e in walk(kernel.value):
-        if not isinstance(e, BASE_NODES + tuple(nodes)):
+        if not isinstance(e, nodes):
             raise Unsupported(f"no {backend} lowering for {type(e).__name__.lower()}")
+        if isinstance(e, Load):
+            indices.append(e.index)
         if isinstance(e, Op) and e.op not in ("cast", "where"):
             rule, dtype = elementwise.get(e.op), np.dtype(e.args[0].dtype)
             if rule is None or (rule.floats_only and dtype.kind != "f"):
@@ -83,3 +92,5 @@ def check_supported(kernel, elementwise, reductions, backend, dtypes=None, nodes
             raise Unsupported(f"no {backend} combiner for the reduction {e.op}")
         if dtypes is not None and np.dtype(e.dtype) not in dtypes:
             raise Unsupported(f"no {backend} type for {e.dtype}")
+    if Gathered not in nodes and any(gathered_in(i) for i in indices):
+        raise Unsupported(f"no {backend} lowering for an index read from the data (gather)")

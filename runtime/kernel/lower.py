@@ -12,9 +12,9 @@ import numpy as np
 from ...dtypes import promote
 from ...ir.analysis import view_base
 from ...ops import AS_GIVEN, ELEMENTWISE, REDUCTION, SELECT, TO_COMMON, TO_TRUTH
-from .expr import Const, IndexValue, Load, Op, Random, Reduce, substitute
+from .expr import Const, IndexValue, Load, Op, Random, Reduce, free_vars, substitute
 from .gemm import lower_gemm
-from .index import IBin, IConst, Var, broadcast_index, flat_index, iadd, imul, unflatten
+from .index import Gathered, IBin, IConst, Var, broadcast_index, flat_index, iadd, imul, unflatten
 from .kernel import Kernel, OwnBuffer, Unsupported
 
 
@@ -264,6 +264,37 @@ def _full_like(lw, node, index):   # never reads its input
     return Const(node.dtype.type(node.attrs["value"]).item(), node.dtype)
 
 
+def _take_index(lw, indices, index, extent):
+    """The Gathered index of ``indices`` (a node) read at ``index``, into an axis of ``extent``."""
+    if extent == 0:   # every index is out of range: the reference raises numpy's IndexError
+        raise Unsupported("a gather from an empty axis")
+    value = lw.value(indices, index)
+    return Gathered(value, extent, frozenset(free_vars(value)))
+
+
+def _gather(lw, node, index):
+    x, indices = node.inputs
+    axis, k = node.attrs["axis"], len(indices.shape)
+    taken = _take_index(lw, indices, index[axis:axis + k], x.shape[axis])
+    return lw.value(x, index[:axis] + (taken,) + index[axis + k:])
+
+
+def scatter_kernel(lw, node):
+    """scatter_add as an accumulating kernel: over the updates' index space, each update
+    added at its gathered position of the zeroed output (``x`` gives only the shape)."""
+    x, indices, updates = node.inputs
+    axis, k = node.attrs["axis"], len(indices.shape)
+    loops = tuple(lw.fresh("i", d) for d in updates.shape)
+    value = lw.value(updates, loops)
+    if 0 in updates.shape:
+        target = tuple(IConst(0) for _ in node.shape)
+    else:
+        target = loops[:axis] + (_take_index(lw, indices, loops[axis:axis + k], x.shape[axis]),) + loops[axis + k:]
+    lw.add_param(node.name, node.dtype, node.shape, node)   # the output
+    return Kernel(node.name, lw.params, loops, value, flat_index(target, node.shape), sources=lw.sources,
+                  accumulate=True)
+
+
 def _random(lw, node, index):   # (a second input gives only the shape: never read)
     seed = lw.value(node.inputs[0], ())
     return Random(node.attrs["distribution"], seed, flat_index(index, node.shape), node.dtype)
@@ -273,7 +304,7 @@ def _random(lw, node, index):   # (a second input gives only the shape: never re
 LOWERINGS = {"constant": Lowering.constant, "full_like": _full_like, "matmul": Lowering.dot_product,
              "reshape": _reshape, "expand_dims": _expand_dims, "squeeze": _squeeze, "transpose": _transpose,
              "slice": _slice, "broadcast_to": _broadcast_to, "pad": _pad, "concat": _concat,
-             "random": _random}
+             "random": _random, "gather": _gather}
 KIND_LOWERINGS = {ELEMENTWISE: Lowering.elementwise, REDUCTION: Lowering.reduce}
 
 
@@ -286,6 +317,8 @@ def lower(kernel_node, input_nodes, body=None, private_product=False):
     parameter, the outer node (or constant) whose buffer it is; the output is last.
     """
     root = body.outputs[0] if body is not None else kernel_node
+    if root.op == "scatter_add" and body is None:
+        return scatter_kernel(Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs)), kernel_node)
     kernel = lower_gemm(Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs)),
                         kernel_node, body, root, private_product)
     if kernel is not None:   # a matmul, or a column sum, through a GEMM (runtime.kernel.gemm)
