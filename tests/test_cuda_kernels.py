@@ -15,7 +15,7 @@ import pytest
 import graphc as gc
 from graphc.builder import make
 from graphc.runtime.cuda import host
-from graphc.runtime.cuda.render import VECTOR_BYTES, WARP_ROW_MAX, lower_and_render
+from graphc.runtime.cuda.render import COLUMNS_MIN, VECTOR_BYTES, WARP_ROW_MAX, lower_and_render
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="cuda-host compiles the generated code with g++")
 
@@ -209,3 +209,30 @@ def test_an_index_out_of_range_is_an_error_in_a_replayed_run_and_changes_nothing
         expected = before.copy()
         np.subtract.at(expected, good % 10, 0.01 * 2 * before[good % 10])
         np.testing.assert_allclose(sess.run(table), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape, axis", [((300, 64), 0), ((3, 65), 0), ((7, 63), 0), ((1, 100), 0), ((4, 50, 33), 1),
+                                         ((5, 6, 70), (0, 1)), ((64, 2), 1)])
+def test_reductions_over_outer_axes(shape, axis):
+    """A reduction over an outer axis with COLUMNS_MIN outputs or more: 32 outputs per block,
+    read coalesced; fewer: a block (or warp) per output."""
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal(shape).astype(np.float32)
+    a.reshape(-1)[::7] = a.max()   # ties: argmax keeps the first
+    x = gc.placeholder(gc.float32, shape, name="x")
+    fetches = [gc.sum(x, axis=axis), gc.max(x, axis=axis), gc.mean(x * x, axis=axis)]
+    single = np.ndim(axis) == 0
+    if single:
+        fetches.append(gc.argmin(-x, axis=axis))
+    got = _run(fetches, {x: a})
+    np.testing.assert_allclose(got[0], a.astype(np.float64).sum(axis=axis), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(got[1], a.max(axis=axis))
+    np.testing.assert_allclose(got[2], (a.astype(np.float64) ** 2).mean(axis=axis), rtol=1e-5)
+    if single:
+        np.testing.assert_array_equal(got[3], (-a).argmin(axis=axis))
+    outputs = int(np.prod(got[0].shape))
+    _, _, launches = _launches(fetches, {x: a})
+    columns = {la.kind == "columns" for la in launches.values() if la.kind != "elementwise"}   # (not a GEMM's)
+    reduced = a.size // outputs
+    outer = (not single or axis != len(shape) - 1) and reduced > 1   # (a reduction over one element: rows)
+    assert columns == {outer and outputs >= COLUMNS_MIN}, (shape, axis, launches)

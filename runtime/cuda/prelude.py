@@ -241,6 +241,27 @@ template <typename T, typename C> __device__ __forceinline__ T g_block_reduce(T 
   __syncthreads();
   return smem[0];
 }
+// a block's 32 rows, a lane each, split among its warps: every thread gets combine() over its
+// lane's values of all warps, in warp order (smem: one value per thread)
+template <typename T, typename C> __device__ __forceinline__ T g_column_reduce(T v, C combine, T *smem) {
+  __syncthreads();                      // (smem may still be read from the last reduction)
+  smem[threadIdx.x] = v;
+  __syncthreads();
+  T acc = smem[G_LANE];
+  for (unsigned w = 1; w < G_WARPS; ++w) acc = combine(acc, smem[w * G_WARP_LANES + G_LANE]);
+  return acc;
+}
+template <typename T> __device__ __forceinline__ void g_column_argreduce(bool is_max, T &v, i64 &i, T *sv, i64 *si) {
+  __syncthreads();
+  sv[threadIdx.x] = v; si[threadIdx.x] = i;
+  __syncthreads();
+  v = sv[G_LANE]; i = si[G_LANE];
+  for (unsigned w = 1; w < G_WARPS; ++w) {
+    const unsigned t = w * G_WARP_LANES + G_LANE;
+    if (g_argbetter(is_max, sv[t], si[t], v, i)) { v = sv[t]; i = si[t]; }
+  }
+}
+
 // every lane of the warp gets combine() over the warp's values (a row per warp)
 template <typename T, typename C> __device__ __forceinline__ T g_warp_reduce(T v, C combine) {
   for (int off = G_WARP_LANES / 2; off > 0; off >>= 1) v = combine(v, g_shfl_down(v, off));

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import kernel as K
 from .cuda_ops import ELEMENTWISE, REDUCTIONS, truth
-from .prelude import PRELUDE, WARPS
+from .prelude import BLOCK, PRELUDE, WARPS
 
 C_TYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.int32): "int",
           np.dtype(np.int64): "i64", np.dtype(np.bool_): "bool"}
@@ -33,14 +33,16 @@ C_TYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtyp
 
 VECTOR_BYTES = 16     # an elementwise kernel's contiguous buffers move 16 bytes per load and store
 WARP_ROW_MAX = 1024   # a row kernel whose every loop over the row is this short: one warp per row
+COLUMNS_MIN = 64      # a reduction over an outer axis with at least this many outputs: a warp's lanes per output
 
 
 @dataclass(frozen=True)
 class Launch:
     """How to start a rendered kernel: ``kind`` "elementwise" over ``size`` outputs
     (``lanes`` of them per thread and step where the buffers are aligned), "rows" over
-    ``size`` rows (a block each) or "warp_rows" (a warp each); ``symbol`` None when the
-    kernel is its GEMM alone."""
+    ``size`` rows (a block each), "warp_rows" (a warp each) or "columns" (a block per 32
+    rows, the rows' reductions read along an outer axis); ``symbol`` None when the kernel
+    is its GEMM alone."""
     symbol: str | None
     kind: str
     size: int
@@ -52,6 +54,8 @@ class Launch:
         """How many threads the kernel can keep busy, at ``block`` threads per block."""
         if self.kind == "elementwise":
             return -(-self.size // self.lanes)
+        if self.kind == "columns":
+            return -(-self.size // 32) * block
         return self.size * (block if self.kind == "rows" else 32)
 
 
@@ -83,6 +87,24 @@ def render_module(kernels):
     return "\n".join(parts), launches
 
 
+def _stride(index, var):
+    """How far index expression ``index`` moves when ``var`` goes from 0 to 1, the other
+    variables at 0 (None where that is not defined: past an extent of 1)."""
+    if var.extent < 2:
+        return None
+    return _at(index, {var: 1}) - _at(index, {})
+
+
+def _at(e, values):
+    if isinstance(e, K.Var):
+        return values.get(e, 0)
+    if isinstance(e, K.IConst):
+        return e.value
+    a, b = _at(e.a, values), _at(e.b, values)
+    return {"add": a + b, "mul": a * b, "div": a // b if b else 0, "mod": a % b if b else 0,
+            "min": min(a, b), "max": max(a, b)}[e.op]
+
+
 def _is_product_only(kernel):
     value, out = kernel.value, len(kernel.params) - 1
     return isinstance(value, K.Load) and value.param == out and value.index is kernel.store_index
@@ -99,6 +121,7 @@ class KernelRenderer:
         self.names = {}             # Var -> C name
         self.counter = 0
         self.warp = False           # a row per warp (else per block)
+        self.columns = False        # a block per 32 rows, each warp taking every 8th element of each
         self.checks = any(K.gathered_in(i) for i in
                           [kernel.store_index] + [e.index for e in K.walk(kernel.value) if isinstance(e, K.Load)])
 
@@ -119,9 +142,14 @@ class KernelRenderer:
             size = int(np.prod([v.extent for v in loops[:row_depth]]))
             lengths = [int(np.prod([v.extent for v in r.rvars])) for r in block]
             lengths.append(int(np.prod([v.extent for v in loops[row_depth:]])))
-            self.warp = size > 1 and max(lengths) <= WARP_ROW_MAX
-            self._rows(loops[:row_depth], loops[row_depth:], block)
-            launch = Launch(self.symbol, "warp_rows" if self.warp else "rows", size, 1, self.checks)
+            if self._column_like(loops, row_depth, block):
+                self.columns = True
+                self._columns(loops, block)
+                launch = Launch(self.symbol, "columns", size, 1, self.checks)
+            else:
+                self.warp = size > 1 and max(lengths) <= WARP_ROW_MAX
+                self._rows(loops[:row_depth], loops[row_depth:], block)
+                launch = Launch(self.symbol, "warp_rows" if self.warp else "rows", size, 1, self.checks)
         types = [C_TYPE[np.dtype(d)] for _, d, _ in k.params] + (["int"] if self.checks else [])
         names = [f"p{i}" for i in range(len(k.params))] + (["gerr"] if self.checks else [])
         params = ", ".join(f"{t} *{n}" for t, n in zip(types, names))
@@ -271,7 +299,43 @@ class KernelRenderer:
 
     def _team(self):
         """(this thread's first position, the stride) in a loop the row's threads share."""
+        if self.columns:
+            return "G_WARP", "G_WARPS"
         return ("G_LANE", "G_WARP_LANES") if self.warp else ("threadIdx.x", "blockDim.x")
+
+    def _column_like(self, loops, row_depth, block):
+        """Whether the kernel's rows are its whole output (no inner loop), at least
+        COLUMNS_MIN of them, and its first reduction reads consecutive addresses for
+        consecutive rows but not along its own axis: a reduction over an outer axis, read
+        coalesced when a warp's lanes take 32 consecutive rows."""
+        k = self.kernel
+        if row_depth != len(loops) or k.stashes or int(np.prod([v.extent for v in loops])) < COLUMNS_MIN:
+            return False
+        r, last = block[0], loops[-1]
+        for e in (x for body in (r.body if isinstance(r.body, tuple) else (r.body,)) for x in K.walk(body)):
+            if isinstance(e, K.Load) and not K.gathered_in(e.index):
+                used = K.free_vars(e)
+                if last in used and set(r.rvars) & used:
+                    inner = [v for v in r.rvars if v in used][-1]
+                    return _stride(e.index, last) == 1 and _stride(e.index, inner) != 1
+        return False
+
+    def _columns(self, loops, block_reductions):
+        """Each block takes 32 consecutive rows (a lane each) in turn; its warps split each
+        row's reduction (every 8th element), combined per row in warp order through shared
+        memory; the first warp stores the rows' values."""
+        rows = int(np.prod([v.extent for v in loops]))
+        group, row, live = self.fresh("group"), self.fresh("row"), self.fresh("live")
+        self._open(f"for ({self.idx} {group} = blockIdx.x; {group} * G_WARP_LANES < {rows}; {group} += gridDim.x)")
+        self.line(f"const {self.idx} {row} = {group} * G_WARP_LANES + G_LANE;")
+        self.line(f"const bool {live} = {row} < {rows};")
+        self._bind(loops, f"({live} ? {row} : 0)")
+        for r in block_reductions:
+            self.scopes[-1][r] = self._reduce(r, cooperative=True)
+        self._open(f"if ({live} && G_WARP == 0)")
+        self._store()
+        self._close()
+        self._close()
 
     # -- index expressions -----------------------------------------------------------------
     def index(self, e):
@@ -383,7 +447,17 @@ class KernelRenderer:
                 self.line(f"p{param}[{self.index(index)}] = {self.value(kept)};")
             self.line(f"{acc} = {self._combine(r.op, r.acc_dtype, acc, body)};")
         self._close()
-        if cooperative and self.warp:
+        if cooperative and self.columns:
+            smem = self.fresh("smem")
+            if is_arg:
+                si = self.fresh("si")
+                self.line(f"__shared__ {acc_t} {smem}[{BLOCK}]; __shared__ i64 {si}[{BLOCK}];")
+                self.line(f"g_column_argreduce({'true' if r.op == 'argmax' else 'false'}, {acc}, {at}, {smem}, {si});")
+            else:
+                combine = self._combine(r.op, r.acc_dtype, "a", "b")
+                self.line(f"__shared__ {acc_t} {smem}[{BLOCK}];")
+                self.line(f"{acc} = g_column_reduce({acc}, []({acc_t} a, {acc_t} b) {{ return {combine}; }}, {smem});")
+        elif cooperative and self.warp:
             if is_arg:
                 self.line(f"g_warp_argreduce({'true' if r.op == 'argmax' else 'false'}, {acc}, {at});")
             else:
