@@ -15,7 +15,8 @@ import pytest
 import graphc as gc
 from graphc.builder import make
 from graphc.runtime.cuda import host
-from graphc.runtime.cuda.render import COLUMNS_MIN, VECTOR_BYTES, WARP_ROW_MAX, lower_and_render
+from graphc.runtime.cuda.render import VECTOR_BYTES, lower_and_render
+from graphc.runtime.cuda.rows import COLUMNS_MIN, SPLIT_MIN, SPLIT_ROWS, WARP_ROW_MAX
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="cuda-host compiles the generated code with g++")
 
@@ -236,3 +237,34 @@ def test_reductions_over_outer_axes(shape, axis):
     reduced = a.size // outputs
     outer = (not single or axis != len(shape) - 1) and reduced > 1   # (a reduction over one element: rows)
     assert columns == {outer and outputs >= COLUMNS_MIN}, (shape, axis, launches)
+
+
+@pytest.mark.parametrize("rows, length", [(1, SPLIT_MIN - 1), (1, SPLIT_MIN), (1, 3 * SPLIT_MIN + 5),
+                                          (SPLIT_ROWS, SPLIT_MIN), (SPLIT_ROWS + 1, SPLIT_MIN)])
+def test_few_long_rows_reduce_in_two_stages(rows, length):
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((rows, length)).astype(np.float32)
+    a[:, [length // 3, length - 1]] = a.max() + 1   # ties across parts: argmax keeps the first
+    x = gc.placeholder(gc.float32, (rows, length), name="x")
+    fetches = [gc.sum(x, axis=1), gc.argmax(x, axis=1), gc.mean(x, axis=1), x / gc.max(x, axis=1, keepdims=True)]
+    got = _run(fetches, {x: a})
+    np.testing.assert_allclose(got[0], a.astype(np.float64).sum(1), rtol=1e-6, atol=1e-4)
+    np.testing.assert_array_equal(got[1], a.argmax(1))
+    np.testing.assert_allclose(got[2], a.astype(np.float64).mean(1), rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(got[3], a / a.max(1, keepdims=True))
+    _, _, launches = _launches(fetches, {x: a})
+    kinds = {la.kind for la in launches.values() if la.symbol}
+    assert kinds == {"split" if rows <= SPLIT_ROWS and length >= SPLIT_MIN else "rows"}, kinds
+
+
+def test_a_full_reduction_in_two_stages_propagates_nan_and_is_the_same_every_run():
+    a = np.random.default_rng(10).standard_normal(SPLIT_MIN * 2).astype(np.float32)
+    x = gc.placeholder(gc.float32, a.shape, name="x")
+    fetches = [gc.max(x), gc.sum(x), gc.argmax(x)]
+    with gc.Session(device="cuda-host") as sess:
+        first = sess.run(fetches, {x: a})
+        assert all(np.array_equal(f, g) for f, g in zip(first, sess.run(fetches, {x: a})))   # (the replay too)
+        b = a.copy()
+        b[SPLIT_MIN + 7] = np.nan
+        got = sess.run(fetches, {x: b})
+    assert np.isnan(got[0]) and np.isnan(got[1]) and got[2] == SPLIT_MIN + 7

@@ -6,57 +6,32 @@ start it:
 
 - ``elementwise`` (no reduction): a grid-stride loop over the flat output index, each
   thread computing whole output elements;
-- ``rows`` (a row-wise kernel: softmax, layer_norm, a reduction over inner axes, a full
-  reduction): the loops that the reductions' indices use are the *row*; one block per
-  row (grid-stride over rows), each reduction computed once per row by the whole block
-  (a block-strided loop accumulating in the kernel IR's accumulator type, float64 for
-  float32 sums, then warp shuffles and shared memory), then the row's outputs in a
-  block-strided loop. A value a sum reads and the output reads again (softmax's exp) is
-  stored by the reduction's loop and read back, as on the CPU (``Kernel.stashes``).
+  where the output and the inputs read at its index are aligned, VECTOR_BYTES per load
+  and store (``g_vec``), the plain loop taking the rest;
+- a row kernel (softmax, layer_norm, a reduction): the loops that the reductions'
+  indices use are the *row*; each reduction is computed once per row by the row's
+  threads (accumulating in the kernel IR's accumulator type, float64 for float32 sums),
+  then the row's outputs. How the threads share a row (a block, a warp, 32 rows per
+  block, two stages) is chosen per kernel: runtime/cuda/rows.py. A value a sum reads
+  and the output reads again (softmax's exp) is stored by the reduction's loop and read
+  back, as on the CPU (``Kernel.stashes``).
 
 A reduction whose index depends on another reduction's variables runs as a loop inside
 each thread. A kernel with a GEMM renders only its epilogue (nothing when the output is
 the product as computed): the product runs through cuBLAS first. Index arithmetic is
 32-bit unless a buffer or loop needs 64 bits.
 """
-from dataclasses import dataclass
-
 import numpy as np
 
 from .. import kernel as K
 from .cuda_ops import ELEMENTWISE, REDUCTIONS, truth
-from .prelude import BLOCK, PRELUDE, WARPS
+from .launch import Launch
+from .prelude import PRELUDE
+from .rows import RowKernels
 
 C_TYPE = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.int32): "int",
           np.dtype(np.int64): "i64", np.dtype(np.bool_): "bool"}
-
-
 VECTOR_BYTES = 16     # an elementwise kernel's contiguous buffers move 16 bytes per load and store
-WARP_ROW_MAX = 1024   # a row kernel whose every loop over the row is this short: one warp per row
-COLUMNS_MIN = 64      # a reduction over an outer axis with at least this many outputs: a warp's lanes per output
-
-
-@dataclass(frozen=True)
-class Launch:
-    """How to start a rendered kernel: ``kind`` "elementwise" over ``size`` outputs
-    (``lanes`` of them per thread and step where the buffers are aligned), "rows" over
-    ``size`` rows (a block each), "warp_rows" (a warp each) or "columns" (a block per 32
-    rows, the rows' reductions read along an outer axis); ``symbol`` None when the kernel
-    is its GEMM alone."""
-    symbol: str | None
-    kind: str
-    size: int
-    lanes: int = 1
-    checks: bool = False   # takes one more parameter, an int set to 1 by an index out of range
-    zeroes: bool = False   # the output is zeroed before the launch (an accumulating kernel)
-
-    def threads(self, block):
-        """How many threads the kernel can keep busy, at ``block`` threads per block."""
-        if self.kind == "elementwise":
-            return -(-self.size // self.lanes)
-        if self.kind == "columns":
-            return -(-self.size // 32) * block
-        return self.size * (block if self.kind == "rows" else 32)
 
 
 def check_renderable(kernel):
@@ -80,29 +55,10 @@ def render_module(kernels):
     """CUDA C source of ``kernels`` ({symbol: Kernel}) and their Launches ({symbol: Launch})."""
     parts, launches = [PRELUDE], {}
     for symbol, kernel in kernels.items():
-        text, launch = KernelRenderer(kernel, symbol).render()
+        texts, launch = KernelRenderer(kernel, symbol).render()
         launches[symbol] = launch
-        if text:
-            parts.append(text)
+        parts.extend(texts)
     return "\n".join(parts), launches
-
-
-def _stride(index, var):
-    """How far index expression ``index`` moves when ``var`` goes from 0 to 1, the other
-    variables at 0 (None where that is not defined: past an extent of 1)."""
-    if var.extent < 2:
-        return None
-    return _at(index, {var: 1}) - _at(index, {})
-
-
-def _at(e, values):
-    if isinstance(e, K.Var):
-        return values.get(e, 0)
-    if isinstance(e, K.IConst):
-        return e.value
-    a, b = _at(e.a, values), _at(e.b, values)
-    return {"add": a + b, "mul": a * b, "div": a // b if b else 0, "mod": a % b if b else 0,
-            "min": min(a, b), "max": max(a, b)}[e.op]
 
 
 def _is_product_only(kernel):
@@ -110,7 +66,9 @@ def _is_product_only(kernel):
     return isinstance(value, K.Load) and value.param == out and value.index is kernel.store_index
 
 
-class KernelRenderer:
+class KernelRenderer(RowKernels):
+    """One kernel's CUDA C: ``render()`` gives its functions' texts and its Launch."""
+
     def __init__(self, kernel, symbol):
         self.kernel, self.symbol = kernel, symbol
         sizes = [int(np.prod(shape)) for _, _, shape in kernel.params]
@@ -124,12 +82,14 @@ class KernelRenderer:
         self.columns = False        # a block per 32 rows, each warp taking every 8th element of each
         self.checks = any(K.gathered_in(i) for i in
                           [kernel.store_index] + [e.index for e in K.walk(kernel.value) if isinstance(e, K.Load)])
+        self.scratch = []           # (C name, C type) of the buffers two stages pass partials in
+        self.functions = []         # the texts of the functions rendered so far
 
     # -- output -------------------------------------------------------------------------
     def render(self):
         k = self.kernel
         if k.gemm is not None and _is_product_only(k):
-            return "", Launch(None, "elementwise", 0)
+            return [], Launch(None, "elementwise", 0)
         loops = list(k.loops)
         block = [r for r in K.reductions_of(k.value) if K.free_vars(r) <= set(loops)]
         row_depth = max((1 + max(loops.index(v) for v in K.free_vars(r)) if K.free_vars(r) else 0 for r in block),
@@ -139,27 +99,26 @@ class KernelRenderer:
             lanes = self._elementwise(loops)
             launch = Launch(self.symbol, "elementwise", size, lanes, self.checks, k.accumulate)
         else:
-            size = int(np.prod([v.extent for v in loops[:row_depth]]))
-            lengths = [int(np.prod([v.extent for v in r.rvars])) for r in block]
-            lengths.append(int(np.prod([v.extent for v in loops[row_depth:]])))
-            if self._column_like(loops, row_depth, block):
-                self.columns = True
-                self._columns(loops, block)
-                launch = Launch(self.symbol, "columns", size, 1, self.checks)
-            else:
-                self.warp = size > 1 and max(lengths) <= WARP_ROW_MAX
-                self._rows(loops[:row_depth], loops[row_depth:], block)
-                launch = Launch(self.symbol, "warp_rows" if self.warp else "rows", size, 1, self.checks)
-        types = [C_TYPE[np.dtype(d)] for _, d, _ in k.params] + (["int"] if self.checks else [])
-        names = [f"p{i}" for i in range(len(k.params))] + (["gerr"] if self.checks else [])
+            launch = self._row_kernel(loops, row_depth, block)
+        self.functions.append(self._function(self.symbol))
+        return self.functions, launch
+
+    def _function(self, symbol):
+        """The lines rendered so far as the function ``symbol`` (the kernel's parameters, then
+        any scratch buffers and the error flag), with its host launcher; starts anew."""
+        k = self.kernel
+        types = ([C_TYPE[np.dtype(d)] for _, d, _ in k.params] + [t for _, t in self.scratch]
+                 + (["int"] if self.checks else []))
+        names = [f"p{i}" for i in range(len(k.params))] + [n for n, _ in self.scratch] + (["gerr"] if self.checks else [])
         params = ", ".join(f"{t} *{n}" for t, n in zip(types, names))
-        head = f"GRAPHC_EXPORT void {self.symbol}({params}) {{"
         args = ", ".join(f"({t} *)a[{i}]" for i, t in enumerate(types))
-        host = ["#ifdef GRAPHC_HOST   // runtime/cuda/host.py: the kernel on one block of host threads",
-                f"static void body_{self.symbol}(void **a) {{ {self.symbol}({args}); }}",
-                f"GRAPHC_LAUNCHER void launch_{self.symbol}(void **a) {{ g_run_block(body_{self.symbol}, a, HOST_THREADS); }}",
-                "#endif"]
-        return "\n".join([head] + self.lines + ["}"] + host), launch
+        text = "\n".join([f"GRAPHC_EXPORT void {symbol}({params}) {{"] + self.lines + ["}"] + [
+            "#ifdef GRAPHC_HOST   // runtime/cuda/host.py: the kernel on one block of host threads",
+            f"static void body_{symbol}(void **a) {{ {symbol}({args}); }}",
+            f"GRAPHC_LAUNCHER void launch_{symbol}(void **a) {{ g_run_block(body_{symbol}, a, HOST_THREADS); }}",
+            "#endif"])
+        self.lines, self.depth = [], 1
+        return text
 
     def line(self, text):
         self.lines.append("  " * self.depth + text)
@@ -274,69 +233,6 @@ class KernelRenderer:
         self.line(f"(({vtype[out]} *)p{out})[{v}] = {result};")
         self._close()
 
-    def _rows(self, row_loops, inner_loops, block_reductions):
-        """One row per block, or per warp (``self.warp``: every lane of a warp takes the same
-        rows, so its shuffles and __syncwarp see all 32 lanes)."""
-        rows = int(np.prod([v.extent for v in row_loops]))
-        row = self.fresh("row")
-        first, step, sync = (("blockIdx.x * G_WARPS + G_WARP", "gridDim.x * G_WARPS", "__syncwarp()") if self.warp
-                             else ("blockIdx.x", "gridDim.x", "__syncthreads()"))
-        self._open(f"for ({self.idx} {row} = {first}; {row} < {rows}; {row} += {step})")
-        self._bind(row_loops, row)
-        for r in block_reductions:
-            self.scopes[-1][r] = self._reduce(r, cooperative=True)
-        if self.kernel.stashes:
-            self.line(f"{sync};   // the stashed values, written by other threads")
-        inner = int(np.prod([v.extent for v in inner_loops]))
-        t = self.fresh("i")
-        start, stride = self._team()
-        self._open(f"for ({self.idx} {t} = {start}; {t} < {inner}; {t} += {stride})")
-        self._bind(inner_loops, t)
-        self._store()
-        self._close()
-        self.line(f"{sync};   // before the next row overwrites what this one read")
-        self._close()
-
-    def _team(self):
-        """(this thread's first position, the stride) in a loop the row's threads share."""
-        if self.columns:
-            return "G_WARP", "G_WARPS"
-        return ("G_LANE", "G_WARP_LANES") if self.warp else ("threadIdx.x", "blockDim.x")
-
-    def _column_like(self, loops, row_depth, block):
-        """Whether the kernel's rows are its whole output (no inner loop), at least
-        COLUMNS_MIN of them, and its first reduction reads consecutive addresses for
-        consecutive rows but not along its own axis: a reduction over an outer axis, read
-        coalesced when a warp's lanes take 32 consecutive rows."""
-        k = self.kernel
-        if row_depth != len(loops) or k.stashes or int(np.prod([v.extent for v in loops])) < COLUMNS_MIN:
-            return False
-        r, last = block[0], loops[-1]
-        for e in (x for body in (r.body if isinstance(r.body, tuple) else (r.body,)) for x in K.walk(body)):
-            if isinstance(e, K.Load) and not K.gathered_in(e.index):
-                used = K.free_vars(e)
-                if last in used and set(r.rvars) & used:
-                    inner = [v for v in r.rvars if v in used][-1]
-                    return _stride(e.index, last) == 1 and _stride(e.index, inner) != 1
-        return False
-
-    def _columns(self, loops, block_reductions):
-        """Each block takes 32 consecutive rows (a lane each) in turn; its warps split each
-        row's reduction (every 8th element), combined per row in warp order through shared
-        memory; the first warp stores the rows' values."""
-        rows = int(np.prod([v.extent for v in loops]))
-        group, row, live = self.fresh("group"), self.fresh("row"), self.fresh("live")
-        self._open(f"for ({self.idx} {group} = blockIdx.x; {group} * G_WARP_LANES < {rows}; {group} += gridDim.x)")
-        self.line(f"const {self.idx} {row} = {group} * G_WARP_LANES + G_LANE;")
-        self.line(f"const bool {live} = {row} < {rows};")
-        self._bind(loops, f"({live} ? {row} : 0)")
-        for r in block_reductions:
-            self.scopes[-1][r] = self._reduce(r, cooperative=True)
-        self._open(f"if ({live} && G_WARP == 0)")
-        self._store()
-        self._close()
-        self._close()
-
     # -- index expressions -----------------------------------------------------------------
     def index(self, e):
         if isinstance(e, K.Var):
@@ -395,90 +291,3 @@ class KernelRenderer:
         if src.kind == "f" and dst.kind == "i":   # NaN, +-Inf and out of range give INT_MIN
             return f"g_ftoi<{self.ctype(dst)}>({v})"
         return f"(({self.ctype(dst)}){v})"
-
-    # -- reductions --------------------------------------------------------------------------
-    def _identity(self, op, dtype):
-        dtype = np.dtype(dtype)
-        if op in ("sum", "mean"):
-            return self.const(0, dtype)
-        if op == "prod":
-            return self.const(1, dtype)
-        high = op in ("max", "argmax")
-        if dtype.kind == "f":
-            return self.const(-np.inf if high else np.inf, dtype)
-        if dtype == np.bool_:
-            return "false" if high else "true"
-        info = np.iinfo(dtype)
-        return self.const(info.min if high else info.max, dtype)
-
-    def _combine(self, op, dtype, a, b):
-        fl = np.dtype(dtype).kind == "f"
-        if op in ("sum", "mean"):
-            return f"({a} + {b})" if fl else f"g_add({a}, {b})"
-        if op == "prod":
-            return f"({a} * {b})" if fl else f"g_mul({a}, {b})"
-        if fl:
-            return f"g_r{op}({a}, {b})"
-        return f"({b} {'>' if op == 'max' else '<'} {a} ? {b} : {a})"
-
-    def _reduce(self, r, cooperative):
-        """The reduction's result as a C name: accumulated over its variables by this thread
-        (or, ``cooperative``, by the block's threads in turn, then combined)."""
-        acc_t, is_arg = self.ctype(r.acc_dtype), r.op in ("argmax", "argmin")
-        acc = self.fresh("acc")
-        self.line(f"{acc_t} {acc} = {self._identity(r.op, r.acc_dtype)};")
-        at = self.fresh("at") if is_arg else None
-        if is_arg:
-            self.line(f"i64 {at} = 0;")
-        count = int(np.prod([v.extent for v in r.rvars]))
-        f = self.fresh("f")
-        start, step = self._team() if cooperative else ("0", "1")
-        self._open(f"for ({self.idx} {f} = {start}; {f} < {count}; {f} += {step})")
-        self._bind(list(r.rvars), f)
-        if is_arg:
-            v, i = self.value(r.body[0]), self.value(r.body[1])
-            best = "true" if r.op == "argmax" else "false"
-            self.line(f"if (g_argbetter({best}, {v}, {i}, {acc}, {at})) {{ {acc} = {v}; {at} = {i}; }}")
-        else:
-            body = self.value(r.body)
-            if r in self.kernel.stashes:   # kept for the output loop, in the value's own precision
-                param, index = self.kernel.stashes[r]
-                kept = r.body.args[0] if isinstance(r.body, K.Op) and r.body.op == "cast" else r.body
-                self.line(f"p{param}[{self.index(index)}] = {self.value(kept)};")
-            self.line(f"{acc} = {self._combine(r.op, r.acc_dtype, acc, body)};")
-        self._close()
-        if cooperative and self.columns:
-            smem = self.fresh("smem")
-            if is_arg:
-                si = self.fresh("si")
-                self.line(f"__shared__ {acc_t} {smem}[{BLOCK}]; __shared__ i64 {si}[{BLOCK}];")
-                self.line(f"g_column_argreduce({'true' if r.op == 'argmax' else 'false'}, {acc}, {at}, {smem}, {si});")
-            else:
-                combine = self._combine(r.op, r.acc_dtype, "a", "b")
-                self.line(f"__shared__ {acc_t} {smem}[{BLOCK}];")
-                self.line(f"{acc} = g_column_reduce({acc}, []({acc_t} a, {acc_t} b) {{ return {combine}; }}, {smem});")
-        elif cooperative and self.warp:
-            if is_arg:
-                self.line(f"g_warp_argreduce({'true' if r.op == 'argmax' else 'false'}, {acc}, {at});")
-            else:
-                combine = self._combine(r.op, r.acc_dtype, "a", "b")
-                self.line(f"{acc} = g_warp_reduce({acc}, []({acc_t} a, {acc_t} b) {{ return {combine}; }});")
-        elif cooperative:
-            if is_arg:
-                sv, si = self.fresh("sv"), self.fresh("si")
-                self.line(f"__shared__ {acc_t} {sv}[{WARPS}]; __shared__ i64 {si}[{WARPS}];")
-                self.line(f"g_block_argreduce({'true' if r.op == 'argmax' else 'false'}, {acc}, {at}, {sv}, {si});")
-            else:
-                smem = self.fresh("smem")
-                self.line(f"__shared__ {acc_t} {smem}[{WARPS}];")
-                combine = self._combine(r.op, r.acc_dtype, "a", "b")
-                self.line(f"{acc} = g_block_reduce({acc}, []({acc_t} a, {acc_t} b) {{ return {combine}; }}, {smem});")
-        result = self.fresh("red")
-        if is_arg:
-            self.line(f"const {self.ctype(r.dtype)} {result} = ({self.ctype(r.dtype)}){at};")
-            return result
-        value = acc
-        if r.op == "mean" and np.dtype(r.acc_dtype).kind == "f":
-            value = f"({acc} / {self.const(count, r.acc_dtype)})"
-        self.line(f"const {self.ctype(r.dtype)} {result} = {self._cast(value, r.acc_dtype, r.dtype)};")
-        return result
