@@ -18,6 +18,10 @@ from .dump import dump, dump_requested
 from .executor import CallPlan, make_executor
 from .inplace import inplace_updates
 
+# callables run with each Compiled program as it is made (the CUDA kernel survey of the
+# tests and the fuzzer reads every program's call plan: runtime/cuda/survey.py)
+PROGRAM_HOOKS = []
+
 
 @dataclass(frozen=True)
 class KernelInfo:
@@ -59,6 +63,8 @@ class Compiled:
         self.updates = tuple(run_plan.updates)
         self.inplace = inplace_updates(self.graph, self.updates, run_plan.fetched) if self.memory_plan else {}
         self.call_plan = CallPlan.build(self.graph, self.memory_plan) if self.memory_plan else None
+        for hook in PROGRAM_HOOKS:
+            hook(self)
         self._executor = make_executor(self.graph, self.call_plan, device, poison=poison, inplace=self.inplace,
                                        updates=self.updates)
         self._busy = threading.Lock()   # held while a run uses self._executor

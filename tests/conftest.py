@@ -52,82 +52,37 @@ def fresh_graph():
 
 
 # -- the CUDA source of every kernel the pass and fuzzer tests compile ------------------------
-# (on whatever device they run): collected here and compiled to CUBIN for sm_80 and sm_90 in
-# a worker process while the tests go on (NVRTC is slow; this machine's other core is
-# mostly idle), CHUNK distinct kernels to a module; test_cuda_compile.py's
-# test_every_collected_kernel_compiles, which runs last, checks every module's report.
-COLLECT_FROM = ("test_pass_", "test_fuzz", "test_pipeline", "test_miscompiles", "test_regressions", "test_gemm")
+# (on whatever device they run) is surveyed (runtime/cuda/survey.py: compiled to CUBIN for
+# sm_80 and sm_90 in a worker process while the tests go on); test_cuda_compile.py's
+# test_every_collected_kernel_compiles, which runs last, checks ptxas's reports.
+COLLECT_FROM = ("test_pass_", "test_fuzz")
 COLLECTED_LAST = "test_every_collected_kernel_compiles"
-
-
-class CudaKernels:
-    """The distinct kernel texts collected (symbol GRAPHC_SYMBOL), and the compile jobs."""
-    CHUNK = 400
-
-    def __init__(self):
-        self.first_test = {}   # text -> the first test that made it
-        self.pending, self.jobs, self.pool = [], [], None
-
-    def add(self, text, test):
-        if text not in self.first_test:
-            self.first_test[text] = test
-            self.pending.append(text)
-            if len(self.pending) == self.CHUNK:
-                self.submit()
-
-    def submit(self):
-        if not self.pending:
-            return
-        if self.pool is None:
-            import concurrent.futures
-            import multiprocessing
-            self.pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        from cuda_compile_worker import compile_chunk
-        start = len(self.first_test) - len(self.pending)
-        self.jobs.append((self.pending, self.pool.submit(compile_chunk, self.pending, start)))
-        self.pending = []
-
-    def close(self):
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
-            self.pool = None
-
-    def results(self):
-        """[(texts, {arch: {symbol: FunctionReport}} or the error text)] for every chunk."""
-        self.submit()
-        return [(texts, job.result()) for texts, job in self.jobs]
-
-
-CUDA_KERNELS = CudaKernels()
-
-
-def _collect_cuda(plan, test):
-    from graphc.runtime.cuda.render import KernelRenderer, check_renderable
-    from graphc.runtime.kernel import lower_kernels
-    for kernel, _ in lower_kernels(plan.kernels(), check_renderable).values():
-        texts, _ = KernelRenderer(kernel, "GRAPHC_SYMBOL").render()
-        if texts:
-            CUDA_KERNELS.add("\n".join(texts), test)
+CUDA_SURVEY = []   # the session's Survey, once a test that collects has run
 
 
 @pytest.fixture(autouse=True)
-def collect_cuda_kernels(request, monkeypatch):
-    if request.module.__name__.startswith(COLLECT_FROM):
-        from graphc.runtime import compiler
-        build = compiler.make_executor
+def survey_cuda_kernels(request):
+    if not request.module.__name__.startswith(COLLECT_FROM):
+        yield
+        return
+    from graphc.runtime import compiler
+    from graphc.runtime.cuda.survey import Survey, kernel_texts
+    if not CUDA_SURVEY:
+        CUDA_SURVEY.append(Survey())
 
-        def recording(graph, plan, device, **options):
-            if plan is not None:
-                _collect_cuda(plan, request.node.nodeid)
-            return build(graph, plan, device, **options)
-        monkeypatch.setattr(compiler, "make_executor", recording)
+    def hook(compiled):
+        if compiled.call_plan is not None:
+            CUDA_SURVEY[0].add(kernel_texts(compiled.call_plan), request.node.nodeid)
+    compiler.PROGRAM_HOOKS.append(hook)
     yield
+    compiler.PROGRAM_HOOKS.remove(hook)
 
 
 def pytest_sessionfinish(session):
-    CUDA_KERNELS.close()
+    if CUDA_SURVEY:
+        CUDA_SURVEY[0].close()
 
 
 def pytest_collection_modifyitems(items):
-    """The check of the collected kernels runs after every test that collects them."""
+    """The check of the surveyed kernels runs after every test that collects them."""
     items.sort(key=lambda item: item.name == COLLECTED_LAST)

@@ -76,24 +76,15 @@ def test_fused_patterns_compile():
 
 def test_every_collected_kernel_compiles():
     """The CUDA C of every distinct kernel the pass and fuzzer tests compiled (tests/conftest.py
-    collects it on whatever device they ran, and a worker compiles it meanwhile) compiles
-    for sm_80 and sm_90, each function reported by ptxas, none spilling."""
-    from conftest import CUDA_KERNELS
-    from cuda_compile_worker import symbol
-    results = CUDA_KERNELS.results()
-    if not results:
+    surveys it on whatever device they ran; a worker compiles it meanwhile) compiles for
+    sm_80 and sm_90, each function reported by ptxas, none spilling."""
+    from conftest import CUDA_SURVEY
+    if not CUDA_SURVEY:
         pytest.skip("no pass or fuzzer test ran in this session")
-    registers, start = {arch: [] for arch in ARCHES}, 0
-    for texts, found in results:
-        assert not isinstance(found, str), found
-        for arch in ARCHES:
-            for i, text in enumerate(texts):
-                name, test = symbol(start + i), CUDA_KERNELS.first_test[text]
-                assert name in found[arch], (arch, test)
-                spilled = [r for n, r in found[arch].items() if n in (name, name + "_part")
-                           and (r.spill_stores or r.spill_loads)]
-                assert not spilled, (arch, test, spilled)
-            registers[arch] += [r.registers for r in found[arch].values()]
-        start += len(texts)
-    print(f"\n{start} distinct kernels compiled; registers " + ", ".join(
-        f"{arch} {min(r)}-{max(r)} (median {int(np.median(r))})" for arch, r in registers.items()))
+    survey = CUDA_SURVEY[0]
+    found = survey.check()
+    assert found["kernels"] and set(survey.arches) == set(ARCHES)
+    assert not found["errors"], found["errors"][0]
+    assert not found["missing"], found["missing"][:5]
+    assert not found["spilling"], found["spilling"][:5]
+    print("\n" + survey.summary(found))

@@ -36,21 +36,27 @@ def _run(fetches, feeds):
 def test_elementwise_sizes_around_the_vector_width(dtype):
     lanes = VECTOR_BYTES // np.dtype(dtype).itemsize
     rng = np.random.default_rng(1)
-    for n in sorted({0, 1, lanes - 1, lanes, lanes + 1, 2 * lanes - 1, 64 * lanes + 3}):
-        gc.reset_default_graph()
-        x = gc.placeholder(dtype, (n,), name="x")
-        y = gc.placeholder(dtype, (n,), name="y")
+    fetches, expect, feeds, sizes = [], [], {}, []
+    for n in sorted({0, 1, lanes - 1, lanes, lanes + 1, 2 * lanes - 1, 64 * lanes + 3}):   # one program
+        x = gc.placeholder(dtype, (n,), name=f"x{n}")
+        y = gc.placeholder(dtype, (n,), name=f"y{n}")
         a = rng.standard_normal(n).astype(dtype) if dtype != "bool" else rng.random(n) < 0.5
         b = (rng.integers(-9, 9, n).astype(dtype) if dtype != "bool" else rng.random(n) < 0.5)
+        feeds.update({x: a, y: b})
         if dtype == "bool":
-            fetches, expect = [gc.not_equal(x, y), gc.logical_or(x, y)], [a != b, a | b]
+            fetches += [gc.not_equal(x, y), gc.logical_or(x, y)]
+            expect += [a != b, a | b]
         else:
-            fetches, expect = [x * y + x, gc.maximum(x, y)], [a * b + a, np.maximum(a, b)]
-        got = _run(fetches, {x: a, y: b})
-        for g, e in zip(got, expect):
-            np.testing.assert_array_equal(g, e)
-        _, _, launches = _launches(fetches, {x: a, y: b})
-        assert {la.lanes for la in launches.values() if la.symbol} == {lanes if n >= lanes else 1}, n
+            fetches += [x * y + x, gc.maximum(x, y)]
+            expect += [a * b + a, np.maximum(a, b)]
+        sizes += [n, n]
+    for g, e in zip(_run(fetches, feeds), expect):
+        np.testing.assert_array_equal(g, e)
+    lowered, _, launches = _launches(fetches, feeds)
+    by_size = {}
+    for node, (symbol, kernel, _) in lowered.items():
+        by_size.setdefault(int(np.prod(kernel.params[-1][2])), set()).add(launches[symbol].lanes)
+    assert by_size == {n: {lanes if n >= lanes else 1} for n in set(sizes)}, by_size
 
 
 def test_broadcast_operand_and_mixed_widths_in_the_vector_loop():
@@ -88,21 +94,27 @@ def test_unaligned_buffers_take_the_plain_loop():
 @pytest.mark.parametrize("rows", [1, 2, 3])
 def test_row_lengths_around_a_warp_and_the_warp_row_limit(rows):
     rng = np.random.default_rng(3)
-    for length in (1, 31, 32, 33, WARP_ROW_MAX, WARP_ROW_MAX + 1):
-        gc.reset_default_graph()
-        x = gc.placeholder(gc.float32, (rows, length), name="x")
+    fetches, feeds, arrays = [], {}, []
+    for length in (1, 31, 32, 33, WARP_ROW_MAX, WARP_ROW_MAX + 1):   # one program
+        x = gc.placeholder(gc.float32, (rows, length), name=f"x{length}")
         a = rng.standard_normal((rows, length)).astype(np.float32)
         a[:, length // 2] = a.max()               # a tie: argmax keeps the first
-        fetches = [gc.nn.softmax(x), gc.sum(x, axis=1), gc.argmax(x, axis=1), gc.max(x, axis=1)]
-        got = _run(fetches, {x: a})
+        feeds[x] = a
+        arrays.append(a)
+        fetches += [gc.nn.softmax(x), gc.sum(x, axis=1), gc.argmax(x, axis=1), gc.max(x, axis=1)]
+    got = _run(fetches, feeds)
+    for k, a in enumerate(arrays):
+        softmax, total, first, top = got[4 * k:4 * k + 4]
         e = np.exp(a - a.max(1, keepdims=True))
-        np.testing.assert_allclose(got[0], e / e.sum(1, keepdims=True), rtol=2e-6, atol=1e-7)
-        np.testing.assert_allclose(got[1], a.astype(np.float64).sum(1), rtol=1e-6, atol=1e-6)
-        np.testing.assert_array_equal(got[2], a.argmax(1))
-        np.testing.assert_array_equal(got[3], a.max(1))
-        _, _, launches = _launches(fetches, {x: a})
-        kinds = {la.kind for la in launches.values()}
-        assert kinds == {"warp_rows" if rows > 1 and length <= WARP_ROW_MAX else "rows"}, (rows, length, kinds)
+        np.testing.assert_allclose(softmax, e / e.sum(1, keepdims=True), rtol=2e-6, atol=1e-7)
+        np.testing.assert_allclose(total, a.astype(np.float64).sum(1), rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(first, a.argmax(1))
+        np.testing.assert_array_equal(top, a.max(1))
+    lowered, _, launches = _launches(fetches, feeds)
+    for node, (symbol, kernel, _) in lowered.items():
+        length = kernel.params[0][2][-1]
+        want = "warp_rows" if rows > 1 and length <= WARP_ROW_MAX else "rows"
+        assert launches[symbol].kind == want, (rows, length, launches[symbol])
 
 
 def test_nan_in_a_warp_row_propagates_and_argmax_takes_the_first_nan():
@@ -156,17 +168,20 @@ def test_philox_counters_past_32_bits():
 def test_gather_natively_at_every_axis_and_index_rank(index_dtype):
     rng = np.random.default_rng(6)
     data = rng.standard_normal((5, 4, 3))
-    for axis in (0, 1, 2):
+    x = gc.placeholder(gc.float64, data.shape, name="x")
+    fetches, feeds, expect = [], {x: data}, []
+    for axis in (0, 1, 2):   # one program
         n = data.shape[axis]
-        for idx in (np.array(n - 1), np.array([0]), np.array([], np.int64), np.array([[n - 1, -1, 0], [-n, 1, 1]])):
-            gc.reset_default_graph()
-            x = gc.placeholder(gc.float64, data.shape, name="x")
-            i = gc.placeholder(index_dtype, idx.shape, name="i")
-            y = gc.gather(x, i, axis=axis)
-            feeds = {x: data, i: idx.astype(index_dtype)}
-            np.testing.assert_array_equal(_run(y, feeds), np.take(data, idx, axis=axis))
-            lowered, _, launches = _launches(y, feeds)
-            assert len(lowered) == 1 and all(la.checks for la in launches.values()), (axis, idx)
+        for k, idx in enumerate((np.array(n - 1), np.array([0]), np.array([], np.int64),
+                                 np.array([[n - 1, -1, 0], [-n, 1, 1]]))):
+            i = gc.placeholder(index_dtype, idx.shape, name=f"i{axis}_{k}")
+            feeds[i] = idx.astype(index_dtype)
+            fetches.append(gc.gather(x, i, axis=axis))
+            expect.append(np.take(data, idx, axis=axis))
+    for g, e in zip(_run(fetches, feeds), expect):
+        np.testing.assert_array_equal(g, e)
+    lowered, _, launches = _launches(fetches, feeds)
+    assert len(lowered) == len(fetches) and all(la.checks for la in launches.values())
 
 
 def test_scatter_add_accumulates_repeated_indices_natively():

@@ -35,7 +35,7 @@ never does). On one machine every run, session and backend gives the same bits.
 Kind ``random``: a kernel of its own that no pass fuses (``passes/fuse.py`` fuses only
 elementwise, reduction, matmul and index-map ops) and that the LLVM backend does not
 lower, so on ``device="cpu"`` it runs this numpy reference, as ``device="reference"``
-does. It is deterministic, so constant folding (within the fold size cap) and CSE of
+does; the CUDA backend renders it (runtime/cuda/prelude.py's g_philox: the same words). It is deterministic, so constant folding (within the fold size cap) and CSE of
 two equal ops (same seed, same attributes: the same numbers by definition) are exact.
 """
 import numpy as np

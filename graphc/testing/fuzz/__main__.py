@@ -43,6 +43,26 @@ def _primitives(program, gradients=False):
 def _one(job):
     kind, seed, regressions, devices = job
     cubin = _cubin_stats()
+    texts = _surveyed(kind, seed, devices, regressions)
+    result = _run_one(kind, seed, regressions, devices, cubin)
+    result["cuda_texts"] = texts() if texts else []
+    return result
+
+
+def _surveyed(kind, seed, devices, regressions):
+    """With --cuda-survey: a function giving the CUDA C of every kernel this job's programs
+    compiled (runtime/cuda/survey.py), else None."""
+    if not os.environ.get("GRAPHC_FUZZ_CUDA_SURVEY"):
+        return None
+    from ...runtime import compiler
+    from ...runtime.cuda.survey import kernel_texts
+    found = []
+    compiler.PROGRAM_HOOKS[:] = [lambda compiled: found.extend(kernel_texts(compiled.call_plan))
+                                 if compiled.call_plan is not None else None]
+    return lambda: found
+
+
+def _run_one(kind, seed, regressions, devices, cubin):
     try:
         program = generate(RandomChooser(seed)) if kind == "graph" else gradient_program(seed)
     except Exception as e:   # a fault of the generator: reported, and the loop goes on
@@ -99,12 +119,20 @@ def main(argv=None):
     ap.add_argument("--cubin", nargs="+", metavar="ARCH",
                     help="with --devices cuda-host: compile every module to CUBIN for these architectures too "
                          "(e.g. sm_80 sm_90) and summarize what ptxas reported")
+    ap.add_argument("--cuda-survey", action="store_true",
+                    help="also render every kernel the programs compile as CUDA C and compile the distinct ones to "
+                         "CUBIN for sm_80 and sm_90 (runtime/cuda/survey.py); e.g. with --devices reference")
     ap.add_argument("--devices", nargs="+", choices=ALL_DEVICES,
                     help="fuzz these devices (default and unfused) instead of every pipeline on cpu and reference, "
                          "e.g. --devices cuda-host: the CUDA backend's code run on the host")
     args = ap.parse_args(argv)
     if args.cubin:   # (read by runtime/cuda/host.py when it is imported, in this process and the workers)
         os.environ["GRAPHC_CUDA_HOST_CUBIN"] = ",".join(args.cubin)
+    survey = None
+    if args.cuda_survey:   # (read by _surveyed in the workers)
+        os.environ["GRAPHC_FUZZ_CUDA_SURVEY"] = "1"
+        from ...runtime.cuda.survey import Survey
+        survey = Survey()
     gradients = args.graphs // 10 if args.gradients is None else args.gradients
     out = None if args.no_write else os.path.abspath(args.regressions)
     devices = tuple(args.devices) if args.devices else None
@@ -119,6 +147,8 @@ def main(argv=None):
     failing = 0
     for done, r in enumerate(stream, 1):
         results.append(r)
+        if survey is not None:
+            survey.add(r.pop("cuda_texts"), f"{r['kind']} seed {r['seed']}")
         if r["failures"]:
             failing += 1
             sys.stderr.write(f"\n{r['kind']} seed {r['seed']} ({r['regime']}): {r['failures'][0][:400]}\n")
@@ -127,6 +157,13 @@ def main(argv=None):
         pool.close()
     sys.stderr.write("\n")
     print(summary(results, time.time() - started))
+    if survey is not None:
+        found = survey.check()
+        survey.close()
+        print(survey.summary(found))
+        for problem in found["errors"] + found["missing"] + found["spilling"]:
+            print("  ", *problem)
+        failing += bool(found["errors"] or found["missing"] or found["spilling"])
     return 1 if failing else 0
 
 
