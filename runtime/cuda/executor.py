@@ -7,7 +7,11 @@ host value is copied up once and kept while the session holds the same array); f
 values are device arrays, which the session copies to the host unless asked not to.
 Views are device views. A kernel runs as the module's generated code (a GEMM first, for a
 product); one the renderer cannot express runs its numpy reference through a host round
-trip, so every graph runs.
+trip, so every graph runs. The first run walks the plan; a program without host round
+trips is then captured and replayed (runtime/cuda/replay.py). A gather or scatter_add
+index out of range sets its kernel's flag, read after the run: the reference's
+IndexError, nothing committed. ``check_numerics`` walks the plan, checking each
+kernel's output on the host (runtime/numerics.py).
 
 The device is an object with a small interface (``runtime/cuda/device.py``: CuPy on a
 GPU; ``runtime/cuda/host.py``: numpy and the generated code compiled for the host), so
@@ -89,10 +93,7 @@ class DeviceExecutor:
             if self.replay is not None:
                 return self._reported(self.replay.run(feeds, variables))
             env, given = self.walk(lambda node: self._source(node, feeds, variables))
-            self._reported(None)
-            # a fetched source (or a view of one) is a copy: the caller must not hold the variable's
-            # device copy, a constant or a feed
-            outputs = [self.device.copy(env[n]) if given.get(n) else env[n] for n in self.graph.outputs]
+            outputs = self._reported(self._owned(env, given))
             if not self._captured and self.capturable():
                 self._captured = True   # (once: a program whose capture fails keeps walking)
                 from .replay import capture
@@ -103,11 +104,17 @@ class DeviceExecutor:
         """``outputs``, unless a kernel found an index out of range: then ExecutionError, as the
         reference's IndexError (the session then commits nothing)."""
         failed = [node for node in self.checked if self.kernels[node].failed()]   # (clears every flag)
-        for node in failed[:1]:
+        if failed:
+            node = failed[0]
             x, axis = node.inputs[0], node.attrs["axis"]
             raise ExecutionError(f"{node.where()} failed: IndexError: an index of '{node.inputs[1].name}' is out "
                                  f"of bounds for axis {axis} with size {x.shape[axis]}")
         return outputs
+
+    def _owned(self, env, given):
+        """The outputs in order; a fetched source (or a view of one) is a copy: the caller must
+        not hold the variable's device copy, a constant or a feed."""
+        return [self.device.copy(env[n]) if given.get(n) else env[n] for n in self.graph.outputs]
 
     def walk(self, source, check=None):
         """Run the plan's steps, ``source(node)`` giving each source's device array; returns
@@ -154,5 +161,4 @@ class DeviceExecutor:
         host_variables = {name: self.device.to_host(v) for name, v in variables.items()}
         check = NumericsCheck(self.graph, {k: self.device.to_host(v) for k, v in feeds.items()}, host_variables)
         env, given = self.walk(lambda node: self._source(node, feeds, variables), check)
-        self._reported(None)
-        return [self.device.copy(env[n]) if given.get(n) else env[n] for n in self.graph.outputs]
+        return self._reported(self._owned(env, given))
