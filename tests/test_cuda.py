@@ -120,6 +120,23 @@ def test_a_run_is_captured_once_and_replayed():
 
 
 @HOST
+def test_a_view_that_copies_is_made_again_in_every_replayed_run():
+    """The fuzzer's seed 910284: tile is a reshape of a broadcast, a view op whose numpy (and
+    CuPy) result is a copy; a replay must make it from the run's feed, not the captured one."""
+    x = gc.placeholder(gc.float32, (383, 1), name="x")
+    tiled = gc.tile(x, (3, 1))
+    fetches = [tiled, tiled * 2.0]
+    rng = np.random.default_rng(11)
+    with gc.Session(device="cuda-host") as sess:
+        for _ in range(3):
+            a = rng.standard_normal((383, 1)).astype(np.float32)
+            got, twice = sess.run(fetches, {x: a})
+            np.testing.assert_array_equal(got, np.tile(a, (3, 1)))
+            np.testing.assert_array_equal(twice, np.tile(a, (3, 1)) * 2)
+        assert sess.compile(fetches, {x: a})._executor.replay is not None
+
+
+@HOST
 def test_replayed_runs_fetch_a_variable_beside_its_update_and_set_unread_variables():
     v = gc.Variable(np.arange(4, dtype=np.float32), name="v")
     u = gc.Variable(np.zeros(4, np.float32), name="u")

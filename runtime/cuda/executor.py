@@ -127,8 +127,9 @@ class DeviceExecutor:
             if role == Role.SOURCE:
                 env[node] = source(node)
                 given[node] = True
-            elif role == Role.VIEW:   # the op's reference on device arrays gives a device view
-                env[node] = node.opdef.compute([env[x] for x in node.inputs], **node.attrs)
+            elif role == Role.VIEW:   # the op's reference on device arrays gives a device view (or copy)
+                env[node] = device.view(lambda xs, node=node: node.opdef.compute(xs, **node.attrs),
+                                        [env[x] for x in node.inputs])
                 given[node] = given.get(node.inputs[0], False)
             elif role == Role.EFFECT:
                 env[node] = compute(node, [device.to_host(env[x]) for x in node.inputs])

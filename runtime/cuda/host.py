@@ -132,6 +132,17 @@ class HostDevice:
     def copy_into(self, out, array):
         self._do(lambda: np.copyto(out, array))
 
+    def view(self, compute, inputs):
+        """``compute(inputs)``: a view of an input, or (a reshape of a broadcast, say) a copy,
+        which a capture records like any other copy: made again from the inputs at replay."""
+        value = compute(inputs)
+        if getattr(self._capturing, "record", None) is None or any(
+                np.shares_memory(value, x) for x in inputs if isinstance(x, np.ndarray)):
+            return value
+        out = np.empty_like(value)
+        self._do(lambda: np.copyto(out, compute(inputs)))
+        return out
+
     def empty(self, shape, dtype):
         return np.empty(shape, dtype)
 
