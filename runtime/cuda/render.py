@@ -187,13 +187,17 @@ class KernelRenderer(RowKernels):
             self._vector_loop(loops, n, lanes, vector_loads)
             self.line(f"  {start} = {n // lanes * lanes};")
             self._close()
+        self._grid_stride_store(loops, n, start)
+        return lanes or 1
+
+    def _grid_stride_store(self, loops, n, start="0"):
+        """Store the kernel's value at flat positions start.. n of ``loops``, over the whole grid."""
         t = self.fresh("flat")
         self._open(f"for ({self.idx} {t} = {start} + ({self.idx})blockIdx.x * blockDim.x + threadIdx.x; {t} < {n}; "
                    f"{t} += ({self.idx})gridDim.x * blockDim.x)")
         self._bind(loops, t)
         self._store()
         self._close()
-        return lanes or 1
 
     def _vector_plan(self, loops, n):
         """(lanes, the loads read at the store's index) when the kernel's contiguous buffers

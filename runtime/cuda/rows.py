@@ -189,12 +189,7 @@ class RowKernels:
             self._close()
             self._combine_team(r, acc, at)
             self.scopes[-1][r] = self._finish(r, acc, at)
-        t = self.fresh("i")
-        self._open(f"for ({self.idx} {t} = ({self.idx})blockIdx.x * blockDim.x + threadIdx.x; {t} < {inner}; "
-                   f"{t} += ({self.idx})gridDim.x * blockDim.x)")
-        self._bind(inner_loops, t)
-        self._store()
-        self._close()
+        self._grid_stride_store(inner_loops, inner)
         self._close()
         return Launch(self.symbol, "split", rows * inner, 1, self.checks,
                       first=Launch(self.symbol + "_part", "rows", rows * parts), scratch=tuple(scratch))
