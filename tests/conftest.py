@@ -1,4 +1,6 @@
 """Shared test setup: a fresh default graph per test, and the tolerances, stated once."""
+import os
+
 import numpy as np
 import pytest
 
@@ -56,13 +58,14 @@ def fresh_graph():
 # sm_80 and sm_90 in a worker process while the tests go on); test_cuda_compile.py's
 # test_every_collected_kernel_compiles, which runs last, checks ptxas's reports.
 COLLECT_FROM = ("test_pass_", "test_fuzz")
+SURVEY_ALL = bool(os.environ.get("GRAPHC_SURVEY_ALL"))   # every test module's kernels (a one-off run)
 COLLECTED_LAST = "test_every_collected_kernel_compiles"
 CUDA_SURVEY = []   # the session's Survey, once a test that collects has run
 
 
 @pytest.fixture(autouse=True)
 def survey_cuda_kernels(request):
-    if not request.module.__name__.startswith(COLLECT_FROM):
+    if not (SURVEY_ALL or request.module.__name__.startswith(COLLECT_FROM)):
         yield
         return
     from graphc.runtime import compiler
