@@ -68,7 +68,12 @@ class Survey:
         if self.pool is None:   # (spawned: the caller may hold threads and LLVM state)
             self.pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         start = len(self.origin) - len(self.pending)
-        self.jobs.append((start, self.pending, self.pool.submit(compile_chunk, self.pending, start, self.arches)))
+        try:
+            job = self.pool.submit(compile_chunk, self.pending, start, self.arches)
+        except Exception as e:   # (a broken worker: reported by check, not by the caller that made the kernels)
+            job = concurrent.futures.Future()
+            job.set_result(f"the survey's worker failed: {e!r}")
+        self.jobs.append((start, self.pending, job))
         self.pending = []
 
     def close(self):
@@ -83,7 +88,10 @@ class Survey:
         out = dict(kernels=len(self.origin), errors=[], spilling=[], missing=[], registers={})
         registers = {arch: [] for arch in self.arches}
         for start, texts, job in self.jobs:
-            found = job.result()
+            try:
+                found = job.result()
+            except Exception as e:   # (the worker died)
+                found = f"the survey's worker failed: {e!r}"
             if isinstance(found, str):
                 out["errors"].append((self.origin[texts[0]], found))
                 continue
