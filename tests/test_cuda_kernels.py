@@ -14,6 +14,7 @@ import pytest
 
 import graphc as gc
 from graphc.builder import make
+from conftest import run
 from graphc.runtime.cuda import host
 from graphc.runtime.cuda.render import VECTOR_BYTES, lower_and_render
 from graphc.runtime.cuda.rows import COLUMNS_MIN, SPLIT_MIN, SPLIT_ROWS, WARP_ROW_MAX
@@ -28,8 +29,7 @@ def _launches(fetches, feeds):
 
 
 def _run(fetches, feeds):
-    with gc.Session(device="cuda-host") as sess:
-        return sess.run(fetches, feeds)
+    return run(fetches, feeds, device="cuda-host")   # (tests/conftest.py's helper)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "bool"])
