@@ -17,6 +17,9 @@ from graphc.builder import make
 from conftest import run
 from graphc.runtime.cuda import host
 from graphc.runtime.cuda.render import VECTOR_BYTES, lower_and_render
+from graphc.runtime.cuda.prelude import WARPS
+from graphc.runtime.cuda import row_cache
+from graphc.runtime.cuda.row_cache import ROW_CACHE_BYTES
 from graphc.runtime.cuda.rows import COLUMNS_MIN, SPLIT_MIN, SPLIT_ROWS, WARP_ROW_MAX
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="cuda-host compiles the generated code with g++")
@@ -115,6 +118,94 @@ def test_row_lengths_around_a_warp_and_the_warp_row_limit(rows):
         length = kernel.params[0][2][-1]
         want = "warp_rows" if rows > 1 and length <= WARP_ROW_MAX else "rows"
         assert launches[symbol].kind == want, (rows, length, launches[symbol])
+
+
+def _row_ops(x, g):
+    """Row kernels whose passes read the row again: softmax (its exp stashed), log_softmax,
+    a normalization (three passes over x), a variance, softmax's gradient (two inputs)."""
+    m = gc.mean(x, axis=-1, keepdims=True)
+    v = gc.mean((x - m) * (x - m), axis=-1, keepdims=True)
+    s = gc.nn.softmax(x)
+    return [s, gc.nn.log_softmax(x), (x - m) * gc.rsqrt(v + 1e-5), gc.mean((x - m) * (x - m), axis=-1),
+            s * (g - gc.sum(g * s, axis=-1, keepdims=True))]
+
+
+def _row_refs(a, g):
+    a, g = a.astype(np.float64), g.astype(np.float64)
+    e = np.exp(a - a.max(-1, keepdims=True))
+    s = e / e.sum(-1, keepdims=True)
+    d = a - a.mean(-1, keepdims=True)
+    var = (d * d).mean(-1, keepdims=True)
+    return [s, np.log(s), d / np.sqrt(var + 1e-5), var[..., 0], s * (g - (g * s).sum(-1, keepdims=True))]
+
+
+def _slot_bytes(rows, length, dtype):
+    """Shared memory one row-long value of ``dtype`` takes per block (a warp row per warp)."""
+    per_block = WARPS if rows > 1 and length <= WARP_ROW_MAX else 1
+    return length * np.dtype(dtype).itemsize * per_block
+
+
+F64_WARP_ROW = ROW_CACHE_BYTES // (8 * WARPS)   # float64 warp rows that fit
+F32_BLOCK_ROW = ROW_CACHE_BYTES // 4            # float32 rows of a block that fit
+
+
+@pytest.mark.parametrize("rows, length, dtype", [
+    (0, 33, "float32"), (3, 1, "float32"), (3, 33, "float32"), (3, WARP_ROW_MAX, "float32"),
+    (1, 1, "float32"), (1, F32_BLOCK_ROW // 2, "float32"), (1, F32_BLOCK_ROW, "float32"),
+    (1, F32_BLOCK_ROW + 1, "float32"), (2, WARP_ROW_MAX + 1, "float32"),
+    (3, F64_WARP_ROW, "float64"), (3, F64_WARP_ROW + 1, "float64"), (1, F32_BLOCK_ROW // 2 + 1, "float64")])
+def test_row_passes_read_the_input_once_where_the_row_fits_shared_memory(rows, length, dtype, monkeypatch):
+    """The values several passes over a row read (the inputs; softmax's stashed exp) are kept
+    in shared memory while they fit ROW_CACHE_BYTES per block: the kernel reads each such
+    input from global memory once and only writes its output; what does not fit is read
+    again. Both sides of the limit, for block rows and warp rows, give numpy's numbers."""
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((rows, length)).astype(dtype)
+    b = rng.standard_normal((rows, length)).astype(dtype)
+    x = gc.placeholder(dtype, (rows, length), name="x")
+    g = gc.placeholder(dtype, (rows, length), name="g")
+    fetches = _row_ops(x, g)
+    got = _run(fetches, {x: a, g: b})
+    close = dict(rtol=2e-5, atol=2e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-13)
+    for value, want in zip(got, _row_refs(a, b)):
+        np.testing.assert_allclose(value, want, **close)
+    if rows == 0:
+        return   # (no row to keep)
+    plain = _row_kernel_texts(fetches, {x: a, g: b})   # without room for a row cache
+    monkeypatch.setattr(row_cache, "ROW_CACHE_BYTES", 0)
+    without = _row_kernel_texts(fetches, {x: a, g: b})
+    slot, kept = _slot_bytes(rows, length, dtype), 0
+    for symbol, (la, text, kernel) in plain.items():
+        reads, writes = _reads_and_writes(text, kernel)
+        before, before_writes = _reads_and_writes(without[symbol][1], kernel)
+        assert without[symbol][0].row_cache == 0
+        if length == 1:   # the row's values are its own scalars: read once per row, no slot
+            assert la.row_cache == 0 and reads == [1] * len(reads) and writes == 1, text
+            continue
+        needed = sum(r > 1 for r in before)   # inputs that more than one pass reads
+        fit = min(needed, ROW_CACHE_BYTES // slot)
+        assert la.row_cache == fit * slot <= ROW_CACHE_BYTES, (la, needed, fit)
+        assert sum(r > 1 for r in reads) == needed - fit and min(reads) >= 1, text
+        assert writes == (1 if fit else before_writes), text   # (softmax's stash shares its input's slot)
+        kept += fit
+    assert kept or slot > ROW_CACHE_BYTES or length == 1
+
+
+def _row_kernel_texts(fetches, feeds):
+    """{symbol: (Launch, its CUDA C text, Kernel)} of the program's row kernels."""
+    lowered, source, launches = _launches(fetches, feeds)
+    out = {}
+    for symbol, kernel, _ in lowered.values():
+        if launches[symbol].kind in ("rows", "warp_rows"):
+            text = source[source.index(f"GRAPHC_EXPORT void {symbol}("):]
+            out[symbol] = launches[symbol], text[:text.index("#ifdef GRAPHC_HOST")], kernel
+    return out
+
+
+def _reads_and_writes(text, kernel):
+    """How often the kernel's text reads each input, and how often it names its output."""
+    out = len(kernel.params) - 1
+    return [text.count(f"p{p}[") for p in range(out)], text.count(f"p{out}[")
 
 
 def test_nan_in_a_warp_row_propagates_and_argmax_takes_the_first_nan():

@@ -19,6 +19,7 @@ class Launch:
     zeroes: bool = False   # the output is zeroed before the launch (an accumulating kernel)
     first: "Launch | None" = None   # "split": the first stage, launched before this one
     scratch: tuple = ()    # "split": (dtype, count) of each buffer the two stages pass partials in
+    row_cache: int = 0     # "rows", "warp_rows": shared memory per block keeping row values (row_cache.py)
 
     def threads(self, block):
         """How many threads the kernel can keep busy, at ``block`` threads per block."""

@@ -13,8 +13,9 @@ start it:
   threads (accumulating in the kernel IR's accumulator type, float64 for float32 sums),
   then the row's outputs. How the threads share a row (a block, a warp, 32 rows per
   block, two stages) is chosen per kernel: runtime/cuda/rows.py. A value a sum reads
-  and the output reads again (softmax's exp) is stored by the reduction's loop and read
-  back, as on the CPU (``Kernel.stashes``).
+  and the output reads again (softmax's exp, ``Kernel.stashes``) is stored by the
+  reduction's loop and read back; it, and the inputs several passes over the row read,
+  stay in shared memory where the row fits (runtime/cuda/row_cache.py).
 
 A reduction whose index depends on another reduction's variables runs as a loop inside
 each thread. A kernel with a GEMM renders only its epilogue (nothing when the output is
@@ -84,6 +85,10 @@ class KernelRenderer(RowKernels):
                           [kernel.store_index] + [e.index for e in K.walk(kernel.value) if isinstance(e, K.Load)])
         self.scratch = []           # (C name, C type) of the buffers two stages pass partials in
         self.functions = []         # the texts of the functions rendered so far
+        self.cache = None           # a row kernel's RowCache (row_cache.py)
+        self.cache_passes = {}      # its reductions -> their pass numbers
+        self.passes = []            # the loops open: (pass, row position, values to keep) or None
+        self.flushing = False
 
     # -- output -------------------------------------------------------------------------
     def render(self):
@@ -267,7 +272,7 @@ class KernelRenderer(RowKernels):
 
     def _emit(self, e):
         if isinstance(e, K.Load):
-            return f"p{e.param}[{self.index(e.index)}]"
+            return self._cached_load(e) or f"p{e.param}[{self.index(e.index)}]"
         if isinstance(e, K.Const):
             return self.const(e.value, e.dtype)
         if isinstance(e, K.IndexValue):

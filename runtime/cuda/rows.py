@@ -22,6 +22,7 @@ import numpy as np
 from .. import kernel as K
 from .launch import Launch
 from .prelude import BLOCK, WARPS
+from .row_cache import plan_row_cache
 
 WARP_ROW_MAX = 1024   # a row kernel whose every loop over the row is this short: one warp per row
 COLUMNS_MIN = 64      # a reduction over an outer axis with at least this many outputs: a warp's lanes per output
@@ -66,30 +67,79 @@ class RowKernels:
             return self._split(loops[:row_depth], loops[row_depth:], block, parts)
         self.warp = rows > 1 and max(lengths + [inner]) <= WARP_ROW_MAX
         self._rows(loops[:row_depth], loops[row_depth:], block)
-        return Launch(self.symbol, "warp_rows" if self.warp else "rows", rows, 1, self.checks)
+        return Launch(self.symbol, "warp_rows" if self.warp else "rows", rows, 1, self.checks,
+                      row_cache=self.cache.bytes if self.cache else 0)
 
     def _rows(self, row_loops, inner_loops, block_reductions):
         """One row per block, or per warp (``self.warp``: every lane of a warp takes the same
-        rows, so its shuffles and __syncwarp see all 32 lanes)."""
+        rows, so its shuffles and __syncwarp see all 32 lanes); values read by several passes
+        over the row kept in shared memory where they fit (row_cache.py)."""
         rows = int(np.prod([v.extent for v in row_loops]))
+        self._declare_row_cache(row_loops, inner_loops, block_reductions)
         row = self.fresh("row")
         first, step, sync = (("blockIdx.x * G_WARPS + G_WARP", "gridDim.x * G_WARPS", "__syncwarp()") if self.warp
                              else ("blockIdx.x", "gridDim.x", "__syncthreads()"))
         self._open(f"for ({self.idx} {row} = {first}; {row} < {rows}; {row} += {step})")
         self._bind(row_loops, row)
+        for load in self.cache.row_scalars if self.cache else ():
+            self.value(load)
         for r in block_reductions:
             self.scopes[-1][r] = self._reduce(r, cooperative=True)
-        if self.kernel.stashes:
+        if set(self.kernel.stashes) - set(self.cache.stashes if self.cache else ()):
             self.line(f"{sync};   // the stashed values, written by other threads")
         inner = int(np.prod([v.extent for v in inner_loops]))
         t = self.fresh("i")
         start, stride = self._team()
         self._open(f"for ({self.idx} {t} = {start}; {t} < {inner}; {t} += {stride})")
         self._bind(inner_loops, t)
+        self._enter_pass(len(block_reductions), t)
         self._store()
+        self._leave_pass()
         self._close()
         self.line(f"{sync};   // before the next row overwrites what this one read")
         self._close()
+
+    # -- the row cache (row_cache.py) ---------------------------------------------------------
+    def _declare_row_cache(self, row_loops, inner_loops, block):
+        self.cache = plan_row_cache(self.kernel, row_loops, inner_loops, block, WARPS if self.warp else 1)
+        if not self.cache:
+            return
+        self.cache_passes = {r: p for p, r in enumerate(block)}
+        self.slot_names = [self.fresh("rowc") for _ in self.cache.slots]
+        for name, (dtype, length) in zip(self.slot_names, self.cache.slots):
+            rows = f"[{WARPS}]" if self.warp else ""
+            self.line(f"__shared__ {self.ctype(dtype)} {name}{rows}[{length}];   // the row cache")
+
+    def _enter_pass(self, pass_index, position):
+        """Start one step of a loop: of a pass over the row (a reduction's, or the output
+        loop's) at flat row position ``position``, or (``pass_index`` None) of another loop."""
+        self.passes.append((pass_index, position, []) if self.cache and pass_index is not None else None)
+
+    def _leave_pass(self):
+        """End the step: the values first made in a pass's step go into their slots, after
+        every read of the step."""
+        step = self.passes.pop()
+        if step is not None:
+            self.flushing = True
+            for cached, e in step[2]:
+                self.line(f"{self._slot(cached, step[1])} = {self.value(e)};")
+            self.flushing = False
+
+    def _cached_load(self, load):
+        """The C text of ``load`` in the current pass where the row cache holds it (a slot
+        read, or, in the pass that makes it, the global read, kept at the step's end)."""
+        step = next((s for s in reversed(self.passes) if s is not None), None)
+        cached = step and self.cache.lookup(step[0], load)
+        if cached is None:
+            return None
+        if cached.made != step[0]:
+            return self._slot(cached, step[1])
+        if not self.flushing:
+            step[2].append((cached, load))
+        return f"p{load.param}[{self.index(load.index)}]"
+
+    def _slot(self, cached, position):
+        return f"{self.slot_names[cached.slot]}{'[G_WARP]' if self.warp else ''}[{position}]"
 
     def _team(self):
         """(this thread's first position, the stride) in a loop the row's threads share."""
@@ -240,6 +290,7 @@ class RowKernels:
         f = self.fresh("f")
         self._open(f"for ({self.idx} {f} = {start}; {f} < {stop}; {f} += {step})")
         self._bind(list(r.rvars), f)
+        self._enter_pass(self.cache_passes.get(r), f)
         if is_arg:
             v, i = self.value(r.body[0]), self.value(r.body[1])
             best = "true" if r.op == "argmax" else "false"
@@ -249,8 +300,12 @@ class RowKernels:
             if r in self.kernel.stashes:   # kept for the output loop, in the value's own precision
                 param, index = self.kernel.stashes[r]
                 kept = r.body.args[0] if isinstance(r.body, K.Op) and r.body.op == "cast" else r.body
-                self.line(f"p{param}[{self.index(index)}] = {self.value(kept)};")
+                if self.cache and r in self.cache.stashes:
+                    self.passes[-1][2].append((self.cache.stashes[r], kept))
+                else:
+                    self.line(f"p{param}[{self.index(index)}] = {self.value(kept)};")
             self.line(f"{acc} = {self._combine(r.op, r.acc_dtype, acc, body)};")
+        self._leave_pass()
         self._close()
         return acc, at
 
