@@ -14,6 +14,7 @@ from .builder import constant, name_scope
 from .dtypes import bool_, float32, float64, int32, int64
 from .errors import GraphcError
 from .gradients import gradients
+from .graph_file import GraphFile, load_graph, save_graph
 from .ir import Graph, get_default_graph, reset_default_graph
 from .math_ops import (abs, add, argmax, argmin, cast, ceil, clip, cos, divide, dot, equal, erf, exp, expm1,
                        floor, floor_divide, greater, greater_equal, isfinite, isnan, less, less_equal, log,

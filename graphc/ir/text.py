@@ -109,12 +109,21 @@ def _graph_lines(graph, stored, indent=""):
 
 
 def to_text(graph, blobs=True):
+    """The graph's IR text; ``blobs=False`` elides the large constants' data ("...")."""
+    return text_and_blobs(graph, inline=blobs)[0]
+
+
+def text_and_blobs(graph, inline=False):
+    """(the IR text, [the large constants' arrays, by blob index]): the data inline in the
+    text's blob lines, or elided there for ``parse(text, blobs=...)`` to take back."""
     stored = []
     lines = _graph_lines(graph, stored)
     for i, arr in enumerate(stored):
-        payload = base64.b64encode(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()).decode()
-        lines.append(f'blob {i}: {type_str(arr.dtype, arr.shape)} = "{payload if blobs else "..."}"')
-    return "\n".join(lines) + "\n"
+        payload = "..."
+        if inline:
+            payload = base64.b64encode(np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()).decode()
+        lines.append(f'blob {i}: {type_str(arr.dtype, arr.shape)} = "{payload}"')
+    return "\n".join(lines) + "\n", stored
 
 
 # -- parsing -----------------------------------------------------------------
@@ -200,23 +209,34 @@ def _resolve_blobs(value, blobs):
     return value
 
 
+def _given_blob(m, given):
+    idx = int(m.group("idx"))
+    if idx not in given:
+        raise IRParseError(f"blob {idx} was elided (printed with blobs=False)")
+    dtype, shape = parse_type(m.group("type"))
+    arr = np.asarray(given[idx])
+    if arr.dtype != dtype or arr.shape != tuple(shape):
+        raise IRParseError(f"blob {idx} is {type_str(arr.dtype, arr.shape)}, the text says {m.group('type')}")
+    return arr
+
+
 def _read_blob(m):
     dtype, shape = parse_type(m.group("type"))
-    if m.group("data") == "...":
-        raise IRParseError(f"blob {m.group('idx')} was elided (printed with blobs=False)")
     raw = base64.b64decode(m.group("data"))
     return np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
 
 
-def parse(text):
-    """Read IR text (from ``Graph.to_text`` or written by hand) into a new Graph."""
+def parse(text, blobs=None):
+    """Read IR text (from ``Graph.to_text`` or written by hand) into a new Graph.
+    ``blobs`` ({index: array}) gives the blobs printed elided (``blobs=False``: a graph
+    file keeps them beside the text)."""
     lines = [(i + 1, len(ln) - len(ln.lstrip()), ln.strip()) for i, ln in enumerate(text.splitlines())]
     lines = [ln for ln in lines if ln[2] and not ln[2].startswith("//")]
-    blobs = {}
+    given, blobs = dict(blobs or {}), {}
     for lineno, _, line in lines:
         if m := _BLOB_RE.match(line):
             with _errors_at(lineno, line):
-                blobs[int(m.group("idx"))] = _read_blob(m)
+                blobs[int(m.group("idx"))] = _given_blob(m, given) if m.group("data") == "..." else _read_blob(m)
     graph, pos = _parse_block(lines, 0, 0, blobs)
     if pos < len(lines):
         lineno, _, line = lines[pos]
