@@ -44,7 +44,7 @@ def save_graph(graph_or_fetches, path, *, fetches=None, feeds=None):
     else to the graph's results that nothing reads; ``feeds`` default to every placeholder.
     """
     graph, given = _graph_and_fetches(graph_or_fetches)
-    fetch_names = [_name(f) for f in (fetches if fetches is not None else given or _results(graph))]
+    fetch_names = [_name(f) for f in (fetches if fetches is not None else given or graph_results(graph))]
     feed_names = [_name(f) for f in feeds] if feeds is not None else \
         [n.name for n in graph.nodes if n.op == "placeholder"]
     for name in fetch_names + feed_names:
@@ -94,7 +94,7 @@ def _graph_and_fetches(value):
     return graph, tensors
 
 
-def _results(graph):
+def graph_results(graph):
     """The value nodes that no other node reads (a model's outputs, a loss)."""
     read = {x for n in graph.nodes for x in n.inputs}
     return [n.name for n in graph.nodes if n not in read and n.op not in _SOURCES and n.dtype is not None]

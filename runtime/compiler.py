@@ -122,6 +122,13 @@ class Compiled:
     def __str__(self):
         return self.dump()
 
+    def explain(self):
+        """What the compiler decided (runtime.explain.Explanation): every edge not fused and
+        why, every buffer's size, offset and live range, the peak-memory point, totals;
+        ``str()`` of it is ``graphc explain``'s report."""
+        from .explain import explain
+        return explain(self)
+
     @property
     def kernels(self):
         """The kernels a run executes, in order (sources, views and effects run none)."""

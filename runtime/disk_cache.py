@@ -259,7 +259,31 @@ def evict(directory, limit):
     remove the same oldest entries, so together no more than one would. An entry bigger than the
     whole cap is removed too.
     """
-    now, total, entries, removed = time.time(), 0, [], 0
+    listed = _listing(directory)
+    if listed is None:
+        return 0
+    now, removed = time.time(), 0
+    entries, temporaries = listed
+    total = sum(size for _, _, size in entries)
+    for path, mtime in temporaries:
+        if now - mtime > TEMP_MAX_AGE:
+            _unlink(path)
+    if limit is not None and total > limit:
+        for _, path, size in sorted(entries):
+            if total <= LOW_WATER * limit:
+                break
+            if _unlink(path):
+                total -= size
+                removed += 1
+    _totals[directory] = total
+    stats["evicted"] += removed
+    return removed
+
+
+def _listing(directory):
+    """([(mtime_ns, path, size)] of the entries, [(path, mtime)] of the temporary files) in
+    ``directory``, or None when it cannot be listed; files vanishing meanwhile are skipped."""
+    entries, temporaries = [], []
     try:
         with os.scandir(directory) as listing:
             for item in listing:
@@ -271,18 +295,30 @@ def evict(directory, limit):
                     continue
                 if _ENTRY_NAME.fullmatch(item.name):
                     entries.append((st.st_mtime_ns, item.path, st.st_size))
-                    total += st.st_size
-                elif _TEMP_NAME.fullmatch(item.name) and now - st.st_mtime > TEMP_MAX_AGE:
-                    _unlink(item.path)
+                elif _TEMP_NAME.fullmatch(item.name):
+                    temporaries.append((item.path, st.st_mtime))
     except OSError:
-        return 0
-    if limit is not None and total > limit:
-        for _, path, size in sorted(entries):
-            if total <= LOW_WATER * limit:
-                break
-            if _unlink(path):
-                total -= size
-                removed += 1
-    _totals[directory] = total
-    stats["evicted"] += removed
-    return removed
+        return None
+    return entries, temporaries
+
+
+def contents(directory=None):
+    """(entries, their total bytes) in the cache directory (``graphc info``)."""
+    directory = directory or cache_dir()
+    listed = _listing(directory) if directory else None
+    entries = listed[0] if listed else []
+    return len(entries), sum(size for _, _, size in entries)
+
+
+def clear(directory=None):
+    """Remove every entry (and temporary file) of the cache directory (``graphc cache
+    clear``); returns (entries removed, bytes freed). Other files there are left alone."""
+    directory = directory or cache_dir()
+    listed = _listing(directory) if directory else None
+    if listed is None:
+        return 0, 0
+    removed = [(path, size) for _, path, size in listed[0] if _unlink(path)]
+    for path, _ in listed[1]:
+        _unlink(path)
+    _totals.pop(directory, None)
+    return len(removed), sum(size for _, size in removed)

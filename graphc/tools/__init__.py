@@ -1,0 +1,1 @@
+"""The ``graphc`` command and the inspection tools behind it (docs/tools.md)."""

@@ -1,0 +1,143 @@
+"""The ``graphc`` command as a user runs it (a subprocess of the installed console script), on
+the examples and on saved graphs; ``Compiled.explain()`` against numbers worked out by hand."""
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GRAPHC = os.path.join(os.path.dirname(sys.executable), "graphc")
+
+
+def graphc(*args, env=None):
+    """Run the command; returns (exit status, stdout, stderr)."""
+    result = subprocess.run([GRAPHC, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, **(env or {})})
+    return result.returncode, result.stdout, result.stderr
+
+
+@pytest.fixture
+def saved_mlp(tmp_path):
+    rng = np.random.default_rng(0)
+    x = gc.placeholder(gc.float32, (None, 8), name="x")
+    w = gc.Variable(rng.standard_normal((8, 4)).astype(np.float32), name="w")
+    probs = gc.nn.softmax(gc.relu(x @ w))
+    path = tmp_path / "mlp.gcg"
+    gc.save_graph(probs, path)
+    return path, probs.name
+
+
+def test_info_names_the_versions_the_cpu_and_the_cache(tmp_path):
+    status, out, err = graphc("info", env={"GRAPHC_CACHE_DIR": str(tmp_path)})
+    assert status == 0, err
+    assert f"graphc    {gc.__version__}" in out and "llvmlite" in out and "LLVM " in out
+    assert re.search(r"cores\s+\d+", out) and "cupy" in out
+    assert str(tmp_path) in out and re.search(r"entries\s+0", out)
+
+
+def test_dump_every_stage_one_stage_the_code_and_dot(saved_mlp, tmp_path):
+    path, fetch = saved_mlp
+    status, out, err = graphc("dump", path, "--feed", "x=16,8")
+    assert status == 0, err
+    stages = re.findall(r"^// graphc IR after (\w+):", out, re.M)
+    assert stages[0] == "specialize" and stages[-1] == "plan_memory" and "fuse" in stages
+    assert "; LLVM IR (generated)" in out and "memory plan: arena" in out
+    status, out, _ = graphc("dump", path, "--feed", "x=16,8", "--stage", "fuse")
+    assert status == 0 and out.startswith("// graphc IR after fuse") and "= fused(" in out
+    status, out, _ = graphc("dump", path, "--feed", "x=16,8", "--stage", "input")
+    assert status == 0 and "%x: f32[?,8] = placeholder()" in out and "test_cli.py" in out   # names, source lines
+    status, out, _ = graphc("dump", path, "--feed", "x=16,8", "--stage", "code")
+    assert status == 0 and "define " in out   # LLVM IR
+    status, out, _ = graphc("dump", path, "--feed", "x=16,8", "--format", "dot", "-o", tmp_path / "g.dot")
+    dot = (tmp_path / "g.dot").read_text()
+    assert status == 0 and out == "" and dot.startswith("digraph") and dot.rstrip().endswith("}")
+    loaded = gc.load_graph(path)
+    with gc.Session(graph=loaded.graph) as sess:
+        compiled = sess.compile(loaded.fetches, {loaded.feeds[0]: (16, 8)})
+    fused = [n for n in compiled.graph.nodes if n.op == "fused"]
+    assert dot.count("subgraph \"cluster_") == len(fused) >= 1
+    assert dot.count("->") >= len(compiled.graph.nodes) - 2
+
+
+def test_explain_reports_what_compiled_explain_holds(saved_mlp):
+    path, _ = saved_mlp
+    status, out, err = graphc("explain", path, "--feed", "x=16,8")
+    assert status == 0, err
+    loaded = gc.load_graph(path)
+    with gc.Session(graph=loaded.graph) as sess:
+        explained = sess.compile(loaded.fetches, {loaded.feeds[0]: (16, 8)}).explain()
+    assert str(explained) == out.rstrip("\n")
+    assert out.startswith(f"{explained.kernels} kernels") and "not fused" in out and "peak:" in out
+
+
+def test_a_script_is_taken_at_its_first_run_of_a_value():
+    status, out, err = graphc("explain", "examples/mlp.py")
+    assert status == 0, err
+    assert "examples/mlp.py:16" in out   # the buffers' source lines
+    assert "== compiled IR" in err and "== compiled IR" not in out   # the script's prints go to stderr
+
+
+def test_a_script_without_a_run_gives_its_default_graph(tmp_path):
+    script = tmp_path / "build.py"
+    script.write_text("import graphc as gc\nx = gc.placeholder(gc.float64, (3,), name='x')\n"
+                      "y = gc.exp(x, name='y') * 2\n")
+    status, out, err = graphc("dump", script, "--stage", "input")
+    assert status == 0, err
+    assert "%y: f64[3] = exp(%x)" in out
+    status, out, err = graphc("explain", script, "--fetch", "y")
+    assert status == 0 and out.startswith("1 kernels"), err
+
+
+@pytest.mark.parametrize("args, message", [
+    (("explain", "missing.gcg"), "missing.gcg: no such file"),
+    (("explain", "{path}", "--fetch", "nope"), "no tensor named 'nope' to fetch"),
+    (("explain", "{path}", "--feed", "x=3,5"), "shape (3, 5) does not fit 'x' f32[?,8]"),
+    (("explain", "{path}", "--feed", "y=3,8"), "no tensor named 'y' to feed (placeholders: x)"),
+    (("explain", "{path}", "--feed", "x=3,8:int32"), "'x' is f32[?,8], not int32"),
+    (("explain", "{path}",), "placeholder 'x' f32[?,8] has an unknown dimension: give its shape with --feed x="),
+    (("dump", "{path}", "--feed", "x=2,8", "--stage", "nope"), "no stage 'nope'"),
+    (("dump", "{text}"), "not a graphc graph file"),
+])
+def test_bad_input_is_one_line_and_exit_status_2(saved_mlp, tmp_path, args, message):
+    path, _ = saved_mlp
+    (tmp_path / "text.gcg").write_text("hello")
+    status, out, err = graphc(*[a.format(path=path, text=tmp_path / "text.gcg") for a in args])
+    assert status == 2 and out == ""
+    assert err.startswith("graphc: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert message in err, err
+
+
+def test_cache_clear_removes_the_entries(tmp_path):
+    env = {"GRAPHC_CACHE_DIR": str(tmp_path / "cache")}
+    subprocess.run([sys.executable, "-c", "import graphc as gc, numpy as np\n"
+                    "x = gc.placeholder(gc.float32, (4,))\n"
+                    "gc.Session().run(gc.exp(x) + 1, {x: np.ones(4, np.float32)})"],
+                   check=True, env={**os.environ, **env}, timeout=300)
+    entries = len(os.listdir(tmp_path / "cache"))
+    assert entries > 0
+    status, out, err = graphc("cache", "clear", env=env)
+    assert status == 0 and f"removed {entries} entries" in out, (out, err)
+    assert os.listdir(tmp_path / "cache") == []
+
+
+def test_explain_counts_bytes_flops_and_the_peak():
+    """One fused elementwise kernel and a product, worked out by hand."""
+    x = gc.placeholder(gc.float32, (64, 32), name="x")
+    w = gc.placeholder(gc.float32, (32, 16), name="w")
+    h = gc.exp(x) + 1.0                       # one kernel: reads x (8 KiB), writes h (8 KiB); 2 FLOPs each
+    y = gc.matmul(h, w)                       # reads h and w (2 KiB), writes y (4 KiB); 2*64*16*32 FLOPs
+    with gc.Session() as sess:
+        explained = sess.compile(y, {x: (64, 32), w: (32, 16)}).explain()
+    assert explained.kernels == 2
+    assert explained.bytes_moved == 8192 + 8192 + (8192 + 2048 + 4096)
+    assert explained.flops == 2 * 64 * 32 + 2 * 64 * 16 * 32
+    (buffer,) = explained.buffers                # h: the only intermediate (y is fetched: fresh memory)
+    assert buffer.size == 8192 and buffer.values[0] == h.name and "test_cli.py" in buffer.locs[0]
+    assert explained.arena_bytes >= 8192 and explained.live_at_peak == [buffer]
+    assert explained.peak_live_bytes == 8192
+    assert [d.producer for d in explained.unfused] and all(d.reason for d in explained.unfused)
