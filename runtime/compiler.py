@@ -122,6 +122,11 @@ class Compiled:
     def __str__(self):
         return self.dump()
 
+    def to_networkx(self):
+        """The final IR as a ``networkx.DiGraph``: fused kernels are nodes with ``covers`` and
+        ``body`` (Graph.to_networkx)."""
+        return self.graph.to_networkx()
+
     def explain(self):
         """What the compiler decided (runtime.explain.Explanation): every edge not fused and
         why, every buffer's size, offset and live range, the peak-memory point, totals;

@@ -138,6 +138,11 @@ class Graph:
             self._tensors[node] = Graph.wrap(node)
         return self._tensors[node]
 
+    def to_networkx(self):
+        """The graph as a ``networkx.DiGraph`` (graphc.ir.networkx_view: node and edge attributes)."""
+        from .networkx_view import to_networkx
+        return to_networkx(self)
+
     def to_text(self, blobs=True):
         """SSA text of the graph; ``gc.ir.parse`` reads it back exactly."""
         from .text import to_text
