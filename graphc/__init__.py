@@ -24,6 +24,7 @@ from .math_ops import (abs, add, argmax, argmin, cast, ceil, clip, cos, divide, 
                        where)
 from .placeholders import placeholder
 from .runtime import Compiled, Session, TensorSpec
+from .runtime.trace import RunMetadata, RunOptions
 from .state import assign, assign_add, assign_sub, control_dependencies, global_variables, group, trainable_variables
 from .tensor import Operation, Tensor, Variable
 from . import testing, train

@@ -16,6 +16,7 @@ the feeds' and results' addresses and calls the kernels.
 """
 import copy
 import enum
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,6 +95,8 @@ class Executor:
     bound run's reused outputs are state of the run); runs at the same time on other
     threads each take a :meth:`twin` (runtime.compiler.Compiled keeps them)."""
 
+    traces = True   # run(..., trace=[...]) times each kernel step
+
     def __init__(self, graph, plan, device="reference", poison=False, inplace=None):
         """``inplace``: {kernel node: (variable name, private product)} of updates the
         bound run writes straight into the variable's buffer (runtime.inplace)."""
@@ -135,10 +138,11 @@ class Executor:
                 self._arena.fill(POISON_BYTE)
         return self._arena
 
-    def run(self, feeds, variables, check_numerics=False):
+    def run(self, feeds, variables, check_numerics=False, trace=None):
         """The outputs' values. ``check_numerics`` takes the step-by-step path with a
-        runtime.numerics check, which raises at the first NaN/Inf an op produces."""
-        if self.bound is not None and not check_numerics:
+        runtime.numerics check, which raises at the first NaN/Inf an op produces; so does
+        ``trace`` (a list), which gets (node, start ns, end ns) of every kernel step."""
+        if self.bound is not None and not check_numerics and trace is None:
             return self.bound.run(feeds, variables)
         if self.plan is None:
             return (run_graph_checked if check_numerics else run_graph)(self.graph, feeds, variables)
@@ -160,10 +164,13 @@ class Executor:
                         out = arena[offset:offset + size].view(node.dtype).reshape(node.shape)
                     saved = check.inputs(node, env, out) if check else None
                     kernel = self.kernels.get(node)
+                    start = time.perf_counter_ns()
                     if kernel is not None:
                         kernel.run(env, out)
                     else:
                         np.copyto(out, compute(node, [env[x] for x in node.inputs]))
+                    if trace is not None:
+                        trace.append((node, start, time.perf_counter_ns()))
                     env[node] = out
                     if check:
                         check.output(node, out, saved)

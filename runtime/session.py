@@ -67,17 +67,21 @@ class Session:
         self._initialize([n for n in self.graph.variables()], strict=False)
 
     # -- public API ---------------------------------------------------------
-    def run(self, fetches, feed_dict=None, check_numerics=None):
+    def run(self, fetches, feed_dict=None, check_numerics=None, options=None, run_metadata=None):
         """Evaluate ``fetches`` (a Tensor, Operation, name, or nesting of them) with ``feed_dict``.
 
         Returns numpy arrays in the same structure (None for Operations). Only the
         subgraph the fetches need runs. A failed run changes no Variable.
         ``check_numerics`` (None: the Session's setting) raises ``NumericsError`` naming the
         op, its kernel and source line at the first NaN/Inf an op produces; the program
-        run is the same compiled one, taken step by step.
+        run is the same compiled one, taken step by step. ``options=gc.RunOptions(trace=True)``
+        records every kernel's time into ``run_metadata`` (a ``gc.RunMetadata``), as TF1 does.
         """
         check = self.check_numerics if check_numerics is None else bool(check_numerics)
-        if not check:
+        trace = run_metadata if options is not None and options.trace else None
+        if trace is None and options is not None and options.trace is not False:
+            raise GraphcError("RunOptions(trace=True) needs a run_metadata=gc.RunMetadata() to record into")
+        if not check and trace is None:
             fast = self._fast_run(fetches, feed_dict)
             if fast is not None:
                 return fast
@@ -89,7 +93,7 @@ class Session:
         self._initialize_missing(compiled)
         self._access.enter(compiled)
         try:
-            values = compiled.run({n.name: a for n, a in feeds.items()}, self._variables, check)
+            values = compiled.run({n.name: a for n, a in feeds.items()}, self._variables, check, trace)
             owned = set()
             results = [None if p is None else _result(values[p], owned, self.return_device_arrays) for p in plan.fetched]
             if compiled.writes_variables:

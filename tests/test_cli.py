@@ -1,5 +1,6 @@
 """The ``graphc`` command as a user runs it (a subprocess of the installed console script), on
 the examples and on saved graphs; ``Compiled.explain()`` against numbers worked out by hand."""
+import json
 import os
 import re
 import subprocess
@@ -141,3 +142,47 @@ def test_explain_counts_bytes_flops_and_the_peak():
     assert explained.arena_bytes >= 8192 and explained.live_at_peak == [buffer]
     assert explained.peak_live_bytes == 8192
     assert [d.producer for d in explained.unfused] and all(d.reason for d in explained.unfused)
+
+
+def test_profile_writes_a_chrome_trace_with_a_slice_per_kernel_call(saved_mlp, tmp_path):
+    path, _ = saved_mlp
+    trace = tmp_path / "trace.json"
+    status, out, err = graphc("profile", path, "--feed", "x=16,8", "--runs", "3", "-o", trace)
+    assert status == 0, err
+    events = json.loads(trace.read_text())["traceEvents"]
+    loaded = gc.load_graph(path)
+    with gc.Session(graph=loaded.graph) as sess:
+        kernels = [k.name for k in sess.compile(loaded.fetches, {loaded.feeds[0]: (16, 8)}).kernels]
+    assert [e["args"]["kernel"] for e in events] == kernels * 3
+    assert [e["args"]["run"] for e in events] == sorted([0, 1, 2] * len(kernels))
+    assert all(e["ph"] == "X" and e["dur"] >= 0 and e["ts"] >= 0 for e in events)
+    assert all(b["ts"] >= a["ts"] + a["dur"] for a, b in zip(events, events[1:]))   # one after another
+    assert out.startswith(f"{len(kernels)} kernels, 3 runs") and all(k in out for k in kernels)
+
+
+def test_a_traced_run_gives_the_same_numbers_and_every_kernels_time():
+    x = gc.placeholder(gc.float32, (32, 16), name="x")
+    w = gc.Variable(np.random.default_rng(0).standard_normal((16, 8)).astype(np.float32), name="w")
+    y = gc.nn.softmax(gc.relu(x @ w))
+    a = np.random.default_rng(1).standard_normal((32, 16)).astype(np.float32)
+    metadata = gc.RunMetadata()
+    with gc.Session() as sess:
+        plain = sess.run(y, {x: a})
+        traced = [sess.run(y, {x: a}, options=gc.RunOptions(trace=True), run_metadata=metadata) for _ in range(2)]
+        kernels = sess.compile(y, {x: a}).kernels
+        with pytest.raises(gc.GraphcError, match="run_metadata"):
+            sess.run(y, {x: a}, options=gc.RunOptions(trace=True))
+    assert all(np.array_equal(t, plain) for t in traced)
+    assert [k.name for k in metadata.kernels] == [k.name for k in kernels] * 2 and metadata.runs == 2
+    assert [k.covers for k in metadata.kernels[:len(kernels)]] == [k.nodes for k in kernels]
+    assert all(k.duration_ns > 0 and "test_cli.py" in k.loc for k in metadata.kernels)
+    shares = [row[5] for row in metadata.summary()]
+    assert abs(sum(shares) - 1) < 1e-9 and shares == sorted(shares, reverse=True)
+
+
+def test_tracing_where_it_is_not_supported_says_so():
+    x = gc.placeholder(gc.float32, (4,), name="x")
+    with gc.Session(device="cuda-host") as sess:
+        with pytest.raises(gc.GraphcError, match="not supported for device 'cuda-host'"):
+            sess.run(gc.exp(x), {x: np.ones(4, np.float32)}, options=gc.RunOptions(trace=True),
+                     run_metadata=gc.RunMetadata())

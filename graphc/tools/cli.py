@@ -1,4 +1,4 @@
-"""The ``graphc`` command: ``graphc dump|explain|info|cache`` (docs/tools.md).
+"""The ``graphc`` command: ``graphc dump|explain|profile|info|cache`` (docs/tools.md).
 
 Bad input (a missing file, an unknown fetch or feed name, a feed shape that does not fit)
 is one line on stderr, ``graphc: error: ...``, and exit status 2, without a traceback.
@@ -50,6 +50,13 @@ def _parser():
     explain.add_argument("-o", "--output", help="write here instead of to stdout")
     explain.set_defaults(command=_explain)
 
+    profile = commands.add_parser("profile", help="time every kernel over repeated runs; a Chrome trace")
+    _source_arguments(profile)
+    profile.add_argument("--runs", type=int, default=10, help="traced runs after one warm-up run (default 10)")
+    profile.add_argument("-o", "--output", dest="trace", default="trace.json",
+                         help="the Chrome trace to write (default trace.json; Perfetto opens it)")
+    profile.set_defaults(command=_profile)
+
     info = commands.add_parser("info", help="versions, the CPU, CUDA, the compile cache")
     info.set_defaults(command=_info)
 
@@ -99,6 +106,30 @@ def _dump(args):
 
 def _explain(args):
     return str(_compile(args)[1].explain())
+
+
+def _profile(args):
+    from ..runtime.session import Session
+    from ..runtime.trace import RunMetadata, RunOptions
+    from .source import load_program
+    if args.runs < 1:
+        raise GraphcError(f"--runs {args.runs}: at least one run")
+    program = load_program(args.src, args.fetch, args.feed)
+    metadata = RunMetadata()
+    with Session(graph=program.graph, device=args.device) as sess:
+        sess.run(program.fetches, program.feeds)   # (compiles; not traced)
+        for _ in range(args.runs):
+            sess.run(program.fetches, program.feeds, options=RunOptions(trace=True), run_metadata=metadata)
+    metadata.write_chrome_trace(args.trace)
+    rows = metadata.summary()
+    total = sum(median for *_, median, _ in rows)
+    lines = [f"{len(rows)} kernels, {args.runs} runs: {total / 1e3:.1f} us of kernels per run (medians); "
+             f"trace written to {args.trace}", "",
+             f"{'kernel':<28} {'median':>10} {'share':>6}  covers / source"]
+    for name, covers, loc, _, median, share in rows:
+        ops = ", ".join(covers) if len(covers) > 1 else ""
+        lines.append(f"{name[:28]:<28} {median / 1e3:>8.1f}us {share:>6.1%}  {ops + '  ' if ops else ''}{loc or ''}")
+    return "\n".join(lines)
 
 
 def _info(args):
