@@ -186,3 +186,30 @@ def test_tracing_where_it_is_not_supported_says_so():
         with pytest.raises(gc.GraphcError, match="not supported for device 'cuda-host'"):
             sess.run(gc.exp(x), {x: np.ones(4, np.float32)}, options=gc.RunOptions(trace=True),
                      run_metadata=gc.RunMetadata())
+
+
+def test_bench_a_workload_and_a_graph_with_json_and_a_plot(saved_mlp, tmp_path):
+    from graphc import bench as standard
+    path, _ = saved_mlp
+    status, out, err = graphc("bench", "tiny", "--repeat", "3", "--graph", path, "--feed", "x=16,8",
+                              "--json", tmp_path / "b.json", "--plot", tmp_path / "b.png")
+    assert status == 0, err
+    report = json.loads((tmp_path / "b.json").read_text())
+    rows = {(r["workload"], r["system"]): r for r in report["results"]}
+    assert {s for w, s in rows if w == "tiny"} == set(standard.SYSTEMS)
+    fused = rows["tiny", "graphc fused"]
+    assert fused["kernels"] == 1 and fused["bytes_moved"] == 2 * 16 * 4   # (x+1)*2-3 on 16 floats: one pass
+    assert fused["q1"] <= fused["median"] <= fused["q3"] and fused["first_run"] > 0
+    assert rows["tiny", "numpy"]["median"] > 0 and rows["tiny", "numpy"]["kernels"] is None
+    graph = rows["mlp.gcg", "graphc fused"]
+    assert [k[0] for k in graph["per_kernel"]] and abs(sum(k[4] for k in graph["per_kernel"]) - 1) < 1e-9
+    assert rows["mlp.gcg", "numpy eager"]["note"] == "" and report["copy_bandwidth"] > 0
+    assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "copy bandwidth" in out and "per kernel" in out and "tiny" in out
+
+
+@pytest.mark.parametrize("args, message", [(("bench", "nope"), "unknown workload 'nope'"),
+                                           (("bench", "tiny", "--repeat", "1"), "at least 2")])
+def test_bench_refuses_bad_arguments(args, message):
+    status, out, err = graphc(*args)
+    assert status == 2 and message in err and "Traceback" not in err, err

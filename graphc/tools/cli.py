@@ -1,4 +1,4 @@
-"""The ``graphc`` command: ``graphc dump|explain|profile|info|cache`` (docs/tools.md).
+"""The ``graphc`` command: ``graphc dump|explain|bench|profile|info|cache`` (docs/tools.md).
 
 Bad input (a missing file, an unknown fetch or feed name, a feed shape that does not fit)
 is one line on stderr, ``graphc: error: ...``, and exit status 2, without a traceback.
@@ -49,6 +49,21 @@ def _parser():
     _source_arguments(explain)
     explain.add_argument("-o", "--output", help="write here instead of to stdout")
     explain.set_defaults(command=_explain)
+
+    bench = commands.add_parser("bench", help="the standard workloads or your graph: graphc fused, unfused, "
+                                "numpy and the installed peers")
+    bench.add_argument("workloads", nargs="*", metavar="WORKLOAD", help="standard workloads (default: all; "
+                       "none with --graph)")
+    bench.add_argument("--graph", metavar="SRC", help="also your graph file or script, with a per-kernel breakdown")
+    bench.add_argument("--fetch", action="append", default=[], metavar="NAME", help="with --graph: a tensor to compute")
+    bench.add_argument("--feed", action="append", default=[], metavar="NAME=SHAPE[:DTYPE]",
+                       help="with --graph: random data of this shape")
+    bench.add_argument("--device", default="cpu", help="graphc's device (peers run on the CPU)")
+    bench.add_argument("--repeat", type=int, default=20, help="timed runs per system (default 20)")
+    bench.add_argument("--json", metavar="PATH", help="also write every number as JSON")
+    bench.add_argument("--plot", metavar="PATH", help="also draw a bar chart (needs matplotlib)")
+    bench.add_argument("-o", "--output", help="write the table here instead of to stdout")
+    bench.set_defaults(command=_bench, tiny_inner=200)
 
     profile = commands.add_parser("profile", help="time every kernel over repeated runs; a Chrome trace")
     _source_arguments(profile)
@@ -106,6 +121,11 @@ def _dump(args):
 
 def _explain(args):
     return str(_compile(args)[1].explain())
+
+
+def _bench(args):
+    from .bench import run
+    return run(args)
 
 
 def _profile(args):

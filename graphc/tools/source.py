@@ -33,6 +33,7 @@ class Program:
     fetches: list       # Tensors and Operations
     feeds: dict         # placeholder Tensor -> array
     origin: str         # where it came from, for messages
+    path: str = ""      # the graph file or script
 
 
 class _Captured(BaseException):   # (not an Exception: the script's own handlers let it pass)
@@ -65,7 +66,7 @@ def load_program(src, fetch_names=(), feed_args=(), seed=0):
                 raise GraphcError(f"placeholder '{node.name}' {type_str(node.dtype, node.shape)} has an unknown "
                                   f"dimension: give its shape with --feed {node.name}=SHAPE")
             feeds[graph.tensor(node)] = random_array(rng, node.dtype, node.shape)
-    return Program(graph, fetches, feeds, origin)
+    return Program(graph, fetches, feeds, origin, src)
 
 
 def parse_feed(graph, arg, rng):
