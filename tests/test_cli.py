@@ -213,3 +213,11 @@ def test_bench_a_workload_and_a_graph_with_json_and_a_plot(saved_mlp, tmp_path):
 def test_bench_refuses_bad_arguments(args, message):
     status, out, err = graphc(*args)
     assert status == 2 and message in err and "Traceback" not in err, err
+
+
+def test_dump_html_writes_the_viewer_page(saved_mlp, tmp_path):
+    path, _ = saved_mlp
+    status, out, err = graphc("dump", path, "--feed", "x=16,8", "--format", "html", "-o", tmp_path / "g.html")
+    page = (tmp_path / "g.html").read_text()
+    assert status == 0 and page.startswith("<!DOCTYPE html>") and '<g class="kernel"' in page, err
+    assert "memory plan" in page and "mlp.gcg" in page

@@ -40,7 +40,8 @@ def _parser():
     _source_arguments(dump)
     dump.add_argument("--stage", default="all", help=f"a pass's name, {STAGE_INPUT!r}, {STAGE_CODE!r} "
                       "(the generated code) or 'all' (default)")
-    dump.add_argument("--format", choices=("text", "dot"), default="text")
+    dump.add_argument("--format", choices=("text", "dot", "html"), default="text",
+                      help="html: one self-contained page, before and after side by side (docs/tools.md)")
     dump.add_argument("-o", "--output", help="write here instead of to stdout")
     dump.set_defaults(command=_dump)
 
@@ -104,6 +105,9 @@ def _dump(args):
     stages = [STAGE_INPUT] + compiled.stages + [STAGE_CODE]
     if args.stage not in stages + ["all"]:
         raise GraphcError(f"no stage {args.stage!r}; stages are {', '.join(stages)} or all")
+    if args.format == "html":
+        from .viewer import to_html
+        return to_html(compiled, args.src)
     if args.format == "dot":
         if args.stage == STAGE_CODE:
             raise GraphcError("--format dot draws a graph: pick a stage other than 'code'")
