@@ -180,10 +180,26 @@ def test_a_traced_run_gives_the_same_numbers_and_every_kernels_time():
     assert abs(sum(shares) - 1) < 1e-9 and shares == sorted(shares, reverse=True)
 
 
-def test_tracing_where_it_is_not_supported_says_so():
-    x = gc.placeholder(gc.float32, (4,), name="x")
+def test_a_traced_run_on_the_cuda_backend_times_every_kernel():
+    """The CUDA executor's traced run (on the host: device="cuda-host") walks the plan with
+    the device synchronized around each kernel; the numbers are the untraced run's."""
+    x = gc.placeholder(gc.float32, (8, 40), name="x")
+    fetches = [gc.nn.softmax(x * 2.0), gc.sum(gc.exp(x), axis=0)]
+    a = np.random.default_rng(2).standard_normal((8, 40)).astype(np.float32)
+    metadata = gc.RunMetadata()
     with gc.Session(device="cuda-host") as sess:
-        with pytest.raises(gc.GraphcError, match="not supported for device 'cuda-host'"):
+        plain = sess.run(fetches, {x: a})
+        replayed = sess.run(fetches, {x: a})   # (the second run replays the captured first)
+        traced = sess.run(fetches, {x: a}, options=gc.RunOptions(trace=True), run_metadata=metadata)
+        kernels = [k.name for k in sess.compile(fetches, {x: a}).kernels]
+    assert all(np.array_equal(p, t) and np.array_equal(p, r) for p, r, t in zip(plain, replayed, traced))
+    assert [k.name for k in metadata.kernels] == kernels and len(kernels) >= 2
+
+
+def test_tracing_a_program_without_a_memory_plan_says_so():
+    x = gc.placeholder(gc.float32, (4,), name="x")
+    with gc.Session(passes=["fuse"]) as sess:
+        with pytest.raises(gc.GraphcError, match="without memory planning"):
             sess.run(gc.exp(x), {x: np.ones(4, np.float32)}, options=gc.RunOptions(trace=True),
                      run_metadata=gc.RunMetadata())
 

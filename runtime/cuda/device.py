@@ -59,6 +59,10 @@ class CupyDevice:
     def replay(self, captured):
         captured[0].launch(stream=self.stream)
 
+    def synchronize(self):
+        """Wait for the stream's work (a traced run times each kernel between two of these)."""
+        self.stream.synchronize()
+
     def view(self, compute, inputs):
         """``compute(inputs)`` on CuPy arrays: a view, or a copy (a kernel on the stream, so a
         capture records it)."""

@@ -18,6 +18,7 @@ GPU; ``runtime/cuda/host.py``: numpy and the generated code compiled for the hos
 the executor's logic is the same, and tested, without a GPU.
 """
 import copy
+import time
 
 import numpy as np
 
@@ -84,12 +85,19 @@ class DeviceExecutor:
             return self.on_device(node, variables[node.name])
         return self.on_device(node, node.attrs["value"])
 
-    def run(self, feeds, variables, check_numerics=False):
+    traces = True   # run(..., trace=[...]) times each kernel (runtime/trace.py)
+
+    def run(self, feeds, variables, check_numerics=False, trace=None):
         """The outputs' values as device arrays (effects' values: host values). The first
-        run walks the plan; a capturable program is then captured, and later runs replay it."""
+        run walks the plan; a capturable program is then captured, and later runs replay it.
+        A traced run walks the plan, the device synchronized around each kernel, and gets
+        (node, start ns, end ns) of every kernel step."""
         with self.device.ordered():
             if check_numerics:
                 return self._checked_run(feeds, variables)
+            if trace is not None:
+                env, given = self.walk(lambda node: self._source(node, feeds, variables), trace=trace)
+                return self._reported(self._owned(env, given))
             if self.replay is not None:
                 return self._reported(self.replay.run(feeds, variables))
             env, given = self.walk(lambda node: self._source(node, feeds, variables))
@@ -116,10 +124,11 @@ class DeviceExecutor:
         not hold the variable's device copy, a constant or a feed."""
         return [self.device.copy(env[n]) if given.get(n) else env[n] for n in self.graph.outputs]
 
-    def walk(self, source, check=None):
+    def walk(self, source, check=None, trace=None):
         """Run the plan's steps, ``source(node)`` giving each source's device array; returns
         the values of the outputs ({node: array}) and which of them are not the run's own
-        (sources and views of them: {node: True}). ``check``: a NumericsCheck on host copies."""
+        (sources and views of them: {node: True}). ``check``: a NumericsCheck on host copies;
+        ``trace``: a list to append (node, start ns, end ns) of each kernel step to."""
         arena, device = self.arena(), self.device
         env, given, outputs = {}, {}, set(self.graph.outputs)
         for step in self.plan.steps:
@@ -141,11 +150,17 @@ class DeviceExecutor:
                     out = device.region(arena, offset, node.shape, node.dtype)
                 saved = check.inputs(node, {x: device.to_host(env[x]) for x in node.inputs}, _NOTHING) if check else None
                 kernel = self.kernels.get(node)
+                if trace is not None:
+                    device.synchronize()
+                    start = time.perf_counter_ns()
                 if kernel is not None:
                     kernel.run(env, out)
                 else:   # the reference, through the host
                     value = compute(node, [device.to_host(env[x]) for x in node.inputs])
                     device.copy_from_host(out, np.asarray(value, order="C"))
+                if trace is not None:
+                    device.synchronize()
+                    trace.append((node, start, time.perf_counter_ns()))
                 env[node] = out
                 if check:
                     check.output(node, device.to_host(out), saved)

@@ -109,6 +109,9 @@ class HostDevice:
     def ordered(self):
         return contextlib.nullcontext()
 
+    def synchronize(self):
+        """(every call has finished when it returns)"""
+
     def _do(self, call):
         record = getattr(self._capturing, "record", None)
         if record is None:
