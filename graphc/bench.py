@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 import graphc as gc
-from graphc import bench_train
+from graphc import bench_cnn, bench_train
 
 RTOL, ATOL = 1e-4, 1e-5
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -151,6 +151,7 @@ WORKLOADS = [
     Workload("mlp_infer", "batch 512, 784->1024->1024->10, relu, softmax; weights are Variables",
              _mlp_inputs, mlp_infer_xp, mlp_infer_graphc, mlp_infer_torch, mlp_infer_onnx),
     Workload("mlp_train", bench_train.DESCRIPTION, None, None, None, None, None),
+    Workload("cnn_train", bench_cnn.DESCRIPTION, None, None, None, None, None),
     Workload("tiny", "(x+1)*2-3 on 16 floats (per-run overhead)",
              lambda rng: ({"x": _normal(rng, (16,))}, {}),
              tiny_xp, lambda x: (x + 1.0) * 2.0 - 3.0,
@@ -338,7 +339,7 @@ def measure(w, system, prepare, verify, opts):
 def run_workload(w, opts):
     """All systems on one workload with the same input arrays; {system: Cell}."""
     log(f"{w.name}: {w.description}")
-    if w.name == "mlp_train":
+    if w.name in TRAINING:
         return run_training(w, opts)
     feeds, params = w.inputs(np.random.default_rng(0))
     reference = w.xp(np, **feeds, **params)
@@ -346,13 +347,17 @@ def run_workload(w, opts):
                             lambda run: check(run(), reference), opts) for system in SYSTEMS}
 
 
+TRAINING = {"mlp_train": bench_train, "cnn_train": bench_cnn}   # workload -> its module (inputs, numpy_step, SYSTEMS)
+
+
 def run_training(w, opts):
-    """mlp_train: each system's step is checked against a float64 numpy step, then timed."""
-    x, labels, params = bench_train.inputs(np.random.default_rng(0))
-    reference = bench_train.numpy_step(x, labels, params, dtype=np.float64)
+    """mlp_train, cnn_train: each system's step is checked against a float64 numpy step, then timed."""
+    module = TRAINING[w.name]
+    x, labels, params = module.inputs(np.random.default_rng(0))
+    reference = module.numpy_step(x, labels, params, dtype=np.float64)
     cells = {}
     for system in SYSTEMS:
-        factory = bench_train.SYSTEMS.get(system)
+        factory = module.SYSTEMS.get(system)
         if factory is None:
             log(f"  {system}: n/a (no training API)")
             cells[system] = Cell(note="n/a")

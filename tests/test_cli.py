@@ -103,6 +103,9 @@ def test_a_script_without_a_run_gives_its_default_graph(tmp_path):
     (("explain", "{path}",), "placeholder 'x' f32[?,8] has an unknown dimension: give its shape with --feed x="),
     (("dump", "{path}", "--feed", "x=2,8", "--stage", "nope"), "no stage 'nope'"),
     (("dump", "{text}"), "not a graphc graph file"),
+    (("profile", "missing.py"), "missing.py: no such file"),
+    (("profile", "{path}", "--feed", "x=4,8", "--fetch", "nope"), "no tensor named 'nope' to fetch"),
+    (("bench", "--graph", "{path}", "--feed", "x=4"), "shape (4,) does not fit 'x' f32[?,8]"),
 ])
 def test_bad_input_is_one_line_and_exit_status_2(saved_mlp, tmp_path, args, message):
     path, _ = saved_mlp
@@ -237,3 +240,13 @@ def test_dump_html_writes_the_viewer_page(saved_mlp, tmp_path):
     page = (tmp_path / "g.html").read_text()
     assert status == 0 and page.startswith("<!DOCTYPE html>") and '<g class="kernel"' in page, err
     assert "memory plan" in page and "mlp.gcg" in page
+
+
+@pytest.mark.parametrize("args", [("dump", "--stage", "fuse"), ("dump", "--format", "dot"), ("explain",),
+                                  ("profile", "--runs", "2", "-o", "{tmp}/t.json"),
+                                  ("bench", "--repeat", "2", "--graph")], ids=lambda a: " ".join(a[:2]))
+def test_every_command_on_an_example_script(args, tmp_path):
+    args = [a.format(tmp=tmp_path) for a in args] + ["examples/mlp.py"]
+    status, out, err = graphc(*args)
+    assert status == 0, err
+    assert "dense1/relu" in out   # the example's first kernel, by name, in every report

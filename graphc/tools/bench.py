@@ -98,10 +98,11 @@ def bench_workload(w, opts, progress):
     """[Result] of every system on standard workload ``w`` (graphc.bench.WORKLOADS)."""
     from .. import bench as standard
     from .. import bench_train
-    if w.name == "mlp_train":
-        x, labels, params = bench_train.inputs(np.random.default_rng(0))
-        reference = bench_train.numpy_step(x, labels, params, dtype=np.float64)
-        factories = bench_train.SYSTEMS
+    training = standard.TRAINING.get(w.name)
+    if training:
+        x, labels, params = training.inputs(np.random.default_rng(0))
+        reference = training.numpy_step(x, labels, params, dtype=np.float64)
+        factories = training.SYSTEMS
     else:
         feeds, params = w.inputs(np.random.default_rng(0))
         reference = w.xp(np, **feeds, **params)
@@ -113,7 +114,7 @@ def bench_workload(w, opts, progress):
         try:
             with _programs() as programs:
                 start = time.perf_counter()
-                if w.name == "mlp_train":
+                if training:
                     if system not in factories:
                         raise standard.Unavailable("no training API")
                     run, get_params = factories[system](x, labels, params)
