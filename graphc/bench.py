@@ -292,17 +292,22 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
-def time_runner(run, repeats, inner, warmup):
-    """Median over ``repeats`` of the mean time of ``inner`` consecutive calls, after warm-up."""
+def samples(run, repeats, inner=1, warmup=3):
+    """``repeats`` measurements, each the mean time of ``inner`` consecutive calls, after warm-up."""
     for _ in range(warmup):
         run()
-    samples = []
+    out = []
     for _ in range(repeats):
         start = time.perf_counter()
         for _ in range(inner):
             run()
-        samples.append((time.perf_counter() - start) / inner)
-    return statistics.median(samples)
+        out.append((time.perf_counter() - start) / inner)
+    return out
+
+
+def time_runner(run, repeats, inner, warmup):
+    """Median over ``repeats`` of the mean time of ``inner`` consecutive calls, after warm-up."""
+    return statistics.median(samples(run, repeats, inner, warmup))
 
 
 def check(result, reference):

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 import graphc as gc
+from graphc.bench_train import jax_trainer, numpy_trainer, torch_trainer, trainer_systems
 
 BATCH, FILTERS, SIDE, LR = 64, 16, 28, 0.05
 POOLED = (SIDE - 2) // 2                     # 13: the pooled side
@@ -72,13 +73,7 @@ def graphc_system(x, labels, params, optimize=True):
 
 
 def numpy_system(x, labels, params):
-    state = [p.copy() for p in params]
-
-    def step():
-        loss, new = numpy_step(x, labels, state)
-        state[:] = new
-        return loss
-    return step, lambda: state
+    return numpy_trainer(numpy_step, x, labels, params)
 
 
 def jax_system(x, labels, params):
@@ -91,50 +86,17 @@ def jax_system(x, labels, params):
         pooled = jax.lax.reduce_window(a, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
         log_probs = jax.nn.log_softmax(pooled.reshape(x.shape[0], FLAT) @ p[2] + p[3])
         return -jnp.take_along_axis(log_probs, labels[:, None], 1).mean()
-
-    @jax.jit
-    def step_fn(p, x, labels):
-        loss, grads = jax.value_and_grad(loss_fn)(p, x, labels)
-        return [a - LR * g for a, g in zip(p, grads)], loss
-
-    state = {"p": [jnp.asarray(a) for a in params]}
-    xj, yj = jnp.asarray(x), jnp.asarray(labels)
-
-    def step():
-        state["p"], loss = step_fn(state["p"], xj, yj)
-        return float(loss)
-    return step, lambda: [np.asarray(a) for a in state["p"]]
+    return jax_trainer(loss_fn, x, labels, params, LR)
 
 
 def _torch_system(x, labels, params, compiled):
     import torch
-    p = [torch.tensor(a, requires_grad=True) for a in params]
-    xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
 
-    def forward_backward():
+    def forward(p, xt, yt):
         h = torch.relu(torch.nn.functional.conv2d(xt, p[0], p[1]))
         h = torch.nn.functional.max_pool2d(h, 2).reshape(xt.shape[0], FLAT)
-        loss = torch.nn.functional.cross_entropy(h @ p[2] + p[3], yt)
-        loss.backward()
-        return loss
-
-    fb = torch.compile(forward_backward) if compiled else forward_backward
-
-    def step():
-        loss = fb()
-        with torch.no_grad():
-            for a in p:
-                a -= LR * a.grad
-                a.grad = None
-        return float(loss)
-    return step, lambda: [a.detach().numpy().copy() for a in p]
+        return torch.nn.functional.cross_entropy(h @ p[2] + p[3], yt)
+    return torch_trainer(forward, x, labels, params, LR, compiled)
 
 
-SYSTEMS = {
-    "graphc fused": lambda *a: graphc_system(*a, optimize=True),
-    "graphc unfused": lambda *a: graphc_system(*a, optimize=False),
-    "numpy": numpy_system,
-    "jax.jit": jax_system,
-    "torch eager": lambda *a: _torch_system(*a, compiled=False),
-    "torch.compile": lambda *a: _torch_system(*a, compiled=True),
-}
+SYSTEMS = trainer_systems(graphc_system, numpy_system, jax_system, _torch_system)

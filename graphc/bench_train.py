@@ -65,7 +65,8 @@ def graphc_system(x, labels, params, optimize=True):
     return (lambda: sess.run(fetches, feeds)[1]), (lambda: sess.run(variables))
 
 
-def numpy_system(x, labels, params):
+def numpy_trainer(numpy_step, x, labels, params):
+    """A system of a workload's numpy step (forward, hand-written backward, update)."""
     state = [p.copy() for p in params]
 
     def step():
@@ -73,6 +74,53 @@ def numpy_system(x, labels, params):
         state[:] = new
         return loss
     return step, lambda: state
+
+
+def jax_trainer(loss_fn, x, labels, params, lr):
+    """jax.jit of ``loss_fn(params, x, labels)``'s value_and_grad and the SGD update."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def step_fn(p, x, labels):
+        loss, grads = jax.value_and_grad(loss_fn)(p, x, labels)
+        return [a - lr * g for a, g in zip(p, grads)], loss
+
+    state = {"p": [jnp.asarray(a) for a in params]}
+    xj, yj = jnp.asarray(x), jnp.asarray(labels)
+
+    def step():
+        state["p"], loss = step_fn(state["p"], xj, yj)
+        return float(loss)
+    return step, lambda: [np.asarray(a) for a in state["p"]]
+
+
+def torch_trainer(forward, x, labels, params, lr, compiled):
+    """PyTorch autograd of ``forward(p, x, labels) -> loss`` (torch.compile'd when
+    ``compiled``) and an in-place SGD update."""
+    import torch
+    p = [torch.tensor(a, requires_grad=True) for a in params]
+    xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
+
+    def forward_backward():
+        loss = forward(p, xt, yt)
+        loss.backward()
+        return loss
+
+    fb = torch.compile(forward_backward) if compiled else forward_backward
+
+    def step():
+        loss = fb()
+        with torch.no_grad():
+            for a in p:
+                a -= lr * a.grad
+                a.grad = None
+        return float(loss)
+    return step, lambda: [a.detach().numpy().copy() for a in p]
+
+
+def numpy_system(x, labels, params):
+    return numpy_trainer(numpy_step, x, labels, params)
 
 
 def jax_system(x, labels, params):
@@ -84,43 +132,17 @@ def jax_system(x, labels, params):
         h = jnp.maximum(h @ p[2] + p[3], 0.0)
         log_probs = jax.nn.log_softmax(h @ p[4] + p[5])
         return -jnp.take_along_axis(log_probs, labels[:, None], 1).mean()
-
-    @jax.jit
-    def step_fn(p, x, labels):
-        loss, grads = jax.value_and_grad(loss_fn)(p, x, labels)
-        return [a - LR * g for a, g in zip(p, grads)], loss
-
-    state = {"p": [jnp.asarray(a) for a in params]}
-    xj, yj = jnp.asarray(x), jnp.asarray(labels)
-
-    def step():
-        state["p"], loss = step_fn(state["p"], xj, yj)
-        return float(loss)
-    return step, lambda: [np.asarray(a) for a in state["p"]]
+    return jax_trainer(loss_fn, x, labels, params, LR)
 
 
 def _torch_system(x, labels, params, compiled):
     import torch
-    p = [torch.tensor(a, requires_grad=True) for a in params]
-    xt, yt = torch.from_numpy(x), torch.from_numpy(labels)
 
-    def forward_backward():
+    def forward(p, xt, yt):
         h = torch.relu(xt @ p[0] + p[1])
         h = torch.relu(h @ p[2] + p[3])
-        loss = torch.nn.functional.cross_entropy(h @ p[4] + p[5], yt)
-        loss.backward()
-        return loss
-
-    fb = torch.compile(forward_backward) if compiled else forward_backward
-
-    def step():
-        loss = fb()
-        with torch.no_grad():
-            for a in p:
-                a -= LR * a.grad
-                a.grad = None
-        return float(loss)
-    return step, lambda: [a.detach().numpy().copy() for a in p]
+        return torch.nn.functional.cross_entropy(h @ p[4] + p[5], yt)
+    return torch_trainer(forward, x, labels, params, LR, compiled)
 
 
 def tf1_system(x, labels, params):
@@ -146,13 +168,20 @@ def tf1_system(x, labels, params):
     return (lambda: sess.run([train_op, loss], feeds)[1]), (lambda: sess.run(variables))
 
 
+def trainer_systems(graphc, numpy, jax, torch):
+    """{system name: factory(x, labels, params) -> (step, params)} of a training workload."""
+    return {
+        "graphc fused": lambda *a: graphc(*a, optimize=True),
+        "graphc unfused": lambda *a: graphc(*a, optimize=False),
+        "numpy": numpy,
+        "jax.jit": jax,
+        "torch eager": lambda *a: torch(*a, compiled=False),
+        "torch.compile": lambda *a: torch(*a, compiled=True),
+    }
+
+
 SYSTEMS = {
-    "graphc fused": lambda *a: graphc_system(*a, optimize=True),
-    "graphc unfused": lambda *a: graphc_system(*a, optimize=False),
-    "numpy": numpy_system,
-    "jax.jit": jax_system,
-    "torch eager": lambda *a: _torch_system(*a, compiled=False),
-    "torch.compile": lambda *a: _torch_system(*a, compiled=True),
+    **trainer_systems(graphc_system, numpy_system, jax_system, _torch_system),
     "TF1 Session": tf1_system,
 }
 

@@ -54,19 +54,8 @@ def copy_bandwidth(repeats=5):
     return 2 * COPY_BYTES / statistics.median(times[1:])
 
 
-def samples(run, repeats, inner=1, warmup=3):
-    for _ in range(warmup):
-        run()
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            run()
-        out.append((time.perf_counter() - start) / inner)
-    return out
-
-
 def _timed(result, run, repeats, inner):
+    from ..bench import samples
     times = samples(run, repeats, inner)
     q = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
     result.median, result.q1, result.q3 = statistics.median(times), q[0], q[2]
