@@ -1,5 +1,5 @@
 """Benchmark: graphc (fused and unfused) against numpy and, where installed, JAX,
-ONNX Runtime and PyTorch, on a few float32 CPU workloads.
+ONNX Runtime, OpenVINO and PyTorch, on a few float32 CPU workloads.
 
     python -m graphc.bench                       # everything, default repeats
     python -m graphc.bench --quick               # a quick check (few repeats)
@@ -262,6 +262,25 @@ def onnxruntime_runner(w, feeds, params):
     return lambda: sess.run(None, feeds)[0]
 
 
+def openvino_runner(w, feeds, params):
+    """OpenVINO's CPU plugin on the workload's ONNX model, in float32 (its default on CPUs with
+    bf16 units, such as AMX Xeons, is bfloat16: another precision than every other system's)."""
+    _require("onnx", "openvino")
+    import openvino as ov
+    with tempfile.TemporaryDirectory(prefix="graphc-bench-ov-") as folder:
+        path = os.path.join(folder, f"{w.name}.onnx")
+        with open(path, "wb") as f:
+            f.write(onnx_model(w, feeds, params).SerializeToString())
+        compiled = ov.Core().compile_model(path, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    request = compiled.create_infer_request()
+    inputs = {name: feeds[name] for name in feeds}
+
+    def run():
+        request.infer(inputs)
+        return request.get_output_tensor(0).data
+    return run
+
+
 def tf1_runner(w, feeds, params):
     """TensorFlow's TF1 Session is a peer on the training workload only."""
     raise Unavailable("TF1 Session is measured on mlp_train only")
@@ -273,11 +292,12 @@ SYSTEMS = {
     "numpy": numpy_runner,
     "jax.jit": jax_runner,
     "onnxruntime": onnxruntime_runner,
+    "OpenVINO": openvino_runner,
     "torch eager": torch_eager_runner,
     "torch.compile": torch_compile_runner,
     "TF1 Session": tf1_runner,
 }
-PEER_PACKAGES = ["numpy", "jax", "jaxlib", "onnx", "onnxruntime", "torch", "tensorflow-cpu"]
+PEER_PACKAGES = ["numpy", "jax", "jaxlib", "onnx", "onnxruntime", "openvino", "torch", "tensorflow-cpu"]
 
 
 # -- measuring -----------------------------------------------------------------------------------

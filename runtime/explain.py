@@ -5,6 +5,7 @@ offset and live range (schedule steps); the step where the most arena bytes are 
 the buffers live there with their source lines; totals: kernels, bytes the kernels move
 per run (each kernel reads its inputs and writes its output once), arena bytes, FLOPs.
 """
+import textwrap
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +48,9 @@ class Explanation:
         decided = [d for d in self.unfused if d not in inputs]
         lines += ["", f"not fused ({len(decided)} edges, and {len(inputs)} reads of feeds, variables and constants):"]
         lines += [f"  %{d.producer} -> %{d.consumer}: {d.reason}" for d in decided] or ["  (none)"]
+        if inputs:
+            lines += textwrap.wrap("kernel inputs: " + ", ".join(f"%{d.producer} -> %{d.consumer}" for d in inputs),
+                                   width=100, initial_indent="  ", subsequent_indent="    ")
         lines += ["", f"buffers ({len(self.buffers)}; steps 0..{max(self.steps - 1, 0)}):"]
         width = max((len(" <- ".join(b.values)) for b in self.buffers), default=0)
         width = min(width, 40)
