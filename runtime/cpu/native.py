@@ -1,5 +1,7 @@
 """Native kernels for the CPU: lower each kernel, check that this backend renders all of
-it, render it into one LLVM module, JIT the module once.
+it, render it into one LLVM module, JIT the module once. Kernels that compute the same
+function of their parameter table (``structure_key``: N identical layers) share one
+function: each distinct kernel is built, optimized and compiled once.
 
 A kernel the lowering cannot express (gather, integer matmul, ...) or that holds an op
 without an entry in this backend's lowering table (llvm_ops.ELEMENTWISE; integer power)
@@ -144,11 +146,14 @@ def build_native(kernel_nodes, private_products=()):
     Matmul kernels in ``private_products`` compute their product into a buffer of their own."""
     module = _new_module()
     ops = ScalarOps(module, llvm_math)
-    built = {}
+    built, symbols = {}, {}   # (structure key, by columns) -> the function's symbol: each distinct kernel once
     for node, (kernel, constants) in K.lower_kernels(kernel_nodes, check_renderable, private_products).items():
-        symbol = f"k{len(built)}"
         columns = gemm_by_columns(kernel)
-        KernelBuilder(module, kernel, symbol, ops, columns).build()
+        key = (K.structure_key(kernel), columns)
+        symbol = symbols.get(key)
+        if symbol is None:
+            symbol = symbols[key] = f"k{len(symbols)}"
+            KernelBuilder(module, kernel, symbol, ops, columns).build()
         built[node] = (kernel, constants, columns, symbol)
     if not built:
         return {}, None
