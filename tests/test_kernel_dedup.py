@@ -40,18 +40,23 @@ def test_identical_layers_share_one_function_and_give_numpys_numbers():
     assert kernels >= 12 and len(addresses) == len(defined) <= kernels // 4   # six layers, one set of functions
 
 
-def test_constants_read_as_buffers_share_the_function_and_keep_their_values():
-    """``x * 2`` and ``x * 3`` alone are one function reading its constant from a buffer."""
+def test_constants_keep_their_values_whether_or_not_kernels_share():
+    """A scalar constant is part of the code (``x * 2`` and ``x * 3`` are two functions); a
+    larger one is a buffer, and kernels differing only in its values share the function."""
     x = gc.placeholder(gc.float32, (5, 7), name="x")
-    fetches = [x * 2.0, x * 3.0, x * -0.0]
+    rows = [np.arange(7, dtype=np.float32), -np.arange(7, dtype=np.float32)]
+    fetches = [x * 2.0, x * 3.0, x * -0.0, x + gc.constant(rows[0]), x + gc.constant(rows[1])]
     _, kernels = _kernels(fetches, {x: (5, 7)})
-    assert len({K.structure_key(k) for k in kernels.values()}) == 1
+    keys = [K.structure_key(k) for k in kernels.values()]
+    assert len(set(keys[:3])) == 3 and keys[3] == keys[4] and len(kernels) == 5
     a = np.random.default_rng(1).standard_normal((5, 7)).astype(np.float32)
     with gc.Session() as sess:
         got = sess.run(fetches, {x: a})
     np.testing.assert_array_equal(got[0], a * 2)
     np.testing.assert_array_equal(got[1], a * 3)
     assert np.array_equal(np.signbit(got[2]), np.signbit(a * -0.0))
+    np.testing.assert_array_equal(got[3], a + rows[0])
+    np.testing.assert_array_equal(got[4], a + rows[1])
 
 
 def test_the_same_op_on_other_buffers_is_the_same_kernel():

@@ -33,6 +33,8 @@ class Lowering:
         self.counter = 0
         for node, source in zip(inputs, sources):
             base = view_base(source)
+            if node is source and _scalar_constant(source):
+                continue   # (read as a constant of the code, as in a fused body: ``constant`` below)
             if base is source:
                 self.param_of[node] = self.add_param(node.name, node.dtype, node.shape, source)
             else:   # read the view's base buffer through the view's index map
@@ -155,6 +157,10 @@ class Lowering:
             load = Load(out, flat_index(loops, root.shape), root.dtype)
             return substitute(value, {again: load}), {r: (out, flat_index(full, root.shape))}
         return value, {}
+
+
+def _scalar_constant(node):
+    return node.op == "constant" and node.attrs["value"].size == 1
 
 
 def operand_dtype(node):
