@@ -11,10 +11,7 @@ A graph file is a zip archive (numpy's ``.npz`` is one too):
 
 A file written by a newer format version is refused with an error saying so.
 """
-import io
-import json
 import os
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +40,9 @@ def save_graph(graph_or_fetches, path, *, fetches=None, feeds=None):
     with those as its fetches. ``fetches`` (Tensors or names) default to the given tensors,
     else to the graph's results that nothing reads; ``feeds`` default to every placeholder.
     """
+    import io
+    import json
+    import zipfile   # (here, not at import: `import graphc` stays as fast as before graph files)
     graph, given = _graph_and_fetches(graph_or_fetches)
     fetch_names = [_name(f) for f in (fetches if fetches is not None else given or graph_results(graph))]
     feed_names = [_name(f) for f in feeds] if feeds is not None else \
@@ -62,6 +62,9 @@ def save_graph(graph_or_fetches, path, *, fetches=None, feeds=None):
 
 def load_graph(path):
     """Read a graph file written by :func:`save_graph`; returns a :class:`GraphFile`."""
+    import io
+    import json
+    import zipfile
     if not os.path.exists(path):
         raise GraphcError(f"{path}: no such graph file")
     try:
