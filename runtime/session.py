@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import FeedError, GraphcError, GraphError
 from ..ir.graph import get_default_graph
+from ..ir.interpret import compute
 from ..ops import EFFECT
 from ..passes.pipeline import select_passes
 from ..tensor import Tensor, Variable
@@ -187,6 +188,10 @@ class Session:
         for var in variable_nodes:
             try:
                 init = self._initial_value_node(var)
+                value = _exact_initial_value(init)
+                if value is not None:   # a constant, or one reshaped or broadcast: nothing to compile
+                    self._variables[var.name] = np.array(value, dtype=var.dtype)
+                    continue
                 # the initial value alone: no control inputs or updates of the graph around it
                 compiled = self._compile((init,), {}, plan=RunPlan((init,), (), (0,)))
                 # an initial value may read other variables: start those first
@@ -287,6 +292,24 @@ class _VariableAccess:
 
 def _is_device_array(value):
     return hasattr(value, "__cuda_array_interface__")
+
+
+# ops whose numpy reference moves or fills values without computing on them: an initial value
+# made of these and constants is the same array on every device, so it needs no program
+_EXACT_INIT_OPS = ("broadcast_to", "reshape", "expand_dims", "squeeze", "transpose", "full_like")
+
+
+def _exact_initial_value(node, depth=0):
+    """The value of initial-value ``node`` when it is a constant moved or filled by exact ops
+    (a weight array, zeros broadcast for an optimizer's slot), else None."""
+    if node.op == "constant":
+        return node.attrs["value"]
+    if node.op not in _EXACT_INIT_OPS or depth > 8:
+        return None
+    inputs = [_exact_initial_value(x, depth + 1) for x in node.inputs]
+    if any(v is None for v in inputs):
+        return None
+    return compute(node, inputs)
 
 
 def _on_host(value):
