@@ -250,3 +250,15 @@ def test_every_command_on_an_example_script(args, tmp_path):
     status, out, err = graphc(*args)
     assert status == 0, err
     assert "dense1/relu" in out   # the example's first kernel, by name, in every report
+
+
+def test_the_per_op_table_times_every_elementwise_op(monkeypatch):
+    from graphc.ops.elementwise import BINARY, UNARY
+    from graphc.tools import bench
+    monkeypatch.setattr(bench, "OP_ELEMENTS", 4096)
+    rows = bench.op_table(2, lambda what: None)
+    names = [r[0] for r in rows]
+    assert {"exp", "tanh", "add", "power", "floor_divide"} <= set(names) <= set(UNARY) | set(BINARY)
+    assert all(g > 0 and n >= 0 for _, g, n in rows)
+    text = "\n".join(bench.op_table_text([("slow", 10.0, 1.0)] + [(f"op{i}", 1.0, 1.0) for i in range(5)]))
+    assert "slow" in text and text.count("<- a cliff") == 1   # (10x the median op)

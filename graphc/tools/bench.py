@@ -189,6 +189,59 @@ def _per_kernel(sess, program, repeat):
     return rows
 
 
+OP_ELEMENTS = 1 << 20   # the per-op table's float32 input size
+
+
+def op_table(repeat, progress, device="cpu"):
+    """[(op, graphc ns/element, numpy ns/element)] of every unary and binary elementwise op
+    of the op table on OP_ELEMENTS float32 values (positive, so every op is in its domain):
+    an op far slower than its neighbours is a cliff to fix."""
+    import graphc as gc
+    from ..ops.elementwise import BINARY, UNARY
+    rng = np.random.default_rng(0)
+    a = (rng.random(OP_ELEMENTS) + 0.5).astype(np.float32)
+    b = (rng.random(OP_ELEMENTS) + 0.5).astype(np.float32)
+    rows = []
+    for name in sorted(UNARY) + sorted(BINARY):
+        progress(f"ops: {name}")
+        graph = gc.Graph()
+        with graph.as_default():
+            x = gc.placeholder(gc.float32, a.shape, name="x")
+            y = gc.placeholder(gc.float32, b.shape, name="y")
+            try:
+                node = graph.add_node(name, [x.node] if name in UNARY else [x.node, y.node])
+            except (GraphcError, TypeError):
+                continue   # (an op that needs attributes or other dtypes)
+            out = graph.tensor(node)
+        feeds = {x: a} if name in UNARY else {x: a, y: b}
+        with gc.Session(graph, device=device) as sess:
+            run = lambda: sess.run(out, feeds)   # noqa: E731
+            run()
+            graphc_s = statistics.median(_samples(run, repeat))
+        compute = node.opdef.compute
+        args = [a] if name in UNARY else [a, b]
+        with np.errstate(all="ignore"):
+            numpy_s = statistics.median(_samples(lambda: compute(args, **node.attrs), repeat))
+        rows.append((name, graphc_s / OP_ELEMENTS * 1e9, numpy_s / OP_ELEMENTS * 1e9))
+    return rows
+
+
+def _samples(run, repeat):
+    from ..bench import samples
+    return samples(run, repeat, 1, warmup=1)
+
+
+def op_table_text(rows):
+    """The table, each op's graphc time also against the median op's (a cliff stands out)."""
+    middle = statistics.median(r[1] for r in rows) if rows else 1.0
+    lines = ["", f"elementwise ops, float32, {OP_ELEMENTS} elements (ns per element):",
+             f"  {'op':<14} {'graphc':>8} {'numpy':>8} {'vs median op':>13}"]
+    for name, ours, numpy_ns in rows:
+        flag = "  <- a cliff" if ours > 4 * middle else ""
+        lines.append(f"  {name:<14} {ours:>8.3f} {numpy_ns:>8.3f} {ours / middle:>12.1f}x{flag}")
+    return lines
+
+
 def table(results, bandwidth):
     """The text report: a row per (workload, system), then any per-kernel breakdown."""
     lines = [f"copy bandwidth (np.copyto of {COPY_BYTES // 2 ** 20} MiB, read + write): {bandwidth / 1e9:.1f} GB/s",
@@ -254,9 +307,9 @@ def run(opts, progress_stream=sys.stderr):
     if opts.repeat < 2:
         raise GraphcError(f"--repeat {opts.repeat}: at least 2 (a median and a spread)")
     program = load_program(opts.graph, opts.fetch, opts.feed) if opts.graph else None
-    chosen = [w for w in standard.WORKLOADS if w.name in opts.workloads] if opts.workloads or program else \
-        list(standard.WORKLOADS)
-    total = len(chosen) * len(standard.SYSTEMS) + (3 if program else 0)
+    chosen = [w for w in standard.WORKLOADS if w.name in opts.workloads] if opts.workloads or program or opts.ops \
+        else list(standard.WORKLOADS)
+    total = len(chosen) * len(standard.SYSTEMS) + (3 if program else 0) + (60 if opts.ops else 0)
     done = [0]
 
     def progress(what):
@@ -268,13 +321,15 @@ def run(opts, progress_stream=sys.stderr):
     results = [r for w in chosen for r in bench_workload(w, opts, progress)]
     if program:
         results += bench_graph(program, opts, progress)
+    ops = op_table(opts.repeat, progress, opts.device) if opts.ops else []
     progress_stream.write("\n")
     if opts.json:
         with open(opts.json, "w") as f:
-            json.dump({"copy_bandwidth": bandwidth, "results": [asdict(r) for r in results]}, f, indent=1)
+            json.dump({"copy_bandwidth": bandwidth, "results": [asdict(r) for r in results],
+                       "ops_ns_per_element": {name: {"graphc": g, "numpy": n} for name, g, n in ops}}, f, indent=1)
     if opts.plot:
         plot(results, opts.plot)
-    return table(results, bandwidth)
+    return table(results, bandwidth) + ("\n".join([""] + op_table_text(ops)) if ops else "")
 
 
 def _time(seconds):

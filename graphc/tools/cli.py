@@ -59,6 +59,8 @@ def _parser():
     bench.add_argument("--fetch", action="append", default=[], metavar="NAME", help="with --graph: a tensor to compute")
     bench.add_argument("--feed", action="append", default=[], metavar="NAME=SHAPE[:DTYPE]",
                        help="with --graph: random data of this shape")
+    bench.add_argument("--ops", action="store_true", help="also a table of every elementwise op's ns per element "
+                       "(graphc and numpy; none of the workloads unless named)")
     bench.add_argument("--device", default="cpu", help="graphc's device (peers run on the CPU)")
     bench.add_argument("--repeat", type=int, default=20, help="timed runs per system (default 20)")
     bench.add_argument("--json", metavar="PATH", help="also write every number as JSON")
