@@ -166,14 +166,14 @@ def _require(*modules):
             raise Unavailable(f"{module} is not installed")
 
 
-def graphc_runner(w, feeds, params, optimize):
-    """gc.Session(optimize=...) on a fresh graph: placeholders for feeds, Variables for params."""
+def graphc_runner(w, feeds, params, optimize, device="cpu"):
+    """gc.Session(optimize=..., device=...) on a fresh graph: placeholders for feeds, Variables for params."""
     graph = gc.Graph()
     with graph.as_default():
         tensors = {k: gc.placeholder(gc.float32, v.shape, name=k) for k, v in feeds.items()}
         tensors.update({k: gc.Variable(v, name=k) for k, v in params.items()})
         out = w.graphc(**tensors)
-    sess = gc.Session(graph, optimize=optimize)
+    sess = gc.Session(graph, optimize=optimize, device=device)
     feed_dict = {tensors[k]: v for k, v in feeds.items()}
     return lambda: sess.run(out, feed_dict)
 

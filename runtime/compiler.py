@@ -147,11 +147,13 @@ class Compiled:
         ``check_numerics`` raises NumericsError at the first NaN/Inf (runtime.numerics);
         ``trace`` (a runtime.trace.RunMetadata) gets every kernel's time.
         Thread-safe; runs at the same time run side by side on twins of the executor."""
-        timings = None if trace is None else self._check_traceable()
-        args = (feeds, variables, check_numerics) + (() if timings is None else (timings,))
+        if trace is not None and self.call_plan is None:
+            raise GraphcError("RunOptions(trace=True) is not supported for a program compiled without memory "
+                              "planning (the interpreter runs it whole)")
+        timings = None if trace is None else []
         if self._busy.acquire(False):
             try:
-                values = self._executor.run(*args)
+                values = self._executor.run(feeds, variables, check_numerics, timings)
             finally:
                 self._busy.release()
         else:
@@ -160,19 +162,12 @@ class Compiled:
             except IndexError:
                 executor = self._executor.twin()
             try:
-                values = executor.run(*args)
+                values = executor.run(feeds, variables, check_numerics, timings)
             finally:
                 self._twins.append(executor)
         if trace is not None:
             trace.record([(node, kernel_of(node).nodes, start, end) for node, start, end in timings])
         return values
-
-    def _check_traceable(self):
-        if self.call_plan is None or not getattr(self._executor, "traces", False):
-            why = "a program compiled without memory planning" if self.call_plan is None else \
-                f"device {self.device!r}"
-            raise GraphcError(f"RunOptions(trace=True) is not supported for {why} yet")
-        return []
 
     def __repr__(self):
         return (f"<graphc.Compiled stages={self.stages} kernels={len(self.kernels)} "

@@ -95,8 +95,6 @@ class Executor:
     bound run's reused outputs are state of the run); runs at the same time on other
     threads each take a :meth:`twin` (runtime.compiler.Compiled keeps them)."""
 
-    traces = True   # run(..., trace=[...]) times each kernel step
-
     def __init__(self, graph, plan, device="reference", poison=False, inplace=None):
         """``inplace``: {kernel node: (variable name, private product)} of updates the
         bound run writes straight into the variable's buffer (runtime.inplace)."""
@@ -164,7 +162,7 @@ class Executor:
                         out = arena[offset:offset + size].view(node.dtype).reshape(node.shape)
                     saved = check.inputs(node, env, out) if check else None
                     kernel = self.kernels.get(node)
-                    start = time.perf_counter_ns()
+                    start = time.perf_counter_ns() if trace is not None else 0
                     if kernel is not None:
                         kernel.run(env, out)
                     else:

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..ir.analysis import runs_kernel
 from ..ops.registry import ELEMENTWISE, REDUCTION
+from ..passes.memory import nbytes
 
 TIMELINE_WIDTH = 48   # columns of the text timeline
 
@@ -84,7 +85,7 @@ def explain(compiled):
         buffers=buffers, steps=steps, peak_step=peak, peak_live_bytes=live[peak] if peak is not None else 0,
         live_at_peak=[b for b in buffers if peak is not None and b.start <= peak <= b.end],
         kernels=len(kernels),
-        bytes_moved=sum(_nbytes(x) for n in kernels for x in dict.fromkeys(n.inputs)) + sum(map(_nbytes, kernels)),
+        bytes_moved=sum(map(bytes_moved, kernels)),
         arena_bytes=plan.peak_bytes if plan else 0,
         flops=sum(flops(n) for n in kernels),
         fused_kernels=dict(fusion.kernels) if fusion else {})
@@ -116,8 +117,9 @@ def _elements(node):
     return int(np.prod(node.shape)) if node.shape is not None else 0
 
 
-def _nbytes(node):
-    return _elements(node) * node.dtype.itemsize if node.dtype is not None and node.shape is not None else 0
+def bytes_moved(kernel):
+    """Bytes a kernel node moves per run: each input read once, the output written once."""
+    return sum(nbytes(x) for x in dict.fromkeys(kernel.inputs)) + nbytes(kernel)
 
 
 def _bar(buffer, steps):

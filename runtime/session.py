@@ -79,9 +79,10 @@ class Session:
         records every kernel's time into ``run_metadata`` (a ``gc.RunMetadata``), as TF1 does.
         """
         check = self.check_numerics if check_numerics is None else bool(check_numerics)
-        trace = run_metadata if options is not None and options.trace else None
-        if trace is None and options is not None and options.trace is not False:
+        tracing = options is not None and options.trace
+        if tracing and run_metadata is None:
             raise GraphcError("RunOptions(trace=True) needs a run_metadata=gc.RunMetadata() to record into")
+        trace = run_metadata if tracing else None
         if not check and trace is None:
             fast = self._fast_run(fetches, feed_dict)
             if fast is not None:

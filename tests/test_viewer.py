@@ -78,6 +78,10 @@ def test_a_training_graph_opens_with_its_scopes_collapsed():
     assert expanded_before.count('<g class="node') + expanded_after.count('<g class="node') == nodes
     assert expanded_after.count('<g class="kernel"') == kernels
     assert collapsed_after.count("<g ") < expanded_after.count("<g ")
+    covers = {n.name: len([m for m in n.attrs["body"].nodes if m.op not in ("placeholder", "constant")])
+              for n in compiled.graph.nodes if n.op == "fused"}
+    labels = dict(re.findall(r'class="title">kernel ([^<(]+) \((\d+) ops\)', collapsed_after))
+    assert labels and all(covers[name] == int(n) for name, n in labels.items())   # a collapsed kernel's op count
     assert 'id="expand"' in page
 
 

@@ -125,16 +125,9 @@ def bench_workload(w, opts, progress):
 
 
 def _device_runner(standard, system, w, feeds, params, device):
-    if system in GRAPHC_SYSTEMS and device != "cpu":
-        import graphc as gc
-        graph = gc.Graph()
-        with graph.as_default():
-            tensors = {k: gc.placeholder(gc.float32, v.shape, name=k) for k, v in feeds.items()}
-            tensors.update({k: gc.Variable(v, name=k) for k, v in params.items()})
-            out = w.graphc(**tensors)
-        sess = gc.Session(graph, device=device, optimize=system == "graphc fused")
-        feed_dict = {tensors[k]: v for k, v in feeds.items()}
-        return lambda: sess.run(out, feed_dict)
+    """The system's runner; graphc's on ``device`` (the peers run on the CPU)."""
+    if system in GRAPHC_SYSTEMS:
+        return standard.graphc_runner(w, feeds, params, optimize=system == "graphc fused", device=device)
     return standard.SYSTEMS[system](w, feeds, params)
 
 
@@ -176,7 +169,7 @@ def _compare(values, reference):
 
 def _per_kernel(sess, program, repeat):
     import graphc as gc
-    from ..runtime.explain import _nbytes
+    from ..runtime.explain import bytes_moved
     metadata = gc.RunMetadata()
     for _ in range(repeat):
         sess.run(program.fetches, program.feeds, options=gc.RunOptions(trace=True), run_metadata=metadata)
@@ -184,7 +177,7 @@ def _per_kernel(sess, program, repeat):
     rows = []
     for name, covers, _, _, median, share in metadata.summary():
         node = nodes[name]
-        moved = sum(_nbytes(x) for x in dict.fromkeys(node.inputs)) + _nbytes(node)
+        moved = bytes_moved(node)
         rows.append((name, list(covers), median / 1e9, moved, share))
     return rows
 

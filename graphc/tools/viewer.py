@@ -84,7 +84,7 @@ def _after_layout(graph, collapsed):
         if n.op != "fused" or collapsed:
             boxes[n.name] = Box(("kernel:" if n.op == "fused" else "") + n.name, NODE_W, NODE_H)
             continue
-        body = [m for m in n.attrs["body"].nodes if m.op not in ("placeholder", "constant")]
+        body = _covered(n)
         boxes[n.name] = compound("kernel:" + n.name, TITLE_H,
                                  layered({m.name: Box(m.name, NODE_W, NODE_H) for m in body}, _edges(body)))
     return layered(boxes, _edges(graph.nodes))
@@ -113,7 +113,7 @@ def _draw(layout, ox, oy, nodes, decisions, kernel_of, parts):
         if box.key.startswith(("kernel:", "scope:")):
             kind, name = box.key.split(":", 1)
             node = nodes.get(name)
-            count = len(node.attrs["body"].nodes) if node is not None and node.op == "fused" else None
+            count = len(_covered(node)) if node is not None and node.op == "fused" else None
             label = f"kernel {name}" if kind == "kernel" else f"scope {name}/" + (f" ({box.count})" if box.count else "")
             info = _info(node, decisions, kernel_of) if kind == "kernel" and node is not None else {"scope": name}
             parts.append(f'<g class="{kind}" data-info="{_attr(json.dumps(info))}">'
@@ -137,7 +137,12 @@ def _draw(layout, ox, oy, nodes, decisions, kernel_of, parts):
 
 
 def _count(count, kind):
-    return f" ({count - 1} nodes)" if count and kind == "kernel" else ""
+    return f" ({count} ops)" if count and kind == "kernel" else ""
+
+
+def _covered(kernel):
+    """The ops a fused kernel's body computes (not its inputs or inlined constants)."""
+    return [m for m in kernel.attrs["body"].nodes if m.op not in ("placeholder", "constant")]
 
 
 def _edge(a, b, ox, oy, producer):
@@ -159,7 +164,7 @@ def _info(node, decisions, kernel_of):
     if node.name in kernel_of:
         info["kernel"] = kernel_of[node.name]
     if node.op == "fused":
-        info["covers"] = [m.name for m in node.attrs["body"].nodes if m.op not in ("placeholder", "constant")]
+        info["covers"] = [m.name for m in _covered(node)]
     return info
 
 

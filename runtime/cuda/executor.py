@@ -85,8 +85,6 @@ class DeviceExecutor:
             return self.on_device(node, variables[node.name])
         return self.on_device(node, node.attrs["value"])
 
-    traces = True   # run(..., trace=[...]) times each kernel (runtime/trace.py)
-
     def run(self, feeds, variables, check_numerics=False, trace=None):
         """The outputs' values as device arrays (effects' values: host values). The first
         run walks the plan; a capturable program is then captured, and later runs replay it.
