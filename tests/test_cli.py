@@ -38,6 +38,7 @@ def test_info_names_the_versions_the_cpu_and_the_cache(tmp_path):
     assert status == 0, err
     assert f"graphc    {gc.__version__}" in out and "llvmlite" in out and "LLVM " in out
     assert re.search(r"cores\s+\d+", out) and "cupy" in out
+    assert re.search(r"^  name\s+\S", out, re.M) and re.search(r"vector features\s+\S", out)   # the host CPU
     assert str(tmp_path) in out and re.search(r"entries\s+0", out)
 
 
@@ -219,6 +220,8 @@ def test_bench_a_workload_and_a_graph_with_json_and_a_plot(saved_mlp, tmp_path):
     fused = rows["tiny", "graphc fused"]
     assert fused["kernels"] == 1 and fused["bytes_moved"] == 2 * 16 * 4   # (x+1)*2-3 on 16 floats: one pass
     assert fused["q1"] <= fused["median"] <= fused["q3"] and fused["first_run"] > 0
+    unfused = rows["tiny", "graphc unfused"]   # three kernels, their intermediates in the arena
+    assert unfused["kernels"] == 3 and unfused["arena_bytes"] > 0 == fused["arena_bytes"]
     assert rows["tiny", "numpy"]["median"] > 0 and rows["tiny", "numpy"]["kernels"] is None
     graph = rows["mlp.gcg", "graphc fused"]
     assert [k[0] for k in graph["per_kernel"]] and abs(sum(k[4] for k in graph["per_kernel"]) - 1) < 1e-9

@@ -65,6 +65,7 @@ def test_a_small_program_draws_every_op_and_kernel_and_names_nothing_outside():
     assert relu["type"] == "f32[16,4]" and "test_viewer.py" in relu["source"] and relu["kernel"]
     assert any("fused" in d for d in relu["decisions"])
     assert page.count('<g class="buffer">') == len(compiled.explain().buffers)
+    assert '<text class="shape"' in page and ">[16,4]</text>" in page   # edges labeled with shapes
 
 
 def test_a_training_graph_opens_with_its_scopes_collapsed():
