@@ -64,7 +64,10 @@ Methods
 * sin/cos float32: evaluated in double. |x| < 2^19: x - n*pi/2 with a three-part pi/2
   (n*P1, n*P2 exact); otherwise a Payne-Hanek reduction done with 64-bit integer arithmetic:
   the 24-bit mantissa times a 96-bit window of 2/pi chosen from a constant table with
-  selects (no memory access). Both paths are computed and one selected per element.
+  selects (no memory access). The Payne-Hanek path is a branch taken only when some lane has
+  a huge (or non-finite) argument, so sin and cos are the two functions here that branch
+  (``BRANCHING``): a kernel loop calls them through ``llvm_vector_call``, which keeps the loop
+  vectorizable.
 * sin/cos float64: |x| < 2^20: four-part Cody-Waite reduction (n*P1..n*P3 exact, two-sums)
   giving r as a double-double; otherwise Payne-Hanek: the 53-bit mantissa times a 192-bit
   window of 2/pi (32-bit limbs, 12 32x32->64 bit products, explicit carries), the 128 top bits
@@ -93,10 +96,11 @@ from llvmlite import ir
 
 from .llvm_trig import cos, sin
 
-__all__ = ["emit_math", "MATH_FUNCTIONS"]
+__all__ = ["emit_math", "MATH_FUNCTIONS", "BRANCHING"]
 
 MATH_FUNCTIONS = ("exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "reciprocal",
                   "tanh", "sigmoid", "erf", "sin", "cos")
+BRANCHING = ("sin", "cos")   # their IR branches: called out of line (llvm_vector_call), not inlined in a loop
 
 _hx = float.fromhex
 

@@ -11,6 +11,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 from llvmlite import ir
 
+from . import llvm_math_binary, llvm_vector_call as vector_call
 from .llvm_util import declare
 
 I1, I64 = ir.IntType(1), ir.IntType(64)
@@ -42,7 +43,10 @@ class ScalarOps:
 
     def transcendental(self, b, name, x):
         if self.math_library is not None and name in self.math_library.MATH_FUNCTIONS:
-            return self.math_library.emit_math(b, name, x)
+            emit = self.math_library.emit_math
+            if name in self.math_library.BRANCHING:
+                return vector_call.call(b, name, lambda builder, v: emit(builder, name, v), [x])
+            return emit(b, name, x)
         if name in ("exp", "log", "sin", "cos", "sqrt"):
             return self.intrinsic(b, f"llvm.{name}", [x])
         if name == "rsqrt":
@@ -83,10 +87,16 @@ class ScalarOps:
             out = b.select(adjust, b.add(r, safe), r)   # (x % -1 is 0: r of x / 1)
         return b.select(y_zero, zero, out)
 
+    def fmod(self, b, x, y):
+        """C's fmod: vectorizable with the math library (``llvm_math_binary.fmod``), else frem."""
+        if self.math_library is None:
+            return b.frem(x, y)
+        return vector_call.call(b, "fmod", llvm_math_binary.fmod, [x, y])
+
     def float_divmod(self, b, op, x, y):
         """numpy's npy_divmod, step by step (C truthiness: NaN counts as non-zero)."""
         t, zero, one = x.type, _zero(x.type), ir.Constant(x.type, 1.0)
-        mod = b.frem(x, y)
+        mod = self.fmod(b, x, y)
         mod_nonzero = b.fcmp_unordered("!=", mod, zero)
         fix = b.and_(mod_nonzero, b.icmp_unsigned("!=", b.fcmp_ordered("<", y, zero), b.fcmp_ordered("<", mod, zero)))
         y_zero = b.fcmp_ordered("==", y, zero)
@@ -136,8 +146,9 @@ class Rule(NamedTuple):
 
 
 def _power(ops, b, args, dtype):
-    """``llvm.pow``, except for a constant exponent of 3 or 4 (a constant folded into the
-    kernel): a multiplication chain, as JAX's integer_pow and XLA do. ``x*x*x`` is within 1
+    """float32: ``llvm_math_binary.pow_f32`` (vectorized, within 1 ulp); float64: ``llvm.pow``
+    (libm). A constant exponent of 3 or 4 (a constant folded into the kernel), either
+    type: a multiplication chain, as JAX's integer_pow and XLA do. ``x*x*x`` is within 1
     ulp of the correctly rounded power and ``(x*x)*(x*x)`` within 2 (measured on 2e6 values
     of each float type; numpy's pow is itself a libm call); NaN, +-Inf, -0.0 and overflow
     come out as pow's. (2 needs nothing here: ``pow(x, 2)`` is ``x*x`` exactly, and LLVM
@@ -149,6 +160,8 @@ def _power(ops, b, args, dtype):
     if n == 4.0:
         square = b.fmul(x, x)
         return b.fmul(square, square)
+    if dtype == np.float32 and ops.math_library is not None:   # vectorized: exp(y log|x|) in double
+        return llvm_math_binary.pow_f32(b, x, y)
     return ops.intrinsic(b, "llvm.pow", [x, y])
 
 

@@ -1,10 +1,13 @@
 """sin and cos for the CPU backend's math library (see ``llvm_math``): Cody-Waite
 reduction for moderate arguments and a branch-free Payne-Hanek reduction for huge ones, in
-both precisions. The functions take the library's emitter ``e`` (float32 or float64).
+both precisions. The functions take the library's emitter ``e`` (float32 or float64). The
+Payne-Hanek code runs only when some lane needs it (``llvm_vector_call.rare``), so sin and cos
+branch and a kernel calls them through ``llvm_vector_call.call``.
 """
 from llvmlite import ir
 
 from .llvm_util import declare
+from .llvm_vector_call import rare
 
 _hx = float.fromhex
 
@@ -121,9 +124,7 @@ def _sincos_f32(e, x, want_cos):
     r = d.fma(nf, d.c(-_P1), xf)
     r = d.fma(nf, d.c(-_P2), r)
     r = d.fma(nf, d.c(-_P3B), r)
-    nl, rl = _ph_f32(e, x)
-    n = e.sel(fast, n, nl)
-    r = d.sel(fast, r, rl)
+    n, r = rare(b, b.not_(fast), (n, r), lambda: _ph_f32(e, x))   # huge |x|, inf, NaN
     if want_cos:
         n = b.add(n, e.ci(1))
     z = d.mul(r, r)
@@ -282,10 +283,7 @@ def _sincos_f64(d, x, want_cos):
     y3, e3 = d.two_sum(y2, d.neg(d.mul(nf, d.c(_P3))))
     lo = d.sub(d.add(e2, e3), d.mul(nf, d.c(_P4)))
     h, l = d.fast_two_sum(y3, lo)
-    nl, hl_, ll_ = _ph_f64(d, x)
-    n = d.sel(fast, n, nl)
-    h = d.sel(fast, h, hl_)
-    l = d.sel(fast, l, ll_)
+    n, h, l = rare(b, b.not_(fast), (n, h, l), lambda: _ph_f64(d, x))   # huge |x|, inf, NaN
     if want_cos:
         n = b.add(n, d.ci(1))
     z = d.mul(h, h)

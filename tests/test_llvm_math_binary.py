@@ -1,0 +1,134 @@
+"""fmod (behind float mod and floor_divide) and the float32 power on the CPU: vectorized
+(runtime.cpu.llvm_math_binary, called through llvm_vector_call), and exactly numpy's
+results for mod and floor_divide, within 1 ulp of numpy's power (0.5 ulp of the exact
+power, measured), in every lane of a vector whatever its neighbours take: the common case,
+or libm's fmod for a huge quotient, an infinity, a NaN or a zero divisor."""
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.runtime.cpu import llvm_math_binary
+
+# Sizes on both sides of every vector width the vectorizer may pick (4, 8, 16 lanes; x4 unrolled).
+SIZES = [0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 1000]
+
+
+def _run(fn, *arrays):
+    ps = [gc.placeholder(a.dtype, a.shape, name=f"x{i}") for i, a in enumerate(arrays)]
+    with gc.Session() as sess:
+        return sess.run(fn(*ps), dict(zip(ps, arrays)))
+
+
+def _same(got, want):
+    """Identical values and signs (NaNs equal)."""
+    nan = np.isnan(want)
+    return np.array_equal(np.isnan(got), nan) and np.array_equal(got[~nan], want[~nan]) \
+        and np.array_equal(np.signbit(got[~nan]), np.signbit(want[~nan]))
+
+
+def _operands(dtype, n, rng):
+    """Mostly small quotients; a few lanes of every kind that takes libm's path, at random
+    positions (so some vectors mix both kinds)."""
+    x = (rng.standard_normal(n) * rng.choice([1e-3, 1.0, 100.0, 1e4], n)).astype(dtype)
+    y = (rng.standard_normal(n) * rng.choice([1e-2, 1.0, 7.0], n)).astype(dtype)
+    if n:
+        fi = np.finfo(dtype)
+        rare = [(fi.max, 3.0), (-fi.max / 3, 1e-7), (1e30, 1e-30), (5.0, 0.0), (-5.0, -0.0), (np.inf, 2.0),
+                (-np.inf, 2.0), (3.0, np.inf), (-3.0, -np.inf), (np.nan, 1.0), (1.0, np.nan), (0.0, 2.0),
+                (-0.0, 2.0), (6.0, 3.0), (-6.0, 3.0), (6.0, -3.0), (fi.smallest_subnormal, 3.0),
+                (3.0, fi.smallest_subnormal), (2.0 ** 24 + 2, 1.0), (2.0 ** 60, 3.0)]
+        for k in rng.choice(n, size=min(n, max(1, n // 20)), replace=False):
+            x[k], y[k] = rare[rng.integers(len(rare))]
+    return x, y
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", SIZES)
+def test_mod_and_floor_divide_are_numpys(dtype, n):
+    rng = np.random.default_rng(n + (0 if dtype == np.float32 else 1000))
+    x, y = _operands(dtype, n, rng)
+    got_mod, got_div, got_fused = _run(lambda a, b: [gc.mod(a, b), gc.floor_divide(a, b),
+                                                     gc.mod(a * 1, b) + gc.floor_divide(a, b)], x, y)
+    with np.errstate(all="ignore"):
+        want_mod, want_div = np.mod(x, y), np.floor_divide(x, y)
+        want_fused = want_mod + want_div
+    assert _same(got_mod, want_mod) and _same(got_div, want_div) and _same(got_fused, want_fused)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mod_at_every_exponent_gap(dtype):
+    """fmod exactly at and around the fast path's quotient limit (2**24 float32, 2**52
+    float64), with rank 0 and 2-D operands."""
+    limit = 2.0 ** (24 if dtype == np.float32 else 52)
+    q = np.array([limit / 2, limit - 1, limit, limit + 2, limit * 2, limit * 1024], np.float64)
+    y = np.array([1.0, 3.0, 0.1, 1e-3, 7.5, 1e10])
+    x = np.outer(q, y).astype(dtype) + np.array([0.0, 0.5, 0.25, 0.75, 0.125, 1.5], dtype)
+    yy = np.broadcast_to(y.astype(dtype), x.shape).copy()
+    for a, b in [(x, yy), (-x, yy), (x, -yy), (np.array(x[2, 3]), np.array(yy[2, 3]))]:
+        with np.errstate(all="ignore"):
+            assert _same(_run(gc.mod, a, b), np.mod(a, b)), (a, b)
+
+
+def test_float32_power_within_one_ulp_of_numpy_and_half_of_exact():
+    rng = np.random.default_rng(5)
+    n = 1 << 16
+    x = np.exp(rng.uniform(-20, 20, n)).astype(np.float32)
+    x[::3] *= -1
+    y = (rng.standard_normal(n) * 4).astype(np.float32)
+    y[::3] = np.round(y[::3])                      # negative bases need integer exponents
+    got = _run(lambda a, b: a ** b, x, y)
+    with np.errstate(all="ignore"):
+        exact = np.power(x.astype(np.float64), y.astype(np.float64))
+        mine = np.power(x, y)
+    assert np.array_equal(np.isnan(got), np.isnan(mine))
+    normal = np.isfinite(exact) & (np.abs(exact) > np.finfo(np.float32).tiny) & (np.abs(exact) < 3e38)
+    spacing = np.spacing(np.abs(exact[normal]).astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(got[normal] - exact[normal]) / spacing) <= 0.5 + 1e-6
+    assert np.max(np.abs(got[normal].astype(np.float64) - mine[normal]) / spacing) <= 1.0
+    outside = np.isfinite(mine) & ~normal   # overflow to inf, underflow to denormals and 0
+    assert np.all(np.abs(got[outside].astype(np.float64) - mine[outside]) <= np.spacing(np.abs(mine[outside]))), \
+        "denormal results within 1 ulp"
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_float32_power_special_values_are_numpys(n):
+    """C99's special cases of pow (numpy's) in every lane position."""
+    s = np.array([0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 1.5, -1.5, 3.0, -3.0, np.inf, -np.inf,
+                  np.nan, 1e-40, -1e-40, 16777216.0, 16777218.0, -16777218.0, 1e30, -7.0], np.float32)
+    rng = np.random.default_rng(n)
+    x, y = rng.choice(s, n).astype(np.float32), rng.choice(s, n).astype(np.float32)
+    got = _run(lambda a, b: a ** b, x, y)
+    with np.errstate(all="ignore"):
+        want = np.power(x, y)
+    special = ~np.isfinite(want) | (want == 0) | (np.abs(want) < np.finfo(np.float32).tiny)
+    assert _same(got[special], want[special])
+    ok = np.abs(got[~special].astype(np.float64) - want[~special]) <= np.spacing(np.abs(want[~special]))
+    assert ok.all(), (x[~special][~ok], y[~special][~ok], got[~special][~ok], want[~special][~ok])
+
+
+def test_without_fma_float64_fmod_goes_to_libm_and_stays_exact(monkeypatch):
+    """A host without a fused multiply-add takes libm's fmod in every float64 lane."""
+    monkeypatch.setattr(llvm_math_binary, "_host_has_fma", lambda: False)
+    rng = np.random.default_rng(3)
+    x, y = _operands(np.float64, 257, rng)
+    x0 = gc.placeholder(gc.float64, x.shape, name="x")
+    y0 = gc.placeholder(gc.float64, y.shape, name="y")
+    with gc.Session() as sess:
+        compiled = sess.compile(gc.mod(x0, y0), {x0: x.shape, y0: y.shape})
+        got = sess.run(gc.mod(x0, y0), {x0: x, y0: y})
+    assert "llvm.fma" not in compiled.llvm_ir()
+    with np.errstate(all="ignore"):
+        assert _same(got, np.mod(x, y))
+
+
+@pytest.mark.parametrize("dtype", [gc.float32, gc.float64])
+@pytest.mark.parametrize("op, variant", [(gc.mod, "fmod"), (gc.floor_divide, "fmod"), (gc.sin, "sin"), (gc.cos, "cos")])
+def test_the_loop_vectorizer_calls_the_vector_variant(dtype, op, variant):
+    """The kernel's loop is widened, its call replaced by a vector variant (the vector
+    function ABI attribute), not left scalar."""
+    x = gc.placeholder(dtype, (1000,), name="x")
+    out = op(x, x + 1) if variant == "fmod" else op(x)
+    with gc.Session() as sess:
+        optimized = sess.compile(out, {x: (1000,)}).llvm_ir(optimized=True)
+    bits = 32 if dtype == gc.float32 else 64
+    assert f"@__graphc_{variant}_f{bits}_v" in "\n".join(l for l in optimized.splitlines() if " call " in l)
