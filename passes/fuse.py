@@ -83,6 +83,7 @@ class _Planner:
 
     def __init__(self, graph, forced):
         self.graph = graph
+        self.order = {n: i for i, n in enumerate(graph.nodes)}   # graph position, for sorting
         self.consumers = consumers(graph.nodes)
         self.outputs = set(graph.outputs)
         self.forced = forced            # node -> reason, from the input-limit repair
@@ -187,9 +188,8 @@ def _members(planner, root):
             else:
                 members.add(x)
                 stack.append(x)
-    order = {n: i for i, n in enumerate(planner.graph.nodes)}
-    external = sorted((x for x in inputs if not _inlined(x)), key=order.get)
-    return sorted(members, key=order.get), external
+    external = sorted((x for x in inputs if not _inlined(x)), key=planner.order.get)
+    return sorted(members, key=planner.order.get), external
 
 
 def _plan(graph):

@@ -105,6 +105,37 @@ def test_hit_links_external_symbols_and_data(cache_dir):
         assert ADD_FN(jit.address("f"))(0.3, 0.5) == pytest.approx(expected, rel=1e-14)
 
 
+def _program(second_layer):
+    """A program of two kernels: tanh(x @ w) with its bias, then a second layer that differs."""
+    gc.reset_default_graph()
+    x = gc.placeholder(gc.float32, [5, 8], name="x")
+    w = gc.constant(np.linspace(-1, 1, 64, dtype=np.float32).reshape(8, 8))
+    h = gc.tanh(x @ w + 0.5)
+    y = gc.sum(second_layer(h), axis=1)
+    with gc.Session() as sess:
+        value = np.linspace(-3, 3, 40, dtype=np.float32).reshape(5, 8)
+        compiled = sess.compile(y, {x: value})
+        got = sess.run(y, {x: value})
+    a = np.tanh(value @ np.linspace(-1, 1, 64, dtype=np.float32).reshape(8, 8) + 0.5)
+    return compiled._executor.code, got, a
+
+
+def test_a_changed_program_reuses_every_unchanged_kernel(cache_dir):
+    """Each kernel's module has its own entry: a program whose second layer changed compiles
+    that kernel alone and takes the other from the cache."""
+    first, got, a = _program(lambda h: h * 2.0)
+    assert_close(got, np.sum(a * 2, axis=1), np.float32)
+    before = set(entries(cache_dir))   # (the process's GEMM module may have an entry too)
+    assert first.hits == 0 and len(first.cache_keys) == 2
+    assert {k + disk_cache.SUFFIX for k in first.cache_keys} <= before
+    second, got, a = _program(lambda h: gc.exp(h))
+    assert_close(got, np.sum(np.exp(a), axis=1), np.float32)
+    assert second.hits == 1 and not second.from_cache and len(set(entries(cache_dir)) - before) == 1
+    assert len(set(first.cache_keys) & set(second.cache_keys)) == 1
+    third, _, _ = _program(lambda h: h * 2.0)
+    assert third.from_cache and third.hits == 2
+
+
 def check_graph():
     """Run a real graph (a fused tanh and a row sum) through a fresh gc.Session and check it against numpy."""
     gc.reset_default_graph()

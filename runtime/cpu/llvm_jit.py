@@ -3,10 +3,12 @@
 BLAS symbols (numpy's bundled OpenBLAS, ILP64 ``scipy_cblas_?gemm64_``) are made
 visible to generated code when the library can be found in the process.
 
-Compiled object code is kept in an on-disk cache (``disk_cache``), keyed by a sha256 of the
-unoptimized IR text, the host CPU name and features, the llvmlite and LLVM versions and
-``JIT_CACHE_VERSION``. On a hit no LLVM optimization or code generation runs: the cached object
-is loaded into an MCJIT engine built over an empty module (no parse of the IR either), and the
+A program is one module per distinct kernel, each compiled to object code on its own, and
+the objects are linked into one MCJIT engine built over an empty module. Object code is kept
+in an on-disk cache (``disk_cache``) per module, keyed by a sha256 of its unoptimized IR text,
+the host CPU name and features, the llvmlite and LLVM versions and ``JIT_CACHE_VERSION``, so a
+changed program reuses every kernel it shares with one compiled before. On a hit no LLVM
+optimization or code generation runs for that module (no parse of its IR either), and the
 optimized IR text for dumps comes from the same entry.
 """
 import ctypes
@@ -25,7 +27,7 @@ from .. import disk_cache
 
 # Bump when anything that shapes the object code changes without changing the IR text
 # (the pass pipeline, target machine options, the entry payload layout).
-JIT_CACHE_VERSION = "1:newpm-O3:mcjit:obj+zlib-ir"
+JIT_CACHE_VERSION = "2:newpm-O3:emit_object:obj+zlib-ir"
 
 
 def new_target_machine():
@@ -150,66 +152,89 @@ def _object_ok(obj):
 
 
 class JitModule:
-    """A compiled module: ``address(symbol)``; keeps the engine (and the code) alive.
+    """Compiled modules linked into one engine: ``address(symbol)``; keeps the engine (and the
+    code) alive. ``ir_text`` is one module's text or a list of them (a program's kernels, one
+    module each), each compiled to object code and cached on its own, so a changed program
+    reuses the object code of every module it shares with one compiled before.
 
-    ``from_cache`` says whether the object code came from the disk cache; ``cache_key`` is its key
-    (None when the cache is off); ``optimized`` is the optimized IR text either way.
+    ``from_cache`` says whether every module's object code came from the disk cache and
+    ``hits`` how many did; ``cache_keys`` are their keys (None when the cache is off),
+    ``cache_key`` the first; ``source`` and ``optimized`` are the modules' IR texts, before and
+    after optimization, joined.
     """
 
     def __init__(self, ir_text, cache=None):
-        self.source = ir_text
-        self.from_cache = False
-        self._optimized = self._optimized_z = None
+        texts = [ir_text] if isinstance(ir_text, str) else list(ir_text)
+        self.source = "\n".join(texts)
         use_cache = disk_cache.enabled() if cache is None else bool(cache) and disk_cache.enabled()
-        self.cache_key = cache_key(ir_text) if use_cache else None
-        if self.cache_key is not None and self._load_cached():
-            return
+        self.cache_keys = [cache_key(t) if use_cache else None for t in texts]
+        self.cache_key = self.cache_keys[0] if self.cache_keys else None
+        units = [self._load_cached(key) if key is not None else None for key in self.cache_keys]
+        cached = [u is not None for u in units]
+        self.hits = sum(cached)
+        self.from_cache = self.hits == len(texts)
+        units = [u if u is not None else self._compile(text, key) for u, text, key in zip(units, texts, self.cache_keys)]
+        try:
+            self.engine = _link([obj for obj, _ in units])
+        except Exception:   # a cached object LLVM refuses (where it raises at all): drop those, compile all
+            if not self.hits:
+                raise
+            for key in (k for k, hit in zip(self.cache_keys, cached) if hit):
+                disk_cache.reject(key)
+            units = [self._compile(text, key) for text, key in zip(texts, self.cache_keys)]
+            self.hits, self.from_cache = 0, False
+            self.engine = _link([obj for obj, _ in units])
+        self._texts = [optimized for _, optimized in units]   # str, or zlib bytes from the cache
+        self._optimized = None
+
+    @staticmethod
+    def _compile(ir_text, key):
+        """(object code, optimized IR text) of one module; stored under ``key`` unless None."""
         tm = target_machine()
         module_ref = llvm.parse_assembly(ir_text)
         module_ref.triple = tm.triple
         module_ref.data_layout = str(tm.target_data)
         module_ref.verify()
         optimize(module_ref)
-        self._optimized = str(module_ref)
-        self.engine = llvm.create_mcjit_compiler(module_ref, new_target_machine())
-        objects = []
-        if self.cache_key is not None:
-            self.engine.set_object_cache(lambda _module, buf: objects.append(buf), None)
-        self.engine.finalize_object()
-        if self.cache_key is not None and len(objects) == 1:
-            disk_cache.store(self.cache_key, _pack(objects[0], self._optimized))
+        optimized = str(module_ref)
+        obj = tm.emit_object(module_ref)
+        if key is not None:
+            disk_cache.store(key, _pack(obj, optimized))
+        return obj, optimized
 
-    def _load_cached(self):
-        payload = disk_cache.load(self.cache_key)
+    @staticmethod
+    def _load_cached(key):
+        """(object code, compressed optimized IR) from the cache, or None."""
+        payload = disk_cache.load(key)
         if payload is None:
-            return False
+            return None
         parts = _unpack(payload)
         if parts is None or not _object_ok(parts[0]):  # checksummed but malformed: written by something else
-            disk_cache.reject(self.cache_key)
-            return False
-        obj, self._optimized_z = parts
-        tm = target_machine()
-        try:
-            empty = llvm.parse_assembly("")
-            empty.triple = tm.triple
-            empty.data_layout = str(tm.target_data)
-            engine = llvm.create_mcjit_compiler(empty, new_target_machine())
-            engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
-            engine.finalize_object()
-        except Exception:  # an object LLVM refuses (where it raises at all): drop the entry and compile
-            self._optimized_z = None
-            disk_cache.reject(self.cache_key)
-            return False
-        self.engine, self.from_cache = engine, True
-        return True
+            disk_cache.reject(key)
+            return None
+        return parts
 
     @property
     def optimized(self):
-        """The optimized IR text (from the cache entry, decompressed on first use, after a hit)."""
-        if self._optimized is None and self._optimized_z is not None:
-            self._optimized = zlib.decompress(self._optimized_z).decode("utf-8")
-            self._optimized_z = None
+        """The optimized IR text (decompressed on first use where it came from the cache)."""
+        if self._optimized is None:
+            self._optimized = "\n".join(t if isinstance(t, str) else zlib.decompress(t).decode("utf-8")
+                                         for t in self._texts)
+            self._texts = None
         return self._optimized
 
     def address(self, symbol):
         return self.engine.get_function_address(symbol)
+
+
+def _link(objects):
+    """One MCJIT engine (over an empty module) holding ``objects``, finalized."""
+    tm = target_machine()
+    empty = llvm.parse_assembly("")
+    empty.triple = tm.triple
+    empty.data_layout = str(tm.target_data)
+    engine = llvm.create_mcjit_compiler(empty, new_target_machine())
+    for obj in objects:
+        engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    engine.finalize_object()
+    return engine

@@ -35,7 +35,7 @@ def call(builder, name, body, args):
     result; it is emitted once per module and type. ``name`` names the operation."""
     module = builder.module
     scalar_type = args[0].type
-    symbol = f"__graphc_{name}_f{_bits(scalar_type)}"
+    symbol = f"__graphc_{name}_f{_bits(scalar_type)}_{module.name}"   # (the module's name: unique in a program)
     fn = module.globals.get(symbol)
     if fn is None:
         fn = _define(module, symbol, body, scalar_type, len(args), inline=False)

@@ -1,7 +1,8 @@
 """Native kernels for the CPU: lower each kernel, check that this backend renders all of
-it, render it into one LLVM module, JIT the module once. Kernels that compute the same
-function of their parameter table (``structure_key``: N identical layers) share one
-function: each distinct kernel is built, optimized and compiled once.
+it, render each into an LLVM module of its own, compile the modules (each cached on disk by
+its text) and link them into one engine. Kernels that compute the same function of their
+parameter table (``structure_key``: N identical layers) share one function: each distinct
+kernel is built, optimized and compiled once.
 
 A kernel the lowering cannot express (gather, integer matmul, ...) or that holds an op
 without an entry in this backend's lowering table (llvm_ops.ELEMENTWISE; integer power)
@@ -9,6 +10,7 @@ raises ``Unsupported`` before anything is rendered, and is left to the numpy ref
 one kernel at a time, so every graph runs.
 """
 import ctypes
+import hashlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -133,31 +135,35 @@ def _reduction_work(e):
     return max([1] + [_reduction_work(c) for c in children])
 
 
-def _new_module():
-    module = ir.Module(name="graphc")
+_UNIT = "graphc_unit"   # a kernel module's name and symbol while it is built; then named by its text
+
+
+def _kernel_module(kernel, columns):
+    """(symbol, IR text) of a module holding ``kernel``'s function alone, the symbol a hash of
+    the text: the same kernel gives the same module in every program (one disk-cache entry)."""
+    module = ir.Module(name=_UNIT)
     tm = target_machine()
     module.triple = tm.triple
     module.data_layout = str(tm.target_data)
-    return module
+    KernelBuilder(module, kernel, _UNIT, ScalarOps(module, llvm_math), columns).build()
+    text = str(module)
+    symbol = "k_" + hashlib.sha256(text.encode()).hexdigest()[:24]
+    return symbol, text.replace(_UNIT, symbol)
 
 
 def build_native(kernel_nodes, private_products=()):
     """{node: NativeFunction} for the kernels that lower, and the JIT module holding them.
     Matmul kernels in ``private_products`` compute their product into a buffer of their own."""
-    module = _new_module()
-    ops = ScalarOps(module, llvm_math)
-    built, symbols = {}, {}   # (structure key, by columns) -> the function's symbol: each distinct kernel once
+    built, modules = {}, {}   # (structure key, by columns) -> (symbol, text): each distinct kernel once
     for node, (kernel, constants) in K.lower_kernels(kernel_nodes, check_renderable, private_products).items():
         columns = gemm_by_columns(kernel)
         key = (K.structure_key(kernel), columns)
-        symbol = symbols.get(key)
-        if symbol is None:
-            symbol = symbols[key] = f"k{len(symbols)}"
-            KernelBuilder(module, kernel, symbol, ops, columns).build()
-        built[node] = (kernel, constants, columns, symbol)
+        if key not in modules:
+            modules[key] = _kernel_module(kernel, columns)
+        built[node] = (kernel, constants, columns, modules[key][0])
     if not built:
         return {}, None
-    jit = JitModule(str(module))
+    jit = JitModule(list(dict(modules.values()).values()))
     result = {node: NativeFunction(k, c, KERNEL_FN(jit.address(symbol)), columns)
               for node, (k, c, columns, symbol) in built.items()}
     return result, jit
