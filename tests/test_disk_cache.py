@@ -5,6 +5,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -489,3 +490,21 @@ def test_writes_under_the_cap_list_the_directory_once(cache_dir, monkeypatch):
     assert len(listings) == 1
     assert disk_cache.store(disk_cache.make_key("one too many"), b"q" * 1000)
     assert len(listings) == 2 and len(entries(cache_dir)) == 18  # down to LOW_WATER of the cap
+
+
+def test_a_hit_renders_no_ir_and_a_changed_generator_misses(cache_dir, monkeypatch):
+    """A kernel module's key is its structure and the code generator's version: on a hit no
+    LLVM IR is built (until a dump asks for it); another generator version compiles anew."""
+    from graphc.runtime.cpu import llvm_codegen, llvm_jit, native
+    first, _, _ = _program(lambda h: h * 3.0)
+    built = []
+    real_build = llvm_codegen.KernelBuilder.build
+    monkeypatch.setattr(native.KernelBuilder, "build", lambda self: built.append(1) or real_build(self))
+    second, got, a = _program(lambda h: h * 3.0)
+    assert second.from_cache and built == []
+    assert_close(got, np.sum(a * 3, axis=1), np.float32)
+    assert re.search(r"define void @\"?k_", second.source) and len(built) == 2   # rendered for the dump only
+    monkeypatch.setattr(llvm_jit, "codegen_version", lambda: "another generator")
+    monkeypatch.setattr(native, "codegen_version", lambda: "another generator")
+    third, _, _ = _program(lambda h: h * 3.0)
+    assert third.hits == 0 and set(third.cache_keys).isdisjoint(first.cache_keys)

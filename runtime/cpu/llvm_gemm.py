@@ -70,14 +70,17 @@ def sgemm_symbol():
     with _lock:
         if not _compiled:
             import llvmlite.binding as llvm
-            from .llvm_jit import JitModule, target_machine
-            module = ir.Module(name="graphc_sgemm")
-            tm = target_machine()
-            module.triple = tm.triple
-            module.data_layout = str(tm.target_data)
-            add_sgemm(module)
-            try:
-                jit = JitModule(str(module))
+            from .llvm_jit import JitModule, LazyModule, codegen_version, target_machine
+
+            def render():
+                module = ir.Module(name="graphc_sgemm")
+                tm = target_machine()
+                module.triple = tm.triple
+                module.data_layout = str(tm.target_data)
+                add_sgemm(module)
+                return str(module)
+            try:   # (keyed by the generator's version: a cache hit renders no IR)
+                jit = JitModule(LazyModule(("graphc_sgemm", codegen_version()), render))
             except Exception:   # never worse than before: generated code keeps calling OpenBLAS
                 _compiled.append(None)
                 return None

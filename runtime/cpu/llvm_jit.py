@@ -14,6 +14,7 @@ optimized IR text for dumps comes from the same entry.
 import ctypes
 import functools
 import glob
+import hashlib
 import os
 import struct
 import sys
@@ -99,6 +100,20 @@ def host_fingerprint():
                       ".".join(map(str, llvm.llvm_version_info))])
 
 
+@functools.lru_cache(maxsize=None)
+def codegen_version():
+    """A sha256 over the source of the code that turns kernel IR into LLVM IR (this package
+    and the kernel IR's): part of a ``LazyModule``'s key, so a changed generator misses."""
+    h = hashlib.sha256()
+    here = os.path.dirname(os.path.abspath(__file__))
+    for folder in (here, os.path.join(os.path.dirname(here), "kernel")):
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), "rb") as f:
+                    h.update(name.encode() + b"\0" + f.read())
+    return h.hexdigest()
+
+
 def cache_key(ir_text):
     """The disk-cache key of the object code for unoptimized ``ir_text`` on this host."""
     return disk_cache.make_key(host_fingerprint(), ir_text)
@@ -151,12 +166,34 @@ def _object_ok(obj):
     return True
 
 
+class LazyModule:
+    """A module whose IR text is rendered only when it must be compiled (or shown). Its cache
+    key comes from ``key_parts`` (with the host's fingerprint) when they are given: whatever
+    decides the text, such as a kernel's structure and a hash of the code generator, so a hit
+    renders nothing; with no parts, from the text itself."""
+
+    def __init__(self, key_parts, text):
+        """``text``: the IR text, or a function returning it."""
+        self.key_parts, self._text = tuple(key_parts), text
+
+    def text(self):
+        if not isinstance(self._text, str):
+            self._text = self._text()
+        return self._text
+
+    def cache_key(self):
+        if not self.key_parts:
+            return cache_key(self.text())
+        return disk_cache.make_key(host_fingerprint(), *self.key_parts)
+
+
 class JitModule:
     """Compiled modules linked into one engine: ``address(symbol)``; keeps the engine (and the
     code) alive. ``ir_text`` is one module's text or a list of them (a program's kernels, one
     module each), each compiled to object code and cached on its own, so a changed program
     reuses the object code of every module it shares with one compiled before.
 
+    A module is given as its text or as a ``LazyModule``.
     ``from_cache`` says whether every module's object code came from the disk cache and
     ``hits`` how many did; ``cache_keys`` are their keys (None when the cache is off),
     ``cache_key`` the first; ``source`` and ``optimized`` are the modules' IR texts, before and
@@ -164,16 +201,18 @@ class JitModule:
     """
 
     def __init__(self, ir_text, cache=None):
-        texts = [ir_text] if isinstance(ir_text, str) else list(ir_text)
-        self.source = "\n".join(texts)
+        modules = [ir_text] if isinstance(ir_text, (str, LazyModule)) else list(ir_text)
+        self._modules = [LazyModule((), m) if isinstance(m, str) else m for m in modules]
+        self._source = None
         use_cache = disk_cache.enabled() if cache is None else bool(cache) and disk_cache.enabled()
-        self.cache_keys = [cache_key(t) if use_cache else None for t in texts]
+        self.cache_keys = [(m.cache_key() if use_cache else None) for m in self._modules]
         self.cache_key = self.cache_keys[0] if self.cache_keys else None
         units = [self._load_cached(key) if key is not None else None for key in self.cache_keys]
         cached = [u is not None for u in units]
         self.hits = sum(cached)
-        self.from_cache = self.hits == len(texts)
-        units = [u if u is not None else self._compile(text, key) for u, text, key in zip(units, texts, self.cache_keys)]
+        self.from_cache = self.hits == len(modules)
+        units = [u if u is not None else self._compile(m.text(), key)
+                 for u, m, key in zip(units, self._modules, self.cache_keys)]
         try:
             self.engine = _link([obj for obj, _ in units])
         except Exception:   # a cached object LLVM refuses (where it raises at all): drop those, compile all
@@ -181,11 +220,18 @@ class JitModule:
                 raise
             for key in (k for k, hit in zip(self.cache_keys, cached) if hit):
                 disk_cache.reject(key)
-            units = [self._compile(text, key) for text, key in zip(texts, self.cache_keys)]
+            units = [self._compile(m.text(), key) for m, key in zip(self._modules, self.cache_keys)]
             self.hits, self.from_cache = 0, False
             self.engine = _link([obj for obj, _ in units])
         self._texts = [optimized for _, optimized in units]   # str, or zlib bytes from the cache
         self._optimized = None
+
+    @property
+    def source(self):
+        """The modules' IR texts (a module that came from the cache is rendered now)."""
+        if self._source is None:
+            self._source = "\n".join(m.text() for m in self._modules)
+        return self._source
 
     @staticmethod
     def _compile(ir_text, key):

@@ -1,6 +1,6 @@
 """Native kernels for the CPU: lower each kernel, check that this backend renders all of
-it, render each into an LLVM module of its own, compile the modules (each cached on disk by
-its text) and link them into one engine. Kernels that compute the same function of their
+it, render each into an LLVM module of its own, compile the modules (each cached on disk
+under its kernel's structure) and link them into one engine. Kernels that compute the same function of their
 parameter table (``structure_key``: N identical layers) share one function: each distinct
 kernel is built, optimized and compiled once.
 
@@ -21,7 +21,7 @@ from llvmlite import ir
 from .. import kernel as K
 from . import llvm_gemm, llvm_math
 from .llvm_codegen import KernelBuilder, splits_gemm_rows
-from .llvm_jit import JitModule, blas_available, single_threaded_blas, target_machine
+from .llvm_jit import JitModule, LazyModule, blas_available, codegen_version, single_threaded_blas, target_machine
 from .llvm_ops import ELEMENTWISE, REDUCTIONS, ScalarOps
 
 KERNEL_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
@@ -135,35 +135,38 @@ def _reduction_work(e):
     return max([1] + [_reduction_work(c) for c in children])
 
 
-_UNIT = "graphc_unit"   # a kernel module's name and symbol while it is built; then named by its text
-
-
 def _kernel_module(kernel, columns):
-    """(symbol, IR text) of a module holding ``kernel``'s function alone, the symbol a hash of
-    the text: the same kernel gives the same module in every program (one disk-cache entry)."""
-    module = ir.Module(name=_UNIT)
-    tm = target_machine()
-    module.triple = tm.triple
-    module.data_layout = str(tm.target_data)
-    KernelBuilder(module, kernel, _UNIT, ScalarOps(module, llvm_math), columns).build()
-    text = str(module)
-    symbol = "k_" + hashlib.sha256(text.encode()).hexdigest()[:24]
-    return symbol, text.replace(_UNIT, symbol)
+    """(symbol, LazyModule) of a module holding ``kernel``'s function alone. Symbol and cache
+    key come from the kernel's structure and the code generator's version, so the same kernel
+    has the same module in every program (one disk-cache entry), and a hit renders no IR."""
+    # (a product's module calls graphc's GEMM when the host has one: loaded and its symbol
+    # registered here, before any object that calls it is linked, a hit or not)
+    own_gemm = kernel.gemm is not None and llvm_gemm.uses_own_gemm(kernel.gemm.dtype)
+    parts = ("kernel", codegen_version(), repr(K.structure_key(kernel)), repr(columns), repr(own_gemm))
+    symbol = "k_" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+
+    def render():
+        module = ir.Module(name=symbol)
+        tm = target_machine()
+        module.triple = tm.triple
+        module.data_layout = str(tm.target_data)
+        KernelBuilder(module, kernel, symbol, ScalarOps(module, llvm_math), columns).build()
+        return str(module)
+    return symbol, LazyModule(parts, render)
 
 
 def build_native(kernel_nodes, private_products=()):
     """{node: NativeFunction} for the kernels that lower, and the JIT module holding them.
     Matmul kernels in ``private_products`` compute their product into a buffer of their own."""
-    built, modules = {}, {}   # (structure key, by columns) -> (symbol, text): each distinct kernel once
+    built, modules = {}, {}   # symbol (the structure's hash) -> LazyModule: each distinct kernel once
     for node, (kernel, constants) in K.lower_kernels(kernel_nodes, check_renderable, private_products).items():
         columns = gemm_by_columns(kernel)
-        key = (K.structure_key(kernel), columns)
-        if key not in modules:
-            modules[key] = _kernel_module(kernel, columns)
-        built[node] = (kernel, constants, columns, modules[key][0])
+        symbol, module = _kernel_module(kernel, columns)
+        modules.setdefault(symbol, module)
+        built[node] = (kernel, constants, columns, symbol)
     if not built:
         return {}, None
-    jit = JitModule(list(dict(modules.values()).values()))
+    jit = JitModule(list(modules.values()))
     result = {node: NativeFunction(k, c, KERNEL_FN(jit.address(symbol)), columns)
               for node, (k, c, columns, symbol) in built.items()}
     return result, jit
