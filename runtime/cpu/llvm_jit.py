@@ -84,9 +84,12 @@ def single_threaded_blas():
     return setter is not None
 
 
-def optimize(module_ref):
+def optimize(module_ref, unroll=True):
+    """LLVM's O3 pipeline; ``unroll=False`` leaves out the loop unroller (the vectorizer still
+    interleaves), which halves a kernel module's optimization and code generation time."""
     tm = target_machine()
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_unrolling = unroll
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(module_ref, pb)
 
@@ -172,9 +175,9 @@ class LazyModule:
     decides the text, such as a kernel's structure and a hash of the code generator, so a hit
     renders nothing; with no parts, from the text itself."""
 
-    def __init__(self, key_parts, text):
-        """``text``: the IR text, or a function returning it."""
-        self.key_parts, self._text = tuple(key_parts), text
+    def __init__(self, key_parts, text, unroll=True):
+        """``text``: the IR text, or a function returning it; ``unroll``: see ``optimize``."""
+        self.key_parts, self._text, self.unroll = tuple(key_parts), text, unroll
 
     def text(self):
         if not isinstance(self._text, str):
@@ -183,8 +186,8 @@ class LazyModule:
 
     def cache_key(self):
         if not self.key_parts:
-            return cache_key(self.text())
-        return disk_cache.make_key(host_fingerprint(), *self.key_parts)
+            return cache_key(self.text()) if self.unroll else cache_key(self.text() + "\n; no unroll")
+        return disk_cache.make_key(host_fingerprint(), f"unroll={self.unroll}", *self.key_parts)
 
 
 class JitModule:
@@ -211,7 +214,7 @@ class JitModule:
         cached = [u is not None for u in units]
         self.hits = sum(cached)
         self.from_cache = self.hits == len(modules)
-        units = [u if u is not None else self._compile(m.text(), key)
+        units = [u if u is not None else self._compile(m.text(), key, m.unroll)
                  for u, m, key in zip(units, self._modules, self.cache_keys)]
         try:
             self.engine = _link([obj for obj, _ in units])
@@ -220,7 +223,7 @@ class JitModule:
                 raise
             for key in (k for k, hit in zip(self.cache_keys, cached) if hit):
                 disk_cache.reject(key)
-            units = [self._compile(m.text(), key) for m, key in zip(self._modules, self.cache_keys)]
+            units = [self._compile(m.text(), key, m.unroll) for m, key in zip(self._modules, self.cache_keys)]
             self.hits, self.from_cache = 0, False
             self.engine = _link([obj for obj, _ in units])
         self._texts = [optimized for _, optimized in units]   # str, or zlib bytes from the cache
@@ -234,14 +237,14 @@ class JitModule:
         return self._source
 
     @staticmethod
-    def _compile(ir_text, key):
+    def _compile(ir_text, key, unroll=True):
         """(object code, optimized IR text) of one module; stored under ``key`` unless None."""
         tm = target_machine()
         module_ref = llvm.parse_assembly(ir_text)
         module_ref.triple = tm.triple
         module_ref.data_layout = str(tm.target_data)
         module_ref.verify()
-        optimize(module_ref)
+        optimize(module_ref, unroll)
         optimized = str(module_ref)
         obj = tm.emit_object(module_ref)
         if key is not None:

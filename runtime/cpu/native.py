@@ -152,7 +152,7 @@ def _kernel_module(kernel, columns):
         module.data_layout = str(tm.target_data)
         KernelBuilder(module, kernel, symbol, ScalarOps(module, llvm_math), columns).build()
         return str(module)
-    return symbol, LazyModule(parts, render)
+    return symbol, LazyModule(parts, render, unroll=False)   # (unrolling buys a kernel loop nothing measurable)
 
 
 def build_native(kernel_nodes, private_products=()):

@@ -1,0 +1,200 @@
+"""Compile latency: graphc against jax.jit on the same programs, each measured in a fresh
+process (``python -m graphc.bench_compile``).
+
+Programs:
+- ``transformer`` (training step) and ``transformer_fwd`` (its loss alone): a pre-norm
+  transformer encoder, batch 8 x 64 tokens, d = 128, 4 heads, ffn 512 with tanh-gelu, a mean
+  squared error against a target, Adam; ``--layers`` 4 by default (16 for the scaling target);
+- ``chain``: 2,590 nodes of ``relu(layer_norm(tanh(h @ w)))`` blocks on 64 x 128, forward.
+
+graphc's time is graph-built to first result (``Session.run`` of a fresh Session: passes,
+codegen, LLVM, variable initialization, one run) with an empty disk cache ("cold"), then in
+a second fresh process over the cache the first filled ("warm"). jax's is ``jax.jit(f)`` to
+its first result (tracing, lowering, XLA compilation, one run) with no persistent cache.
+Every process builds the same parameters from one seed and prints its first loss, which
+the report compares across systems (float32; the step's values agree to ~1e-5 relative).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+B, T, D, HEADS, FFN = 8, 64, 128, 4, 512
+CHAIN_BLOCKS = 259   # 10 nodes a block: 2,590 nodes
+
+
+def parameters(layers, rng):
+    """Per layer: ln1 (g, b), wq, wk, wv, wo (+ biases), ln2 (g, b), w1, b1, w2, b2."""
+    def dense(n_in, n_out):
+        return (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32), \
+            (rng.standard_normal(n_out) * 0.02).astype(np.float32)
+    params = []
+    for _ in range(layers):
+        layer = {"g1": np.ones(D, np.float32), "b1": np.zeros(D, np.float32),
+                 "g2": np.ones(D, np.float32), "b2": np.zeros(D, np.float32)}
+        for name, (n_in, n_out) in {"q": (D, D), "k": (D, D), "v": (D, D), "o": (D, D),
+                                    "f1": (D, FFN), "f2": (FFN, D)}.items():
+            layer["w" + name], layer["c" + name] = dense(n_in, n_out)
+        params.append(layer)
+    x = rng.standard_normal((B, T, D)).astype(np.float32)
+    y = rng.standard_normal((B, T, D)).astype(np.float32)
+    return x, y, params
+
+
+def encoder(xp, nn, h, params):
+    """The encoder's loss input, written once for graphc (``xp = gc``) and jax.numpy."""
+    dh = D // HEADS
+
+    def heads(t):
+        return xp.transpose(xp.reshape(t, (B, T, HEADS, dh)), (0, 2, 1, 3))
+
+    for p in params:
+        a = nn.layer_norm(h, p["g1"], p["b1"])
+        q, k, v = (heads(a @ p["w" + n] + p["c" + n]) for n in "qkv")
+        scores = nn.softmax(q @ xp.transpose(k, (0, 1, 3, 2)) * (1.0 / np.sqrt(dh)))
+        attended = xp.reshape(xp.transpose(scores @ v, (0, 2, 1, 3)), (B, T, D))
+        h = h + attended @ p["wo"] + p["co"]
+        a = nn.layer_norm(h, p["g2"], p["b2"])
+        h = h + nn.gelu(a @ p["wf1"] + p["cf1"]) @ p["wf2"] + p["cf2"]
+    return h
+
+
+def chain(xp, nn, h, ws):
+    for w in ws:
+        h = xp.maximum(nn.layer_norm(xp.tanh(h @ w)), 0.0)
+    return h
+
+
+# -- one measurement, in this process -----------------------------------------------------------
+def _graphc(program, layers, train):
+    import graphc as gc
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    if program == "chain":
+        ws = [(rng.standard_normal((D, D)) / np.sqrt(D)).astype(np.float32) for _ in range(CHAIN_BLOCKS)]
+        x0 = rng.standard_normal((64, D)).astype(np.float32)
+        x = gc.placeholder(gc.float32, x0.shape, name="x")
+        loss = gc.mean(chain(gc, gc.nn, x, [gc.constant(w) for w in ws]))
+        feeds, fetch = {x: x0}, loss
+    else:
+        x0, y0, params = parameters(layers, rng)
+        x = gc.placeholder(gc.float32, x0.shape, name="x")
+        y = gc.placeholder(gc.float32, y0.shape, name="y")
+        variables = [{k: gc.Variable(v, name=f"l{i}_{k}") for k, v in p.items()} for i, p in enumerate(params)]
+        loss = gc.mean(gc.square(encoder(gc, gc.nn, x, variables) - y))
+        feeds = {x: x0, y: y0}
+        fetch = [loss, gc.train.Adam(1e-3).minimize(loss)] if train else loss
+    built = time.perf_counter()
+    with gc.Session() as sess:
+        value = sess.run(fetch, feeds)
+        first = time.perf_counter()
+        nodes = sum(1 for _ in gc.get_default_graph().nodes) if hasattr(gc, "get_default_graph") else None
+    value = value[0] if isinstance(value, list) else value
+    return {"seconds": first - built, "build": built - start, "loss": float(value), "nodes": nodes}
+
+
+def _jax(program, layers, train):
+    import jax
+    import jax.numpy as jnp
+
+    class nn:   # the same formulas as graphc's (layer_norm eps 1e-5, tanh gelu)
+        @staticmethod
+        def layer_norm(x, g=None, b=None):
+            c = x - x.mean(-1, keepdims=True)
+            y = c * jax.lax.rsqrt((c * c).mean(-1, keepdims=True) + 1e-5)
+            return y if g is None else y * g + b
+
+        @staticmethod
+        def softmax(x):
+            return jax.nn.softmax(x, axis=-1)
+
+        @staticmethod
+        def gelu(x):
+            return jax.nn.gelu(x, approximate=True)
+
+    rng = np.random.default_rng(0)
+    if program == "chain":
+        ws = [(rng.standard_normal((D, D)) / np.sqrt(D)).astype(np.float32) for _ in range(CHAIN_BLOCKS)]
+        x0 = rng.standard_normal((64, D)).astype(np.float32)
+        fn = jax.jit(lambda x: chain(jnp, nn, x, ws).mean())
+        start = time.perf_counter()
+        value = fn(x0).block_until_ready()
+        return {"seconds": time.perf_counter() - start, "loss": float(value)}
+    x0, y0, params = parameters(layers, rng)
+
+    def loss_fn(p, x, y):
+        return jnp.mean(jnp.square(encoder(jnp, nn, x, p) - y))
+
+    def step(p, m, v, t, x, y):   # Adam, TF1 form (graphc.train.Adam's)
+        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
+        t = t + 1
+        lr = 1e-3 * jnp.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+        m = jax.tree_util.tree_map(lambda m, g: 0.9 * m + 0.1 * g, m, g)
+        v = jax.tree_util.tree_map(lambda v, g: 0.999 * v + 0.001 * g * g, v, g)
+        p = jax.tree_util.tree_map(lambda p, m, v: p - lr * m / (jnp.sqrt(v) + 1e-8), p, m, v)
+        return loss, p, m, v, t
+
+    zeros = jax.tree_util.tree_map(np.zeros_like, params)
+    start = time.perf_counter()
+    if train:
+        out = jax.jit(step)(params, zeros, zeros, 0.0, x0, y0)
+    else:
+        out = (jax.jit(loss_fn)(params, x0, y0),)
+    value = jax.block_until_ready(out)[0]
+    return {"seconds": time.perf_counter() - start, "loss": float(value)}
+
+
+# -- the report -------------------------------------------------------------------------------------
+CASES = [("transformer", True), ("transformer_fwd", False), ("chain", False)]
+
+
+def measure(system, program, layers, env=None):
+    """One fresh process's measurement (a dict), or {"error": ...}."""
+    code = (f"import json, graphc.bench_compile as b; "
+            f"print(json.dumps(b._{system}({('chain' if program == 'chain' else 'transformer')!r}, {layers}, "
+            f"{program == 'transformer'})))")
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
+                           env={**os.environ, **(env or {})})
+    if child.returncode != 0:
+        return {"error": (child.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m graphc.bench_compile", description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", type=int, nargs="+", default=[4, 16])
+    parser.add_argument("--no-jax", action="store_true", help="graphc only")
+    opts = parser.parse_args(argv)
+    rows = []
+    for program, _ in CASES:
+        for layers in (opts.layers if program != "chain" else [0]):
+            with tempfile.TemporaryDirectory() as cache:
+                env = {"GRAPHC_CACHE_DIR": cache}
+                cold = measure("graphc", program, layers, env)
+                warm = measure("graphc", program, layers, env)
+            jax = None if opts.no_jax else measure("jax", program, layers)
+            rows.append((program, layers, cold, warm, jax))
+            _print_row(rows[-1])
+    return rows
+
+
+def _print_row(row):
+    program, layers, cold, warm, jax = row
+    def s(r):
+        return "n/a" if r is None else (r.get("error", "")[:40] if "error" in r else f"{r['seconds']:.2f} s")
+    ratio = (f"{cold['seconds'] / jax['seconds']:.2f}x" if jax and "error" not in jax and "error" not in cold else "")
+    name = program + (f" ({layers} layers)" if layers else "")
+    agree = ""
+    if jax and "loss" in jax and "loss" in cold:
+        agree = f"loss {cold['loss']:.6g} / {jax['loss']:.6g}"
+    print(f"{name:28s} graphc cold {s(cold):>9s}  warm {s(warm):>9s}  jax.jit {s(jax):>9s}  {ratio:>6s}  {agree}",
+          flush=True)
+
+
+if __name__ == "__main__":
+    main()

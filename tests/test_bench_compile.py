@@ -1,0 +1,56 @@
+"""The compile-latency benchmark's programs compute what they claim: graphc's first loss of
+the transformer encoder (forward, and the training step's loss) and of the chain against a
+float64 numpy evaluation of the same formulas; one fresh-process measurement runs."""
+import numpy as np
+import pytest
+
+from graphc import bench_compile as bc
+from graphc.runtime.cpu.llvm_jit import LazyModule
+
+
+class NumpyNN:
+    @staticmethod
+    def layer_norm(x, g=None, b=None):
+        c = x - x.mean(-1, keepdims=True)
+        y = c / np.sqrt((c * c).mean(-1, keepdims=True) + 1e-5)
+        return y if g is None else y * g + b
+
+    @staticmethod
+    def softmax(x):
+        e = np.exp(x - x.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    @staticmethod
+    def gelu(x):
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+def _numpy_loss(program, layers):
+    rng = np.random.default_rng(0)
+    if program == "chain":
+        ws = [(rng.standard_normal((bc.D, bc.D)) / np.sqrt(bc.D)).astype(np.float32) for _ in range(bc.CHAIN_BLOCKS)]
+        x = rng.standard_normal((64, bc.D)).astype(np.float32)
+        return bc.chain(np, NumpyNN, x.astype(np.float64), [w.astype(np.float64) for w in ws]).mean()
+    x, y, params = bc.parameters(layers, rng)
+    params = [{k: v.astype(np.float64) for k, v in p.items()} for p in params]
+    return np.mean((bc.encoder(np, NumpyNN, x.astype(np.float64), params) - y) ** 2)
+
+
+@pytest.mark.parametrize("program, layers, train", [("transformer", 1, False), ("transformer", 2, True),
+                                                    ("chain", 0, False)])
+def test_graphc_loss_is_numpys(program, layers, train):
+    got = bc._graphc(program, layers, train)
+    assert got["seconds"] > 0
+    assert got["loss"] == pytest.approx(_numpy_loss(program, layers), rel=2e-5)
+
+
+def test_a_fresh_process_measurement(tmp_path):
+    result = bc.measure("graphc", "transformer_fwd", 1, {"GRAPHC_CACHE_DIR": str(tmp_path)})
+    assert "error" not in result, result
+    assert result["loss"] == pytest.approx(_numpy_loss("transformer", 1), rel=2e-5)
+
+
+def test_kernel_modules_skip_the_unroller_and_key_on_it():
+    text = "define void @f() {\n  ret void\n}\n"
+    assert LazyModule((), text, unroll=False).cache_key() != LazyModule((), text).cache_key()
+    assert LazyModule(("a",), text, unroll=False).cache_key() != LazyModule(("a",), text).cache_key()
