@@ -25,26 +25,12 @@ import llvmlite.binding as llvm
 import numpy as np
 
 from .. import disk_cache
+from . import llvm_pool
+from .llvm_compile import new_target_machine, target_machine
 
 # Bump when anything that shapes the object code changes without changing the IR text
 # (the pass pipeline, target machine options, the entry payload layout).
 JIT_CACHE_VERSION = "2:newpm-O3:emit_object:obj+zlib-ir"
-
-
-def new_target_machine():
-    """A host target machine. An MCJIT engine takes ownership of the one it is given,
-    so each engine gets its own."""
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    target = llvm.Target.from_default_triple()
-    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-                                        opt=3, jit=True)
-
-
-@functools.lru_cache(maxsize=None)
-def target_machine():
-    """The shared host target machine, for triples, data layouts and optimization only."""
-    return new_target_machine()
 
 
 @functools.lru_cache(maxsize=None)
@@ -82,16 +68,6 @@ def single_threaded_blas():
     if setter is not None:
         setter(1)
     return setter is not None
-
-
-def optimize(module_ref, unroll=True):
-    """LLVM's O3 pipeline; ``unroll=False`` leaves out the loop unroller (the vectorizer still
-    interleaves), which halves a kernel module's optimization and code generation time."""
-    tm = target_machine()
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
-    pto.loop_unrolling = unroll
-    pb = llvm.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(module_ref, pb)
 
 
 @functools.lru_cache(maxsize=None)
@@ -214,8 +190,7 @@ class JitModule:
         cached = [u is not None for u in units]
         self.hits = sum(cached)
         self.from_cache = self.hits == len(modules)
-        units = [u if u is not None else self._compile(m.text(), key, m.unroll)
-                 for u, m, key in zip(units, self._modules, self.cache_keys)]
+        units = self._compile_missing(units)
         try:
             self.engine = _link([obj for obj, _ in units])
         except Exception:   # a cached object LLVM refuses (where it raises at all): drop those, compile all
@@ -223,7 +198,7 @@ class JitModule:
                 raise
             for key in (k for k, hit in zip(self.cache_keys, cached) if hit):
                 disk_cache.reject(key)
-            units = [self._compile(m.text(), key, m.unroll) for m, key in zip(self._modules, self.cache_keys)]
+            units = self._compile_missing([None] * len(units))
             self.hits, self.from_cache = 0, False
             self.engine = _link([obj for obj, _ in units])
         self._texts = [optimized for _, optimized in units]   # str, or zlib bytes from the cache
@@ -236,20 +211,17 @@ class JitModule:
             self._source = "\n".join(m.text() for m in self._modules)
         return self._source
 
-    @staticmethod
-    def _compile(ir_text, key, unroll=True):
-        """(object code, optimized IR text) of one module; stored under ``key`` unless None."""
-        tm = target_machine()
-        module_ref = llvm.parse_assembly(ir_text)
-        module_ref.triple = tm.triple
-        module_ref.data_layout = str(tm.target_data)
-        module_ref.verify()
-        optimize(module_ref, unroll)
-        optimized = str(module_ref)
-        obj = tm.emit_object(module_ref)
-        if key is not None:
-            disk_cache.store(key, _pack(obj, optimized))
-        return obj, optimized
+    def _compile_missing(self, units):
+        """``units`` with every missing one (None) compiled, in worker processes when there
+        are many (``llvm_pool``), and stored in the cache."""
+        missing = [i for i, u in enumerate(units) if u is None]
+        compiled = llvm_pool.compile_modules([(self._modules[i].text(), self._modules[i].unroll) for i in missing])
+        units = list(units)
+        for i, (obj, optimized) in zip(missing, compiled):
+            if self.cache_keys[i] is not None:
+                disk_cache.store(self.cache_keys[i], _pack(obj, optimized))
+            units[i] = (obj, optimized)
+        return units
 
     @staticmethod
     def _load_cached(key):

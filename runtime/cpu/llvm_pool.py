@@ -1,0 +1,118 @@
+"""Compiling many LLVM modules at once: in worker processes when that pays.
+
+llvmlite serializes every LLVM call of a process behind one lock, so a program's kernel
+modules compile on one core however many threads ask. A program with at least
+``POOL_MIN_MODULES`` modules to compile (disk-cache misses) on a machine with more than one
+core hands them to worker processes, one per core, started on first use and kept for the
+life of the process. A worker is ``llvm_compile.py`` run as a script: it imports llvmlite
+only (it starts in about a tenth of a second), never the user's program (multiprocessing's
+spawn and forkserver would import the main script again in every worker), and it talks
+over its stdin and stdout. Fewer modules, one core, ``GRAPHC_COMPILE_WORKERS=0``, or a
+worker that cannot start or dies: the modules compile in this process, as before. The
+object code is the same either way (same host, same LLVM, same pipeline).
+"""
+import atexit
+import os
+import queue
+import subprocess
+import sys
+import threading
+
+from . import llvm_compile
+
+POOL_MIN_MODULES = 8   # below, the round trips cost more than they save
+_workers = []
+_lock = threading.Lock()
+_broken = False
+
+
+def workers():
+    """How many worker processes to use: ``GRAPHC_COMPILE_WORKERS`` (0 turns them off), else
+    the number of cores."""
+    setting = os.environ.get("GRAPHC_COMPILE_WORKERS", "").strip()
+    if setting:
+        try:
+            return max(0, int(setting))
+        except ValueError:
+            pass
+    return os.cpu_count() or 1
+
+
+class WorkerError(RuntimeError):
+    """A module a worker could not compile (LLVM's message)."""
+
+
+def compile_modules(jobs):
+    """``[llvm_compile.compile_module(text, unroll) for text, unroll in jobs]``, in worker
+    processes when it pays (see the module docstring)."""
+    count = min(workers(), len(jobs))
+    pool = _start(count) if len(jobs) >= POOL_MIN_MODULES and count >= 2 and not _broken else []
+    if not pool:
+        return [llvm_compile.compile_module(*job) for job in jobs]
+    todo = queue.Queue()
+    for i in sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0])):   # largest first
+        todo.put(i)
+    results, failures = [None] * len(jobs), []
+
+    def serve(worker):
+        while True:
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                llvm_compile.write_message(worker.stdin, jobs[i])
+                reply = llvm_compile.read_message(worker.stdout)
+            except OSError:
+                reply = None
+            if reply is None:        # the worker died: its job and the rest go to the others or to us
+                todo.put(i)
+                _retire(worker)
+                return
+            status, value = reply
+            if status == "ok":
+                results[i] = value
+            else:
+                failures.append(WorkerError(value))
+
+    threads = [threading.Thread(target=serve, args=(w,), daemon=True) for w in pool]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
+    return [r if r is not None else llvm_compile.compile_module(*job) for r, job in zip(results, jobs)]
+
+
+def _start(count):
+    """``count`` live workers (started as needed), or fewer if they cannot start."""
+    global _broken
+    with _lock:
+        _workers[:] = [w for w in _workers if w.poll() is None]
+        while len(_workers) < count:
+            try:
+                _workers.append(subprocess.Popen(
+                    [sys.executable, "-I", llvm_compile.__file__, "--worker"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
+            except OSError:
+                _broken = True
+                break
+        return list(_workers[:count])
+
+
+def _retire(worker):
+    with _lock:
+        if worker in _workers:
+            _workers.remove(worker)
+    worker.kill()
+
+
+@atexit.register
+def _stop():
+    for worker in list(_workers):
+        try:
+            worker.stdin.close()
+            worker.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            worker.kill()

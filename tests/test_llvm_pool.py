@@ -1,0 +1,105 @@
+"""Compile workers: the same object code as compiling here, errors raised, a dead worker
+survived, the user's script never run again by a worker, and the pool off when asked."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from conftest import assert_close
+from graphc.runtime.cpu import llvm_compile, llvm_pool
+
+
+def _modules(n):
+    """n distinct small modules: double f_i(double x) = x * i + 0.5, in a vectorizable loop."""
+    texts = []
+    for i in range(n):
+        texts.append(textwrap.dedent(f"""
+            define void @f{i}(ptr noalias %a, i64 %n) {{
+            entry:
+              br label %loop
+            loop:
+              %j = phi i64 [0, %entry], [%j1, %loop]
+              %p = getelementptr double, ptr %a, i64 %j
+              %x = load double, ptr %p
+              %y = fmul double %x, {float(i)}
+              %z = fadd double %y, 0.5
+              store double %z, ptr %p
+              %j1 = add i64 %j, 1
+              %c = icmp slt i64 %j1, %n
+              br i1 %c, label %loop, label %exit
+            exit:
+              ret void
+            }}"""))
+    return [(t, i % 2 == 0) for i, t in enumerate(texts)]
+
+
+@pytest.fixture
+def two_workers(monkeypatch):
+    monkeypatch.setenv("GRAPHC_COMPILE_WORKERS", "2")
+
+
+def test_workers_give_the_same_object_code(two_workers):
+    jobs = _modules(llvm_pool.POOL_MIN_MODULES + 3)
+    here = [llvm_compile.compile_module(*job) for job in jobs]
+    assert llvm_pool.compile_modules(jobs) == here
+    assert len([w for w in llvm_pool._workers if w.poll() is None]) == 2
+
+
+def test_a_bad_module_raises_the_verifier_message(two_workers):
+    jobs = _modules(llvm_pool.POOL_MIN_MODULES)
+    jobs[3] = ("define void @g() {\n  ret i32 0\n}\n", True)
+    with pytest.raises((llvm_pool.WorkerError, RuntimeError), match="ret|type|error"):
+        llvm_pool.compile_modules(jobs)
+
+
+def test_a_dead_worker_is_replaced_and_its_jobs_done(two_workers):
+    jobs = _modules(llvm_pool.POOL_MIN_MODULES + 1)
+    llvm_pool.compile_modules(jobs)
+    for worker in list(llvm_pool._workers):
+        worker.kill()
+        worker.wait()
+    assert llvm_pool.compile_modules(jobs) == [llvm_compile.compile_module(*job) for job in jobs]
+
+
+def test_off_or_few_modules_compile_here(monkeypatch):
+    monkeypatch.setenv("GRAPHC_COMPILE_WORKERS", "0")
+    started = list(llvm_pool._workers)
+    jobs = _modules(llvm_pool.POOL_MIN_MODULES + 2)
+    assert llvm_pool.compile_modules(jobs) == [llvm_compile.compile_module(*job) for job in jobs]
+    monkeypatch.setenv("GRAPHC_COMPILE_WORKERS", "2")
+    llvm_pool.compile_modules(jobs[:llvm_pool.POOL_MIN_MODULES - 1])
+    assert llvm_pool._workers == started
+
+
+SCRIPT = textwrap.dedent("""
+    import numpy as np
+    import graphc as gc
+    print("the script ran", flush=True)
+    x = gc.placeholder(gc.float32, (4, 8), name="x")
+    h = x
+    for i in range(12):   # twelve distinct kernels: the workers compile them
+        h = gc.tanh(h * float(i + 1)) + gc.sum(h, axis=1, keepdims=True) * float(i)
+    value = float(gc.Session().run(gc.sum(h), {x: np.ones((4, 8), np.float32)}))
+    from graphc.runtime.cpu import llvm_pool
+    print(len(llvm_pool._workers), "workers")
+    print(value)
+""")
+
+
+def test_workers_never_run_the_users_script_again(tmp_path):
+    """A script without a main guard runs once (multiprocessing's spawn would import it
+    again in every worker), and the program it compiles in workers gives numpy's number."""
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "GRAPHC_COMPILE_WORKERS": "2", "GRAPHC_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("the script ran") == 1 and "2 workers" in out.stdout
+    h = np.ones((4, 8))
+    for i in range(12):
+        h = np.tanh(h * (i + 1)) + h.sum(axis=1, keepdims=True) * i
+    assert_close(np.float32(float(out.stdout.splitlines()[-1])), np.float32(h.sum()), np.float32)
