@@ -484,8 +484,49 @@ def environment():
             f"GRAPHC_NATIVE={native if native is not None else '(unset)'}; " + ", ".join(versions))
 
 
+GEMM_SHAPES = [(512, 1024, 784), (512, 1024, 1024), (512, 10, 1024), (256, 1024, 784), (784, 1024, 256)]
+
+
+def gemm_table(repeats=5):
+    """graphc's float32 GEMM alone (one thread) on the MLP's product shapes, in GFLOP/s and
+    as a fraction of one core's FMA peak measured here, beside numpy's OpenBLAS (its own
+    threads); [] where graphc uses OpenBLAS itself (no AVX-512F)."""
+    from .runtime.cpu import llvm_gemm
+    sgemm = llvm_gemm.sgemm_function()
+    if sgemm is None:
+        return []
+    tuned = llvm_gemm.tuning()
+    peak = tuned.get("peak_gflops")
+    lines = [f"graphc GEMM blocking kc {tuned['kc']}, mc {tuned['mc']} ({tuned['source']}); one core's FMA peak "
+             f"{peak if peak else 'not measured (blocking not tuned here)'} GFLOP/s", "",
+             "| product m x n x k | graphc GFLOP/s (1 thread) | of the FMA peak | numpy GFLOP/s |",
+             "|---|---:|---:|---:|"]
+    rng = np.random.default_rng(0)
+    for m, n, k in GEMM_SHAPES:
+        a, b = _normal(rng, (m, k)), _normal(rng, (k, n))
+        c = np.empty((m, n), np.float32)
+        ours = _best(lambda: sgemm(0, 0, m, n, k, a.ctypes.data, k, b.ctypes.data, n, c.ctypes.data, n), repeats)
+        np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-3)
+        theirs = _best(lambda: a @ b, repeats)
+        flops = 2 * m * n * k / 1e9
+        share = f"{flops / ours / peak:.0%}" if peak else "n/a"
+        lines.append(f"| {m} x {n} x {k} | {flops / ours:.0f} | {share} | {flops / theirs:.0f} |")
+    return lines
+
+
+def _best(fn, repeats):
+    fn()
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - start)
+    return min(runs)
+
+
 def report(results, startup, opts):
-    lines = ["## graphc benchmark", "", environment(), "",
+    from .tools.info import _cpu_model
+    lines = ["## graphc benchmark", "", f"CPU: {_cpu_model()}", "", environment(), "",
              f"Median of {opts.repeats} timed repeats after {opts.warmup} warm-up runs "
              f"(tiny: each repeat is the mean of {opts.tiny_inner} calls); float32, CPU. "
              "Outputs checked against numpy (rtol 1e-4, atol 1e-5) before timing. "
@@ -495,12 +536,14 @@ def report(results, startup, opts):
         lines += [f"- `{w.name}`: {w.description}" for w, _ in results] + [""]
     if startup:
         lines += startup_table(startup) + [""]
+    if opts.gemm:
+        lines += gemm_table() + [""]
     return "\n".join(lines)
 
 
 # -- command line --------------------------------------------------------------------------------
 def parse_args(argv=None):
-    names = [w.name for w in WORKLOADS] + ["startup"]
+    names = [w.name for w in WORKLOADS] + ["startup", "gemm"]
     parser = argparse.ArgumentParser(prog="python -m graphc.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help=f"comma-separated subset of: {','.join(names)}")
     parser.add_argument("--repeats", type=int, help="timed repeats per system (default 20; 3 with --quick)")
@@ -516,6 +559,7 @@ def parse_args(argv=None):
         parser.error("--repeats must be at least 1")
     opts.warmup = 1 if opts.quick else 3
     opts.tiny_inner = 100 if opts.quick else 1000
+    opts.gemm = "gemm" in opts.only
     return opts
 
 

@@ -28,36 +28,37 @@ B, T, D, HEADS, FFN = 8, 64, 128, 4, 512
 CHAIN_BLOCKS = 259   # 10 nodes a block: 2,590 nodes
 
 
-def parameters(layers, rng):
+def parameters(layers, rng, b=B, t=T, d=D, ffn=FFN):
     """Per layer: ln1 (g, b), wq, wk, wv, wo (+ biases), ln2 (g, b), w1, b1, w2, b2."""
     def dense(n_in, n_out):
         return (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32), \
             (rng.standard_normal(n_out) * 0.02).astype(np.float32)
     params = []
     for _ in range(layers):
-        layer = {"g1": np.ones(D, np.float32), "b1": np.zeros(D, np.float32),
-                 "g2": np.ones(D, np.float32), "b2": np.zeros(D, np.float32)}
-        for name, (n_in, n_out) in {"q": (D, D), "k": (D, D), "v": (D, D), "o": (D, D),
-                                    "f1": (D, FFN), "f2": (FFN, D)}.items():
+        layer = {"g1": np.ones(d, np.float32), "b1": np.zeros(d, np.float32),
+                 "g2": np.ones(d, np.float32), "b2": np.zeros(d, np.float32)}
+        for name, (n_in, n_out) in {"q": (d, d), "k": (d, d), "v": (d, d), "o": (d, d),
+                                    "f1": (d, ffn), "f2": (ffn, d)}.items():
             layer["w" + name], layer["c" + name] = dense(n_in, n_out)
         params.append(layer)
-    x = rng.standard_normal((B, T, D)).astype(np.float32)
-    y = rng.standard_normal((B, T, D)).astype(np.float32)
+    x = rng.standard_normal((b, t, d)).astype(np.float32)
+    y = rng.standard_normal((b, t, d)).astype(np.float32)
     return x, y, params
 
 
 def encoder(xp, nn, h, params):
     """The encoder's loss input, written once for graphc (``xp = gc``) and jax.numpy."""
-    dh = D // HEADS
+    b, t, d = h.shape
+    dh = d // HEADS
 
-    def heads(t):
-        return xp.transpose(xp.reshape(t, (B, T, HEADS, dh)), (0, 2, 1, 3))
+    def heads(v):
+        return xp.transpose(xp.reshape(v, (b, t, HEADS, dh)), (0, 2, 1, 3))
 
     for p in params:
         a = nn.layer_norm(h, p["g1"], p["b1"])
         q, k, v = (heads(a @ p["w" + n] + p["c" + n]) for n in "qkv")
-        scores = nn.softmax(q @ xp.transpose(k, (0, 1, 3, 2)) * (1.0 / np.sqrt(dh)))
-        attended = xp.reshape(xp.transpose(scores @ v, (0, 2, 1, 3)), (B, T, D))
+        scores = nn.softmax(q @ xp.transpose(k, (0, 1, 3, 2)) * float(1.0 / np.sqrt(dh)))   # (a Python float: float32 stays)
+        attended = xp.reshape(xp.transpose(scores @ v, (0, 2, 1, 3)), (b, t, d))
         h = h + attended @ p["wo"] + p["co"]
         a = nn.layer_norm(h, p["g2"], p["b2"])
         h = h + nn.gelu(a @ p["wf1"] + p["cf1"]) @ p["wf2"] + p["cf2"]
@@ -98,9 +99,8 @@ def _graphc(program, layers, train):
     return {"seconds": first - built, "build": built - start, "loss": float(value), "nodes": nodes}
 
 
-def _jax(program, layers, train):
+def _jax_nn():
     import jax
-    import jax.numpy as jnp
 
     class nn:   # the same formulas as graphc's (layer_norm eps 1e-5, tanh gelu)
         @staticmethod
@@ -116,7 +116,36 @@ def _jax(program, layers, train):
         @staticmethod
         def gelu(x):
             return jax.nn.gelu(x, approximate=True)
+    return nn
 
+
+def _jax_loss():
+    import jax.numpy as jnp
+    nn = _jax_nn()
+    return lambda p, x, y: jnp.mean(jnp.square(encoder(jnp, nn, x, p) - y))
+
+
+def _jax_step():
+    """One Adam step (TF1 form, graphc.train.Adam's) of the encoder's loss."""
+    import jax
+    import jax.numpy as jnp
+    loss_fn = _jax_loss()
+
+    def step(p, m, v, t, x, y):
+        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
+        t = t + 1
+        lr = 1e-3 * jnp.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+        m = jax.tree_util.tree_map(lambda m, g: 0.9 * m + 0.1 * g, m, g)
+        v = jax.tree_util.tree_map(lambda v, g: 0.999 * v + 0.001 * g * g, v, g)
+        p = jax.tree_util.tree_map(lambda p, m, v: p - lr * m / (jnp.sqrt(v) + 1e-8), p, m, v)
+        return loss, p, m, v, t
+    return step
+
+
+def _jax(program, layers, train):
+    import jax
+    import jax.numpy as jnp
+    nn = _jax_nn()
     rng = np.random.default_rng(0)
     if program == "chain":
         ws = [(rng.standard_normal((D, D)) / np.sqrt(D)).astype(np.float32) for _ in range(CHAIN_BLOCKS)]
@@ -126,19 +155,7 @@ def _jax(program, layers, train):
         value = fn(x0).block_until_ready()
         return {"seconds": time.perf_counter() - start, "loss": float(value)}
     x0, y0, params = parameters(layers, rng)
-
-    def loss_fn(p, x, y):
-        return jnp.mean(jnp.square(encoder(jnp, nn, x, p) - y))
-
-    def step(p, m, v, t, x, y):   # Adam, TF1 form (graphc.train.Adam's)
-        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
-        t = t + 1
-        lr = 1e-3 * jnp.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
-        m = jax.tree_util.tree_map(lambda m, g: 0.9 * m + 0.1 * g, m, g)
-        v = jax.tree_util.tree_map(lambda v, g: 0.999 * v + 0.001 * g * g, v, g)
-        p = jax.tree_util.tree_map(lambda p, m, v: p - lr * m / (jnp.sqrt(v) + 1e-8), p, m, v)
-        return loss, p, m, v, t
-
+    loss_fn, step = _jax_loss(), _jax_step()
     zeros = jax.tree_util.tree_map(np.zeros_like, params)
     start = time.perf_counter()
     if train:
@@ -147,6 +164,36 @@ def _jax(program, layers, train):
         out = (jax.jit(loss_fn)(params, x0, y0),)
     value = jax.block_until_ready(out)[0]
     return {"seconds": time.perf_counter() - start, "loss": float(value)}
+
+
+# -- peak intermediate memory of a training step ---------------------------------------------------
+MEMORY_SHAPE = dict(b=4, t=48, d=96, ffn=384)   # 4 x 48 tokens, d = 96, 4 layers
+
+
+def graphc_memory(layers=4):
+    """Bytes of the arena graphc's training step plans (intermediates only: parameters,
+    optimizer slots, feeds and results live outside it)."""
+    import graphc as gc
+    x0, y0, params = parameters(layers, np.random.default_rng(0), **MEMORY_SHAPE)
+    x = gc.placeholder(gc.float32, x0.shape, name="x")
+    y = gc.placeholder(gc.float32, y0.shape, name="y")
+    variables = [{k: gc.Variable(v, name=f"l{i}_{k}") for k, v in p.items()} for i, p in enumerate(params)]
+    loss = gc.mean(gc.square(encoder(gc, gc.nn, x, variables) - y))
+    step = [loss, gc.train.Adam(1e-3).minimize(loss)]
+    with gc.Session() as sess:
+        compiled = sess.compile(step, {x: x0, y: y0})
+        sess.run(step, {x: x0, y: y0})
+    return compiled.explain().arena_bytes
+
+
+def xla_memory(layers=4):
+    """XLA's ``temp_size_in_bytes`` for the same step (``compiled.memory_analysis()``)."""
+    import jax
+    x0, y0, params = parameters(layers, np.random.default_rng(0), **MEMORY_SHAPE)
+    step = _jax_step()
+    zeros = jax.tree_util.tree_map(np.zeros_like, params)
+    compiled = jax.jit(step).lower(params, zeros, zeros, 0.0, x0, y0).compile()
+    return compiled.memory_analysis().temp_size_in_bytes
 
 
 # -- the report -------------------------------------------------------------------------------------
@@ -180,6 +227,10 @@ def main(argv=None):
             jax = None if opts.no_jax else measure("jax", program, layers)
             rows.append((program, layers, cold, warm, jax))
             _print_row(rows[-1])
+    shape = ", ".join(f"{k} {v}" for k, v in MEMORY_SHAPE.items())
+    xla = "n/a" if opts.no_jax else f"{xla_memory() / 1e6:.2f} MB"
+    print(f"peak intermediates of a 4-layer training step ({shape}): graphc arena "
+          f"{graphc_memory() / 1e6:.2f} MB, XLA temp {xla}", flush=True)
     return rows
 
 

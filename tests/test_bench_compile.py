@@ -54,3 +54,19 @@ def test_kernel_modules_skip_the_unroller_and_key_on_it():
     text = "define void @f() {\n  ret void\n}\n"
     assert LazyModule((), text, unroll=False).cache_key() != LazyModule((), text).cache_key()
     assert LazyModule(("a",), text, unroll=False).cache_key() != LazyModule(("a",), text).cache_key()
+
+
+def test_the_gemm_table_states_gflops_against_the_peak():
+    """``python -m graphc.bench --only gemm``: every MLP product shape (checked against numpy
+    inside), graphc's GFLOP/s and its share of the FMA peak measured here."""
+    from graphc import bench
+    from graphc.runtime.cpu import llvm_gemm
+    lines = bench.gemm_table(repeats=1)
+    if not llvm_gemm.available():
+        assert lines == []
+        return
+    rows = [line for line in lines if line.startswith("| ") and " x " in line and "product" not in line]
+    assert len(rows) == len(bench.GEMM_SHAPES)
+    for line in rows:
+        ours, share = line.split("|")[2:4]
+        assert float(ours) > 0 and (share.strip() == "n/a" or 0 < float(share.strip().rstrip("%")) <= 150)

@@ -40,6 +40,12 @@ def test_info_names_the_versions_the_cpu_and_the_cache(tmp_path):
     assert re.search(r"cores\s+\d+", out) and "cupy" in out
     assert re.search(r"^  name\s+\S", out, re.M) and re.search(r"vector features\s+\S", out)   # the host CPU
     assert str(tmp_path) in out and re.search(r"entries\s+0", out)
+    from graphc.runtime.cpu import llvm_gemm
+    if llvm_gemm.available():   # the GEMM's blocking for this host, and one core's FMA peak
+        assert re.search(r"blocking\s+kc \d+, mc \d+ \((tuned|cached|environment)\)", out), out
+        assert re.search(r"one thread\s+[\d.]+ GFLOP/s of an FMA peak of [\d.]+ GFLOP/s", out), out
+    else:
+        assert "OpenBLAS" in out
 
 
 def test_dump_every_stage_one_stage_the_code_and_dot(saved_mlp, tmp_path):

@@ -2,6 +2,7 @@
 both transposes, edges and strides, directly and through graphc (matmul, transposed operands,
 batched products, epilogues, products split across threads). On a host without AVX-512F the
 products go to OpenBLAS and the graph tests still hold."""
+import ctypes
 import os
 
 import numpy as np
@@ -216,3 +217,52 @@ def test_sgemm_without_packing_memory_falls_back_to_the_plain_loop():
         c = np.full((m, n), np.nan, np.float32)
         fn(ta, tb, m, n, k, a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1], c.ctypes.data, n)
         np.testing.assert_array_equal(c, exact(a.T if ta else a, b.T if tb else b))
+
+
+@needs_sgemm
+@pytest.mark.parametrize("kc, mc", llvm_gemm.gemm_tune.CANDIDATES + ((4, 6), (7, 13)))
+def test_sgemm_exact_under_every_blocking_the_tuner_may_choose(kc, mc):
+    """Every candidate blocking (and odd ones: rounded to the tile) gives exact products at
+    shapes on both sides of its kc and mc, both transposes."""
+    live = llvm_gemm.blocking()
+    saved = tuple(live)
+    live[0], live[1] = kc, mc
+    try:
+        for m, n, k in [(mc - 1, 65, kc - 1), (mc, 64, kc), (mc + 1, 130, kc + 1), (2 * mc + 7, 17, 2 * kc + 3),
+                        (1, 300, kc + 5), (mc + 3, 16, 9)]:
+            m, k = max(m, 1), max(k, 1)
+            for ta in (False, True):
+                for tb in (False, True):
+                    a = ints((k, m) if ta else (m, k))
+                    b = ints((n, k) if tb else (k, n))
+                    c = np.full((m, n), np.nan, np.float32)
+                    sgemm(ta, tb, a, b, m, n, k, c)
+                    np.testing.assert_array_equal(c, exact(a.T if ta else a, b.T if tb else b),
+                                                  err_msg=f"kc={kc} mc={mc} m={m} n={n} k={k}")
+    finally:
+        live[0], live[1] = saved
+
+
+@needs_sgemm
+def test_the_tuner_measures_then_caches_and_obeys_the_environment(tmp_path, monkeypatch):
+    from graphc.runtime.cpu import gemm_tune
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("GRAPHC_CACHE", raising=False)
+    monkeypatch.delenv("GRAPHC_GEMM_BLOCKING", raising=False)
+    jit = llvm_gemm._compiled[0]
+    peak = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_void_p)(jit.address(llvm_gemm.PEAK_SYMBOL))
+    address = jit.global_address(llvm_gemm.BLOCKING_SYMBOL)
+    live = llvm_gemm.blocking()
+    saved = tuple(live)
+    try:
+        first = gemm_tune.tune(jit, SGEMM, peak, address)
+        assert first["source"] == "tuned" and (first["kc"], first["mc"]) in gemm_tune.CANDIDATES
+        assert tuple(live) == (first["kc"], first["mc"])
+        assert 0 < first["gflops"] <= first["peak_gflops"] * 1.1   # (the peak is one core's)
+        live[0], live[1] = 1, 1
+        second = gemm_tune.tune(jit, SGEMM, peak, address)
+        assert second["source"] == "cached" and tuple(live) == (first["kc"], first["mc"])
+        monkeypatch.setenv("GRAPHC_GEMM_BLOCKING", "128,30")
+        assert gemm_tune.tune(jit, SGEMM, peak, address)["source"] == "environment" and tuple(live) == (128, 30)
+    finally:
+        live[0], live[1] = saved

@@ -21,6 +21,7 @@ def info():
                      "llvmlite": llvmlite.__version__, "LLVM": ".".join(map(str, llvm.llvm_version_info))},
         "cpu": {"name": _cpu_model(), "LLVM target": llvm.get_host_cpu_name(), "cores": cores,
                 "vector features": " ".join(f for f in features if f.startswith(("avx", "sse4", "fma", "neon", "sve")))},
+        "gemm": _gemm(),
         "cuda": _cuda(),
         "compile cache": {"directory": directory or "off (GRAPHC_CACHE=0)", "entries": entries, "bytes": size},
     }
@@ -33,6 +34,19 @@ def info_text():
         width = max(len(k) for k in fields)
         lines += [f"  {k:<{width}}  {v}" for k, v in fields.items()]
     return "\n".join(lines)
+
+
+def _gemm():
+    """graphc's float32 GEMM on this host: its blocking and one core's FMA peak."""
+    from ..runtime.cpu import llvm_gemm
+    tuned = llvm_gemm.tuning()
+    if not tuned:
+        return {"float32": "OpenBLAS (no AVX-512F: graphc's own GEMM is not used)"}
+    fields = {"float32": "graphc's own (6x64 AVX-512 micro-kernel)",
+              "blocking": f"kc {tuned['kc']}, mc {tuned['mc']} ({tuned['source']})"}
+    if tuned.get("peak_gflops"):
+        fields["one thread"] = f"{tuned['gflops']} GFLOP/s of an FMA peak of {tuned['peak_gflops']} GFLOP/s per core"
+    return fields
 
 
 def _cpu_model():

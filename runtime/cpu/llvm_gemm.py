@@ -29,10 +29,13 @@ import threading
 
 from llvmlite import ir
 
+from . import gemm_tune
 from .llvm_gemm_pack import pack_a, pack_b
 from .llvm_util import F32, I32, I64, PTR, V16, Fn, c64, declare, fma, lane_masks, masked_load, masked_store, splat
 
 SYMBOL = "graphc_sgemm"
+BLOCKING_SYMBOL = "graphc_sgemm.blocking"     # [kc, mc], chosen per host by ``tune``
+PEAK_SYMBOL = "graphc_fma_peak"               # void(i64 iterations, ptr out): 384 flops an iteration
 SIGNATURE = [I64, I64, I64, I64, I64, PTR, I64, PTR, I64, PTR, I64]
 UPDATE_SYMBOL = "graphc_sgemm_update"        # C += alpha * op(A) @ op(B): the same arguments, then alpha
 UPDATE_SIGNATURE = SIGNATURE + [F32]
@@ -56,6 +59,20 @@ def available():
 
 _lock = threading.Lock()
 _compiled = []      # the JitModule holding graphc_sgemm, kept alive for the process
+_tuning = {}        # the blocking chosen for this host, its GFLOP/s and the FMA peak (gemm_tune)
+
+
+def blocking():
+    """The live [kc, mc] of graphc's GEMM (a ctypes array over the code's own global), or None."""
+    if sgemm_symbol() is None:
+        return None
+    return (ctypes.c_int64 * 2).from_address(_compiled[0].global_address(BLOCKING_SYMBOL))
+
+
+def tuning():
+    """The GEMM's blocking on this host and what it measured (``gemm_tune.tune``), or {}
+    where graphc's GEMM is not used."""
+    return dict(_tuning) if sgemm_symbol() is not None else {}
 
 
 def sgemm_symbol():
@@ -78,12 +95,16 @@ def sgemm_symbol():
                 module.triple = tm.triple
                 module.data_layout = str(tm.target_data)
                 add_sgemm(module)
+                add_fma_peak(module)
                 return str(module)
             try:   # (keyed by the generator's version: a cache hit renders no IR)
                 jit = JitModule(LazyModule(("graphc_sgemm", codegen_version()), render))
             except Exception:   # never worse than before: generated code keeps calling OpenBLAS
                 _compiled.append(None)
                 return None
+            _tuning.update(gemm_tune.tune(jit, ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 5 + [ctypes.c_void_p, ctypes.c_int64] * 3))(jit.address(SYMBOL)),
+                                          ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_void_p)(jit.address(PEAK_SYMBOL)),
+                                          jit.global_address(BLOCKING_SYMBOL)))
             llvm.add_symbol(SYMBOL, jit.address(SYMBOL))
             llvm.add_symbol(UPDATE_SYMBOL, jit.address(UPDATE_SYMBOL))
             _compiled.append(jit)
@@ -268,6 +289,23 @@ def add_sgemm(module, mr=MR, nv=NV, kc_max=KC, mc_max=MC, nc_max=NC, ku=KU, name
     return f.fn
 
 
+def add_fma_peak(module, chains=12):
+    """``graphc_fma_peak(i64 iterations, ptr out)``: ``chains`` independent chains of
+    ``llvm.fma.v16f32`` (enough to cover the FMA latency on every AVX-512 core), 2 * 16 *
+    ``chains`` flops an iteration; the sum goes to ``out`` so nothing is optimized away."""
+    f = Fn(module, PEAK_SYMBOL, [I64, PTR], linkage=None)
+    iterations, out = f.fn.args
+    b, fmadd = f.b, fma(module)
+    x, y = ir.Constant(V16, [0.999] * 16), ir.Constant(V16, [0.001] * 16)
+    start = [ir.Constant(V16, [float(i)] * 16) for i in range(chains)]
+    accs = f.loop(c64(0), iterations, 1, lambda i, accs: [b.call(fmadd, [a, x, y]) for a in accs], start)
+    total = accs[0]
+    for a in accs[1:]:
+        total = b.fadd(total, a)
+    b.store(total, out, align=4)
+    b.ret_void()
+
+
 def _by_width(b, n, narrow, wide, args):
     """Call the narrow core for products at most 16 columns wide, else the wide one."""
     with b.if_else(b.icmp_signed("<=", n, c64(16 * NARROW[1]))) as (t, o):
@@ -277,9 +315,18 @@ def _by_width(b, n, narrow, wide, args):
             b.call(wide, args)
 
 
+def _blocking(module, kc_max, mc_max):
+    """``@graphc_sgemm.blocking``: {kc, mc} read by every call (``tune`` rewrites them)."""
+    g = module.globals.get(BLOCKING_SYMBOL)
+    if g is None:
+        g = ir.GlobalVariable(module, ir.ArrayType(I64, 2), name=BLOCKING_SYMBOL)
+        g.initializer = ir.Constant(ir.ArrayType(I64, 2), [kc_max, mc_max])
+        g.align = 8
+    return g
+
+
 def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name):
     nr = 16 * nv
-    mc_max = max(mr, mc_max // mr * mr)
     nc_max = max(nr, nc_max // nr * nr)
     uk = _ukernel(module, mr, nv, ku, f"{name}.ukernel")
     packer_b = pack_b(module, nv, f"{name}.pack_b")
@@ -311,11 +358,18 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name):
     b.branch(done)
 
     b.position_at_end(gemm)
+    # kc, mc: the blocking of this host (tune), rounded to what the tile needs
+    blocking = _blocking(module, kc_max, mc_max)
+    kc_max = b.load(b.gep(blocking, [c64(0), c64(0)], inbounds=True), typ=I64)
+    kc_max = b.select(b.icmp_signed("<", kc_max, c64(ku)), c64(ku), kc_max)
+    mc_max = b.load(b.gep(blocking, [c64(0), c64(1)], inbounds=True), typ=I64)
+    mc_max = b.mul(b.sdiv(mc_max, c64(mr)), c64(mr))
+    mc_max = b.select(b.icmp_signed("<", mc_max, c64(mr)), c64(mr), mc_max)
     # kc: the sum split into equal blocks of at most kc_max, each padded to a multiple of ku
-    nblocks = b.sdiv(b.add(k, c64(kc_max - 1)), c64(kc_max))
+    nblocks = b.sdiv(b.add(k, b.sub(kc_max, c64(1))), kc_max)
     kc_blk = b.sdiv(b.add(k, b.sub(nblocks, c64(1))), nblocks)
     kcp_max = b.mul(b.sdiv(b.add(kc_blk, c64(ku - 1)), c64(ku)), c64(ku))
-    mc_cap = f.min(c64(mc_max), b.mul(b.sdiv(b.add(m, c64(mr - 1)), c64(mr)), c64(mr)))
+    mc_cap = f.min(mc_max, b.mul(b.sdiv(b.add(m, c64(mr - 1)), c64(mr)), c64(mr)))
     nc_cap = f.min(c64(nc_max), b.mul(b.sdiv(b.add(n, c64(nr - 1)), c64(nr)), c64(nr)))
     a_bytes = b.mul(b.mul(mc_cap, kcp_max), c64(4))
     b_bytes = b.mul(b.mul(nc_cap, kcp_max), c64(4))
@@ -342,7 +396,7 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name):
             b.call(packer_b, [tb, bm, ldb, pc, kc, jc, nc, kcp, bbuf])
 
             def iblock(ic, _):
-                mc = f.min(c64(mc_max), b.sub(m, ic))
+                mc = f.min(mc_max, b.sub(m, ic))
                 b.call(packer_a, [ta, a, lda, ic, mc, pc, kc, kcp, abuf])
 
                 def jr_loop(jr, _):

@@ -247,6 +247,9 @@ class JitModule:
     def address(self, symbol):
         return self.engine.get_function_address(symbol)
 
+    def global_address(self, symbol):
+        return self.engine.get_global_value_address(symbol)
+
 
 def _link(objects):
     """One MCJIT engine (over an empty module) holding ``objects``, finalized."""
