@@ -142,6 +142,26 @@ class Compiled:
     def variable_names(self):
         return list(self._variable_names)
 
+    def lean(self, feed_names):
+        """A function of the feed arrays, in ``feed_names`` order (checked by the caller: C
+        order, the planned dtypes and shapes), that returns the single output, owned by the
+        caller, or None when the program is busy on another thread (run it the usual way
+        then); None instead of a function for programs without a lean path (see
+        ``BoundRun.lean``)."""
+        run = self._executor.lean(feed_names) if self.call_plan is not None else None
+        if run is None:
+            return None
+        busy = self._busy
+
+        def call(values):
+            if not busy.acquire(False):
+                return None
+            try:
+                return run(values)
+            finally:
+                busy.release()
+        return call
+
     def run(self, feeds, variables, check_numerics=False, trace=None):
         """Values of the outputs, given feed arrays (by name) and variable arrays (by name);
         ``check_numerics`` raises NumericsError at the first NaN/Inf (runtime.numerics);
