@@ -23,9 +23,10 @@ class Rewriter:
 
     def copy(self, node, inputs=None, attrs=None):
         """``node`` in the new graph (same name, op and location), with mapped inputs."""
-        new = self.out.add_node(node.op, self.inputs_of(node) if inputs is None else inputs,
-                                node.attrs if attrs is None else attrs,
-                                name=node.name, loc=node.loc, exact_name=True)
+        inputs = self.inputs_of(node) if inputs is None else inputs
+        new = self.out.add_node(node.op, inputs, node.attrs if attrs is None else attrs,
+                                name=node.name, loc=node.loc, exact_name=True,
+                                known_type=_type_if_unchanged(node, inputs) if attrs is None else None)
         self.mapping[node] = new
         return new
 
@@ -58,6 +59,19 @@ def live_copy(graph, outputs):
     for node in graph.nodes:
         if node in live:
             mapping[node] = out.add_node(node.op, [mapping[x] for x in node.inputs], node.attrs,
-                                         name=node.name, loc=node.loc, exact_name=True)
+                                         name=node.name, loc=node.loc, exact_name=True,
+                                         known_type=(node.dtype, node.shape))   # (inputs copied as they were)
     out.outputs = tuple(mapping[n] for n in outputs)
     return out
+
+
+def _type_if_unchanged(node, inputs):
+    """``node``'s (dtype, shape) when ``inputs`` have its inputs' types (type inference reads
+    only the inputs' types and the attrs), else None (infer again)."""
+    if len(inputs) != len(node.inputs):
+        return None
+    for new, old in zip(inputs, node.inputs):
+        if new is not old and (new.shape != old.shape or new.dtype != old.dtype):
+            return None
+    return node.dtype, node.shape
+

@@ -30,10 +30,12 @@ class Graph:
         self.outputs = None
 
     # -- building ---------------------------------------------------------
-    def add_node(self, op, inputs=(), attrs=None, name=None, loc=None, exact_name=False):
+    def add_node(self, op, inputs=(), attrs=None, name=None, loc=None, exact_name=False, known_type=None):
         """Create a node, inferring its dtype and shape; errors name the op and ``loc``.
 
         ``exact_name`` keeps ``name`` as given (no scope, no suffix) and fails if taken.
+        ``known_type``: the (dtype, shape) inference would give, known to the caller (a pass
+        copying a node whose inputs' types and attrs are unchanged): not inferred again.
         """
         attrs = dict(attrs or {})
         opdef = get_op(op)
@@ -49,7 +51,7 @@ class Graph:
         else:
             name = self.unique_name(name or op)
         try:
-            dtype, shape = opdef.infer(list(inputs), **attrs)
+            dtype, shape = known_type if known_type is not None else opdef.infer(list(inputs), **attrs)
         except GraphcError as e:
             operands = ", ".join(f"'{x.name}' {x.type}" for x in inputs)
             where = f" at {loc}" if loc else ""

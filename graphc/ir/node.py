@@ -23,10 +23,15 @@ class Node:
     __slots__ = ("graph", "op", "inputs", "attrs", "dtype", "shape", "name", "loc")
 
     def __init__(self, graph, op, inputs, attrs, dtype, shape, name, loc):
-        attrs = MappingProxyType(dict(attrs))  # read-only view: attrs cannot be edited either
-        for slot, value in zip(self.__slots__, (graph, op, tuple(inputs), attrs, dtype,
-                                                None if shape is None else tuple(shape), name, loc)):
-            object.__setattr__(self, slot, value)
+        set_ = object.__setattr__
+        set_(self, "graph", graph)
+        set_(self, "op", op)
+        set_(self, "inputs", tuple(inputs))
+        set_(self, "attrs", MappingProxyType(dict(attrs)))   # read-only view: attrs cannot be edited either
+        set_(self, "dtype", dtype)
+        set_(self, "shape", None if shape is None else tuple(shape))
+        set_(self, "name", name)
+        set_(self, "loc", loc)
 
     def __setattr__(self, name, value):
         raise AttributeError("graphc IR nodes are immutable")
