@@ -2,7 +2,6 @@
 both transposes, edges and strides, directly and through graphc (matmul, transposed operands,
 batched products, epilogues, products split across threads). On a host without AVX-512F the
 products go to OpenBLAS and the graph tests still hold."""
-import ctypes
 import os
 
 import numpy as np
@@ -250,19 +249,19 @@ def test_the_tuner_measures_then_caches_and_obeys_the_environment(tmp_path, monk
     monkeypatch.delenv("GRAPHC_CACHE", raising=False)
     monkeypatch.delenv("GRAPHC_GEMM_BLOCKING", raising=False)
     jit = llvm_gemm._compiled[0]
-    peak = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_void_p)(jit.address(llvm_gemm.PEAK_SYMBOL))
+    peak = llvm_gemm.PEAK_PROTO(jit.address(llvm_gemm.PEAK_SYMBOL))
     address = jit.global_address(llvm_gemm.BLOCKING_SYMBOL)
     live = llvm_gemm.blocking()
     saved = tuple(live)
     try:
-        first = gemm_tune.tune(jit, SGEMM, peak, address)
+        first = gemm_tune.tune(SGEMM, peak, address)
         assert first["source"] == "tuned" and (first["kc"], first["mc"]) in gemm_tune.CANDIDATES
         assert tuple(live) == (first["kc"], first["mc"])
         assert 0 < first["gflops"] <= first["peak_gflops"] * 1.1   # (the peak is one core's)
         live[0], live[1] = 1, 1
-        second = gemm_tune.tune(jit, SGEMM, peak, address)
+        second = gemm_tune.tune(SGEMM, peak, address)
         assert second["source"] == "cached" and tuple(live) == (first["kc"], first["mc"])
         monkeypatch.setenv("GRAPHC_GEMM_BLOCKING", "128,30")
-        assert gemm_tune.tune(jit, SGEMM, peak, address)["source"] == "environment" and tuple(live) == (128, 30)
+        assert gemm_tune.tune(SGEMM, peak, address)["source"] == "environment" and tuple(live) == (128, 30)
     finally:
         live[0], live[1] = saved

@@ -8,7 +8,6 @@ import textwrap
 import numpy as np
 import pytest
 
-import graphc as gc
 from conftest import assert_close
 from graphc.runtime.cpu import llvm_compile, llvm_pool
 

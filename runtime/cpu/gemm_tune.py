@@ -24,7 +24,7 @@ SHAPES = ((256, 1024, 512), (512, 512, 1024))   # m, n, k: about 0.27 and 0.54 G
 PEAK_ITERATIONS = 1 << 16                        # 384 flops each: ~25 Mflop
 
 
-def tune(jit, sgemm, peak, blocking_address):
+def tune(sgemm, peak, blocking_address):
     """Set the blocking at ``blocking_address`` for this host and return what was chosen:
     {"kc", "mc", "source" (tuned, cached or environment), "gflops" (single-threaded, on
     SHAPES), "peak_gflops" (one core's FMA peak)}."""

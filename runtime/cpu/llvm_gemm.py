@@ -57,6 +57,8 @@ def available():
         return False
 
 
+SGEMM_PROTO = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 5 + [ctypes.c_void_p, ctypes.c_int64] * 3))
+PEAK_PROTO = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_void_p)
 _lock = threading.Lock()
 _compiled = []      # the JitModule holding graphc_sgemm, kept alive for the process
 _tuning = {}        # the blocking chosen for this host, its GFLOP/s and the FMA peak (gemm_tune)
@@ -102,8 +104,7 @@ def sgemm_symbol():
             except Exception:   # never worse than before: generated code keeps calling OpenBLAS
                 _compiled.append(None)
                 return None
-            _tuning.update(gemm_tune.tune(jit, ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 5 + [ctypes.c_void_p, ctypes.c_int64] * 3))(jit.address(SYMBOL)),
-                                          ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_void_p)(jit.address(PEAK_SYMBOL)),
+            _tuning.update(gemm_tune.tune(SGEMM_PROTO(jit.address(SYMBOL)), PEAK_PROTO(jit.address(PEAK_SYMBOL)),
                                           jit.global_address(BLOCKING_SYMBOL)))
             llvm.add_symbol(SYMBOL, jit.address(SYMBOL))
             llvm.add_symbol(UPDATE_SYMBOL, jit.address(UPDATE_SYMBOL))
@@ -127,15 +128,14 @@ def sgemm_function():
     """A ctypes function for graphc_sgemm (tests, benchmarks), or None without AVX-512F."""
     if sgemm_symbol() is None:
         return None
-    proto = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 5 + [ctypes.c_void_p, ctypes.c_int64] * 3))
-    return proto(_compiled[0].address(SYMBOL))
+    return SGEMM_PROTO(_compiled[0].address(SYMBOL))
 
 
 def sgemm_update_function():
     """A ctypes function for graphc_sgemm_update (C += alpha * op(A) @ op(B)), or None."""
     if sgemm_symbol() is None:
         return None
-    proto = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 5 + [ctypes.c_void_p, ctypes.c_int64] * 3 + [ctypes.c_float]))
+    proto = ctypes.CFUNCTYPE(None, *(SGEMM_PROTO._argtypes_ + (ctypes.c_float,)))
     return proto(_compiled[0].address(UPDATE_SYMBOL))
 
 

@@ -59,9 +59,8 @@ def fmod(builder, x, y):
                          b.and_(e.lt(x, e.c(0.0)), e.gt(r, e.c(0.0))))
         r = e.sel(overshot, e.add(r, e.copysign(y, x)), r)
     else:   # no exact fused multiply-add: every lane through libm
-        fast, r = b.icmp_unsigned("!=", e.ci(0), e.ci(0)), e.c(0.0)
-        if e.lanes:
-            fast = ir.Constant(ir.VectorType(ir.IntType(1), e.lanes), [0] * e.lanes)
+        i1 = e.vec(ir.IntType(1))
+        fast, r = ir.Constant(i1, [0] * e.lanes if e.lanes else 0), e.c(0.0)
     r = e.copysign(r, x)
     return rare(b, b.not_(fast), r, lambda: b.frem(x, y))
 
