@@ -9,10 +9,12 @@ the kernel IR (runtime.kernel) and the op traits, never another backend, and pro
   runs it by the reference), each with ``run(env, out)`` and ``clone()``; ``code`` is the
   compiled module (``source`` and ``optimized`` texts), or None;
 - ``BoundRun(graph, steps, kernels, arena, inplace)``: the whole call plan bound once,
-  for programs whose every kernel it built, with ``run(feeds, variables)``;
+  for programs whose every kernel it built, with ``run(feeds, variables)`` and
+  ``lean(feed_names)`` (a function of the feed arrays for a repeated run, or None);
 
 or, instead of both, ``executor(graph, plan, poison, inplace)``: an executor of its own
-(the CUDA backend's keeps the program's buffers on the device).
+(the CUDA backend's keeps the program's buffers on the device), with ``run`` and ``lean``
+as the generic executor has them.
 
 ``device="reference"`` has no backend: every kernel runs by the graph interpreter.
 ``"cuda"`` needs an NVIDIA GPU and CuPy (runtime/cuda); ``"cuda-host"`` runs the CUDA

@@ -130,7 +130,7 @@ class Executor:
 
     def lean(self, feed_names):
         """The bound run's lean function for these feeds (``BoundRun.lean``), or None."""
-        return self.bound.lean(list(feed_names)) if self.bound is not None and hasattr(self.bound, "lean") else None
+        return self.bound.lean(list(feed_names)) if self.bound is not None else None
 
     def arena(self):
         """The arena (allocated on first use; poisoned from the start with ``poison``)."""

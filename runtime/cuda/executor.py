@@ -85,6 +85,10 @@ class DeviceExecutor:
             return self.on_device(node, variables[node.name])
         return self.on_device(node, node.attrs["value"])
 
+    def lean(self, feed_names):
+        """No lean path on a device: a run goes through ``run`` (its arrays are device arrays)."""
+        return None
+
     def run(self, feeds, variables, check_numerics=False, trace=None):
         """The outputs' values as device arrays (effects' values: host values). The first
         run walks the plan; a capturable program is then captured, and later runs replay it.
