@@ -102,3 +102,20 @@ def test_workers_never_run_the_users_script_again(tmp_path):
     for i in range(12):
         h = np.tanh(h * (i + 1)) + h.sum(axis=1, keepdims=True) * i
     assert_close(np.float32(float(out.stdout.splitlines()[-1])), np.float32(h.sum()), np.float32)
+
+
+def test_a_forked_child_starts_workers_of_its_own(two_workers):
+    """A child forked after the parent started workers must not talk over the parent's pipes."""
+    jobs = _modules(llvm_pool.POOL_MIN_MODULES)
+    want = [llvm_compile.compile_module(*job) for job in jobs]
+    assert llvm_pool.compile_modules(jobs) == want
+    parents = list(llvm_pool._workers)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # the child: compile, report, leave without running the parent's atexit hooks
+        ok = llvm_pool.compile_modules(jobs) == want and not set(llvm_pool._workers) & set(parents)
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
+    assert all(w.poll() is None for w in parents) and llvm_pool.compile_modules(jobs) == want

@@ -22,6 +22,7 @@ from . import llvm_compile
 
 POOL_MIN_MODULES = 8   # below, the round trips cost more than they save
 _workers = []
+_owner = os.getpid()   # the process whose workers those are (a forked child starts its own)
 _lock = threading.Lock()
 _broken = False
 
@@ -87,8 +88,11 @@ def compile_modules(jobs):
 
 def _start(count):
     """``count`` live workers (started as needed), or fewer if they cannot start."""
-    global _broken
+    global _broken, _owner
     with _lock:
+        if _owner != os.getpid():   # forked: those pipes are the parent's, leave them to it
+            _workers.clear()
+            _owner = os.getpid()
         _workers[:] = [w for w in _workers if w.poll() is None]
         while len(_workers) < count:
             try:
@@ -110,6 +114,8 @@ def _retire(worker):
 
 @atexit.register
 def _stop():
+    if _owner != os.getpid():
+        return
     for worker in list(_workers):
         try:
             worker.stdin.close()
