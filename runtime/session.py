@@ -63,6 +63,7 @@ class Session:
         # the one cache: each compiled program under (fetch nodes, feed specs), and under
         # ("call", fetched Tensor, feed keys) for the repeated run of one Tensor (_fast_run)
         self._cache = {}
+        self._lean = {}   # (Tensor, feed keys) -> the lean run of a repeated call (_lean_call)
         self._closed = False
         self._access = _VariableAccess()
         self._initialize([n for n in self.graph.variables()], strict=False)
@@ -78,6 +79,12 @@ class Session:
         run is the same compiled one, taken step by step. ``options=gc.RunOptions(trace=True)``
         records every kernel's time into ``run_metadata`` (a ``gc.RunMetadata``), as TF1 does.
         """
+        if options is None and check_numerics is None and type(fetches) is Tensor and not self.check_numerics:
+            lean = self._lean.get((fetches, tuple(feed_dict) if feed_dict else ()))
+            if lean is not None:   # a repeated run with no variables to read (see _lean_call)
+                result = lean(feed_dict)
+                if result is not None:
+                    return result
         check = self.check_numerics if check_numerics is None else bool(check_numerics)
         tracing = options is not None and options.trace
         if tracing and run_metadata is None:
@@ -114,20 +121,10 @@ class Session:
         entry = self._cache.get(("call", fetches, tuple(feed_dict) if feed_dict else ()))
         if entry is None:
             return None
-        compiled, expected, lean = entry
-        if lean is not None:   # (dtype by identity, C order by strides: anything else takes the checks below)
-            values = list(feed_dict.values()) if feed_dict else []
-            for (_, dtype, shape, strides), value in zip(expected, values):
-                if type(value) is not np.ndarray or value.dtype is not dtype or value.shape != shape \
-                        or value.strides != strides:
-                    break
-            else:
-                result = lean(values)
-                if result is not None:
-                    return result
+        compiled, expected = entry
         feeds = {}
         if feed_dict:
-            for (name, dtype, shape, _), value in zip(expected, feed_dict.values()):
+            for (name, dtype, shape), value in zip(expected, feed_dict.values()):
                 if type(value) is not np.ndarray or value.dtype != dtype or value.shape != shape \
                         or not value.flags.c_contiguous:
                     return None
@@ -145,10 +142,12 @@ class Session:
     def _remember_fast(self, fetches, feed_dict, compiled, feeds):
         if type(fetches) in (Tensor, Variable) and all(isinstance(k, Tensor) for k in feed_dict or ()) \
                 and not any(n.opdef.kind == EFFECT for n in compiled.graph.outputs):
-            expected = [(k.node.name, feeds[k.node].dtype, feeds[k.node].shape, _c_strides(feeds[k.node]))
-                        for k in feed_dict or ()]
+            expected = [(k.node.name, feeds[k.node].dtype, feeds[k.node].shape) for k in feed_dict or ()]
+            key = (fetches, tuple(feed_dict) if feed_dict else ())
+            self._cache[("call",) + key] = (compiled, expected)
             lean = compiled.lean([name for name, *_ in expected]) if not self.return_device_arrays else None
-            self._cache[("call", fetches, tuple(feed_dict) if feed_dict else ())] = (compiled, expected, lean)
+            if lean is not None:
+                self._lean[key] = _lean_call(lean, [(k, feeds[k.node]) for k in feed_dict or ()])
 
     def compile(self, fetches, feed_dict=None):
         """The compiled program ``run`` would use; feed values may be arrays, shapes or TensorSpecs."""
@@ -159,6 +158,7 @@ class Session:
     def close(self):
         self._closed = True
         self._cache.clear()
+        self._lean.clear()
 
     def __enter__(self):
         return self
@@ -323,6 +323,24 @@ def _exact_initial_value(node, depth=0):
     if any(v is None for v in inputs):
         return None
     return compute(node, inputs)
+
+
+def _lean_call(lean, feeds):
+    """``lean`` (``Compiled.lean``'s function) behind the checks a repeated run needs: each
+    feed an ndarray of the dtype (by identity), shape and C-order strides of the run that
+    compiled it; None (take the full path) for anything else or when the program is busy."""
+    specs = [(key, value.dtype, value.shape, _c_strides(value)) for key, value in feeds]
+
+    def call(feed_dict):
+        values = []
+        for key, dtype, shape, strides in specs:
+            value = feed_dict[key]
+            if type(value) is not np.ndarray or value.dtype is not dtype or value.shape != shape \
+                    or value.strides != strides:
+                return None
+            values.append(value)
+        return lean(values)
+    return call
 
 
 def _c_strides(array):

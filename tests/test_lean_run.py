@@ -13,8 +13,8 @@ from conftest import assert_close
 
 
 def _lean_entry(sess, tensor):
-    (entry,) = [v for k, v in sess._cache.items() if k[0] == "call" and k[1] is tensor]
-    return entry[2]
+    found = [v for k, v in sess._lean.items() if k[0] is tensor]
+    return found[0] if found else None
 
 
 @pytest.mark.parametrize("n", [0, 1, 15, 16, 17])
@@ -99,3 +99,20 @@ def test_threads_running_one_program_at_once():
         for t in threads:
             t.join()
     assert errors == []
+
+
+def test_check_numerics_options_and_a_closed_session_bypass_the_lean_run():
+    x = gc.placeholder(gc.float32, (4,), name="x")
+    out = gc.log(x)
+    sess = gc.Session()
+    sess.run(out, {x: np.ones(4, np.float32)})
+    assert _lean_entry(sess, out) is not None
+    bad = np.array([1, -1, 2, 3], np.float32)
+    with pytest.raises(gc.errors.NumericsError, match="log"):
+        sess.run(out, {x: bad}, check_numerics=True)
+    meta = gc.RunMetadata()
+    sess.run(out, {x: np.ones(4, np.float32)}, options=gc.RunOptions(trace=True), run_metadata=meta)
+    assert meta.kernels
+    sess.close()
+    with pytest.raises(gc.GraphcError, match="closed"):
+        sess.run(out, {x: np.ones(4, np.float32)})
