@@ -63,7 +63,6 @@ class Session:
         # the one cache: each compiled program under (fetch nodes, feed specs), and under
         # ("call", fetched Tensor, feed keys) for the repeated run of one Tensor (_fast_run)
         self._cache = {}
-        self._lean = {}   # (Tensor, feed keys) -> the lean run of a repeated call (_lean_call)
         self._closed = False
         self._access = _VariableAccess()
         self._initialize([n for n in self.graph.variables()], strict=False)
@@ -79,21 +78,15 @@ class Session:
         run is the same compiled one, taken step by step. ``options=gc.RunOptions(trace=True)``
         records every kernel's time into ``run_metadata`` (a ``gc.RunMetadata``), as TF1 does.
         """
-        if options is None and check_numerics is None and type(fetches) is Tensor and not self.check_numerics:
-            lean = self._lean.get((fetches, tuple(feed_dict) if feed_dict else ()))
-            if lean is not None:   # a repeated run with no variables to read (see _lean_call)
-                result = lean(feed_dict)
-                if result is not None:
-                    return result
         check = self.check_numerics if check_numerics is None else bool(check_numerics)
         tracing = options is not None and options.trace
-        if tracing and run_metadata is None:
-            raise GraphcError("RunOptions(trace=True) needs a run_metadata=gc.RunMetadata() to record into")
-        trace = run_metadata if tracing else None
-        if not check and trace is None:
+        if not check and not tracing:   # (first: a repeated run's whole cost is what follows)
             fast = self._fast_run(fetches, feed_dict)
             if fast is not None:
                 return fast
+        if tracing and run_metadata is None:
+            raise GraphcError("RunOptions(trace=True) needs a run_metadata=gc.RunMetadata() to record into")
+        trace = run_metadata if tracing else None
         self._check_open()
         leaves, rebuild = flatten(fetches, self.graph)
         feeds = feed_nodes(feed_dict, self.graph, convert_feed)
@@ -115,13 +108,18 @@ class Session:
 
     def _fast_run(self, fetches, feed_dict):
         """The common case, a Tensor fetched with the same feed keys, dtypes and shapes as a
-        run before it, skips flattening, feed conversion and the cache key."""
+        run before it, skips flattening, feed conversion and the cache key; a program with a
+        lean run (``_lean_call``) takes it."""
         if type(fetches) not in (Tensor, Variable) or self._closed:
             return None
         entry = self._cache.get(("call", fetches, tuple(feed_dict) if feed_dict else ()))
         if entry is None:
             return None
-        compiled, expected = entry
+        compiled, expected, lean = entry
+        if lean is not None:
+            result = lean(feed_dict)
+            if result is not None:
+                return result
         feeds = {}
         if feed_dict:
             for (name, dtype, shape), value in zip(expected, feed_dict.values()):
@@ -143,11 +141,10 @@ class Session:
         if type(fetches) in (Tensor, Variable) and all(isinstance(k, Tensor) for k in feed_dict or ()) \
                 and not any(n.opdef.kind == EFFECT for n in compiled.graph.outputs):
             expected = [(k.node.name, feeds[k.node].dtype, feeds[k.node].shape) for k in feed_dict or ()]
-            key = (fetches, tuple(feed_dict) if feed_dict else ())
-            self._cache[("call",) + key] = (compiled, expected)
             lean = compiled.lean([name for name, *_ in expected]) if not self.return_device_arrays else None
             if lean is not None:
-                self._lean[key] = _lean_call(lean, [(k, feeds[k.node]) for k in feed_dict or ()])
+                lean = _lean_call(lean, [(k, feeds[k.node]) for k in feed_dict or ()])
+            self._cache[("call", fetches, tuple(feed_dict) if feed_dict else ())] = (compiled, expected, lean)
 
     def compile(self, fetches, feed_dict=None):
         """The compiled program ``run`` would use; feed values may be arrays, shapes or TensorSpecs."""
@@ -158,7 +155,6 @@ class Session:
     def close(self):
         self._closed = True
         self._cache.clear()
-        self._lean.clear()
 
     def __enter__(self):
         return self

@@ -41,6 +41,8 @@ def _numpy_loss(program, layers):
 def test_graphc_loss_is_numpys(program, layers, train):
     got = bc._graphc(program, layers, train)
     assert got["seconds"] > 0
+    if program == "chain":   # the size the issue names (a 2,590-node chain)
+        assert got["nodes"] == 2589
     assert got["loss"] == pytest.approx(_numpy_loss(program, layers), rel=2e-5)
 
 
@@ -70,3 +72,27 @@ def test_the_gemm_table_states_gflops_against_the_peak():
     for line in rows:
         ours, share = line.split("|")[2:4]
         assert float(ours) > 0 and (share.strip() == "n/a" or 0 < float(share.strip().rstrip("%")) <= 150)
+
+
+def test_the_memory_figures_are_the_steps_intermediates():
+    """graphc's figure lies between the largest intermediate the step must keep (an ffn
+    activation, read again by the backward pass) and the bytes of every value it computes;
+    XLA's (where jax is installed) is positive and below the same total."""
+    b, t, ffn = bc.MEMORY_SHAPE["b"], bc.MEMORY_SHAPE["t"], bc.MEMORY_SHAPE["ffn"]
+    got = bc.graphc_memory(layers=1)
+    import graphc as gc
+    x0, y0, params = bc.parameters(1, np.random.default_rng(0), **bc.MEMORY_SHAPE)
+    x = gc.placeholder(gc.float32, x0.shape, name="x")
+    y = gc.placeholder(gc.float32, y0.shape, name="y")
+    variables = [{k: gc.Variable(v) for k, v in p.items()} for p in params]
+    loss = gc.mean(gc.square(bc.encoder(gc, gc.nn, x, variables) - y))
+    with gc.Session(optimize=False) as sess:   # every op its own buffer: an upper bound
+        graph = sess.compile([loss, gc.train.Adam(1e-3).minimize(loss)], {x: x0, y: y0}).graph
+    total = sum(int(np.prod(n.shape)) * np.dtype(n.dtype).itemsize for n in graph.nodes
+                if n.dtype is not None and n.op not in ("placeholder", "variable", "constant"))
+    assert b * t * ffn * 4 <= got <= total
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        return
+    assert 0 < bc.xla_memory(layers=1) <= total

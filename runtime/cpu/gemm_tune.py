@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from .. import disk_cache
+from .llvm_jit import codegen_version, host_fingerprint
 
 CANDIDATES = ((384, 192), (256, 192), (384, 96), (256, 96), (256, 48), (512, 48))
 SHAPES = ((256, 1024, 512), (512, 512, 1024))   # m, n, k: about 0.27 and 0.54 GFLOP
@@ -28,7 +29,6 @@ def tune(sgemm, peak, blocking_address):
     """Set the blocking at ``blocking_address`` for this host and return what was chosen:
     {"kc", "mc", "source" (tuned, cached or environment), "gflops" (single-threaded, on
     SHAPES), "peak_gflops" (one core's FMA peak)}."""
-    from .llvm_jit import codegen_version, host_fingerprint
     blocking = (ctypes.c_int64 * 2).from_address(blocking_address)
     setting = os.environ.get("GRAPHC_GEMM_BLOCKING", "").strip()
     if setting:

@@ -30,6 +30,16 @@ def target_machine():
     return new_target_machine()
 
 
+def new_module(name):
+    """An empty llvmlite module for this host (its triple and data layout)."""
+    from llvmlite import ir
+    tm = target_machine()
+    module = ir.Module(name=name)
+    module.triple = tm.triple
+    module.data_layout = str(tm.target_data)
+    return module
+
+
 def optimize(module_ref, unroll=True):
     """LLVM's O3 pipeline; ``unroll=False`` leaves out the loop unroller (the vectorizer still
     interleaves), which halves a kernel module's optimization and code generation time."""

@@ -89,13 +89,11 @@ def sgemm_symbol():
     with _lock:
         if not _compiled:
             import llvmlite.binding as llvm
-            from .llvm_jit import JitModule, LazyModule, codegen_version, target_machine
+            from .llvm_compile import new_module
+            from .llvm_jit import JitModule, LazyModule, codegen_version
 
             def render():
-                module = ir.Module(name="graphc_sgemm")
-                tm = target_machine()
-                module.triple = tm.triple
-                module.data_layout = str(tm.target_data)
+                module = new_module("graphc_sgemm")
                 add_sgemm(module)
                 add_fma_peak(module)
                 return str(module)

@@ -3,13 +3,15 @@
 BLAS symbols (numpy's bundled OpenBLAS, ILP64 ``scipy_cblas_?gemm64_``) are made
 visible to generated code when the library can be found in the process.
 
-A program is one module per distinct kernel, each compiled to object code on its own, and
-the objects are linked into one MCJIT engine built over an empty module. Object code is kept
-in an on-disk cache (``disk_cache``) per module, keyed by a sha256 of its unoptimized IR text,
-the host CPU name and features, the llvmlite and LLVM versions and ``JIT_CACHE_VERSION``, so a
-changed program reuses every kernel it shares with one compiled before. On a hit no LLVM
-optimization or code generation runs for that module (no parse of its IR either), and the
-optimized IR text for dumps comes from the same entry.
+A program is one module per distinct kernel, each compiled to object code on its own (in
+worker processes when there are many: ``llvm_pool``), and the objects are linked into one
+MCJIT engine built over an empty module. Object code is kept in an on-disk cache
+(``disk_cache``) per module, keyed by what decides it (``LazyModule``: a kernel's structure
+and the code generator's version, or else the IR text), the host CPU name and features,
+the llvmlite and LLVM versions and ``JIT_CACHE_VERSION``, so a changed program reuses every
+kernel it shares with one compiled before. On a hit no LLVM IR is rendered and no LLVM
+optimization or code generation runs for that module, and the optimized IR text for dumps
+comes from the same entry.
 """
 import ctypes
 import functools
@@ -161,9 +163,8 @@ class LazyModule:
         return self._text
 
     def cache_key(self):
-        if not self.key_parts:
-            return cache_key(self.text()) if self.unroll else cache_key(self.text() + "\n; no unroll")
-        return disk_cache.make_key(host_fingerprint(), f"unroll={self.unroll}", *self.key_parts)
+        options = () if self.unroll else ("no unroll",)   # (the full pipeline: the text's own key)
+        return disk_cache.make_key(host_fingerprint(), *options, *(self.key_parts or (self.text(),)))
 
 
 class JitModule:

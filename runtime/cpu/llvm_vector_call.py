@@ -52,8 +52,8 @@ def _define(module, symbol, body, ty, nargs, inline=True):
     the vectorizer). All are external: dead-code elimination, which runs before the
     vectorizer, keeps the variants although only an attribute names them, and
     interprocedural passes leave the scalar function's signature as the attribute states it
-    (an internal one loses a constant argument). Each module has an engine of its own, so the
-    names do not clash, as its kernels' names do not."""
+    (an internal one loses a constant argument). The names carry the module's name (its
+    kernel's hash), so the modules of a program, linked into one engine, do not clash."""
     fn = ir.Function(module, ir.FunctionType(ty, [ty] * nargs), name=symbol)
     fn.attributes.add("nounwind")
     if not inline:

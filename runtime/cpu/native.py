@@ -16,12 +16,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from llvmlite import ir
 
 from .. import kernel as K
 from . import llvm_gemm, llvm_math
 from .llvm_codegen import KernelBuilder, splits_gemm_rows
-from .llvm_jit import JitModule, LazyModule, blas_available, codegen_version, single_threaded_blas, target_machine
+from .llvm_compile import new_module
+from .llvm_jit import JitModule, LazyModule, blas_available, codegen_version, single_threaded_blas
 from .llvm_ops import ELEMENTWISE, REDUCTIONS, ScalarOps
 
 KERNEL_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
@@ -146,10 +146,7 @@ def _kernel_module(kernel, columns):
     symbol = "k_" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
     def render():
-        module = ir.Module(name=symbol)
-        tm = target_machine()
-        module.triple = tm.triple
-        module.data_layout = str(tm.target_data)
+        module = new_module(symbol)
         KernelBuilder(module, kernel, symbol, ScalarOps(module, llvm_math), columns).build()
         return str(module)
     return symbol, LazyModule(parts, render, unroll=False)   # (unrolling buys a kernel loop nothing measurable)
