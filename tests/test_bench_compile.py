@@ -1,6 +1,8 @@
 """The compile-latency benchmark's programs compute what they claim: graphc's first loss of
 the transformer encoder (forward, and the training step's loss) and of the chain against a
 float64 numpy evaluation of the same formulas; one fresh-process measurement runs."""
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -91,8 +93,5 @@ def test_the_memory_figures_are_the_steps_intermediates():
     total = sum(int(np.prod(n.shape)) * np.dtype(n.dtype).itemsize for n in graph.nodes
                 if n.dtype is not None and n.op not in ("placeholder", "variable", "constant"))
     assert b * t * ffn * 4 <= got <= total
-    try:
-        import jax  # noqa: F401
-    except ImportError:
-        return
-    assert 0 < bc.xla_memory(layers=1) <= total
+    if importlib.util.find_spec("jax") is not None:
+        assert 0 < bc.xla_memory(layers=1) <= total
