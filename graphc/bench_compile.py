@@ -13,6 +13,8 @@ a second fresh process over the cache the first filled ("warm"). jax's is ``jax.
 its first result (tracing, lowering, XLA compilation, one run) with no persistent cache.
 Every process builds the same parameters from one seed and prints its first loss, which
 the report compares across systems (float32; the step's values agree to ~1e-5 relative).
+After the first result each process also times the compiled program (``run``: the median
+of RUNS more calls), so a compile win is never bought with a slower program.
 """
 import argparse
 import json
@@ -25,6 +27,7 @@ import time
 import numpy as np
 
 B, T, D, HEADS, FFN = 8, 64, 128, 4, 512
+RUNS = 10            # calls timed after the first, for the compiled program's speed
 CHAIN_BLOCKS = 199   # 13 nodes a block (layer_norm is 8): 2,589 nodes with the input and the mean
 
 
@@ -100,8 +103,19 @@ def _graphc_in_graph(gc, program, layers, train):
         value = sess.run(fetch, feeds)
         first = time.perf_counter()
         nodes = len(gc.get_default_graph().nodes)
+        run = _median_run(lambda: sess.run(fetch, feeds))
     value = value[0] if isinstance(value, list) else value
-    return {"seconds": first - built, "build": built - start, "loss": float(value), "nodes": nodes}
+    return {"seconds": first - built, "build": built - start, "loss": float(value), "nodes": nodes, "run": run}
+
+
+def _median_run(call, runs=RUNS):
+    """Seconds per call of ``call``, the median of ``runs`` calls."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def _jax_nn():
@@ -158,17 +172,18 @@ def _jax(program, layers, train):
         fn = jax.jit(lambda x: chain(jnp, nn, x, ws).mean())
         start = time.perf_counter()
         value = fn(x0).block_until_ready()
-        return {"seconds": time.perf_counter() - start, "loss": float(value)}
+        seconds = time.perf_counter() - start
+        return {"seconds": seconds, "loss": float(value), "run": _median_run(lambda: fn(x0).block_until_ready())}
     x0, y0, params = parameters(layers, rng)
     loss_fn, step = _jax_loss(), _jax_step()
     zeros = jax.tree_util.tree_map(np.zeros_like, params)
     start = time.perf_counter()
-    if train:
-        out = jax.jit(step)(params, zeros, zeros, 0.0, x0, y0)
-    else:
-        out = (jax.jit(loss_fn)(params, x0, y0),)
-    value = jax.block_until_ready(out)[0]
-    return {"seconds": time.perf_counter() - start, "loss": float(value)}
+    fn = jax.jit(step if train else loss_fn)
+    args = (params, zeros, zeros, 0.0, x0, y0) if train else (params, x0, y0)
+    out = fn(*args)
+    value = (jax.block_until_ready(out) if train else (out.block_until_ready(),))[0]
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "loss": float(value), "run": _median_run(lambda: jax.block_until_ready(fn(*args)))}
 
 
 # -- peak intermediate memory of a training step ---------------------------------------------------
@@ -248,8 +263,10 @@ def _print_row(row):
     agree = ""
     if jax and "loss" in jax and "loss" in cold:
         agree = f"loss {cold['loss']:.6g} / {jax['loss']:.6g}"
-    print(f"{name:28s} graphc cold {s(cold):>9s}  warm {s(warm):>9s}  jax.jit {s(jax):>9s}  {ratio:>6s}  {agree}",
-          flush=True)
+    def ms(r):
+        return f"{r['run'] * 1e3:.1f}" if r and "run" in r else "n/a"
+    print(f"{name:28s} graphc cold {s(cold):>9s}  warm {s(warm):>9s}  jax.jit {s(jax):>9s}  {ratio:>6s}  "
+          f"run graphc {ms(cold):>6s} ms, jax {ms(jax):>6s} ms  {agree}", flush=True)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ between buffers is a view (passes.memory.is_view) and runs no kernel.
 """
 from dataclasses import dataclass
 
-from ..ir.analysis import consumers, is_view
+from ..ir.analysis import consumers, is_view, view_offset
 from ..ops import EFFECT, ELEMENTWISE, EXPENSIVE, MATMUL, REDUCTION, SOURCE
 from .rewrite import Rewriter
 
@@ -167,6 +167,20 @@ class _Planner:
         return None
 
 
+def _strided_matmul_operand(planner, node, views):
+    """Whether the view chain ``views`` (ending at ``node``) is read by a matmul that cannot
+    read it in place: a GEMM reads a buffer, a reshape or a slice of whole rows of one, or
+    one through a transpose of its last two axes, never a strided view (heads merged by
+    transpose-and-reshape, a slice of columns): that operand is copied once by a kernel of
+    its own, not read by a loop."""
+    if all(view_offset(v) is not None for v in views):
+        return False
+    readers = set(planner.consumers[node])
+    readers |= {k for c in readers if _is_matmul_transpose(c) and c not in planner.reason
+                for k in planner.consumers[c]}
+    return any(r.opdef.kind == MATMUL for r in readers)
+
+
 def _axes(node):
     if "axes" in node.attrs:
         return tuple(node.attrs["axes"])
@@ -274,11 +288,15 @@ def fuse(graph):
         elif node in planner.reason:
             members, inputs = _members(planner, node)
             computed = [m for m in members if not _is_source(m)]
-            if all(_is_index_map(m) for m in computed):   # a chain of views: no kernel at all
+            views_only = all(_is_index_map(m) for m in computed)
+            copied = views_only and _strided_matmul_operand(planner, node, computed)
+            if copied:
+                planner.reason[node] = "a strided view read by a matmul: copied to a buffer the GEMM reads"
+            if views_only and not copied:   # a chain of views: no kernel at all
                 for m in computed:
                     if m not in rw.mapping:
                         rw.copy(m)
-            elif len(computed) == 1:
+            elif len(computed) == 1 and not _is_index_map(node):
                 rw.copy(node)
             else:
                 attrs = {"kind": _kind(computed), "body": _body(members, inputs, node)}

@@ -42,7 +42,7 @@ def _numpy_loss(program, layers):
                                                     ("chain", 0, False)])
 def test_graphc_loss_is_numpys(program, layers, train):
     got = bc._graphc(program, layers, train)
-    assert got["seconds"] > 0
+    assert got["seconds"] > 0 and got["run"] > 0
     if program == "chain":   # the size the issue names (a 2,590-node chain)
         assert got["nodes"] == 2589
     assert got["loss"] == pytest.approx(_numpy_loss(program, layers), rel=2e-5)

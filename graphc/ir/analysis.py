@@ -4,12 +4,24 @@ Views and their bases, which nodes run a kernel, reachability, consumers, livene
 (the step at which each value is last read, and the values to drop after each step),
 and fresh names. Everything here reads the op traits (graphc.ops), never op names.
 """
-from ..ops.registry import EFFECT, SOURCE
+from ..ops.registry import EFFECT, LAYOUT_VIEW, SOURCE
 
 
 def is_view(node):
     """A movement op that reads its input's buffer in place (no kernel, no buffer)."""
     return node.opdef.view is not None
+
+
+def view_offset(node):
+    """The element offset at which view ``node`` reads its input's buffer as the same bytes
+    in the same order (a reshape: 0; a slice of whole rows: its first row's), or None when
+    it reads it strided (a transpose, a broadcast, a slice of columns)."""
+    view = node.opdef.view
+    if view == LAYOUT_VIEW:
+        return 0
+    if view is not None and node.opdef.block_offset is not None:
+        return node.opdef.block_offset(node.inputs[0].shape, **node.attrs)
+    return None
 
 
 def view_base(node):

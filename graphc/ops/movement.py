@@ -97,8 +97,25 @@ def _slice_infer(inputs, slices):
     return x.dtype, tuple(slice_length(d, *s) for d, s in zip(x.shape, slices))
 
 
+def _slice_block_offset(in_shape, slices):
+    """A slice is one contiguous block of its input when the axes before some axis j keep
+    one element, axis j is a step-1 range and every axis after it is whole (rows of a
+    matrix, one batch item): the block's element offset, else None."""
+    ranges = [range(*slice(*s).indices(d)) for d, s in zip(in_shape, slices)]
+    j = next((i for i, r in enumerate(ranges) if len(r) != 1), len(ranges))
+    if any(len(r) != d or r.step != 1 for r, d in zip(ranges[j + 1:], in_shape[j + 1:])) \
+            or (j < len(ranges) and len(ranges[j]) > 1 and ranges[j].step != 1):
+        return None
+    offset, stride = 0, 1
+    for r, d in reversed(list(zip(ranges, in_shape))):
+        offset += (r.start if len(r) else 0) * stride
+        stride *= d
+    return offset
+
+
 register("slice", MOVEMENT, _slice_infer,
-         lambda v, slices: v[0][tuple(slice(*s) for s in slices)], arity=1, view=STRIDED_VIEW)
+         lambda v, slices: v[0][tuple(slice(*s) for s in slices)], arity=1, view=STRIDED_VIEW,
+         block_offset=_slice_block_offset)
 
 
 def _concat_infer(inputs, axis):

@@ -53,7 +53,9 @@ class OpDef:
     (gc.gradients needs a rule for it; False: no gradient flows through it),
     ``moves_only`` (every output value is one of its input values: nothing to check
     for NaN), ``runtime_value`` (its value arrives when the program runs, a feed or
-    session state: two such nodes are never the same value).
+    session state: two such nodes are never the same value), ``block_offset``
+    (a strided view's ``fn(in_shape, **attrs)``: the element offset of its result in the
+    input's buffer when the result is one contiguous block of it, else None).
     """
 
     name: str
@@ -67,6 +69,7 @@ class OpDef:
     differentiable: bool = True
     moves_only: bool = False
     runtime_value: bool = False
+    block_offset: Callable | None = None
 
 
 def register(name, kind, infer, compute, arity=None, **traits):

@@ -9,7 +9,8 @@ import dataclasses
 
 import numpy as np
 
-from ...ops import ELEMENTWISE, LAYOUT_VIEW
+from ...ir.analysis import is_view, view_offset
+from ...ops import ELEMENTWISE
 from .expr import Load
 from .index import flat_index
 from .kernel import PRIVATE_PRODUCT, Gemm, Kernel, OwnBuffer, Unsupported
@@ -38,17 +39,17 @@ def _lower_matmul(lw, kernel_node, body, root, private_product):
     (mm,) = [n for n in nodes if n.op == "matmul"]
     if mm.dtype.kind != "f":
         raise Unsupported("integer matmul")
+    for n in nodes:   # constant parameters first (an operand may be one; the output must stay last)
+        if n.op == "constant" and n.attrs["value"].size > 1 and n not in lw.param_of:
+            lw.param_of[n] = lw.add_param(n.name, n.dtype, n.shape, n)
     a, b = mm.inputs
     trans = []
     for operand in (a, b):
         operand, t = _transposed(operand)
-        param = _gemm_operand(lw, operand)
-        if param is None:
+        read = _gemm_operand(lw, operand)
+        if read is None:
             raise Unsupported("matmul operand is computed inside the kernel or a strided view")
-        trans.append((param, t, operand.shape))
-    for n in nodes:   # constant parameters first: the output must stay the last parameter
-        if n.op == "constant" and n.attrs["value"].size > 1 and n not in lw.param_of:
-            lw.param_of[n] = lw.add_param(n.name, n.dtype, n.shape, n)
+        trans.append((*read, t, operand.shape))
     update = _scaled_update(root, mm, lw) if private_product else None
     if update is not None:   # v - c * (A @ B) written in place: one GEMM that adds onto v
         onto, alpha = update
@@ -135,7 +136,8 @@ def _lower_column_sum(lw, kernel_node, root):
     cols = int(np.prod(x.shape[len(axes):]))
     ones = lw.add_param(f"{root.name}/ones", root.dtype, (1, rows), OwnBuffer(1.0))
     out = lw.add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
-    gemm = Gemm(ones, _gemm_operand(lw, x), False, False, 1, cols, rows, ((0, 0, 0),), root.dtype, out)
+    param, offset = _gemm_operand(lw, x)
+    gemm = Gemm(ones, param, False, False, 1, cols, rows, ((0, offset, 0),), root.dtype, out)
     loops = tuple(lw.fresh("i", d) for d in root.shape)
     index = flat_index(loops, root.shape)
     return Kernel(kernel_node.name, lw.params, loops, Load(out, index, root.dtype), index, gemm=gemm,
@@ -163,20 +165,22 @@ def _transposed(operand):
 
 
 def _gemm_operand(lw, operand):
-    """The parameter a GEMM reads ``operand`` from: its own buffer, or the buffer of a
-    reshape-like view of it (same bytes in the same order), else None."""
+    """(parameter, element offset) a GEMM reads ``operand`` from: its own buffer, or the
+    buffer of a view of it with the same bytes in the same order (a reshape, a slice of
+    whole rows), else None."""
     if operand in lw.param_of:
-        return lw.param_of[operand]
-    node = lw.alias.get(operand, operand)
-    while node.opdef.view == LAYOUT_VIEW:   # a view that keeps the buffer's bytes in order
+        return lw.param_of[operand], 0
+    node, offset = lw.alias.get(operand, operand), 0
+    while is_view(node) and view_offset(node) is not None:
+        offset += view_offset(node)
         node = node.inputs[0]
         if node in lw.param_of:
-            return lw.param_of[node]
+            return lw.param_of[node], offset
     return None
 
 
 def _gemm(trans, mm, out):
-    (pa, ta, sa), (pb, tb, sb) = trans
+    (pa, oa, ta, sa), (pb, ob, tb, sb) = trans
     a_shape, b_shape = mm.inputs[0].shape, mm.inputs[1].shape
     a2 = (1,) + a_shape if len(a_shape) == 1 else a_shape
     b2 = b_shape + (1,) if len(b_shape) == 1 else b_shape
@@ -193,6 +197,7 @@ def _gemm(trans, mm, out):
         out_pos = 0
         for d, i in zip(batch, idx):
             out_pos = out_pos * d + i
-        items.append((offset(sa if len(sa) > 1 else (1,) + sa, m * k), offset(sb if len(sb) > 1 else sb + (1,), k * n),
+        items.append((oa + offset(sa if len(sa) > 1 else (1,) + sa, m * k),
+                      ob + offset(sb if len(sb) > 1 else sb + (1,), k * n),
                       out_pos * m * n))
     return Gemm(pa, pb, ta, tb, m, n, k, tuple(items), mm.dtype, out)
