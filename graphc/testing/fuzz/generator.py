@@ -167,10 +167,22 @@ class _Growing:
             m, n, k = (c.pick(THRESHOLDS["gemm_rows"]), c.pick(THRESHOLDS["gemm_cols"]), c.pick(THRESHOLDS["gemm_depth"]))
         batch = c.pick([(), (), (2,), (1, 3)])
         dtype = c.pick(self.floats)
-        a_shape = batch + ((k, m) if c.chance(0.3) else (m, k))
-        a = self.source(a_shape, dtype)
-        if a_shape[-2:] == (k, m):
-            a = self.p.add("transpose", (a,), perm=tuple(range(len(batch))) + (len(batch) + 1, len(batch)))
+        view = c.pick([None, None, None, "rows", "columns", "moved"])   # A as a view of a bigger buffer
+        a_shape = batch + ((k, m) if c.chance(0.3) and view is None else (m, k))
+        r = len(batch)
+        if view == "rows":       # whole rows (read in place when unbatched) or rows of each item
+            a = self.source(batch + (m + 2, k), dtype)
+            a = self.p.add("slice", (a,), slices=((None, None, None),) * r + ((1, m + 1, 1), (None, None, None)))
+        elif view == "columns":  # a strided view: copied for the GEMM
+            a = self.source(batch + (m, k + 3), dtype)
+            a = self.p.add("slice", (a,), slices=((None, None, None),) * (r + 1) + ((2, k + 2, 1),))
+        elif view == "moved":    # rows moved across the batch axes (attention's merged heads)
+            a = self.source((m,) + batch + (k,), dtype)
+            a = self.p.add("transpose", (a,), perm=tuple(range(1, r + 1)) + (0, r + 1))
+        else:
+            a = self.source(a_shape, dtype)
+        if a_shape[-2:] == (k, m) and view is None:
+            a = self.p.add("transpose", (a,), perm=tuple(range(r)) + (r + 1, r))
         b = self.source((batch if c.chance(0.5) else ()) + (k, n), dtype)
         self.p.add("matmul", (a, b))
 
