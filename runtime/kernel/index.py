@@ -56,11 +56,59 @@ def imul(a, b):
 
 
 def idiv(a, n):
-    return a if n == 1 else IConst(0) if extent_of(a) <= n else IBin("div", a, IConst(n))
+    """floor(a / n) of a non-negative index ``a``; the terms of ``a`` that are multiples of
+    ``n`` are divided exactly (``(64*t + c) // 32`` is ``2*t + c // 32``), so a reshape's
+    flat offset, unflattened again, comes back as the loop variables themselves."""
+    if n == 1:
+        return a
+    if extent_of(a) <= n:
+        return IConst(0)
+    multiple, rest = _split(a, n)
+    if multiple is None:
+        return IBin("div", a, IConst(n))
+    return iadd(multiple, idiv(rest, n))
 
 
 def imod(a, n):
-    return IConst(0) if n == 1 else a if extent_of(a) <= n else IBin("mod", a, IConst(n))
+    """a mod n of a non-negative index ``a`` (multiples of ``n`` in ``a`` dropped)."""
+    if n == 1:
+        return IConst(0)
+    if extent_of(a) <= n:
+        return a
+    multiple, rest = _split(a, n)
+    if multiple is None:
+        return IBin("mod", a, IConst(n))
+    return imod(rest, n)
+
+
+def _split(a, n):
+    """(m, rest) with a == n * m + rest, m the sum of a's terms that are multiples of n
+    divided by n, when some are and the rest is non-negative; else (None, a)."""
+    multiple, rest = IConst(0), IConst(0)
+    for term in _terms(a):
+        c, x = (term.a.value, term.b) if isinstance(term, IBin) and term.op == "mul" and isinstance(term.a, IConst) \
+            else (term.value, IConst(1)) if isinstance(term, IConst) else (1, term)
+        if c % n == 0:
+            multiple = iadd(multiple, imul(IConst(c // n), x))
+        elif c > 0 and _non_negative(x):
+            rest = iadd(rest, term)
+        else:
+            return None, a
+    return (None, a) if multiple == IConst(0) else (multiple, rest)
+
+
+def _terms(e):
+    if isinstance(e, IBin) and e.op == "add":
+        return _terms(e.a) + _terms(e.b)
+    return [e]
+
+
+def _non_negative(e):
+    if isinstance(e, IConst):
+        return e.value >= 0
+    if isinstance(e, IBin):
+        return _non_negative(e.a) and (e.op in ("div", "mod") or _non_negative(e.b))
+    return True   # a loop variable, a gathered index (wrapped into range)
 
 
 def extent_of(e):
@@ -74,6 +122,8 @@ def extent_of(e):
     if e.op == "add":
         return extent_of(e.a) + extent_of(e.b) - 1
     if e.op == "mul":
+        if not (_non_negative(e.a) and _non_negative(e.b)):
+            return 1   # (a term at most 0: a reversed slice's begin - stride * i)
         return (extent_of(e.a) - 1) * (extent_of(e.b) - 1) + 1
     if e.op == "div":
         return (extent_of(e.a) - 1) // e.b.value + 1

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...dtypes import promote
 from ...ir.analysis import view_base
-from ...ops import AS_GIVEN, ELEMENTWISE, REDUCTION, SELECT, TO_COMMON, TO_TRUTH
+from ...ops import AS_GIVEN, ELEMENTWISE, LAYOUT_VIEW, REDUCTION, SELECT, TO_COMMON, TO_TRUTH
 from .expr import Const, IndexValue, Load, Op, Random, Reduce, free_vars, substitute
 from .gemm import lower_gemm
 from .index import Gathered, IBin, IConst, Var, broadcast_index, flat_index, iadd, imul, unflatten
@@ -330,12 +330,26 @@ def lower(kernel_node, input_nodes, body=None, private_product=False):
     if kernel is not None:   # a matmul, or a column sum, through a GEMM (runtime.kernel.gemm)
         return kernel
     lw = Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs))
-    loops = tuple(lw.fresh("i", d) for d in root.shape)
-    value = lw.value(root, loops)
+    at = _loop_node(root, body)
+    loops = tuple(lw.fresh("i", d) for d in at.shape)
+    value = lw.value(at, loops)
     out = lw.add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
     value, stashes = lw.stash(root, loops, value, out)
-    return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, root.shape), sources=lw.sources,
+    return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, at.shape), sources=lw.sources,
                   stashes=stashes)
+
+
+def _loop_node(root, body):
+    """The node whose shape an elementwise kernel loops over: the root, or, when the root
+    only reshapes a value computed in the kernel (a layout view: the same elements in the
+    same order), that value, so a copy that merges heads loops over (b, t, h, d) and reads
+    each head row contiguously instead of dividing its flat position."""
+    if body is None or any(n.opdef.kind == REDUCTION for n in body.nodes):
+        return root
+    node = root
+    while node.opdef.view == LAYOUT_VIEW and node.inputs[0].op != "placeholder":
+        node = node.inputs[0]
+    return node
 
 
 
