@@ -223,7 +223,13 @@ def _matmul(y, g, a, b):
     else:
         g2 = g
     da = unbroadcast(m.matmul(g2, _swap(b2)), a2)
-    db = unbroadcast(m.matmul(_swap(a2), g2), b2)
+    if b2.ndim == 2 and a2.ndim > 2 and None not in a2.shape and None not in g2.shape:
+        # one weight for every batch item: its gradient is one GEMM over all rows
+        # (a2 as (rows, k))^T @ (g as (rows, n)), not per-item products summed afterwards
+        rows, k, n = math.prod(a2.shape[:-1]), a2.shape[-1], g2.shape[-1]
+        db = m.matmul(_swap(reshape(a2, (rows, k))), reshape(g2, (rows, n)))
+    else:
+        db = unbroadcast(m.matmul(_swap(a2), g2), b2)
     da = squeeze(da, (0,)) if a.ndim == 1 else da
     db = squeeze(db, (db.ndim - 1,)) if b.ndim == 1 else db
     return da, db

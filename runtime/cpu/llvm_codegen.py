@@ -255,36 +255,51 @@ class KernelBuilder:
         fn = llvm_gemm.declare_sgemm(self.module, update) if own else declare(
             self.module, GEMM_SYMBOL[np.dtype(g.dtype)], ir.VoidType(),
             [I32, I32, I32, I64, I64, I64, scalar, PTR, I64, PTR, I64, scalar, PTR, I64])
-        out = g.out
+        share = None if columns else gemm_share(self.kernel)
+        begin, end = self.fn.args[1], self.fn.args[2]
+        for item, (a_off, b_off, c_off) in enumerate(g.batch):
+            if share is not None and share[0] == "items":   # this share's items only
+                outer = ir.Constant(I64, item // share[1])
+                mine = b.and_(b.icmp_signed("<=", begin, outer), b.icmp_signed("<", outer, end))
+                with b.if_then(mine):
+                    self._gemm_call(g, fn, own, update, a_off, b_off, c_off, None)
+            else:
+                self._gemm_call(g, fn, own, update, a_off, b_off, c_off, "columns" if columns else share)
+
+    def _gemm_call(self, g, fn, own, update, a_off, b_off, c_off, part):
+        """One product of ``g``: whole, or ``part``: "columns" [begin, end) of it, or
+        ("rows", R): its rows [begin*R, end*R)."""
+        b = self.builder
+        scalar = REGISTER_TYPE[np.dtype(g.dtype)]
         lda = g.m if g.trans_a else g.k
         ldb = g.k if g.trans_b else g.n
         typ = MEMORY_TYPE[np.dtype(g.dtype)]
-        split = splits_gemm_rows(self.kernel)
         begin, end = self.fn.args[1], self.fn.args[2]
-        for a_off, b_off, c_off in g.batch:
-            m, n = ir.Constant(I64, g.m), ir.Constant(I64, g.n)
-            a_ptr = self._addr(g.a, K.IConst(a_off), g.dtype)
-            b_ptr = self._addr(g.b, K.IConst(b_off), g.dtype)
-            c_ptr = self._addr(out, K.IConst(c_off), g.dtype)
-            if columns:   # columns [begin, end) of the product
-                n = b.sub(end, begin)
-                b_ptr = b.gep(b_ptr, [b.mul(begin, ir.Constant(I64, ldb if g.trans_b else 1))], source_etype=typ)
-                c_ptr = b.gep(c_ptr, [begin], source_etype=typ)
-            elif split:   # rows [begin, end) of the output: a thread's share of the product
-                m = b.sub(end, begin)
-                a_ptr = b.gep(a_ptr, [b.mul(begin, ir.Constant(I64, 1 if g.trans_a else lda))], source_etype=typ)
-                c_ptr = b.gep(c_ptr, [b.mul(begin, ir.Constant(I64, g.n))], source_etype=typ)
-            if update:    # out = onto + alpha * product: start from onto's values unless out is onto
-                self._copy_block(g.onto, out, c_ptr, m, n, g)
-            args = [ir.Constant(I32, 101), ir.Constant(I32, 112 if g.trans_a else 111),
-                    ir.Constant(I32, 112 if g.trans_b else 111),
-                    m, n, ir.Constant(I64, g.k), ir.Constant(scalar, g.alpha),
-                    a_ptr, ir.Constant(I64, lda), b_ptr, ir.Constant(I64, ldb), ir.Constant(scalar, 1.0 if update else 0.0),
-                    c_ptr, ir.Constant(I64, g.n)]
-            if own:     # graphc_sgemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc) (, alpha)
-                args = [ir.Constant(I64, int(g.trans_a)), ir.Constant(I64, int(g.trans_b))] + args[3:6] + args[7:11] \
-                    + args[12:] + ([ir.Constant(F32, g.alpha)] if update else [])
-            b.call(fn, args)
+        m, n = ir.Constant(I64, g.m), ir.Constant(I64, g.n)
+        a_ptr = self._addr(g.a, K.IConst(a_off), g.dtype)
+        b_ptr = self._addr(g.b, K.IConst(b_off), g.dtype)
+        c_ptr = self._addr(g.out, K.IConst(c_off), g.dtype)
+        if part == "columns":   # columns [begin, end) of the product
+            n = b.sub(end, begin)
+            b_ptr = b.gep(b_ptr, [b.mul(begin, ir.Constant(I64, ldb if g.trans_b else 1))], source_etype=typ)
+            c_ptr = b.gep(c_ptr, [begin], source_etype=typ)
+        elif part is not None:   # rows [begin*R, end*R) of the output: a thread's share of the product
+            rows = ir.Constant(I64, part[1])
+            first = b.mul(begin, rows)
+            m = b.mul(b.sub(end, begin), rows)
+            a_ptr = b.gep(a_ptr, [b.mul(first, ir.Constant(I64, 1 if g.trans_a else lda))], source_etype=typ)
+            c_ptr = b.gep(c_ptr, [b.mul(first, ir.Constant(I64, g.n))], source_etype=typ)
+        if update:    # out = onto + alpha * product: start from onto's values unless out is onto
+            self._copy_block(g.onto, g.out, c_ptr, m, n, g)
+        args = [ir.Constant(I32, 101), ir.Constant(I32, 112 if g.trans_a else 111),
+                ir.Constant(I32, 112 if g.trans_b else 111),
+                m, n, ir.Constant(I64, g.k), ir.Constant(scalar, g.alpha),
+                a_ptr, ir.Constant(I64, lda), b_ptr, ir.Constant(I64, ldb), ir.Constant(scalar, 1.0 if update else 0.0),
+                c_ptr, ir.Constant(I64, g.n)]
+        if own:     # graphc_sgemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, c, ldc) (, alpha)
+            args = [ir.Constant(I64, int(g.trans_a)), ir.Constant(I64, int(g.trans_b))] + args[3:6] + args[7:11] \
+                + args[12:] + ([ir.Constant(F32, g.alpha)] if update else [])
+        b.call(fn, args)
 
     def _copy_block(self, src_param, dst_param, dst_ptr, rows, cols, g):
         """Copy the block of ``src`` that ``dst_ptr`` (rows x cols, row stride g.n) starts,
@@ -307,13 +322,20 @@ class KernelBuilder:
             self._for(row, copy_row, bounds=(ir.Constant(I64, 0), rows))
 
 
-def splits_gemm_rows(kernel):
-    """Whether a GEMM kernel computes just rows [begin, end) of its product when called
-    with that range (one 2-D product whose rows are the output's outer loop), so that
-    threads can share it."""
+def gemm_share(kernel):
+    """How a GEMM kernel computes just a range [begin, end) of its outer loop, so threads
+    can share it: ``("rows", R)``, one product whose outer index i is its rows
+    [i*R, (i+1)*R) (a matrix, or batch items folded into rows); ``("items", P)``, batched
+    products whose outer index i is items [i*P, (i+1)*P) (attention's heads); else None."""
     g = kernel.gemm
-    return (g is not None and len(g.batch) == 1 and len(kernel.loops) == 2
-            and kernel.loops[0].extent == g.m and kernel.loops[1].extent == g.n)
+    loops = [v.extent for v in kernel.loops]
+    if g is None or len(loops) < 2 or loops[-1] != g.n or 0 in loops:
+        return None
+    if len(g.batch) == 1 and int(np.prod(loops[:-1])) == g.m:
+        return "rows", g.m // loops[0]
+    if len(loops) >= 3 and loops[-2] == g.m and int(np.prod(loops[:-2])) == len(g.batch):
+        return "items", len(g.batch) // loops[0]
+    return None
 
 
 SUM_BLOCK_MIN, SUM_BLOCK_MAX = 256, 4096   # a float sum is blocked by a divisor of its length in this range

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import kernel as K
 from . import llvm_gemm, llvm_math
-from .llvm_codegen import KernelBuilder, splits_gemm_rows
+from .llvm_codegen import KernelBuilder, gemm_share
 from .llvm_compile import new_module
 from .llvm_jit import JitModule, LazyModule, blas_available, codegen_version, single_threaded_blas
 from .llvm_ops import ELEMENTWISE, REDUCTIONS, ScalarOps
@@ -64,7 +64,11 @@ class NativeFunction:
             parallel = K.split_safe(kernel) and \
                 int(np.prod([v.extent for v in kernel.loops])) * _reduction_work(kernel.value) >= PARALLEL_WORK
         else:
-            parallel = splits_gemm_rows(kernel) and (g.m * g.n * g.k >= PARALLEL_GEMM_WORK or g.m * g.n >= PARALLEL_WORK)
+            share, items = gemm_share(kernel), len(g.batch)
+            # (many small products run at a fraction of one big GEMM's rate: as long at a
+            # quarter of the multiply-adds)
+            work = g.m * g.n * g.k * items * (4 if share is not None and share[0] == "items" else 1)
+            parallel = share is not None and (work >= PARALLEL_GEMM_WORK or g.m * g.n * items >= PARALLEL_WORK)
         cores = os.cpu_count() or 1
         self.parts = min(cores, self.extent) if parallel else 1
         self.cuts = [int(c) for c in np.linspace(0, self.extent, self.parts + 1)]
@@ -182,5 +186,6 @@ def gemm_by_columns(kernel):
     a big float32 product (graphc's own GEMM) with fewer rows than columns, where a split
     by rows would have every thread pack all of B."""
     g = kernel.gemm
-    return (g is not None and (os.cpu_count() or 1) > 1 and splits_gemm_rows(kernel) and g.m < g.n
+    return (g is not None and (os.cpu_count() or 1) > 1 and len(kernel.loops) == 2 and gemm_share(kernel) == ("rows", 1)
+            and g.m < g.n
             and g.m * g.n * g.k >= PARALLEL_GEMM_WORK and llvm_gemm.uses_own_gemm(g.dtype))

@@ -200,4 +200,16 @@ def _gemm(trans, mm, out):
         items.append((oa + offset(sa if len(sa) > 1 else (1,) + sa, m * k),
                       ob + offset(sb if len(sb) > 1 else sb + (1,), k * n),
                       out_pos * m * n))
+    if _rows_of_one_product(items, ta, m, k, n):   # B shared: the items are rows of one product
+        m, items = m * len(items), items[:1]
     return Gemm(pa, pb, ta, tb, m, n, k, tuple(items), mm.dtype, out)
+
+
+def _rows_of_one_product(items, trans_a, m, k, n):
+    """Whether batch items that all read the same B, with A's and the output's items one
+    after another, are one (items * m) x k product (a 3-D activation times a weight matrix):
+    one bigger GEMM, whose rows threads can share."""
+    if len(items) < 2 or trans_a:
+        return False
+    a0, b0, _ = items[0]
+    return all(a == a0 + i * m * k and b == b0 and c == i * m * n for i, (a, b, c) in enumerate(items))
