@@ -61,8 +61,7 @@ class NativeFunction:
         self.extent = kernel.loops[0].extent if kernel.loops else 1
         g = kernel.gemm
         if g is None:
-            parallel = K.split_safe(kernel) and \
-                int(np.prod([v.extent for v in kernel.loops])) * _reduction_work(kernel.value) >= PARALLEL_WORK
+            parallel = K.split_safe(kernel) and _work(kernel) >= PARALLEL_WORK
         else:
             share, items = gemm_share(kernel), len(g.batch)
             # (many small products run at a fraction of one big GEMM's rate: as long at a
@@ -131,12 +130,18 @@ def run_side_by_side(first, second):
     job.result()
 
 
-def _reduction_work(e):
-    """Elements a reduction inside ``e`` reads per output element (1 if none)."""
-    if isinstance(e, K.Reduce):
-        return int(np.prod([v.extent for v in e.rvars]))
-    children = e.args if isinstance(e, K.Op) else ()
-    return max([1] + [_reduction_work(c) for c in children])
+def _work(kernel):
+    """Estimated element operations of one call: the output's elements plus, per reduction,
+    its evaluations (one per value of the variables it depends on: a row's mean is computed
+    once per row, not once per output element) times the elements it reads."""
+    reductions = K.reductions_of(kernel.value)
+    extent = {v: v.extent for v in kernel.loops}
+    extent.update((v, v.extent) for r in reductions for v in r.rvars)
+    total = int(np.prod([v.extent for v in kernel.loops]))
+    for r in reductions:
+        evaluations = int(np.prod([extent[v] for v in K.free_vars(r) if v in extent]))
+        total += evaluations * int(np.prod([v.extent for v in r.rvars]))
+    return total
 
 
 def _kernel_module(kernel, columns):
