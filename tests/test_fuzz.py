@@ -61,10 +61,11 @@ def test_hypothesis_gradient_graphs(program):
 
 def test_fuzzer_catches_a_miscompilation(monkeypatch):
     """The fuzzer is not blind: with the fix for issue 9's threaded 1-D softmax undone,
-    its check of a 4095-element softmax fails (and passes with the fix)."""
+    its check of a 1-D softmax big enough to be worth threads (100,003 elements: 3x that in
+    element operations, over the sharing threshold) fails (and passes with the fix)."""
     from graphc.runtime import kernel as kernel_ir
     program = Program()
-    x = program.add("input", value=np.random.default_rng(0).standard_normal(4095).astype(np.float32), dtype="<f4")
+    x = program.add("input", value=np.random.default_rng(0).standard_normal(100_003).astype(np.float32), dtype="<f4")
     program.outputs = [program.add("softmax", (x,), axis=-1)]
     default = [c for c in CONFIGS if c[0] == "cpu:default"]
     assert check(program, default) == ([], 1)

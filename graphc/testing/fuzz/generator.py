@@ -33,12 +33,15 @@ THRESHOLDS = {
     "inline_constant": around(INLINE_CONSTANT),
     "fold_limit": around(FOLD_LIMIT),
 }
-# (m, n, k) on both sides of the GEMM-sharing threshold m * n * k = PARALLEL_GEMM_WORK
+# (m, n, k) on both sides of the GEMM-sharing threshold m * n * k = PARALLEL_GEMM_WORK, and
+# of a 2-item batch's (4 * 2 * m * n * k: batched products are shared from a quarter)
 GEMM_SHARED = [(256, 256, PARALLEL_GEMM_WORK // (256 * 256)), (255, 256, PARALLEL_GEMM_WORK // (256 * 256)),
-               (64, 1024, PARALLEL_GEMM_WORK // (64 * 1024)), (63, 1024, PARALLEL_GEMM_WORK // (64 * 1024))]
-# element counts on both sides of the threading threshold
+               (64, 1024, PARALLEL_GEMM_WORK // (64 * 1024)), (63, 1024, PARALLEL_GEMM_WORK // (64 * 1024)),
+               (64, 128, PARALLEL_GEMM_WORK // (8 * 64 * 128)), (63, 128, PARALLEL_GEMM_WORK // (8 * 64 * 128))]
+# element counts on both sides of the threading threshold; rows of 128 where a row kernel
+# with two reductions (3 element operations an element: layer_norm) crosses it
 PARALLEL_SHAPES = [(512, PARALLEL_WORK // 512), (511, PARALLEL_WORK // 512), (PARALLEL_WORK,), (PARALLEL_WORK - 1,),
-                   (2, PARALLEL_WORK // 2 + 1)]
+                   (2, PARALLEL_WORK // 2 + 1), (PARALLEL_WORK // 384 + 1, 128), (PARALLEL_WORK // 384, 128)]
 SMALL_DIMS = [1, 2, 3, 4, 5, 7, 8]
 REGIMES = ("small", "small", "small", "edge", "vector", "sum_block", "parallel", "gemm", "wide", "fanout")
 FLOATS = (np.dtype(np.float32),) * 4 + (np.dtype(np.float64),)
