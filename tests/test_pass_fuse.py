@@ -656,13 +656,15 @@ def test_a_matmul_reads_a_reshape_in_place_and_a_copy_of_a_strided_view():
     in its last two axes; a transpose moving a batch axis or a slice of columns between
     matmuls is copied once by a kernel of its own (a loop over k reading the view strided
     ran 10x slower than the copy and the GEMM)."""
-    _, fused, report = check_fuse("""
+    feeds = """
         %x: f32[2,3,4] = placeholder()
         %w: f32[4,5] = placeholder()
         %v: f32[5,6] = placeholder()
         %u: f32[6,2] = placeholder()
         %q: f32[1,3] = placeholder()
         %p: f32[3,2] = placeholder()
+    """
+    _, fused, report = check_fuse(feeds + """
         %a: f32[2,3,5] = matmul(%x, %w)
         %t: f32[3,2,5] = transpose(%a) {perm=(1, 0, 2)}
         %b: f32[3,2,6] = matmul(%t, %v)
@@ -673,13 +675,7 @@ def test_a_matmul_reads_a_reshape_in_place_and_a_copy_of_a_strided_view():
         %h: f32[3,3] = slice(%y) {slices=((2, 5, None), (None, None, None))}
         %z: f32[3,2] = matmul(%h, %p)
         outputs(%z)
-    """, """
-        %x: f32[2,3,4] = placeholder()
-        %w: f32[4,5] = placeholder()
-        %v: f32[5,6] = placeholder()
-        %u: f32[6,2] = placeholder()
-        %q: f32[1,3] = placeholder()
-        %p: f32[3,2] = placeholder()
+    """, feeds + """
         %a: f32[2,3,5] = matmul(%x, %w)
         %t: f32[3,2,5] = fused(%a) {kind='elementwise'}
             %a: f32[2,3,5] = placeholder()
