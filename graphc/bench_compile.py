@@ -180,8 +180,8 @@ def _jax(program, layers, train):
     start = time.perf_counter()
     fn = jax.jit(step if train else loss_fn)
     args = (params, zeros, zeros, 0.0, x0, y0) if train else (params, x0, y0)
-    out = fn(*args)
-    value = (jax.block_until_ready(out) if train else (out.block_until_ready(),))[0]
+    out = jax.block_until_ready(fn(*args))
+    value = out[0] if train else out
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "loss": float(value), "run": _median_run(lambda: jax.block_until_ready(fn(*args)))}
 

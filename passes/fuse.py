@@ -296,7 +296,7 @@ def fuse(graph):
                 for m in computed:
                     if m not in rw.mapping:
                         rw.copy(m)
-            elif len(computed) == 1 and not _is_index_map(node):
+            elif len(computed) == 1 and not copied:
                 rw.copy(node)
             else:
                 attrs = {"kind": _kind(computed), "body": _body(members, inputs, node)}

@@ -10,7 +10,7 @@ import pytest
 
 import graphc as gc
 from graphc.runtime.cpu.llvm_codegen import gemm_share
-from graphc.runtime.cpu.native import PARALLEL_GEMM_WORK
+from graphc.runtime.cpu.native import PARALLEL_GEMM_WORK, PARALLEL_WORK, SMALL_PRODUCTS_SLOWER
 
 RNG = np.random.default_rng(9)
 CORES = os.cpu_count() or 1
@@ -40,7 +40,7 @@ def test_items_sharing_a_weight_are_rows_of_one_gemm(batch, m, k, n, dtype):
     items = int(np.prod(batch))
     assert (g.m, len(g.batch)) == (items * m, 1)
     assert gemm_share(kernel.kernel) == ("rows", items * m // batch[0])
-    shared = items * m * n * k >= PARALLEL_GEMM_WORK or items * m * n >= 1 << 18
+    shared = items * m * n * k >= PARALLEL_GEMM_WORK or items * m * n >= PARALLEL_WORK
     assert kernel.parts == (min(CORES, batch[0]) if shared else 1)
     np.testing.assert_array_equal(got, np.maximum(x_val.astype(np.float64) @ w_val + c_val, 0).astype(dtype))
 
@@ -57,7 +57,7 @@ def test_batched_products_are_shared_by_items(batch, m, k, n):
     items = int(np.prod(batch))
     assert len(kernel.kernel.gemm.batch) == items
     assert gemm_share(kernel.kernel) == ("items", items // batch[0])
-    shared = 4 * items * m * n * k >= PARALLEL_GEMM_WORK or items * m * n >= 1 << 18
+    shared = SMALL_PRODUCTS_SLOWER * items * m * n * k >= PARALLEL_GEMM_WORK or items * m * n >= PARALLEL_WORK
     assert kernel.parts == (min(CORES, batch[0]) if shared else 1)
     np.testing.assert_array_equal(got, ((a_val.astype(np.float64) @ b_val) * 0.5).astype(np.float32))
 

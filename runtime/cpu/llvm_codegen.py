@@ -263,7 +263,7 @@ class KernelBuilder:
                 mine = b.and_(b.icmp_signed("<=", begin, outer), b.icmp_signed("<", outer, end))
                 with b.if_then(mine):
                     self._gemm_call(g, fn, own, update, a_off, b_off, c_off, None)
-            else:
+            else:   # whole, or this share's columns or rows
                 self._gemm_call(g, fn, own, update, a_off, b_off, c_off, "columns" if columns else share)
 
     def _gemm_call(self, g, fn, own, update, a_off, b_off, c_off, part):

@@ -27,6 +27,7 @@ from .llvm_ops import ELEMENTWISE, REDUCTIONS, ScalarOps
 KERNEL_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
 PARALLEL_WORK = 1 << 18     # estimated element operations above which a kernel uses every core
 PARALLEL_GEMM_WORK = 1 << 23   # multiply-adds above which a GEMM is shared (below, handing out costs more)
+SMALL_PRODUCTS_SLOWER = 4      # batched small products run at about 1/4 of one big GEMM's rate: shared sooner
 _pool = None
 _pool_lock = threading.Lock()
 
@@ -64,9 +65,7 @@ class NativeFunction:
             parallel = K.split_safe(kernel) and _work(kernel) >= PARALLEL_WORK
         else:
             share, items = gemm_share(kernel), len(g.batch)
-            # (many small products run at a fraction of one big GEMM's rate: as long at a
-            # quarter of the multiply-adds)
-            work = g.m * g.n * g.k * items * (4 if share is not None and share[0] == "items" else 1)
+            work = g.m * g.n * g.k * items * (SMALL_PRODUCTS_SLOWER if share and share[0] == "items" else 1)
             parallel = share is not None and (work >= PARALLEL_GEMM_WORK or g.m * g.n * items >= PARALLEL_WORK)
         cores = os.cpu_count() or 1
         self.parts = min(cores, self.extent) if parallel else 1

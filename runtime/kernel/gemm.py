@@ -9,7 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from ...ir.analysis import is_view, view_offset
+from ...ir.analysis import view_offset
 from ...ops import ELEMENTWISE
 from .expr import Load
 from .index import flat_index
@@ -171,8 +171,8 @@ def _gemm_operand(lw, operand):
     if operand in lw.param_of:
         return lw.param_of[operand], 0
     node, offset = lw.alias.get(operand, operand), 0
-    while is_view(node) and view_offset(node) is not None:
-        offset += view_offset(node)
+    while (step := view_offset(node)) is not None:
+        offset += step
         node = node.inputs[0]
         if node in lw.param_of:
             return lw.param_of[node], offset

@@ -86,8 +86,7 @@ def _split(a, n):
     divided by n, when some are and the rest is non-negative; else (None, a)."""
     multiple, rest = IConst(0), IConst(0)
     for term in _terms(a):
-        c, x = (term.a.value, term.b) if isinstance(term, IBin) and term.op == "mul" and isinstance(term.a, IConst) \
-            else (term.value, IConst(1)) if isinstance(term, IConst) else (1, term)
+        c, x = _scaled(term)
         if c % n == 0:
             multiple = iadd(multiple, imul(IConst(c // n), x))
         elif c > 0 and _non_negative(x):
@@ -95,6 +94,15 @@ def _split(a, n):
         else:
             return None, a
     return (None, a) if multiple == IConst(0) else (multiple, rest)
+
+
+def _scaled(term):
+    """(c, x) with term == c * x, c an integer (imul puts a constant factor first)."""
+    if isinstance(term, IBin) and term.op == "mul" and isinstance(term.a, IConst):
+        return term.a.value, term.b
+    if isinstance(term, IConst):
+        return term.value, IConst(1)
+    return 1, term
 
 
 def _terms(e):

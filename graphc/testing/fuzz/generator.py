@@ -16,7 +16,7 @@ from ...passes.fuse import INLINE_CONSTANT, MAX_KERNEL_INPUTS, MAX_RECOMPUTE
 from ...runtime.kernel.gemm import COLUMN_SUM_ROWS
 from ...runtime.cpu.llvm_codegen import SUM_BLOCK_MAX, SUM_BLOCK_MIN
 from ...runtime.cpu.llvm_gemm import KC, MC, MR, NC, NV
-from ...runtime.cpu.native import PARALLEL_GEMM_WORK, PARALLEL_WORK
+from ...runtime.cpu.native import PARALLEL_GEMM_WORK, PARALLEL_WORK, SMALL_PRODUCTS_SLOWER
 from . import elementwise as E
 from .program import Program
 
@@ -34,10 +34,11 @@ THRESHOLDS = {
     "fold_limit": around(FOLD_LIMIT),
 }
 # (m, n, k) on both sides of the GEMM-sharing threshold m * n * k = PARALLEL_GEMM_WORK, and
-# of a 2-item batch's (4 * 2 * m * n * k: batched products are shared from a quarter)
+# of a 2-item batch's (SMALL_PRODUCTS_SLOWER * 2 * m * n * k: batched products are shared sooner)
 GEMM_SHARED = [(256, 256, PARALLEL_GEMM_WORK // (256 * 256)), (255, 256, PARALLEL_GEMM_WORK // (256 * 256)),
                (64, 1024, PARALLEL_GEMM_WORK // (64 * 1024)), (63, 1024, PARALLEL_GEMM_WORK // (64 * 1024)),
-               (64, 128, PARALLEL_GEMM_WORK // (8 * 64 * 128)), (63, 128, PARALLEL_GEMM_WORK // (8 * 64 * 128))]
+               (64, 128, PARALLEL_GEMM_WORK // (2 * SMALL_PRODUCTS_SLOWER * 64 * 128)),
+               (63, 128, PARALLEL_GEMM_WORK // (2 * SMALL_PRODUCTS_SLOWER * 64 * 128))]
 # element counts on both sides of the threading threshold; rows of 128 where a row kernel
 # with two reductions (3 element operations an element: layer_norm) crosses it
 PARALLEL_SHAPES = [(512, PARALLEL_WORK // 512), (511, PARALLEL_WORK // 512), (PARALLEL_WORK,), (PARALLEL_WORK - 1,),
