@@ -5,7 +5,9 @@ there and become placeholders) and re-infers every shape with the fed shapes, so
 the compiled IR is static throughout; the optimization pipeline (graphc.passes)
 then runs its selected passes, each one a further stage.
 """
+import gc
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..errors import FeedError, GraphcError, ShapeError
@@ -13,7 +15,8 @@ from ..ir import Graph
 from ..ir.analysis import fresh_name, reachable, runs_kernel
 from ..ops.reductions import sum_to_steps
 from ..ops.shapes import fmt_shape
-from ..passes.pipeline import run_pipeline, stage_text
+from ..passes.pipeline import Stage, run_pipeline, stage_text
+from . import program_cache
 from .dump import dump, dump_requested
 from .executor import CallPlan, make_executor
 from .inplace import inplace_updates
@@ -49,8 +52,13 @@ class Compiled:
     the same compiled code), taken from a pool that keeps as many as ever ran at once.
     """
 
-    def __init__(self, stages, device, run_plan, poison=False):
+    def __init__(self, stages, device, run_plan, poison=False, recompute=None):
+        """``stages``: the pipeline's Stages; from the program cache only the last has its
+        graph, and ``recompute`` (a function returning them all) fills the others in when one
+        is asked for. ``from_cache`` says which."""
         self._stages = {s.name: s for s in stages}
+        self._recompute = recompute
+        self.from_cache = recompute is not None
         self.graph = stages[-1].graph
         self.device = device
         self.memory_plan = self._info("plan_memory")
@@ -86,6 +94,9 @@ class Compiled:
         """The :class:`~graphc.passes.pipeline.Stage` record (graph, time, node counts)."""
         if name not in self._stages:
             raise KeyError(f"no stage {name!r}; stages are {self.stages}")
+        if self._stages[name].graph is None:   # a program from the cache: run the passes again, for their IR
+            final = self.stages[-1]
+            self._stages = {s.name: self._stages[final] if s.name == final else s for s in self._recompute()}
         return self._stages[name]
 
     def ir(self, stage=None, blobs=False):
@@ -263,11 +274,39 @@ def _sum_to(out, node, g, x, source):
 
 def compile_program(graph, run_plan, feed_specs, device, passes, verify=False, poison=False):
     """Specialize ``graph`` to the outputs of ``run_plan`` (runtime.updates) and the fed
-    shapes, run the selected ``passes``, and wrap the result as a Compiled program."""
-    stages = run_pipeline(specialize(graph, run_plan.outputs, feed_specs), passes, verify_each=verify)
-    compiled = Compiled(stages, device, run_plan, poison=poison)
+    shapes, run the selected ``passes``, and wrap the result as a Compiled program; the
+    optimized program comes from the disk cache (runtime.program_cache) when it is there."""
     directory = dump_requested()
+
+    def passes_run():
+        return run_pipeline(specialize(graph, run_plan.outputs, feed_specs), passes, verify_each=verify)
+    with _collector_paused():
+        key = None if verify or directory else program_cache.program_key(graph, run_plan, feed_specs, device, passes)
+        cached = program_cache.load(key) if key else None
+        if cached is not None:
+            final, summaries = cached
+            stages = [Stage(name, final if i == len(summaries) - 1 else None, info, seconds, before, after)
+                      for i, (name, info, seconds, before, after) in enumerate(summaries)]
+            return Compiled(stages, device, run_plan, poison=poison, recompute=passes_run)
+        stages = passes_run()
+        compiled = Compiled(stages, device, run_plan, poison=poison)
+        if key:
+            program_cache.store(key, stages)
     if directory:
         llvm = [("llvm.ll", compiled.llvm_ir()), ("llvm-O3.ll", compiled.llvm_ir(optimized=True))]
         dump(stages, directory, extra=llvm if compiled.llvm_ir() is not None else ())
     return compiled
+
+
+@contextmanager
+def _collector_paused():
+    """Python's cycle collector off while compiling: a compile makes some 10^5 short-lived
+    objects, which set off full collections over the user's graph (a fifth of a warm
+    compile's time); the garbage they leave is collected once it is back on."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()

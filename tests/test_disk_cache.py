@@ -49,6 +49,7 @@ def cache_dir(tmp_path, monkeypatch):
     directory = tmp_path / "cache"
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(directory))
     monkeypatch.delenv("GRAPHC_CACHE", raising=False)
+    monkeypatch.setenv("GRAPHC_PROGRAM_CACHE", "0")   # (kernel entries alone: tests/test_program_cache.py)
     return directory
 
 

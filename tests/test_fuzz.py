@@ -62,7 +62,10 @@ def test_hypothesis_gradient_graphs(program):
 def test_fuzzer_catches_a_miscompilation(monkeypatch):
     """The fuzzer is not blind: with the fix for issue 9's threaded 1-D softmax undone,
     its check of a 1-D softmax big enough to be worth threads (100,003 elements: 3x that in
-    element operations, over the sharing threshold) fails (and passes with the fix)."""
+    element operations, over the sharing threshold) fails (and passes with the fix). The
+    broken split races (each thread normalizes by the row statistics as far as they got), so
+    a run is off by a varying number of elements, and now and then the first run is right and
+    only the second differs: either report is the fuzzer catching it."""
     from graphc.runtime import kernel as kernel_ir
     program = Program()
     x = program.add("input", value=np.random.default_rng(0).standard_normal(100_003).astype(np.float32), dtype="<f4")
@@ -71,7 +74,8 @@ def test_fuzzer_catches_a_miscompilation(monkeypatch):
     assert check(program, default) == ([], 1)
     monkeypatch.setattr(kernel_ir, "split_safe", lambda kernel: True)
     failures, _ = check(program, default)
-    assert failures and "elements off" in failures[0].detail
+    assert failures and all("elements off" in f.detail or "a second run gave different bits" in f.detail
+                            for f in failures)
 
 
 def test_the_command_line_loop_runs(capsys):

@@ -109,6 +109,29 @@ class Graph:
         finally:
             _stack().pop()
 
+    # -- pickling (the program cache: runtime.program_cache) -------------------
+    def __getstate__(self):
+        """The nodes as a flat list (inputs, control inputs and outputs by position), so
+        pickling a long chain never recurses along it; user-facing wrappers are not kept."""
+        position = {node: i for i, node in enumerate(self._nodes)}
+        nodes = [(n.op, tuple(position[x] for x in n.inputs), dict(n.attrs), n.dtype, n.shape, n.name, n.loc)
+                 for n in self._nodes]
+        control = {position[n]: tuple(position[c] for c in cs) for n, cs in self.control_inputs.items()}
+        outputs = None if self.outputs is None else tuple(position[n] for n in self.outputs)
+        return {"nodes": nodes, "control": control, "outputs": outputs, "name_counts": dict(self._name_counts)}
+
+    def __setstate__(self, state):
+        """Rebuild the nodes as they were (types as recorded: nothing is inferred again)."""
+        self.__init__()
+        nodes = self._nodes
+        for op, inputs, attrs, dtype, shape, name, loc in state["nodes"]:
+            node = Node(self, op, [nodes[i] for i in inputs], attrs, dtype, shape, name, loc)
+            nodes.append(node)
+            self._by_name[name] = node
+        self.control_inputs = {nodes[i]: tuple(nodes[c] for c in cs) for i, cs in state["control"].items()}
+        self.outputs = None if state["outputs"] is None else tuple(nodes[i] for i in state["outputs"])
+        self._name_counts = state["name_counts"]
+
     # -- reading ----------------------------------------------------------
     @property
     def nodes(self):

@@ -39,6 +39,11 @@ class Node:
     def __delattr__(self, name):
         raise AttributeError("graphc IR nodes are immutable")
 
+    def __reduce__(self):
+        # by name in its graph (pickled once, as a whole: Graph.__getstate__), so a pickle
+        # of plans and reports that name nodes never recurses along long chains of inputs
+        return _node_named, (self.graph, self.name)
+
     @property
     def opdef(self):
         return get_op(self.op)
@@ -53,3 +58,7 @@ class Node:
 
     def __repr__(self):
         return f"<Node %{self.name}: {self.type} = {self.op}>"
+
+
+def _node_named(graph, name):
+    return graph.node(name)

@@ -28,6 +28,7 @@ KERNEL_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
 PARALLEL_WORK = 1 << 18     # estimated element operations above which a kernel uses every core
 PARALLEL_GEMM_WORK = 1 << 23   # multiply-adds above which a GEMM is shared (below, handing out costs more)
 SMALL_PRODUCTS_SLOWER = 4      # batched small products run at about 1/4 of one big GEMM's rate: shared sooner
+CORES = os.cpu_count() or 1
 _pool = None
 _pool_lock = threading.Lock()
 
@@ -38,7 +39,7 @@ def _threads():
     if _pool is None:
         with _pool_lock:
             if _pool is None:
-                _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="graphc",
+                _pool = ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="graphc",
                                            initializer=single_threaded_blas)
     return _pool
 
@@ -49,9 +50,10 @@ class NativeFunction:
     variables, fetched results) before each call. ctypes releases the GIL during the
     call, so the outer loop of a large kernel is split across threads."""
 
-    def __init__(self, kernel, constants, fn, by_columns=False):
+    def __init__(self, kernel, constants, fn, by_columns=False, parallel=None):
         """``by_columns``: ``fn`` takes a range of the output's columns, not rows (see
-        gemm_by_columns)."""
+        gemm_by_columns); ``parallel``: whether threads share it (``wants_threads``, when
+        the caller knows it already)."""
         self.kernel, self.fn = kernel, fn
         self.constants = dict(constants)     # param index -> array travelling with the kernel
         self.sources = [None if i in constants else node for i, node in enumerate(kernel.sources[:-1])]
@@ -61,18 +63,12 @@ class NativeFunction:
             self.table[i] = array.ctypes.data
         self.extent = kernel.loops[0].extent if kernel.loops else 1
         g = kernel.gemm
-        if g is None:
-            parallel = K.split_safe(kernel) and _work(kernel) >= PARALLEL_WORK
-        else:
-            share, items = gemm_share(kernel), len(g.batch)
-            work = g.m * g.n * g.k * items * (SMALL_PRODUCTS_SLOWER if share and share[0] == "items" else 1)
-            parallel = share is not None and (work >= PARALLEL_GEMM_WORK or g.m * g.n * items >= PARALLEL_WORK)
-        cores = os.cpu_count() or 1
-        self.parts = min(cores, self.extent) if parallel else 1
-        self.cuts = [int(c) for c in np.linspace(0, self.extent, self.parts + 1)]
+        parallel = wants_threads(kernel) if parallel is None else parallel
+        self.parts = min(CORES, self.extent) if parallel else 1
+        self.cuts = [self.extent * i // self.parts for i in range(self.parts + 1)]
         if by_columns:   # column shares in whole micro-tile widths
             self.extent = g.n
-            inner = {g.n * i // cores // 64 * 64 for i in range(1, cores)} - {0, g.n}
+            inner = {g.n * i // CORES // 64 * 64 for i in range(1, CORES)} - {0, g.n}
             self.cuts = [0] + sorted(c for c in inner if c < g.n) + [g.n]
             self.parts = len(self.cuts) - 1
         # the calling thread takes the first share itself unless the kernel calls OpenBLAS,
@@ -120,6 +116,17 @@ class NativeFunction:
         self.table[len(self.sources)] = out.ctypes.data
         self.call()
         return out
+
+
+def wants_threads(kernel):
+    """Whether graphc's threads share ``kernel``: enough work to pay for a handoff, and
+    a split that is safe (an elementwise or row kernel) or a GEMM that shares."""
+    g = kernel.gemm
+    if g is None:
+        return K.split_safe(kernel) and _work(kernel) >= PARALLEL_WORK
+    share, items = gemm_share(kernel), len(g.batch)
+    work = g.m * g.n * g.k * items * (SMALL_PRODUCTS_SLOWER if share and share[0] == "items" else 1)
+    return share is not None and (work >= PARALLEL_GEMM_WORK or g.m * g.n * items >= PARALLEL_WORK)
 
 
 def run_side_by_side(first, second):
@@ -172,7 +179,11 @@ def build_native(kernel_nodes, private_products=()):
     if not built:
         return {}, None
     jit = JitModule(list(modules.values()))
-    result = {node: NativeFunction(k, c, KERNEL_FN(jit.address(symbol)), columns)
+    threads = {}   # symbol -> wants_threads (kernels of one structure decide alike)
+    for k, _, _, symbol in built.values():
+        if symbol not in threads:
+            threads[symbol] = wants_threads(k)
+    result = {node: NativeFunction(k, c, KERNEL_FN(jit.address(symbol)), columns, threads[symbol])
               for node, (k, c, columns, symbol) in built.items()}
     return result, jit
 
@@ -190,6 +201,6 @@ def gemm_by_columns(kernel):
     a big float32 product (graphc's own GEMM) with fewer rows than columns, where a split
     by rows would have every thread pack all of B."""
     g = kernel.gemm
-    return (g is not None and (os.cpu_count() or 1) > 1 and len(kernel.loops) == 2 and gemm_share(kernel) == ("rows", 1)
+    return (g is not None and CORES > 1 and len(kernel.loops) == 2 and gemm_share(kernel) == ("rows", 1)
             and g.m < g.n
             and g.m * g.n * g.k >= PARALLEL_GEMM_WORK and llvm_gemm.uses_own_gemm(g.dtype))
