@@ -399,7 +399,9 @@ def test_denormals_are_neither_flushed_nor_treated_as_zero(dtype):
 
 def test_no_fast_math_flags_and_no_denormal_flushing_attributes():
     """Only the blocked float sums may reassociate; nothing assumes no NaN, no Inf, no signed
-    zeros or flushes denormals."""
+    zeros or flushes denormals, but the quick loop of a float max/min reduction, whose value
+    is discarded (the exact loop runs) when a NaN was met or it is a zero: its compare and
+    select (the vectorizer's maxnum/minnum) may say nnan and nsz, nothing else may."""
     x = gc.placeholder(gc.float32, (4, 33))
     y = gc.placeholder(gc.float64, (33,))
     fetches = [gc.exp(x) / gc.sum(x, axis=1, keepdims=True), gc.max(gc.tanh(x) * 2.0 - gc.sqrt(x)),
@@ -409,7 +411,10 @@ def test_no_fast_math_flags_and_no_denormal_flushing_attributes():
     for optimized in (False, True):
         text = compiled.llvm_ir(optimized=optimized)
         flags = set(re.findall(r"\b(fast|nnan|ninf|nsz|arcp|contract|afn|reassoc)\b", text))
-        assert flags <= {"reassoc"}, flags
+        assert flags <= {"reassoc", "nnan", "nsz"}, flags
+        for line in (ln for ln in text.splitlines() if re.search(r"\b(nnan|nsz)\b", ln)):
+            assert re.search(r"= (fcmp nnan nsz o[gl]t|select nnan nsz|(tail )?call nnan nsz (<\d+ x )?(float|double)>? "
+                             r"@llvm\.((max|min)num|vector\.reduce\.f(max|min))\.)", line), line
         assert "denormal-fp-math" not in text and "unsafe-fp-math" not in text and "no-nans" not in text
     assert "reassoc" in compiled.llvm_ir()
 
@@ -482,6 +487,30 @@ def test_reductions_of_signed_zeros(dtype, mode):
                 assert (np.signbit(got[1:]) == (name == "min")).all(), (name, n, got)
         else:
             assert_bits(got, want, f"{name} of zeros, size {n}")
+
+
+@pytest.mark.parametrize("n", (1024, 1041))
+@pytest.mark.parametrize("dtype", FLOATS, ids=lambda d: np.dtype(d).name)
+def test_long_max_and_min_rows_take_the_exact_loop_when_they_must(dtype, n):
+    """A float max/min reduction runs a quick loop (x86's max) and, when a NaN was met or its
+    result is a zero, the exact one: rows of n (vectorized, with a tail at 1041) whose answer
+    is a negative number, -0.0 (only -0.0 among negatives), +0.0 (both zeros), NaN (one, in
+    the middle of a vector), +Inf, or -Inf throughout; and each mirrored for min."""
+    rng = np.random.default_rng(5)
+    negative = -rng.uniform(0.5, 9.0, n).astype(dtype)
+    rows = [negative.copy() for _ in range(6)] + [np.full(n, -INF, dtype)]
+    rows[1][n // 3] = -0.0
+    rows[2][n // 3], rows[2][n - 5] = -0.0, 0.0
+    rows[3][700] = NAN
+    rows[4][n - 1] = INF
+    rows[5][::7] = -0.0
+    x = np.stack(rows)
+    maximum = [negative.max(), -0.0, 0.0, NAN, INF, -0.0, -INF]
+    for name, data, want in (("max", x, maximum), ("min", -x, [-v for v in maximum])):
+        with gc.Session() as sess:
+            xs = gc.placeholder(np.dtype(dtype), x.shape)
+            got = sess.run(getattr(gc, name)(xs, axis=1), {xs: data})
+        assert_bits(got, np.array(want, dtype), f"{name} over rows of {n}", [data])
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -27,7 +27,7 @@ import pytest
 llvm = pytest.importorskip("llvmlite.binding")
 from llvmlite import ir  # noqa: E402
 
-from graphc.runtime.cpu import llvm_vector_call as vector_call  # noqa: E402
+from graphc.runtime.cpu import llvm_math, llvm_vector_call as vector_call  # noqa: E402
 from graphc.runtime.cpu.llvm_math import BRANCHING, MATH_FUNCTIONS, emit_math  # noqa: E402
 
 F32_ULP_LIMIT = 4
@@ -77,7 +77,9 @@ def _loop_function(mod, name, fname, dtype, lanes):
 class MathJit:
     """All functions, both dtypes, scalar loop and explicit-vector loop, in one O3 module."""
 
-    def __init__(self, cpu=None, features=None):
+    def __init__(self, cpu=None, features=None, one_step=None):
+        """``one_step``: emit exp's scaling by 2**n as one llvm.ldexp (default: when the
+        target has AVX-512F, as kernels for the host do)."""
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
         target = llvm.Target.from_default_triple()
@@ -87,12 +89,16 @@ class MathJit:
         mod = ir.Module(name="llvm_math_test")
         mod.triple = llvm.get_process_triple()
         self.names = []
-        for name in MATH_FUNCTIONS:
-            for dtype in (np.float32, np.float64):
-                for lanes in (None, VEC_LANES[dtype]):
-                    fname = self.fname(name, dtype, lanes)
-                    _loop_function(mod, name, fname, dtype, lanes)
-                    self.names.append(fname)
+        llvm_math.ONE_STEP_SCALE = "+avx512f" in (features or "").split(",") if one_step is None else one_step
+        try:
+            for name in MATH_FUNCTIONS:
+                for dtype in (np.float32, np.float64):
+                    for lanes in (None, VEC_LANES[dtype]):
+                        fname = self.fname(name, dtype, lanes)
+                        _loop_function(mod, name, fname, dtype, lanes)
+                        self.names.append(fname)
+        finally:
+            llvm_math.ONE_STEP_SCALE = None
         llmod = llvm.parse_assembly(str(mod))
         llmod.verify()
         llmod.data_layout = str(self.tm.target_data)
@@ -434,6 +440,21 @@ def test_vectorizes_and_calls_nothing(jit):
 
 
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86-64 only")
+@pytest.mark.skipif(not llvm_math.one_step_scale(), reason="exp scales in one step on AVX-512 hosts only")
+def test_exp_scaled_in_one_step_gives_the_bits_of_two_steps():
+    """On AVX-512 exp multiplies by 2**n in one vscalef (llvm.ldexp); the two exact
+    power-of-two steps it replaced round the same product once too: equal bits everywhere,
+    overflow, the denormal results and underflow to zero included."""
+    one, two = MathJit(), MathJit(one_step=False)
+    assert "vscalef" in one.asm and "vscalef" not in two.asm
+    rng = np.random.default_rng(11)
+    for dtype, lo, hi in ((np.float32, -110.0, 95.0), (np.float64, -760.0, 720.0)):
+        x = np.concatenate([rng.uniform(lo, hi, 200_000), np.linspace(lo, hi, 100_003),
+                            [0.0, -0.0, np.inf, -np.inf, np.nan]]).astype(dtype)
+        for vector in (False, True):
+            np.testing.assert_array_equal(one("exp", x, vector).view(np.uint8), two("exp", x, vector).view(np.uint8))
+
+
 def test_baseline_x86_64_without_fma():
     """Compiled for baseline x86-64 (SSE2: no FMA, no SSE4.1 rounding), llvm.fmuladd is not
     fused: no libm call appears and the accuracy holds."""

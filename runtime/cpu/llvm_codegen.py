@@ -201,14 +201,48 @@ class KernelBuilder:
                 return [self.math.combine(b, r.op, acc[0], self._value(r.body), np.dtype(r.acc_dtype))]
             return self._for(vars_[0], lambda phis: nest(vars_[1:], phis), acc)
 
-        result = nest(list(r.rvars), state)
-        if is_arg:
-            return result[1]
-        value = result[0]
+        if r.op in ("max", "min") and _is_float(r.acc_dtype):
+            value = self._float_extremum(r, nest, state, acc_type)
+        else:
+            result = nest(list(r.rvars), state)
+            if is_arg:
+                return result[1]
+            value = result[0]
         if r.op == "mean":
             count = int(np.prod([v.extent for v in r.rvars]))
             value = b.fdiv(value, ir.Constant(acc_type, float(count))) if _is_float(r.acc_dtype) else value
         return self._cast(value, r.acc_dtype, r.dtype)
+
+    def _float_extremum(self, r, exact_nest, state, acc_type):
+        """A float max (min) reduction as x86's max instruction runs it, ``v > acc ? v : acc``
+        (one instruction on the accumulator's chain, against llvm.maximum's six), with a
+        flag for NaNs met. Its result is the IEEE maximum's unless a NaN was met or it is a
+        zero (of either sign: which one is IEEE's depends on the zeros met), and in those
+        rare cases the exact loop (llvm.maximum) runs again over the same elements."""
+        b = self.builder
+        bigger = ">" if r.op == "max" else "<"
+
+        def nest(vars_, acc):
+            if not vars_:
+                value = self._value(r.body)
+                # (no NaNs, no signed zeros: what makes it a max reduction the vectorizer knows;
+                # a NaN makes it poison, and then the flag discards it)
+                better = b.fcmp_ordered(bigger, value, acc[0], flags=("nnan", "nsz"))
+                return [b.select(better, value, acc[0], flags=("nnan", "nsz")),
+                        b.or_(acc[1], b.fcmp_unordered("uno", value, value))]
+            return self._for(vars_[0], lambda phis: nest(vars_[1:], phis), acc)
+
+        value, unordered = nest(list(r.rvars), state + [ir.Constant(I1, 0)])
+        # (a select, not an or: the zero test of a poison value must not reach the branch)
+        rare = b.select(unordered, ir.Constant(I1, 1), b.fcmp_ordered("==", value, ir.Constant(acc_type, 0.0)))
+        fast_block = b.block
+        with b.if_then(rare, likely=False):
+            (exact,) = exact_nest(list(r.rvars), state)
+            exact_block = b.block
+        merged = b.phi(acc_type)
+        merged.add_incoming(value, fast_block)
+        merged.add_incoming(exact, exact_block)
+        return merged
 
     def _blocked_sum(self, r, var, acc):
         """Blocked summation over ``var``: each block summed in the input's precision with

@@ -31,7 +31,7 @@ from llvmlite import ir
 
 from . import gemm_tune
 from .llvm_gemm_pack import pack_a, pack_b
-from .llvm_util import F32, I32, I64, PTR, V16, Fn, c64, declare, fma, lane_masks, masked_load, masked_store, splat
+from .llvm_util import F32, I32, I64, PTR, V16, Fn, c64, declare, fma, host_has, lane_masks, masked_load, masked_store, splat
 
 SYMBOL = "graphc_sgemm"
 BLOCKING_SYMBOL = "graphc_sgemm.blocking"     # [kc, mc], chosen per host by ``tune``
@@ -49,12 +49,7 @@ KC, MC, NC = 384, 192, 3072
 @functools.lru_cache(maxsize=None)
 def available():
     """Whether the host has AVX-512F (the micro-kernel is written for 32 zmm registers)."""
-    try:
-        import llvmlite.binding as llvm
-        llvm.initialize_native_target()
-        return bool(llvm.get_host_cpu_features().get("avx512f", False))
-    except Exception:
-        return False
+    return host_has("avx512f")
 
 
 SGEMM_PROTO = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 5 + [ctypes.c_void_p, ctypes.c_int64] * 3))

@@ -95,6 +95,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .llvm_trig import cos, sin
+from .llvm_util import host_has
 
 __all__ = ["emit_math", "MATH_FUNCTIONS", "BRANCHING"]
 
@@ -107,6 +108,15 @@ _hx = float.fromhex
 # --------------------------------------------------------------------------------------
 # Constants (see llvm_math_derive for how each was obtained; sin/cos ones in llvm_trig)
 # --------------------------------------------------------------------------------------
+
+ONE_STEP_SCALE = None   # None: the host decides (``one_step_scale``); True/False to emit for another target
+
+
+def one_step_scale():
+    """Whether exp scales by 2**n in one llvm.ldexp (AVX-512: one vscalef, rounding once);
+    elsewhere LLVM makes ldexp a libm call, so two exact power-of-two multiplications do it."""
+    return host_has("avx512f") if ONE_STEP_SCALE is None else ONE_STEP_SCALE
+
 
 class _K32:
     """float32 constants."""
@@ -313,6 +323,16 @@ class _Em:
         K = self.K
         return self.frombits(self.b.shl(self.b.add(k, self.ci(K.bias)), self.ci(K.mbits)))
 
+    def ldexp(self, y, n):
+        """y * 2**n (n: an integer of the float's width), rounded once (llvm.ldexp: one
+        vscalef on AVX-512)."""
+        i32 = self.vec(ir.IntType(32))
+        if self.bits == 64:
+            n = self.b.trunc(n, i32)
+        name = f"llvm.ldexp.{self.suffix}.{'v%di32' % self.lanes if self.lanes else 'i32'}"
+        fn = self.b.module.globals.get(name) or ir.Function(self.b.module, ir.FunctionType(self.ty, [self.ty, i32]), name=name)
+        return self.b.call(fn, [y, n])
+
     def k_to_float(self, k):
         """Small signed integer (same width as the float) to float."""
         if self.bits == 64:
@@ -340,6 +360,8 @@ def _exp_reduce(e, x, lo):
 def _exp(e, x):
     r, n = _exp_reduce(e, x, e.K.exp_lo)
     y = e.add(e.c(1.0), e.fma(e.mul(r, r), e.poly(r, e.K.exp_poly), r))
+    if one_step_scale():
+        return e.ldexp(y, n)
     n1 = e.b.ashr(n, e.ci(1))
     n2 = e.b.sub(n, n1)
     return e.mul(e.mul(y, e.pow2i(n1)), e.pow2i(n2))

@@ -1,11 +1,24 @@
 """Small helpers for writing vector code with llvmlite: types, declarations of intrinsics
 and external functions, and a function builder with counted loops."""
+import functools
+
 from llvmlite import ir
 
 I1, I32, I64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
 F32 = ir.FloatType()
 PTR = ir.PointerType()
 V16 = ir.VectorType(F32, 16)
+
+
+@functools.lru_cache(maxsize=None)
+def host_has(feature):
+    """Whether the host CPU has ``feature`` (an LLVM feature name, e.g. "avx512f")."""
+    try:
+        import llvmlite.binding as llvm
+        llvm.initialize_native_target()
+        return bool(llvm.get_host_cpu_features().get(feature, False))
+    except Exception:
+        return False
 
 
 def declare(module, name, ret, args):
