@@ -10,6 +10,8 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import FeedError, GraphcError, ShapeError
 from ..ir import Graph
 from ..ir.analysis import fresh_name, reachable, runs_kernel
@@ -153,25 +155,47 @@ class Compiled:
     def variable_names(self):
         return list(self._variable_names)
 
-    def lean(self, feed_names):
+    def lean(self, feed_names, fed=None):
         """A function of the feed arrays, in ``feed_names`` order (checked by the caller: C
         order, the planned dtypes and shapes), that returns the single output, owned by the
         caller, or None when the program is busy on another thread (run it the usual way
         then); None instead of a function for programs without a lean path (see
-        ``BoundRun.lean``)."""
+        ``BoundRun.lean``). With ``fed``, one (key, array) per feed name, the function takes
+        a mapping instead (None for no feeds), reads each feed at its key and checks it
+        itself: exactly these keys, each an ndarray of its array's dtype (by identity), shape
+        and C-order strides, else it returns None."""
         run = self._executor.lean(feed_names) if self.call_plan is not None else None
         if run is None:
             return None
         busy = self._busy
+        if fed is None:
+            def call(values):
+                if not busy.acquire(False):
+                    return None
+                try:
+                    return run(values)
+                finally:
+                    busy.release()
+            return call
+        specs = [(key, array.dtype, array.shape, _c_strides(array)) for key, array in fed]
 
-        def call(values):
+        def call_with(feeds):   # (one closure: a tiny program's run is mostly these lines)
+            if len(feeds or ()) != len(specs):
+                return None
+            values = []
+            for key, dtype, shape, strides in specs:
+                value = feeds.get(key)
+                if type(value) is not np.ndarray or value.dtype is not dtype or value.shape != shape \
+                        or value.strides != strides:
+                    return None
+                values.append(value)
             if not busy.acquire(False):
                 return None
             try:
                 return run(values)
             finally:
                 busy.release()
-        return call
+        return call_with
 
     def run(self, feeds, variables, check_numerics=False, trace=None):
         """Values of the outputs, given feed arrays (by name) and variable arrays (by name);
@@ -203,6 +227,15 @@ class Compiled:
     def __repr__(self):
         return (f"<graphc.Compiled stages={self.stages} kernels={len(self.kernels)} "
                 f"device={self.device!r}>")
+
+
+def _c_strides(array):
+    """The strides of a C-contiguous array of ``array``'s shape and dtype."""
+    strides, step = [], array.dtype.itemsize
+    for n in reversed(array.shape):
+        strides.append(step)
+        step *= n
+    return tuple(reversed(strides))
 
 
 def kernel_of(node):

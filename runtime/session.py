@@ -63,6 +63,7 @@ class Session:
         # the one cache: each compiled program under (fetch nodes, feed specs), and under
         # ("call", fetched Tensor, feed keys) for the repeated run of one Tensor (_fast_run)
         self._cache = {}
+        self._leans = {}   # fetched Tensor -> Compiled.lean's function of the feed dict (its last feed keys)
         self._closed = False
         self._access = _VariableAccess()
         self._initialize([n for n in self.graph.variables()], strict=False)
@@ -78,6 +79,12 @@ class Session:
         run is the same compiled one, taken step by step. ``options=gc.RunOptions(trace=True)``
         records every kernel's time into ``run_metadata`` (a ``gc.RunMetadata``), as TF1 does.
         """
+        if options is None and check_numerics is None and type(fetches) in (Tensor, Variable):
+            lean = self._leans.get(fetches)   # (a repeated run of a lean program: its whole cost is here)
+            if lean is not None:
+                result = lean(feed_dict)
+                if result is not None:
+                    return result
         check = self.check_numerics if check_numerics is None else bool(check_numerics)
         tracing = options is not None and options.trace
         if not check and not tracing:   # (first: a repeated run's whole cost is what follows)
@@ -109,17 +116,13 @@ class Session:
     def _fast_run(self, fetches, feed_dict):
         """The common case, a Tensor fetched with the same feed keys, dtypes and shapes as a
         run before it, skips flattening, feed conversion and the cache key; a program with a
-        lean run (``_lean_call``) takes it."""
+        lean run (``Compiled.lean``) takes it."""
         if type(fetches) not in (Tensor, Variable) or self._closed:
             return None
         entry = self._cache.get(("call", fetches, tuple(feed_dict) if feed_dict else ()))
         if entry is None:
             return None
-        compiled, expected, lean = entry
-        if lean is not None:
-            result = lean(feed_dict)
-            if result is not None:
-                return result
+        compiled, expected = entry
         feeds = {}
         if feed_dict:
             for (name, dtype, shape), value in zip(expected, feed_dict.values()):
@@ -141,10 +144,11 @@ class Session:
         if type(fetches) in (Tensor, Variable) and all(isinstance(k, Tensor) for k in feed_dict or ()) \
                 and not any(n.opdef.kind == EFFECT for n in compiled.graph.outputs):
             expected = [(k.node.name, feeds[k.node].dtype, feeds[k.node].shape) for k in feed_dict or ()]
-            lean = compiled.lean([name for name, *_ in expected]) if not self.return_device_arrays else None
-            if lean is not None:
-                lean = _lean_call(lean, [(k, feeds[k.node]) for k in feed_dict or ()])
-            self._cache[("call", fetches, tuple(feed_dict) if feed_dict else ())] = (compiled, expected, lean)
+            self._cache[("call", fetches, tuple(feed_dict) if feed_dict else ())] = (compiled, expected)
+            lean = None if self.return_device_arrays or self.check_numerics else compiled.lean(
+                [name for name, *_ in expected], fed=[(k, feeds[k.node]) for k in feed_dict or ()])
+            if lean is not None:   # (the latest feed keys' program: another set of keys takes _fast_run)
+                self._leans[fetches] = lean
 
     def compile(self, fetches, feed_dict=None):
         """The compiled program ``run`` would use; feed values may be arrays, shapes or TensorSpecs."""
@@ -155,6 +159,7 @@ class Session:
     def close(self):
         self._closed = True
         self._cache.clear()
+        self._leans.clear()
 
     def __enter__(self):
         return self
@@ -319,33 +324,6 @@ def _exact_initial_value(node, depth=0):
     if any(v is None for v in inputs):
         return None
     return compute(node, inputs)
-
-
-def _lean_call(lean, feeds):
-    """``lean`` (``Compiled.lean``'s function) behind the checks a repeated run needs: each
-    feed an ndarray of the dtype (by identity), shape and C-order strides of the run that
-    compiled it; None (take the full path) for anything else or when the program is busy."""
-    specs = [(key, value.dtype, value.shape, _c_strides(value)) for key, value in feeds]
-
-    def call(feed_dict):
-        values = []
-        for key, dtype, shape, strides in specs:
-            value = feed_dict[key]
-            if type(value) is not np.ndarray or value.dtype is not dtype or value.shape != shape \
-                    or value.strides != strides:
-                return None
-            values.append(value)
-        return lean(values)
-    return call
-
-
-def _c_strides(array):
-    """The strides of a C-contiguous array of ``array``'s shape and dtype."""
-    strides, step = [], array.dtype.itemsize
-    for n in reversed(array.shape):
-        strides.append(step)
-        step *= n
-    return tuple(reversed(strides))
 
 
 def _on_host(value):

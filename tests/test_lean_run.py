@@ -13,8 +13,7 @@ from conftest import assert_close
 
 
 def _lean_entry(sess, tensor):
-    (entry,) = [v for k, v in sess._cache.items() if k[0] == "call" and k[1] is tensor]
-    return entry[2]
+    return sess._leans.get(tensor)
 
 
 @pytest.mark.parametrize("n", [0, 1, 15, 16, 17])
@@ -117,3 +116,24 @@ def test_check_numerics_options_and_a_closed_session_bypass_the_lean_run():
     sess.close()
     with pytest.raises(gc.GraphcError, match="closed"):
         sess.run(out, {x: np.ones(4, np.float32)})
+
+
+def test_other_feed_keys_take_the_full_path_and_its_errors():
+    """The lean function belongs to the fetched Tensor and its last feed keys: the same
+    Tensor fed other keys, fewer or more, runs the full path (its result, or its FeedError),
+    never the lean one on stale arrays."""
+    x = gc.placeholder(gc.float32, (4,), name="x")
+    z = gc.placeholder(gc.float32, (4,), name="z")
+    out = gc.exp(x) * 2.0
+    a = np.arange(4, dtype=np.float32)
+    with gc.Session() as sess:
+        assert_close(sess.run(out, {x: a}), np.exp(a) * 2, np.float32)
+        assert _lean_entry(sess, out) is not None
+        assert_close(sess.run(out, {x: a + 1, z: a}), np.exp(a + 1) * 2, np.float32)   # (z: fed, unused)
+        with pytest.raises(gc.errors.FeedError):
+            sess.run(out, {z: a})
+        with pytest.raises(gc.errors.FeedError):
+            sess.run(out)
+        assert_close(sess.run(out, {x: a - 1}), np.exp(a - 1) * 2, np.float32)
+    with pytest.raises(gc.GraphcError):
+        sess.run(out, {x: a})   # (closed)

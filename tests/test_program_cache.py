@@ -199,3 +199,23 @@ def test_a_fresh_process_runs_from_the_cache(cache_dir, tmp_path):
     assert (cold, warm) == ("False", "True")
     assert eval(cold_value) == eval(warm_value)
     np.testing.assert_allclose(eval(warm_value), expected, rtol=1e-6)
+
+
+def test_a_graph_from_the_cache_has_numpys_own_dtypes_and_takes_the_lean_path(cache_dir):
+    """An unpickled dtype is a copy of numpy's; the graph's are made numpy's own again, so
+    the repeated run's checks by identity pass and it takes the lean path."""
+    for _ in range(2):
+        gc.reset_default_graph()
+        x = gc.placeholder(gc.float32, (3, 4), name="x")
+        y = gc.tanh(x) * 2.0
+        value = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
+        with gc.Session() as sess:
+            compiled = sess.compile(y, {x: value})
+            first = sess.run(y, {x: value})
+            again = sess.run(y, {x: value})
+            lean = sess._leans[y]
+            assert lean({x: value}) is not None
+    assert compiled.from_cache
+    assert all(n.dtype is np.dtype(np.float32) for n in compiled.graph.nodes if n.dtype is not None)
+    assert_close(first, np.tanh(value) * 2)
+    assert_close(again, np.tanh(value) * 2)

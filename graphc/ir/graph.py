@@ -3,6 +3,8 @@ import re
 import threading
 from contextlib import contextmanager
 
+import numpy as np
+
 from ..errors import GraphcError, GraphError
 from ..ops.registry import get_op
 from ..ops.shapes import fmt_shape
@@ -125,7 +127,8 @@ class Graph:
         self.__init__()
         nodes = self._nodes
         for op, inputs, attrs, dtype, shape, name, loc in state["nodes"]:
-            node = Node(self, op, [nodes[i] for i in inputs], attrs, dtype, shape, name, loc)
+            attrs = {k: _canonical(v) for k, v in attrs.items()}
+            node = Node(self, op, [nodes[i] for i in inputs], attrs, _canonical(dtype), shape, name, loc)
             nodes.append(node)
             self._by_name[name] = node
         self.control_inputs = {nodes[i]: tuple(nodes[c] for c in cs) for i, cs in state["control"].items()}
@@ -178,6 +181,14 @@ class Graph:
 
     def __repr__(self):
         return f"<graphc.Graph with {len(self._nodes)} nodes>"
+
+
+def _canonical(value):
+    """numpy's own instance of a plain dtype (an unpickled one is a copy, and fast paths
+    compare dtypes by identity); any other value as it is."""
+    if isinstance(value, np.dtype) and value.fields is None and value.subdtype is None:
+        return np.dtype(value.str)
+    return value
 
 
 _local = threading.local()
