@@ -155,28 +155,18 @@ class Compiled:
     def variable_names(self):
         return list(self._variable_names)
 
-    def lean(self, feed_names, fed=None):
-        """A function of the feed arrays, in ``feed_names`` order (checked by the caller: C
-        order, the planned dtypes and shapes), that returns the single output, owned by the
-        caller, or None when the program is busy on another thread (run it the usual way
-        then); None instead of a function for programs without a lean path (see
-        ``BoundRun.lean``). With ``fed``, one (key, array) per feed name, the function takes
-        a mapping instead (None for no feeds), reads each feed at its key and checks it
-        itself: exactly these keys, each an ndarray of its array's dtype (by identity), shape
-        and C-order strides, else it returns None."""
+    def lean(self, feed_names, fed):
+        """A function of a feed mapping (None for no feeds) that returns the single output,
+        owned by the caller, for a repeated run with the feeds of ``fed``, one (key, array)
+        per name of ``feed_names``: it reads each feed at its key and checks it (exactly
+        these keys, each an ndarray of its array's dtype by identity, shape and C-order
+        strides) and returns None for anything else or when the program is busy on another
+        thread (run it the usual way then). None instead of a function for programs without
+        a lean path (see ``BoundRun.lean``)."""
         run = self._executor.lean(feed_names) if self.call_plan is not None else None
         if run is None:
             return None
         busy = self._busy
-        if fed is None:
-            def call(values):
-                if not busy.acquire(False):
-                    return None
-                try:
-                    return run(values)
-                finally:
-                    busy.release()
-            return call
         specs = [(key, array.dtype, array.shape, _c_strides(array)) for key, array in fed]
 
         def call_with(feeds):   # (one closure: a tiny program's run is mostly these lines)
