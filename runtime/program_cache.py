@@ -58,7 +58,7 @@ class _Unkeyable(Exception):
 def _put(h, value):
     """Feed ``value`` (an attr) to hasher ``h``, typed, so 1, 1.0 and True differ."""
     if isinstance(value, np.ndarray):
-        array = np.ascontiguousarray(value)
+        array = value if value.flags.c_contiguous else value.copy(order="C")   # (ascontiguousarray makes 0-d 1-d)
         h.update(f"a{array.dtype.str}{array.shape}".encode())
         h.update(memoryview(array).cast("B") if array.size else b"")
     elif isinstance(value, _SCALARS) or isinstance(value, np.generic):

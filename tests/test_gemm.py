@@ -3,6 +3,8 @@ both transposes, edges and strides, directly and through graphc (matmul, transpo
 batched products, epilogues, products split across threads). On a host without AVX-512F the
 products go to OpenBLAS and the graph tests still hold."""
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -265,3 +267,31 @@ def test_the_tuner_measures_then_caches_and_obeys_the_environment(tmp_path, monk
         assert gemm_tune.tune(SGEMM, peak, address)["source"] == "environment" and tuple(live) == (128, 30)
     finally:
         live[0], live[1] = saved
+
+
+GEMM_FAILS_IN_CHILD = """
+import numpy as np, graphc as gc
+from graphc.runtime.cpu import llvm_gemm
+def broken():
+    raise RuntimeError("the GEMM module failed to compile")
+llvm_gemm._compile = broken
+a = (np.arange(70 * 130) % 7 - 3).astype(np.float32).reshape(70, 130)
+pa = gc.placeholder(gc.float32, a.shape)
+with gc.Session() as sess:
+    got = sess.run(gc.relu(pa @ pa.T), {pa: a})
+    ir = sess.compile(gc.relu(pa @ pa.T), {pa: a}).llvm_ir()
+assert np.array_equal(got, np.maximum(a.astype(np.float64) @ a.T, 0).astype(np.float32))
+assert "graphc_sgemm" not in ir and "scipy_cblas_sgemm64_" in ir
+print("ok")
+"""
+
+
+@needs_sgemm
+def test_a_gemm_that_fails_to_compile_in_the_background_leaves_openblas(tmp_path):
+    """The GEMM compiles on a thread while the kernels are rendered for it; should it fail,
+    the kernels are rendered again for OpenBLAS before anything is linked (a fresh process:
+    the GEMM compiles once per process)."""
+    env = {**os.environ, "GRAPHC_CACHE_DIR": str(tmp_path)}
+    child = subprocess.run([sys.executable, "-c", GEMM_FAILS_IN_CHILD], capture_output=True, text=True,
+                           env=env, timeout=300)
+    assert child.returncode == 0 and child.stdout.strip() == "ok", child.stderr[-2000:]

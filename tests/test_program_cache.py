@@ -8,6 +8,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
 
 import graphc as gc
 from conftest import assert_close
@@ -169,13 +171,16 @@ def test_an_attr_the_key_cannot_describe_is_not_cached(cache_dir, monkeypatch):
 
 
 def test_attr_values_of_other_types_key_apart():
-    """1, 1.0, True, (1,) and [1] and arrays of other dtypes or shapes differ in the key."""
+    """1, 1.0, True, (1,) and [1] and arrays of other dtypes or shapes (a 0-d array and its
+    1-d twin, a found regression: the hypothesis test of movement ops met it) differ in the key."""
     def digest(value):
         h = hashlib.sha256()
         program_cache._put(h, value)
         return h.hexdigest()
     values = [1, 1.0, True, (1,), [1], "1", None, np.float32(1), np.int64(1),
-              np.ones(2, np.float32), np.ones(2, np.float64), np.ones((2, 1), np.float32), np.zeros(0, np.float32)]
+              np.ones(2, np.float32), np.ones(2, np.float64), np.ones((2, 1), np.float32), np.zeros(0, np.float32),
+              np.array(3.0, np.float32), np.array([3.0], np.float32), np.array([[3.0]], np.float32),
+              np.zeros((0, 2), np.float32), np.zeros((2, 0), np.float32), np.arange(6.0).reshape(2, 3).T]
     assert len({digest(v) for v in values}) == len(values)
 
 
@@ -219,3 +224,34 @@ def test_a_graph_from_the_cache_has_numpys_own_dtypes_and_takes_the_lean_path(ca
     assert all(n.dtype is np.dtype(np.float32) for n in compiled.graph.nodes if n.dtype is not None)
     assert_close(first, np.tanh(value) * 2)
     assert_close(again, np.tanh(value) * 2)
+
+
+def _movement_program(x, perm, reps, axis):
+    """(key, specialized IR text) of constant x through transpose, reshape, tile, expand_dims."""
+    from graphc.runtime.compiler import specialize
+    from graphc.runtime.updates import plan_run
+    graph = gc.Graph()
+    with graph.as_default():
+        t = gc.constant(x)
+        outs = [gc.transpose(t, perm), gc.reshape(t, (-1,)) if x.size else gc.reshape(t, (0,)),
+                gc.tile(t, reps), gc.expand_dims(t, axis - x.ndim - 1), gc.sum(t * 2.0)]
+    plan = plan_run(graph, tuple(o.node for o in outs))
+    key = program_cache.program_key(graph, plan, {}, "cpu", ("simplify",))
+    return key, specialize(graph, plan.outputs, {}).to_text()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_two_programs_share_a_key_only_when_they_are_the_same(data):
+    """Pairs of programs built by the same lines (the same names and source locations) from
+    other constants (values, shapes, dtypes, rank 0 included) and attrs: equal keys exactly
+    when the specialized programs are equal."""
+    def draw():
+        dtype = data.draw(st.sampled_from([np.float32, np.float64, np.int32]))
+        x = data.draw(hnp.arrays(dtype, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3),
+                                 elements=st.integers(-3, 3)))
+        perm = tuple(data.draw(st.permutations(range(x.ndim))))
+        reps = tuple(data.draw(st.lists(st.integers(0, 2), max_size=3)))
+        return x, perm, reps, data.draw(st.integers(0, x.ndim))
+    (key_a, text_a), (key_b, text_b) = _movement_program(*draw()), _movement_program(*draw())
+    assert (key_a == key_b) == (text_a == text_b)

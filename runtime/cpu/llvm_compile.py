@@ -30,13 +30,19 @@ def target_machine():
     return new_target_machine()
 
 
+@functools.lru_cache(maxsize=None)
+def _host_layout():
+    """(triple, data layout text) of the host target (asked of LLVM once: a call into LLVM
+    waits for any other thread's, such as the GEMM compiling in the background)."""
+    tm = target_machine()
+    return tm.triple, str(tm.target_data)
+
+
 def new_module(name):
     """An empty llvmlite module for this host (its triple and data layout)."""
     from llvmlite import ir
-    tm = target_machine()
     module = ir.Module(name=name)
-    module.triple = tm.triple
-    module.data_layout = str(tm.target_data)
+    module.triple, module.data_layout = _host_layout()
     return module
 
 

@@ -56,6 +56,7 @@ SGEMM_PROTO = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 5 + [ctypes.c_void_p, 
 PEAK_PROTO = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_void_p)
 _lock = threading.Lock()
 _compiled = []      # the JitModule holding graphc_sgemm, kept alive for the process
+_pending = []       # the thread compiling it (``start``)
 _tuning = {}        # the blocking chosen for this host, its GFLOP/s and the FMA peak (gemm_tune)
 
 
@@ -72,29 +73,66 @@ def tuning():
     return dict(_tuning) if sgemm_symbol() is not None else {}
 
 
+def start():
+    """Begin compiling graphc's GEMM on a thread of its own (LLVM runs without the GIL), so
+    the kernels' IR is rendered meanwhile; ``sgemm_symbol`` waits for it. Once per process,
+    on hosts with AVX-512F."""
+    if not available():
+        return
+    with _lock:
+        if _compiled or _pending:
+            return
+        from .llvm_compile import new_module
+        new_module("layout")   # (LLVM's answers the kernels' modules need, asked before it is busy)
+        _pending.append(_Background(_compile))
+
+
+class _Background(threading.Thread):
+    def __init__(self, work):
+        super().__init__(name="graphc-gemm-compile", daemon=True)
+        self.work, self.result, self.error = work, None, None
+        self.start()
+
+    def run(self):
+        try:
+            self.result = self.work()
+        except Exception as e:   # (handed to the waiter)
+            self.error = e
+
+
+def _compile():
+    """The JitModule holding graphc_sgemm (object code from the disk cache when there)."""
+    from .llvm_compile import new_module
+    from .llvm_jit import JitModule, LazyModule, codegen_version
+
+    def render():
+        module = new_module("graphc_sgemm")
+        add_sgemm(module)
+        add_fma_peak(module)
+        return str(module)
+    # (keyed by the generator's version: a hit renders no IR; hand-written vector code: the
+    # unroller buys it nothing measurable and costs a tenth of its compile)
+    return JitModule(LazyModule(("graphc_sgemm", codegen_version()), render, unroll=False))
+
+
 def sgemm_symbol():
     """The symbol of graphc's float32 GEMM for generated code to call (declared with
     ``declare_sgemm``), or None where the host lacks AVX-512F (graphc keeps OpenBLAS there).
 
-    The GEMM is compiled once per process in a module of its own (object code from the disk
-    cache when there) and its address registered with the JIT, so kernel modules only declare
-    it: they stay quick to compile and their cache keys do not depend on it."""
+    The GEMM is compiled once per process in a module of its own (``start``, or here) and its
+    address registered with the JIT, so kernel modules only declare it: they stay quick to
+    compile and their cache keys do not depend on it. Its blocking is tuned here, on the
+    calling thread, once the code is there."""
     if not available():
         return None
+    start()
     with _lock:
         if not _compiled:
             import llvmlite.binding as llvm
-            from .llvm_compile import new_module
-            from .llvm_jit import JitModule, LazyModule, codegen_version
-
-            def render():
-                module = new_module("graphc_sgemm")
-                add_sgemm(module)
-                add_fma_peak(module)
-                return str(module)
-            try:   # (keyed by the generator's version: a cache hit renders no IR)
-                jit = JitModule(LazyModule(("graphc_sgemm", codegen_version()), render))
-            except Exception:   # never worse than before: generated code keeps calling OpenBLAS
+            compiling = _pending[0]
+            compiling.join()
+            jit = compiling.result
+            if jit is None:   # never worse than before: generated code keeps calling OpenBLAS
                 _compiled.append(None)
                 return None
             _tuning.update(gemm_tune.tune(SGEMM_PROTO(jit.address(SYMBOL)), PEAK_PROTO(jit.address(PEAK_SYMBOL)),
@@ -107,8 +145,14 @@ def sgemm_symbol():
 
 def uses_own_gemm(dtype):
     """Whether a product of ``dtype`` runs graphc's own GEMM (float32 on AVX-512F hosts)
-    rather than the BLAS already in the process (OpenBLAS, with threads of its own)."""
-    return str(dtype) == "float32" and sgemm_symbol() is not None
+    rather than the BLAS already in the process (OpenBLAS, with threads of its own). While
+    the GEMM still compiles (``start``) the answer is the host's; it is checked once the
+    code is there (``sgemm_symbol``), before anything that calls it is linked."""
+    if str(dtype) != "float32":
+        return False
+    if not _compiled and _pending:
+        return available()
+    return sgemm_symbol() is not None
 
 
 def declare_sgemm(module, update=False):

@@ -180,7 +180,9 @@ class JitModule:
     after optimization, joined.
     """
 
-    def __init__(self, ir_text, cache=None):
+    def __init__(self, ir_text, cache=None, before_link=None):
+        """``before_link``: called once the object code is there, before it is linked (what
+        registers the symbols the modules call, such as graphc's GEMM)."""
         modules = [ir_text] if isinstance(ir_text, (str, LazyModule)) else list(ir_text)
         self._modules = [LazyModule((), m) if isinstance(m, str) else m for m in modules]
         self._source = None
@@ -192,6 +194,8 @@ class JitModule:
         self.hits = sum(cached)
         self.from_cache = self.hits == len(modules)
         units = self._compile_missing(units)
+        if before_link is not None:
+            before_link()
         try:
             self.engine = _link([obj for obj, _ in units])
         except Exception:   # a cached object LLVM refuses (where it raises at all): drop those, compile all

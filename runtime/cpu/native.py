@@ -170,15 +170,19 @@ def _kernel_module(kernel, columns):
 def build_native(kernel_nodes, private_products=()):
     """{node: NativeFunction} for the kernels that lower, and the JIT module holding them.
     Matmul kernels in ``private_products`` compute their product into a buffer of their own."""
-    built, modules = {}, {}   # symbol (the structure's hash) -> LazyModule: each distinct kernel once
-    for node, (kernel, constants) in K.lower_kernels(kernel_nodes, check_renderable, private_products).items():
-        columns = gemm_by_columns(kernel)
-        symbol, module = _kernel_module(kernel, columns)
-        modules.setdefault(symbol, module)
-        built[node] = (kernel, constants, columns, symbol)
-    if not built:
+    lowered = K.lower_kernels(kernel_nodes, check_renderable, private_products)
+    if not lowered:
         return {}, None
-    jit = JitModule(list(modules.values()))
+    products = any(kernel.gemm is not None for kernel, _ in lowered.values())
+    if products:
+        llvm_gemm.start()   # (compiled on its own thread while the kernels' IR is rendered)
+    own = products and llvm_gemm.uses_own_gemm("float32")
+    built, modules = _modules(lowered)
+    try:   # (the GEMM's symbol is registered before anything that calls it is linked)
+        jit = JitModule(list(modules.values()), before_link=_own_gemm_ready if own else None)
+    except _NoOwnGemm:   # it failed to compile after all: OpenBLAS's calls instead
+        built, modules = _modules(lowered)
+        jit = JitModule(list(modules.values()))
     threads = {}   # symbol -> wants_threads (kernels of one structure decide alike)
     for k, _, _, symbol in built.values():
         if symbol not in threads:
@@ -186,6 +190,27 @@ def build_native(kernel_nodes, private_products=()):
     result = {node: NativeFunction(k, c, KERNEL_FN(jit.address(symbol)), columns, threads[symbol])
               for node, (k, c, columns, symbol) in built.items()}
     return result, jit
+
+
+class _NoOwnGemm(Exception):
+    pass
+
+
+def _own_gemm_ready():
+    if llvm_gemm.sgemm_symbol() is None:
+        raise _NoOwnGemm()
+
+
+def _modules(lowered):
+    """{node: (kernel, constants, columns, symbol)} and {symbol: LazyModule} (each distinct
+    kernel once)."""
+    built, modules = {}, {}
+    for node, (kernel, constants) in lowered.items():
+        columns = gemm_by_columns(kernel)
+        symbol, module = _kernel_module(kernel, columns)
+        modules.setdefault(symbol, module)
+        built[node] = (kernel, constants, columns, symbol)
+    return built, modules
 
 
 def check_renderable(kernel):
