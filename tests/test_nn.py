@@ -608,7 +608,7 @@ ELEMENTWISE_ALLOWED = {
     "log_softmax": (lambda x: gc.nn.log_softmax(x, axis=0), {"max", "stop_gradient", "subtract", "exp", "sum", "log"}),
     "layer_norm": (lambda x: gc.nn.layer_norm(x, np.ones(5, np.float32), np.zeros(5, np.float32)),
                    {"mean", "subtract", "square", "add", "rsqrt", "multiply", "constant"}),
-    "gelu": (lambda x: gc.nn.gelu(x), {"multiply", "add", "tanh", "constant"}),
+    "gelu": (lambda x: gc.nn.gelu(x), {"multiply", "add", "sigmoid", "constant"}),
     "gelu_erf": (lambda x: gc.nn.gelu(x, approximate="none"), {"multiply", "add", "erf", "constant"}),
     "silu": (gc.nn.silu, {"sigmoid", "multiply"}),
 }
