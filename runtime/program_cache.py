@@ -92,7 +92,7 @@ def program_key(graph, run_plan, feed_specs, device, passes):
             for name in sorted(node.attrs):
                 h.update(f" {name}=".encode())
                 _put(h, node.attrs[name])
-    except _Unkeyable:
+    except (_Unkeyable, TypeError, ValueError):   # (an attr it cannot describe, or bytes it cannot read)
         return None
     h.update(f"\nfetch {[n.name for n in run_plan.outputs]} {list(run_plan.updates)} {run_plan.fetched}".encode())
     return h.hexdigest()
@@ -101,7 +101,11 @@ def program_key(graph, run_plan, feed_specs, device, passes):
 def store(key, stages):
     """Keep the final stage's graph and every stage's report, time and node counts."""
     summaries = [(s.name, s.info, s.seconds, s.nodes_before, s.nodes_after) for s in stages]
-    disk_cache.store(key, struct.pack("<I", FORMAT) + pickle.dumps((stages[-1].graph, summaries), protocol=5))
+    try:
+        payload = pickle.dumps((stages[-1].graph, summaries), protocol=5)
+    except Exception:   # (something in a report that does not pickle: the program is just not cached)
+        return
+    disk_cache.store(key, struct.pack("<I", FORMAT) + payload)
 
 
 def load(key):

@@ -255,3 +255,20 @@ def test_two_programs_share_a_key_only_when_they_are_the_same(data):
         return x, perm, reps, data.draw(st.integers(0, x.ndim))
     (key_a, text_a), (key_b, text_b) = _movement_program(*draw()), _movement_program(*draw())
     assert (key_a == key_b) == (text_a == text_b)
+
+
+def test_a_program_that_does_not_pickle_is_compiled_and_not_cached(cache_dir, monkeypatch):
+    """The cache is an optimization: a pass report that cannot be pickled leaves the
+    program compiled, correct and uncached."""
+    import pickle
+
+    def refuse(*args, **kwargs):
+        raise pickle.PicklingError("not this one")
+    x, w, _, h = mlp()
+    with monkeypatch.context() as patched:
+        patched.setattr(program_cache.pickle, "dumps", refuse)
+        first, value = compile_and_run(h, {x: X})
+    second, _ = compile_and_run(h, {x: X})   # (nothing was stored: compiled again, and stored now)
+    third, _ = compile_and_run(h, {x: X})
+    assert not first.from_cache and not second.from_cache and third.from_cache
+    assert_close(value, reference(X, w, B))
