@@ -55,6 +55,12 @@ def softmax_xp(xp, x):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def log_softmax_xp(xp, x):
+    """Log-softmax over the last axis: x - max - log(sum(exp(x - max)))."""
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+
+
 def layer_norm_xp(xp, x, gamma, beta):
     """Layer norm over the last axis (population variance, eps 1e-5)."""
     centered = x - x.mean(axis=-1, keepdims=True)
@@ -141,6 +147,12 @@ WORKLOADS = [
              lambda x: gc.nn.softmax(x, axis=-1),
              lambda torch, x: torch.softmax(x, dim=-1),
              lambda g, x: g.op("Softmax", x, axis=-1)),
+    Workload("log_softmax", "log_softmax over the last axis of 8192x1024",
+             lambda rng: ({"x": _normal(rng, (8192, 1024))}, {}),
+             log_softmax_xp,
+             lambda x: gc.nn.log_softmax(x, axis=-1),
+             lambda torch, x: torch.log_softmax(x, dim=-1),
+             lambda g, x: g.op("LogSoftmax", x, axis=-1)),
     Workload("layer_norm", "layer norm over the last axis of 8192x1024, gamma, beta (1024,)",
              lambda rng: ({"x": _normal(rng, (8192, 1024)), "gamma": _normal(rng, (1024,)),
                            "beta": _normal(rng, (1024,))}, {}),
