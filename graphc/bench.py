@@ -133,6 +133,15 @@ class Workload:
     micro: bool = False
 
 
+def _row_workload(name, xp, graphc_fn, torch_name, onnx_op):
+    """``name`` over the last axis of an 8192x1024 ``x``: graphc's, torch's and ONNX's op."""
+    return Workload(name, f"{name} over the last axis of 8192x1024",
+                    lambda rng: ({"x": _normal(rng, (8192, 1024))}, {}), xp,
+                    lambda x: graphc_fn(x, axis=-1),
+                    lambda torch, x: getattr(torch, torch_name)(x, dim=-1),
+                    lambda g, x: g.op(onnx_op, x, axis=-1))
+
+
 WORKLOADS = [
     Workload("gelu_chain", "gelu(x*a+b) tanh form, x 4096x4096, a, b (4096,)",
              lambda rng: ({"x": _normal(rng, (4096, 4096)), "a": _normal(rng, (4096,)),
@@ -141,18 +150,8 @@ WORKLOADS = [
              lambda x, a, b: gc.nn.gelu(x * a + b, approximate="tanh"),
              lambda torch, x, a, b: torch.nn.functional.gelu(x * a + b, approximate="tanh"),
              lambda g, x, a, b: g.op("Gelu", g.op("Add", g.op("Mul", x, a), b), approximate="tanh")),
-    Workload("softmax", "softmax over the last axis of 8192x1024",
-             lambda rng: ({"x": _normal(rng, (8192, 1024))}, {}),
-             softmax_xp,
-             lambda x: gc.nn.softmax(x, axis=-1),
-             lambda torch, x: torch.softmax(x, dim=-1),
-             lambda g, x: g.op("Softmax", x, axis=-1)),
-    Workload("log_softmax", "log_softmax over the last axis of 8192x1024",
-             lambda rng: ({"x": _normal(rng, (8192, 1024))}, {}),
-             log_softmax_xp,
-             lambda x: gc.nn.log_softmax(x, axis=-1),
-             lambda torch, x: torch.log_softmax(x, dim=-1),
-             lambda g, x: g.op("LogSoftmax", x, axis=-1)),
+    _row_workload("softmax", softmax_xp, gc.nn.softmax, "softmax", "Softmax"),
+    _row_workload("log_softmax", log_softmax_xp, gc.nn.log_softmax, "log_softmax", "LogSoftmax"),
     Workload("layer_norm", "layer norm over the last axis of 8192x1024, gamma, beta (1024,)",
              lambda rng: ({"x": _normal(rng, (8192, 1024)), "gamma": _normal(rng, (1024,)),
                            "beta": _normal(rng, (1024,))}, {}),

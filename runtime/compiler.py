@@ -306,16 +306,17 @@ def compile_program(graph, run_plan, feed_specs, device, passes, verify=False, p
     with _collector_paused():
         key = None if verify or directory else program_cache.program_key(graph, run_plan, feed_specs, device, passes)
         cached = program_cache.load(key) if key else None
-        if cached is not None:
+        if cached is not None:   # (only the final stage's graph: passes_run gives the others when asked)
             final, summaries = cached
             stages = [Stage(name, final if i == len(summaries) - 1 else None, info, seconds, before, after)
                       for i, (name, info, seconds, before, after) in enumerate(summaries)]
-            return Compiled(stages, device, run_plan, poison=poison, recompute=passes_run)
-        stages = passes_run()
-        compiled = Compiled(stages, device, run_plan, poison=poison)
-        if key:
-            program_cache.store(key, stages)
-    if directory:
+            compiled = Compiled(stages, device, run_plan, poison=poison, recompute=passes_run)
+        else:
+            stages = passes_run()
+            compiled = Compiled(stages, device, run_plan, poison=poison)
+            if key:
+                program_cache.store(key, stages)
+    if directory:   # (never a cached program: GRAPHC_DUMP skips the cache)
         llvm = [("llvm.ll", compiled.llvm_ir()), ("llvm-O3.ll", compiled.llvm_ir(optimized=True))]
         dump(stages, directory, extra=llvm if compiled.llvm_ir() is not None else ())
     return compiled

@@ -43,8 +43,7 @@ def _code_version():
     h = hashlib.sha256(f"{FORMAT} {__version__} {sys.version} {np.__version__}".encode())
     runtime = os.path.dirname(os.path.abspath(__file__))
     for folder in [os.path.dirname(os.path.abspath(m.__file__)) for m in (ir, ops, passes)] + [runtime]:
-        for base, dirs, files in sorted(os.walk(folder)):
-            dirs.sort()
+        for base, _, files in sorted(os.walk(folder)):
             for name in sorted(f for f in files if f.endswith(".py")):
                 with open(os.path.join(base, name), "rb") as f:
                     h.update(name.encode() + b"\0" + f.read())

@@ -115,8 +115,8 @@ class Session:
 
     def _fast_run(self, fetches, feed_dict):
         """The common case, a Tensor fetched with the same feed keys, dtypes and shapes as a
-        run before it, skips flattening, feed conversion and the cache key; a program with a
-        lean run (``Compiled.lean``) takes it."""
+        run before it, skips flattening, feed conversion and the cache key (a program with a
+        lean run, ``Compiled.lean``, took ``_leans`` before this)."""
         if type(fetches) not in (Tensor, Variable) or self._closed:
             return None
         entry = self._cache.get(("call", fetches, tuple(feed_dict) if feed_dict else ()))

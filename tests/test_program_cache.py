@@ -72,7 +72,7 @@ def test_earlier_stages_are_recomputed_when_asked_for(cache_dir):
     for name in first.stages:
         assert second.ir(name) == first.ir(name)
     assert str(second.fusion) == str(first.fusion)
-    assert second.dump() .count("// graphc IR after") == len(first.stages)
+    assert second.dump().count("// graphc IR after") == len(first.stages)
 
 
 @pytest.mark.parametrize("change", ["constant", "feed shape", "fetch", "passes"])

@@ -188,23 +188,24 @@ class KernelBuilder:
         acc_type = REGISTER_TYPE[np.dtype(r.acc_dtype)]
         is_arg = r.op in ("argmax", "argmin")
         state = [ir.Constant(acc_type, _identity(r.op, r.acc_dtype))] + ([ir.Constant(I64, 0)] if is_arg else [])
-        blocked = r.op in ("sum", "mean") and _is_float(r.acc_dtype)
+        rvars = list(r.rvars)
 
-        def nest(vars_, acc):
-            if blocked and len(vars_) == 1:
-                return [self._blocked_sum(r, vars_[0], acc[0])]
-            if not vars_:
-                if is_arg:
-                    value, idx = self._value(r.body[0]), self._index(r.body[1].index)
-                    better = self.math.arg_better(b, r.op, value, acc[0], np.dtype(r.acc_dtype))
-                    return [b.select(better, value, acc[0]), b.select(better, idx, acc[1])]
-                return [self.math.combine(b, r.op, acc[0], self._value(r.body), np.dtype(r.acc_dtype))]
-            return self._for(vars_[0], lambda phis: nest(vars_[1:], phis), acc)
+        def combine(acc):
+            if is_arg:
+                value, idx = self._value(r.body[0]), self._index(r.body[1].index)
+                better = self.math.arg_better(b, r.op, value, acc[0], np.dtype(r.acc_dtype))
+                return [b.select(better, value, acc[0]), b.select(better, idx, acc[1])]
+            return [self.math.combine(b, r.op, acc[0], self._value(r.body), np.dtype(r.acc_dtype))]
+
+        def loop_nest():   # (float sums blocked along the innermost reduction variable)
+            if r.op in ("sum", "mean") and _is_float(r.acc_dtype) and rvars:
+                return self._carried_loops(rvars[:-1], state, lambda acc: [self._blocked_sum(r, rvars[-1], acc[0])])
+            return self._carried_loops(rvars, state, combine)
 
         if r.op in ("max", "min") and _is_float(r.acc_dtype):
-            value = self._float_extremum(r, nest, state, acc_type)
+            value = self._float_extremum(r, loop_nest, state, acc_type)
         else:
-            result = nest(list(r.rvars), state)
+            result = loop_nest()
             if is_arg:
                 return result[1]
             value = result[0]
@@ -213,35 +214,40 @@ class KernelBuilder:
             value = b.fdiv(value, ir.Constant(acc_type, float(count))) if _is_float(r.acc_dtype) else value
         return self._cast(value, r.acc_dtype, r.dtype)
 
-    def _float_extremum(self, r, exact_nest, state, acc_type):
+    def _carried_loops(self, vars_, acc, innermost):
+        """A loop over each of ``vars_`` (outermost first) carrying ``acc``; ``innermost(acc)``
+        gives the carried values' next ones. Returns the final ones."""
+        if not vars_:
+            return innermost(acc)
+        return self._for(vars_[0], lambda phis: self._carried_loops(vars_[1:], phis, innermost), acc)
+
+    def _float_extremum(self, r, exact, state, acc_type):
         """A float max (min) reduction as x86's max instruction runs it, ``v > acc ? v : acc``
         (one instruction on the accumulator's chain, against llvm.maximum's six), with a
         flag for NaNs met. Its result is the IEEE maximum's unless a NaN was met or it is a
         zero (of either sign: which one is IEEE's depends on the zeros met), and in those
-        rare cases the exact loop (llvm.maximum) runs again over the same elements."""
+        rare cases ``exact()`` (the llvm.maximum loop) runs again over the same elements."""
         b = self.builder
         bigger = ">" if r.op == "max" else "<"
 
-        def nest(vars_, acc):
-            if not vars_:
-                value = self._value(r.body)
-                # (no NaNs, no signed zeros: what makes it a max reduction the vectorizer knows;
-                # a NaN makes it poison, and then the flag discards it)
-                better = b.fcmp_ordered(bigger, value, acc[0], flags=("nnan", "nsz"))
-                return [b.select(better, value, acc[0], flags=("nnan", "nsz")),
-                        b.or_(acc[1], b.fcmp_unordered("uno", value, value))]
-            return self._for(vars_[0], lambda phis: nest(vars_[1:], phis), acc)
+        def quick(acc):
+            value = self._value(r.body)
+            # (no NaNs, no signed zeros: what makes it a max reduction the vectorizer knows;
+            # a NaN makes it poison, and then the flag discards it)
+            better = b.fcmp_ordered(bigger, value, acc[0], flags=("nnan", "nsz"))
+            return [b.select(better, value, acc[0], flags=("nnan", "nsz")),
+                    b.or_(acc[1], b.fcmp_unordered("uno", value, value))]
 
-        value, unordered = nest(list(r.rvars), state + [ir.Constant(I1, 0)])
+        value, unordered = self._carried_loops(list(r.rvars), state + [ir.Constant(I1, 0)], quick)
         # (a select, not an or: the zero test of a poison value must not reach the branch)
         rare = b.select(unordered, ir.Constant(I1, 1), b.fcmp_ordered("==", value, ir.Constant(acc_type, 0.0)))
         fast_block = b.block
         with b.if_then(rare, likely=False):
-            (exact,) = exact_nest(list(r.rvars), state)
+            (exact_value,) = exact()
             exact_block = b.block
         merged = b.phi(acc_type)
         merged.add_incoming(value, fast_block)
-        merged.add_incoming(exact, exact_block)
+        merged.add_incoming(exact_value, exact_block)
         return merged
 
     def _blocked_sum(self, r, var, acc):

@@ -31,7 +31,7 @@ def target_machine():
 
 
 @functools.lru_cache(maxsize=None)
-def _host_layout():
+def host_layout():
     """(triple, data layout text) of the host target (asked of LLVM once: a call into LLVM
     waits for any other thread's, such as the GEMM compiling in the background)."""
     tm = target_machine()
@@ -42,7 +42,7 @@ def new_module(name):
     """An empty llvmlite module for this host (its triple and data layout)."""
     from llvmlite import ir
     module = ir.Module(name=name)
-    module.triple, module.data_layout = _host_layout()
+    module.triple, module.data_layout = host_layout()
     return module
 
 

@@ -82,22 +82,24 @@ def start():
     with _lock:
         if _compiled or _pending:
             return
-        from .llvm_compile import new_module
-        new_module("layout")   # (LLVM's answers the kernels' modules need, asked before it is busy)
+        from .llvm_compile import host_layout
+        host_layout()   # (what the kernels' modules ask of LLVM, asked before it is busy)
         _pending.append(_Background(_compile))
 
 
 class _Background(threading.Thread):
+    """``work()`` on a thread of its own; ``result`` is its value, or None if it raised."""
+
     def __init__(self, work):
         super().__init__(name="graphc-gemm-compile", daemon=True)
-        self.work, self.result, self.error = work, None, None
+        self.work, self.result = work, None
         self.start()
 
     def run(self):
         try:
             self.result = self.work()
-        except Exception as e:   # (handed to the waiter)
-            self.error = e
+        except Exception:   # (None: the waiter keeps OpenBLAS)
+            pass
 
 
 def _compile():
@@ -150,8 +152,8 @@ def uses_own_gemm(dtype):
     code is there (``sgemm_symbol``), before anything that calls it is linked."""
     if str(dtype) != "float32":
         return False
-    if not _compiled and _pending:
-        return available()
+    if not _compiled and _pending:   # (started: the host has AVX-512F)
+        return True
     return sgemm_symbol() is not None
 
 
