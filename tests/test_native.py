@@ -136,14 +136,14 @@ def test_a_row_kernel_is_shared_by_its_work_counting_each_rows_reduction_once(ro
     3 * rows * 128 elements (not rows * 128 * 128: a row's mean is computed once per row),
     so it is shared from 683 rows (2^18 element operations); a handoff to a worker thread
     costs tens of microseconds, more than a small row kernel takes whole."""
-    from graphc.runtime.cpu.native import PARALLEL_WORK
+    from graphc.runtime.cpu.native import PARALLEL_WORK, SHARES_PER_CORE
     data = (RNG.integers(-8, 9, (rows, 128)) / 4).astype(np.float32)
     x = gc.placeholder(gc.float32, data.shape)
     y = gc.nn.layer_norm(x)
     compiled = gc.Session().compile(y, {x: data})
     (kernel,) = native_kernels(compiled).values()
     cores = os.cpu_count() or 1
-    assert kernel.parts == (min(cores, rows) if 3 * rows * 128 >= PARALLEL_WORK else 1)
+    assert kernel.parts == (min(cores * SHARES_PER_CORE, rows) if 3 * rows * 128 >= PARALLEL_WORK else 1)
     c = data.astype(np.float64) - data.mean(1, keepdims=True)
     assert_close(gc.Session().run(y, {x: data}), (c / np.sqrt((c * c).mean(1, keepdims=True) + 1e-5)).astype(np.float32))
 

@@ -1,16 +1,17 @@
 """A program whose every kernel is native code, bound once.
 
 A run is then: find the feeds' and outputs' addresses, write them into the kernels'
-parameter tables, call each kernel. Arena and constant addresses are written once. A
-fetched array from the last run is reused when its caller has dropped it, so a
-steady-state loop allocates nothing.
+parameter tables, and run the program's calls, stage after stage, in one native call
+(``work_pool.Plan``; a kernel calling OpenBLAS on threads breaks the plan in two). Arena and
+constant addresses are written once. A fetched array from the last run is reused when its
+caller has dropped it, so a steady-state loop allocates nothing.
 """
 import sys
 
 import numpy as np
 
-from .native import run_side_by_side
 from .pairing import pair_kernels
+from .work_pool import Plan
 
 
 class BoundRun:
@@ -43,8 +44,9 @@ class BoundRun:
                     dynamic.append((slot, src))               # feed, variable or fetched result
             calls.append((kernel, step.node, dynamic))
         # independent large GEMMs run side by side, one thread each (runtime.cpu.pairing)
-        self.groups = [[(kernel, dynamic) for kernel, _, dynamic in group]
-                       for group in pair_kernels(calls, location, self.inplace)]
+        self.groups = [[kernel for kernel, _, _ in group] for group in pair_kernels(calls, location, self.inplace)]
+        self.dynamic = [(kernel.table, dynamic) for kernel, _, dynamic in calls]
+        self.segments = _segments(self.groups)
         self._last = {}
 
     def _address(self, node, array):
@@ -74,38 +76,33 @@ class BoundRun:
                 out = self._output(node)
             made[node] = out
             address[node] = self._address(node, out)
-        for group in self.groups:
-            for kernel, dynamic in group:
-                for slot, node in dynamic:
-                    kernel.table[slot] = address[node]
-            if len(group) == 1:
-                group[0][0].call()
-            else:
-                run_side_by_side(group[0][0], group[1][0])
+        for table, dynamic in self.dynamic:
+            for slot, node in dynamic:
+                table[slot] = address[node]
+        for segment in self.segments:
+            segment()
         return [made[n] for n in self.results]
 
     def lean(self, feed_names):
         """A function of the feed arrays (in ``feed_names`` order: C-contiguous, of the planned
         dtypes and shapes, which the caller has checked) returning the one output, for a
-        program that reads no variables, updates nothing and runs every kernel on the calling
-        thread; None for any other program. It writes into the parameter tables only what
-        changed since the last call (a new feed array, a new output) and calls the kernels:
-        the whole per-run cost of a tiny program. The caller holds the program's lock."""
-        if (self.inplace or len(self.outputs) != 1 or any(n.op != "placeholder" for n in self.inputs)
-                or any(len(group) != 1 or group[0][0].parts != 1 for group in self.groups)):
+        program that reads no variables and updates nothing; None for any other program. It
+        writes into the parameter tables only what changed since the last call (a new feed
+        array, a new output) and runs the plan: the whole per-run cost of a tiny program. The
+        caller holds the program's lock."""
+        if self.inplace or len(self.outputs) != 1 or any(n.op != "placeholder" for n in self.inputs):
             return None
         writes = {}
-        for group in self.groups:
-            for kernel, dynamic in group:
-                for slot, node in dynamic:
-                    writes.setdefault(node, []).append((kernel.table, slot))
+        for table, dynamic in self.dynamic:
+            for slot, node in dynamic:
+                writes.setdefault(node, []).append((table, slot))
         by_name = {n.name: n for n in self.inputs}
         if not set(by_name) <= set(feed_names):
             return None
         feed_writes = [writes.get(by_name.get(name), []) for name in feed_names]
         (out,) = self.outputs
         out_writes, shape, dtype = writes.get(out, []), out.shape, out.dtype
-        calls = [(kernel.fn, kernel.address, kernel.extent) for group in self.groups for kernel, _ in group]
+        segments = self.segments
         last_feeds, last_out = [None] * len(feed_names), [None]
 
         def run(values):
@@ -121,8 +118,29 @@ class BoundRun:
                 address = result.ctypes.data
                 for table, slot in out_writes:
                     table[slot] = address
-            for fn, table, extent in calls:
-                fn(table, 0, extent)
+            for segment in segments:
+                segment()
             return result
         return run
+
+
+def _segments(groups):
+    """The functions that run ``groups`` (lists of one NativeFunction, or two that run side by
+    side, each whole on one thread) in order: one Plan for every run of groups between kernels
+    whose shares go to Python threads (NativeFunction.on_pool), and those kernels' calls."""
+    segments, stages = [], []
+    for group in groups:
+        (first, *more) = group
+        if more:
+            stages.append([kernel.whole() for kernel in group])
+        elif first.parts == 1 or first.shares is not None:
+            stages.append(first.share_calls())
+        else:
+            if stages:
+                segments.append(Plan(stages).run)
+            stages = []
+            segments.append(first.call)
+    if stages:
+        segments.append(Plan(stages).run)
+    return segments
 

@@ -11,14 +11,13 @@ one kernel at a time, so every graph runs.
 """
 import ctypes
 import hashlib
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .. import kernel as K
-from . import llvm_gemm, llvm_math
+from . import llvm_gemm, llvm_math, work_pool
 from .llvm_codegen import KernelBuilder, gemm_share
 from .llvm_compile import new_module
 from .llvm_jit import JitModule, LazyModule, blas_available, codegen_version, single_threaded_blas
@@ -28,13 +27,15 @@ KERNEL_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
 PARALLEL_WORK = 1 << 18     # estimated element operations above which a kernel uses every core
 PARALLEL_GEMM_WORK = 1 << 23   # multiply-adds above which a GEMM is shared (below, handing out costs more)
 SMALL_PRODUCTS_SLOWER = 4      # batched small products run at about 1/4 of one big GEMM's rate: shared sooner
-CORES = os.cpu_count() or 1
+SHARES_PER_CORE = 4            # shares of a shared row or elementwise kernel, per core
+CORES = work_pool.CORES
 _pool = None
 _pool_lock = threading.Lock()
 
 
 def _threads():
-    """graphc's worker threads (one pool per process, made on first use by any thread)."""
+    """Python threads for shares of kernels that call OpenBLAS (one pool per process, made on
+    first use by any thread; every other kernel's shares run on work_pool)."""
     global _pool
     if _pool is None:
         with _pool_lock:
@@ -47,8 +48,8 @@ def _threads():
 class NativeFunction:
     """A JIT-compiled kernel. Its parameter table lives as long as the kernel: fixed
     buffers (arena regions, constants) are written into it once, the others (feeds,
-    variables, fetched results) before each call. ctypes releases the GIL during the
-    call, so the outer loop of a large kernel is split across threads."""
+    variables, fetched results) before each call. A large kernel's outer loop is split into
+    shares that graphc's threads (work_pool) claim one at a time."""
 
     def __init__(self, kernel, constants, fn, by_columns=False, parallel=None):
         """``by_columns``: ``fn`` takes a range of the output's columns, not rows (see
@@ -62,18 +63,23 @@ class NativeFunction:
         for i, array in self.constants.items():
             self.table[i] = array.ctypes.data
         self.extent = kernel.loops[0].extent if kernel.loops else 1
+        self.fn_address = ctypes.cast(fn, ctypes.c_void_p).value
         g = kernel.gemm
         parallel = wants_threads(kernel) if parallel is None else parallel
-        self.parts = min(CORES, self.extent) if parallel else 1
+        # (a GEMM's share packs its operand: one per core; other kernels in smaller shares, so
+        # a thread the OS has taken away holds up only a small one)
+        self.parts = min(CORES if g is not None else CORES * SHARES_PER_CORE, self.extent) if parallel else 1
         self.cuts = [self.extent * i // self.parts for i in range(self.parts + 1)]
         if by_columns:   # column shares in whole micro-tile widths
             self.extent = g.n
             inner = {g.n * i // CORES // 64 * 64 for i in range(1, CORES)} - {0, g.n}
             self.cuts = [0] + sorted(c for c in inner if c < g.n) + [g.n]
             self.parts = len(self.cuts) - 1
-        # the calling thread takes the first share itself unless the kernel calls OpenBLAS,
-        # whose own threads would then compete with graphc's
-        self.inline_first = g is None or llvm_gemm.uses_own_gemm(g.dtype)
+        # shares run on graphc's native pool, the calling thread's included, unless the kernel
+        # calls OpenBLAS, whose own threads would then compete with graphc's: those shares go
+        # to Python threads set to single-threaded BLAS while the caller waits
+        self.on_pool = g is None or llvm_gemm.uses_own_gemm(g.dtype)
+        self.shares = self._shares()
 
     def bind(self, slot, address):
         self.table[slot] = address
@@ -90,23 +96,29 @@ class NativeFunction:
         twin.address = ctypes.addressof(twin.table)
         for i, array in twin.constants.items():
             twin.table[i] = array.ctypes.data
+        twin.shares = twin._shares()
         return twin
+
+    def whole(self):
+        """The call (work_pool's row) of the whole kernel on one thread."""
+        return (self.fn_address, self.address, 0, self.extent)
+
+    def share_calls(self):
+        """The calls of its shares (one, the whole kernel, when it is not shared)."""
+        return [(self.fn_address, self.address, lo, hi) for lo, hi in zip(self.cuts[:-1], self.cuts[1:])]
+
+    def _shares(self):
+        return work_pool.CallList(self.share_calls()) if self.parts > 1 and self.on_pool else None
 
     def call(self):
         if self.parts == 1:
             self.fn(self.address, 0, self.extent)
-            return
-        self._shared(self.fn, self.cuts)
-
-    def _shared(self, fn, cuts):
-        """``fn`` over [cuts[i], cuts[i+1]) for every i, on graphc's threads."""
-        shares = list(zip(cuts[:-1], cuts[1:]))
-        first = shares.pop(0) if self.inline_first else None
-        jobs = [_threads().submit(fn, self.address, lo, hi) for lo, hi in shares]
-        if first is not None:
-            fn(self.address, *first)
-        for job in jobs:
-            job.result()
+        elif self.shares is not None:
+            work_pool.run(self.shares)
+        else:   # (a kernel calling OpenBLAS: see on_pool)
+            jobs = [_threads().submit(self.fn, self.address, lo, hi) for lo, hi in zip(self.cuts[:-1], self.cuts[1:])]
+            for job in jobs:
+                job.result()
 
     def run(self, env, out):
         """Run with the buffers of ``env`` (node -> array) as inputs, writing ``out``."""
@@ -127,13 +139,6 @@ def wants_threads(kernel):
     share, items = gemm_share(kernel), len(g.batch)
     work = g.m * g.n * g.k * items * (SMALL_PRODUCTS_SLOWER if share and share[0] == "items" else 1)
     return share is not None and (work >= PARALLEL_GEMM_WORK or g.m * g.n * items >= PARALLEL_WORK)
-
-
-def run_side_by_side(first, second):
-    """Two independent kernels at once, each whole on one thread."""
-    job = _threads().submit(second.fn, second.address, 0, second.extent)
-    first.fn(first.address, 0, first.extent)
-    job.result()
 
 
 def _work(kernel):

@@ -72,4 +72,4 @@ def pair_kernels(calls, location, inplace):
 def _pairable(kernel):
     """A GEMM big enough to be shared between threads, calling no BLAS library that
     brings threads of its own."""
-    return kernel.kernel.gemm is not None and kernel.parts > 1 and kernel.inline_first
+    return kernel.kernel.gemm is not None and kernel.parts > 1 and kernel.on_pool
