@@ -11,8 +11,9 @@ from graphc.runtime.cpu.native import PARALLEL_WORK
 
 RNG = np.random.default_rng(9)
 
-# A kernel is split across threads above PARALLEL_WORK = 2**18 estimated element-operations;
-# a 1-D kernel with a full reduction was estimated at n * n, so n >= 512 crossed it.
+# A kernel was split across threads above PARALLEL_WORK = 2**18 estimated element-operations
+# (2**14 since the native pool); a 1-D kernel with a full reduction was estimated at n * n,
+# so n >= 512 crossed it.
 SIZES_1D = [1, 17, 511, 512, 519, 520, 4096, 65536]
 
 

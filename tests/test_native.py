@@ -130,20 +130,22 @@ def test_large_kernels_split_across_threads_and_agree():
     assert_close(gc.Session().run(y, {x: data}), (e / e.sum(1, keepdims=True)).astype(np.float32))
 
 
-@pytest.mark.parametrize("rows", [64, 640, 704, 4096])
+@pytest.mark.parametrize("rows", [1, 42, 43, 44, 640, 4096])
 def test_a_row_kernel_is_shared_by_its_work_counting_each_rows_reduction_once(rows):
     """layer_norm over 128 columns: the output's elements plus two row reductions read
     3 * rows * 128 elements (not rows * 128 * 128: a row's mean is computed once per row),
-    so it is shared from 683 rows (2^18 element operations); a handoff to a worker thread
-    costs tens of microseconds, more than a small row kernel takes whole."""
-    from graphc.runtime.cpu.native import PARALLEL_WORK, SHARES_PER_CORE
+    so it is shared from 43 rows (2^14 element operations), in shares of at least 2^13
+    element operations and at most 4 per core."""
+    from graphc.runtime.cpu.native import PARALLEL_WORK, SHARE_WORK, SHARES_PER_CORE
     data = (RNG.integers(-8, 9, (rows, 128)) / 4).astype(np.float32)
     x = gc.placeholder(gc.float32, data.shape)
     y = gc.nn.layer_norm(x)
     compiled = gc.Session().compile(y, {x: data})
     (kernel,) = native_kernels(compiled).values()
-    cores = os.cpu_count() or 1
-    assert kernel.parts == (min(cores * SHARES_PER_CORE, rows) if 3 * rows * 128 >= PARALLEL_WORK else 1)
+    cores, work = os.cpu_count() or 1, 3 * rows * 128
+    shared = work >= PARALLEL_WORK and cores > 1
+    assert kernel.parts == (max(2, min(cores * SHARES_PER_CORE, rows, work // SHARE_WORK)) if shared else 1)
+    assert PARALLEL_WORK == 1 << 14 and SHARE_WORK == 1 << 13 and (rows >= 43) == (work >= PARALLEL_WORK)
     c = data.astype(np.float64) - data.mean(1, keepdims=True)
     assert_close(gc.Session().run(y, {x: data}), (c / np.sqrt((c * c).mean(1, keepdims=True) + 1e-5)).astype(np.float32))
 

@@ -24,10 +24,12 @@ from .llvm_jit import JitModule, LazyModule, blas_available, codegen_version, si
 from .llvm_ops import ELEMENTWISE, REDUCTIONS, ScalarOps
 
 KERNEL_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
-PARALLEL_WORK = 1 << 18     # estimated element operations above which a kernel uses every core
-PARALLEL_GEMM_WORK = 1 << 23   # multiply-adds above which a GEMM is shared (below, handing out costs more)
+# (thresholds measured against graphc's native pool, whose handoff costs about a microsecond)
+SHARE_WORK = 1 << 13           # estimated element operations of the smallest share worth handing out
+PARALLEL_WORK = 2 * SHARE_WORK  # element operations from which a kernel is shared
+PARALLEL_GEMM_WORK = 1 << 19   # multiply-adds from which a GEMM is shared (below, packing twice costs more)
 SMALL_PRODUCTS_SLOWER = 4      # batched small products run at about 1/4 of one big GEMM's rate: shared sooner
-SHARES_PER_CORE = 4            # shares of a shared row or elementwise kernel, per core
+SHARES_PER_CORE = 4            # the most shares of a row or elementwise kernel, per core
 CORES = work_pool.CORES
 _pool = None
 _pool_lock = threading.Lock()
@@ -51,10 +53,10 @@ class NativeFunction:
     variables, fetched results) before each call. A large kernel's outer loop is split into
     shares that graphc's threads (work_pool) claim one at a time."""
 
-    def __init__(self, kernel, constants, fn, by_columns=False, parallel=None):
+    def __init__(self, kernel, constants, fn, by_columns=False, parts=None):
         """``by_columns``: ``fn`` takes a range of the output's columns, not rows (see
-        gemm_by_columns); ``parallel``: whether threads share it (``wants_threads``, when
-        the caller knows it already)."""
+        gemm_by_columns); ``parts``: how many shares threads split it into (``share_count``,
+        when the caller knows it already)."""
         self.kernel, self.fn = kernel, fn
         self.constants = dict(constants)     # param index -> array travelling with the kernel
         self.sources = [None if i in constants else node for i, node in enumerate(kernel.sources[:-1])]
@@ -65,10 +67,7 @@ class NativeFunction:
         self.extent = kernel.loops[0].extent if kernel.loops else 1
         self.fn_address = ctypes.cast(fn, ctypes.c_void_p).value
         g = kernel.gemm
-        parallel = wants_threads(kernel) if parallel is None else parallel
-        # (a GEMM's share packs its operand: one per core; other kernels in smaller shares, so
-        # a thread the OS has taken away holds up only a small one)
-        self.parts = min(CORES if g is not None else CORES * SHARES_PER_CORE, self.extent) if parallel else 1
+        self.parts = share_count(kernel) if parts is None else parts
         self.cuts = [self.extent * i // self.parts for i in range(self.parts + 1)]
         if by_columns:   # column shares in whole micro-tile widths
             self.extent = g.n
@@ -130,15 +129,23 @@ class NativeFunction:
         return out
 
 
-def wants_threads(kernel):
-    """Whether graphc's threads share ``kernel``: enough work to pay for a handoff, and
-    a split that is safe (an elementwise or row kernel) or a GEMM that shares."""
+def share_count(kernel):
+    """How many shares graphc's threads split ``kernel`` into (1: it runs whole on the calling
+    thread). A kernel is shared when it has enough work to pay for a handoff and a split that
+    is safe (an elementwise or row kernel), or is a GEMM that shares; a GEMM in one share per
+    core (each share packs its operand), other kernels in up to SHARES_PER_CORE per core of
+    at least SHARE_WORK each, so a thread the OS has taken away holds up only a small one."""
+    extent = kernel.loops[0].extent if kernel.loops else 1
     g = kernel.gemm
     if g is None:
-        return K.split_safe(kernel) and _work(kernel) >= PARALLEL_WORK
+        work = _work(kernel) if K.split_safe(kernel) else 0
+        if work < PARALLEL_WORK:
+            return 1
+        return max(2, min(CORES * SHARES_PER_CORE, extent, work // SHARE_WORK)) if CORES > 1 and extent > 1 else 1
     share, items = gemm_share(kernel), len(g.batch)
     work = g.m * g.n * g.k * items * (SMALL_PRODUCTS_SLOWER if share and share[0] == "items" else 1)
-    return share is not None and (work >= PARALLEL_GEMM_WORK or g.m * g.n * items >= PARALLEL_WORK)
+    shared = share is not None and (work >= PARALLEL_GEMM_WORK or g.m * g.n * items >= PARALLEL_WORK)
+    return min(CORES, extent) if shared else 1
 
 
 def _work(kernel):
@@ -188,11 +195,11 @@ def build_native(kernel_nodes, private_products=()):
     except _NoOwnGemm:   # it failed to compile after all: OpenBLAS's calls instead
         built, modules = _modules(lowered)
         jit = JitModule(list(modules.values()))
-    threads = {}   # symbol -> wants_threads (kernels of one structure decide alike)
+    parts = {}   # symbol -> share_count (kernels of one structure decide alike)
     for k, _, _, symbol in built.values():
-        if symbol not in threads:
-            threads[symbol] = wants_threads(k)
-    result = {node: NativeFunction(k, c, KERNEL_FN(jit.address(symbol)), columns, threads[symbol])
+        if symbol not in parts:
+            parts[symbol] = share_count(k)
+    result = {node: NativeFunction(k, c, KERNEL_FN(jit.address(symbol)), columns, parts[symbol])
               for node, (k, c, columns, symbol) in built.items()}
     return result, jit
 
