@@ -46,7 +46,7 @@ class BoundRun:
         # independent large GEMMs run side by side, one thread each (runtime.cpu.pairing)
         self.groups = [[kernel for kernel, _, _ in group] for group in pair_kernels(calls, location, self.inplace)]
         self.dynamic = [(kernel.table, dynamic) for kernel, _, dynamic in calls]
-        self.segments = _segments(self.groups)
+        self.segments, self.kept_plans = _segments(self.groups)
         self._last = {}
 
     def _address(self, node, array):
@@ -126,9 +126,15 @@ class BoundRun:
 
 def _segments(groups):
     """The functions that run ``groups`` (lists of one NativeFunction, or two that run side by
-    side, each whole on one thread) in order: one Plan for every run of groups between kernels
-    whose shares go to Python threads (NativeFunction.on_pool), and those kernels' calls."""
-    segments, stages = [], []
+    side, each whole on one thread) in order: one Plan's for every run of groups between
+    kernels whose shares go to Python threads (NativeFunction.on_pool), and those kernels'
+    calls; and the Plans, which must live as long as their functions may be called."""
+    segments, plans, stages = [], [], []
+
+    def close_plan():
+        if stages:
+            plans.append(Plan(stages))
+            segments.append(plans[-1].run)
     for group in groups:
         (first, *more) = group
         if more:
@@ -136,11 +142,9 @@ def _segments(groups):
         elif first.parts == 1 or first.shares is not None:
             stages.append(first.share_calls())
         else:
-            if stages:
-                segments.append(Plan(stages).run)
+            close_plan()
             stages = []
             segments.append(first.call)
-    if stages:
-        segments.append(Plan(stages).run)
-    return segments
+    close_plan()
+    return segments, plans
 

@@ -40,8 +40,9 @@ class CallList:
 
 
 class Plan:
-    """A program's calls as stages run in order, in one native call: a stage of one call
-    runs on the calling thread, a longer one on the pool. ``stages``: lists of call rows."""
+    """A program's calls as stages run in order, in one native call (``run``, a function of
+    no arguments, valid while the Plan lives): a stage of one call runs on the calling
+    thread, a longer one on the pool. ``stages``: lists of call rows."""
 
     def __init__(self, stages):
         stages = [list(s) for s in stages]
@@ -49,10 +50,7 @@ class Plan:
         firsts = np.cumsum([0] + [len(s) for s in stages[:-1]])
         self.stages = np.array([(f, len(s)) for f, s in zip(firsts, stages)], np.int64)
         owner = pool()
-        self._run = functools.partial(owner.plan, owner.address, self.calls.address, self.stages.ctypes.data, len(stages))
-
-    def run(self):
-        self._run()
+        self.run = functools.partial(owner.plan, owner.address, self.calls.address, self.stages.ctypes.data, len(stages))
 
 
 class WorkPool:
