@@ -84,22 +84,8 @@ def start():
             return
         from .llvm_compile import host_layout
         host_layout()   # (what the kernels' modules ask of LLVM, asked before it is busy)
-        _pending.append(_Background(_compile))
-
-
-class _Background(threading.Thread):
-    """``work()`` on a thread of its own; ``result`` is its value, or None if it raised."""
-
-    def __init__(self, work):
-        super().__init__(name="graphc-gemm-compile", daemon=True)
-        self.work, self.result = work, None
-        self.start()
-
-    def run(self):
-        try:
-            self.result = self.work()
-        except Exception:   # (None: the waiter keeps OpenBLAS)
-            pass
+        from .llvm_jit import Background
+        _pending.append(Background(_compile, "graphc-gemm-compile"))   # (None if it raised: OpenBLAS then)
 
 
 def _compile():

@@ -20,6 +20,7 @@ import hashlib
 import os
 import struct
 import sys
+import threading
 import zlib
 
 import llvmlite
@@ -254,6 +255,22 @@ class JitModule:
 
     def global_address(self, symbol):
         return self.engine.get_global_value_address(symbol)
+
+
+class Background(threading.Thread):
+    """``work()`` on a thread of its own (a module compiling while the kernels' IR renders:
+    LLVM runs without the GIL); ``result`` is its value, or None if it raised."""
+
+    def __init__(self, work, name):
+        super().__init__(name=name, daemon=True)
+        self.work, self.result = work, None
+        self.start()
+
+    def run(self):
+        try:
+            self.result = self.work()
+        except Exception:   # (the waiter decides what None means)
+            pass
 
 
 def _link(objects):

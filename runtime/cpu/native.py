@@ -185,6 +185,7 @@ def build_native(kernel_nodes, private_products=()):
     lowered = K.lower_kernels(kernel_nodes, check_renderable, private_products)
     if not lowered:
         return {}, None
+    work_pool.start()   # (its native code compiles on its own thread while the kernels' IR renders)
     products = any(kernel.gemm is not None for kernel, _ in lowered.values())
     if products:
         llvm_gemm.start()   # (compiled on its own thread while the kernels' IR is rendered)

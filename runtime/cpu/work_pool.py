@@ -6,7 +6,8 @@ a Python executor's queue, lock and wake-up (tens of microseconds on a small VM)
 and a range of its outer loop) on every core, the calling thread included; a
 :class:`Plan` runs a whole program's calls, stage after stage, in one native call. Workers
 spin a little after their last call (``SPIN_CYCLES``), then sleep on a futex. The pool is
-made on first use; a forked child makes its own.
+made on first use (its native code compiled or loaded beforehand on a thread of its own when
+a program starts compiling: ``start``); a forked child makes its own.
 """
 import ctypes
 import functools
@@ -25,6 +26,7 @@ _RUN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 _PLAN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 _STATE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _pool = None
+_pending = []   # the thread compiling or loading the pool's module (``start``)
 _lock = threading.Lock()
 
 
@@ -54,11 +56,12 @@ class Plan:
 
 
 class WorkPool:
-    def __init__(self, workers):
+    def __init__(self, workers, jit=None):
+        """``workers`` threads; ``jit``: the pool's JitModule (``_module()``'s, when not given)."""
         self.state = np.zeros(W.STATE_SIZE, np.int64)
         self.state[W.SPIN_CYCLES] = SPIN_CYCLES
         self.address = address = self.state.ctypes.data
-        jit = _module()
+        jit = jit or _module()
         self._keep = jit
         self._run = functools.partial(_RUN(jit.address("graphc_pool_run")), address)
         self.plan = _PLAN(jit.address("graphc_run_plan"))   # (state, calls, stages, count)
@@ -84,13 +87,27 @@ def _work(worker, address):
     worker(address)
 
 
+def start():
+    """Begin compiling (or loading) the pool's native code on a thread of its own, so that the
+    kernels' IR renders meanwhile; ``pool`` waits for it."""
+    from .llvm_compile import host_layout
+    from .llvm_jit import Background
+    with _lock:
+        if _pool is None and not _pending:
+            host_layout()   # (what the kernels' modules ask of LLVM, asked before it is busy)
+            _pending.append(Background(_module, "graphc-pool-compile"))
+
+
 def pool():
     """The process's WorkPool, made (its native code loaded, its workers started) on first use."""
     global _pool
     if _pool is None:
+        start()
         with _lock:
             if _pool is None:
-                _pool = WorkPool(CORES - 1)
+                (job,) = _pending
+                job.join()
+                _pool = WorkPool(CORES - 1, job.result)   # (None: it failed there; again here, raising)
     return _pool
 
 
@@ -99,8 +116,8 @@ def run(calls):
 
 
 def _forget_in_child():
-    global _pool, _lock
-    _pool, _lock = None, threading.Lock()   # (the parent's workers do not exist in a forked child)
+    global _pool, _pending, _lock
+    _pool, _pending, _lock = None, [], threading.Lock()   # (the parent's workers do not exist in a forked child)
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
