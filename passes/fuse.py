@@ -25,6 +25,7 @@ from ..ops import EFFECT, ELEMENTWISE, EXPENSIVE, MATMUL, REDUCTION, SOURCE
 from .rewrite import Rewriter
 
 MAX_RECOMPUTE = 4         # a cheap op is recomputed in at most this many kernels
+MAX_REMATERIALIZE = 2     # an expensive one (exp, sigmoid, ...) in at most this many, when that saves a buffer
 MAX_KERNEL_INPUTS = 32    # a kernel never reads more buffers than this
 INLINE_CONSTANT = 16      # constants up to this many elements are copied into kernel bodies
 
@@ -91,6 +92,8 @@ class _Planner:
         self.roots = {}                 # unmaterialized node -> the kernels (roots) computing it
         self.row = {}                   # root -> (shape, axes) of its reductions
         self.has_matmul = set()         # roots whose kernel holds a matmul
+        self.reads = {}                 # root -> what its kernel's members decided so far read
+        self._anchors = {}              # node -> the values it is computed from (see anchors)
         for node in reversed(graph.nodes):
             if not _is_source(node):
                 self._decide(node)
@@ -108,6 +111,7 @@ class _Planner:
             why = self._check_group(node, roots)
         if why is not None:
             self.reason[node] = why
+            self.reads[node] = set(node.inputs)
             if node.opdef.kind == MATMUL:
                 self.has_matmul.add(node)
             if node.opdef.kind == REDUCTION:
@@ -115,6 +119,7 @@ class _Planner:
             return
         self.roots[node] = roots
         for r in roots:
+            self.reads[r].update(node.inputs)
             if node.opdef.kind == MATMUL:
                 self.has_matmul.add(r)
             if node.opdef.kind == REDUCTION:
@@ -138,11 +143,43 @@ class _Planner:
                 return f"read in place by matmul through transpose %{c.name}"
         return None
 
+    def anchors(self, node):
+        """The values ``node`` is computed from through elementwise ops and index maps: the
+        nearest ancestors that are neither (matmul and reduction results, kernels of their
+        own), sources left out (they live outside the arena)."""
+        found = self._anchors.get(node)
+        if found is None:
+            found = set()
+            for x in node.inputs:
+                if _is_source(x):
+                    continue
+                found |= self.anchors(x) if _is_fusible_elementwise(x) else {x}
+            self._anchors[node] = found
+        return found
+
+    def _rematerialize(self, node, roots):
+        """Whether an expensive elementwise ``node`` read by several kernels is computed in
+        each of them instead of kept in a buffer: when every one of those kernels reads the
+        values it is computed from anyway (gelu's sigmoid of the pre-activation, which the
+        backward kernel reads too), so recomputing it keeps no buffer alive longer, and the
+        buffer it would take (live from the forward pass to the backward one) is saved."""
+        if len(roots) > MAX_REMATERIALIZE:
+            return False
+        needed = self.anchors(node)
+        for r in roots:   # (what r reads, through elementwise values not yet decided: their anchors)
+            covered = set()
+            for x in self.reads[r]:
+                if not _is_source(x):
+                    covered |= self.anchors(x) if _is_fusible_elementwise(x) and x is not node else {x}
+            if not needed <= covered:
+                return False
+        return True
+
     def _check_group(self, node, roots):
         """Why ``node`` cannot be computed inside the kernels ``roots``, or None."""
         kind = node.opdef.kind
         if len(roots) > 1:
-            if kind in (REDUCTION, MATMUL) or node.opdef.cost == EXPENSIVE:
+            if kind in (REDUCTION, MATMUL) or node.opdef.cost == EXPENSIVE and not self._rematerialize(node, roots):
                 return f"{node.op} read by {len(roots)} kernels is too costly to recompute"
             if len(roots) > MAX_RECOMPUTE:
                 return f"read by {len(roots)} kernels, over the recompute limit {MAX_RECOMPUTE}"

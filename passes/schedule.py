@@ -1,26 +1,44 @@
 """Scheduling: the order kernels run in.
 
-Depth-first from the outputs (post-order, inputs in order): each value is produced
-just before the kernels that read it, which keeps live ranges short for the memory
-planner (the order TensorFlow and XLA default to). Sources come first, as given.
+Depth-first post-order from the outputs (inputs in order) is the baseline: each value is
+produced just before the kernels that read it (the order TensorFlow defaults to). On top of
+it, a list scheduler watches memory, as XLA's does: among the nodes whose inputs are
+ready it runs first one that frees more arena bytes than it takes (the last reader of a
+buffer), then one that takes no more than it frees, and only then the next node of the
+depth-first order. In a training step that runs each weight gradient, and the optimizer
+update reading it, as soon as the activation gradient it needs is complete, instead of
+keeping that activation gradient alive until the depth-first walk reaches the update.
 
-The walk is a few lines of iterative DFS rather than networkx's, whose import alone
+A variable's update that nothing reads (a sink) is held back until every other reader
+of that variable has run, so it stays the variable's last reader and may be written in
+place (runtime.inplace). Sources come first, as given.
+
+The walks are a few lines of iterative code rather than networkx's, whose import alone
 costs about 0.1 s of a fresh process's start-up budget.
 """
+import heapq
+
+from ..ir.analysis import is_view, runs_kernel, view_base
 from ..ops import SOURCE
+from .memory import nbytes
 from .rewrite import Rewriter
 
 
-def dfs_postorder(outputs):
-    """Nodes reachable from ``outputs``, each after all of its inputs (inputs in order)."""
+def dfs_postorder(outputs, deepest_first=False):
+    """Nodes reachable from ``outputs``, each after all of its inputs (inputs in order, or
+    with ``deepest_first`` the input at the end of the longest path from a source first, as
+    Sethi and Ullman order a tree: a short side branch, such as a transpose of a forward
+    value that a backward product reads, then runs just before its reader, not before the
+    long chain the reader also waits for)."""
     order, placed = [], set()
+    depth = _depths(dfs_postorder(outputs)) if deepest_first else None
     for out in outputs:
-        stack = [(out, iter(out.inputs))]
+        stack = [(out, _inputs(out, depth))]
         while stack:
             node, pending = stack[-1]
             child = next((x for x in pending if x not in placed), None)
             if child is not None:   # graphs are acyclic by construction (inputs precede users)
-                stack.append((child, iter(child.inputs)))
+                stack.append((child, _inputs(child, depth)))
                 continue
             stack.pop()
             if node not in placed:
@@ -29,9 +47,134 @@ def dfs_postorder(outputs):
     return order
 
 
+def _depths(order):
+    """node -> the length of the longest path to it from a node without inputs (``order``
+    topological)."""
+    depth = {}
+    for n in order:
+        depth[n] = 1 + max((depth[x] for x in n.inputs), default=-1)
+    return depth
+
+
+def _inputs(node, depth):
+    if depth is None:
+        return iter(node.inputs)
+    return iter(sorted(node.inputs, key=lambda x: -depth[x]))   # (stable: ties in input order)
+
+
+class _MemoryOrder:
+    """The list scheduler over the depth-first order ``order`` of a graph with ``outputs``."""
+
+    def __init__(self, order, outputs):
+        self.rank = {n: i for i, n in enumerate(order)}
+        fetched = set(outputs)
+        # arena bytes of each node's own buffer (fetched results, sources and views take none)
+        self.size = {n: nbytes(n) if runs_kernel(n) and n not in fetched else 0 for n in order}
+        self.readers = {}   # buffer (a view's base) -> the kernels still to run that read it
+        users = {}
+        for n in order:
+            for x in dict.fromkeys(n.inputs):
+                users.setdefault(x, []).append(n)
+                if not is_view(n):
+                    self.readers.setdefault(view_base(x), set()).add(n)
+        for out in outputs:   # (a fetched view keeps its buffer to the end)
+            if is_view(out):
+                self.readers.setdefault(view_base(out), set()).add(None)
+        held = self._updates_last(order, users, fetched)
+        self.blocks = {}   # a variable's reader -> the updates of that variable held until it ran
+        for update, readers in held.items():
+            for r in readers:
+                self.blocks.setdefault(r, []).append(update)
+        self.users = users
+        self.waiting = {n: len(set(n.inputs)) + len(held.get(n, ())) for n in order}
+
+    @staticmethod
+    def _updates_last(order, users, fetched):
+        """{sink output reading a variable: the variable's other readers, but sinks}, which
+        run first (sinks wait for no sink: two of them reading one variable would wait for
+        each other)."""
+        sinks = {n for n in order if n in fetched and not users.get(n) and not is_view(n)}
+        held = {}
+        for n in sinks:
+            for x in n.inputs:
+                base = view_base(x)
+                if base.op == "variable":
+                    others = {r for v in _views_and_self(base, users) for r in users.get(v, ())
+                              if r not in sinks and not is_view(r)}
+                    held.setdefault(n, set()).update(others)
+        return held
+
+    def delta(self, n):
+        """Arena bytes ``n`` frees (buffers it is the last to read) less those it takes."""
+        if is_view(n):
+            return 0
+        freed = sum(self.size.get(b, 0) for b in {view_base(x) for x in n.inputs} if self.readers.get(b) == {n})
+        return freed - self.size[n]
+
+    def order(self, sources):
+        done, heap, stamp = [], [], {}
+
+        def push(n):
+            d = stamp[n] = self.delta(n)
+            heapq.heappush(heap, ((0 if d > 0 else 1 if d == 0 else 2), -d, self.rank[n], n))
+
+        def finished(n):
+            done.append(n)
+            for b in {view_base(x) for x in n.inputs}:
+                left = self.readers.get(b)
+                if left is not None and n in left:
+                    left.discard(n)
+                    if len(left) == 1:
+                        (last,) = left
+                        if last is not None and self.waiting.get(last) == 0 and last not in placed:
+                            push(last)   # (its delta just grew: a fresh entry; the old one goes stale)
+            for u in self.users.get(n, ()):
+                self.release(u, push)
+            for u in self.blocks.get(n, ()):
+                self.release(u, push)
+
+        placed = set(sources)
+        for n, count in self.waiting.items():   # (kernels of no input, such as random numbers)
+            if count == 0 and n not in placed:
+                push(n)
+        for s in sources:
+            finished(s)
+        while heap:
+            _, minus, _, n = heapq.heappop(heap)
+            if n in placed or stamp[n] != -minus:
+                continue
+            placed.add(n)
+            finished(n)
+        if len(done) != len(self.rank):
+            raise RuntimeError(f"the scheduler placed {len(done)} of {len(self.rank)} nodes")   # (a bug: never expected)
+        return done[len(sources):]
+
+    def release(self, n, push):
+        self.waiting[n] -= 1
+        if self.waiting[n] == 0:
+            push(n)
+
+
+def _views_and_self(node, users):
+    """``node`` and every view of it, through chains of views."""
+    found, stack = [], [node]
+    while stack:
+        v = stack.pop()
+        found.append(v)
+        stack.extend(u for u in users.get(v, ()) if is_view(u))
+    return found
+
+
+def memory_order(outputs):
+    """The nodes reachable from ``outputs`` in the list scheduler's order (sources first)."""
+    dfs = dfs_postorder(outputs, deepest_first=True)
+    sources = [n for n in dfs if n.opdef.kind == SOURCE]
+    return sources + _MemoryOrder(dfs, outputs).order(sources)
+
+
 def schedule(graph):
-    """The same graph with its nodes in depth-first post-order from the outputs."""
-    order = dfs_postorder(graph.outputs)
+    """The same graph in the memory-watching order (sources first, in their given order)."""
+    order = memory_order(graph.outputs)
     position = {n: i for i, n in enumerate(graph.nodes)}
     rw = Rewriter(graph)
     for node in sorted((n for n in order if n.opdef.kind == SOURCE), key=position.get):

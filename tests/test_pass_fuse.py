@@ -253,7 +253,9 @@ def test_cheap_op_read_by_two_kernels_is_recomputed_in_both():
     assert report.kernels == {"y1": ["n", "y1"], "y2": ["n", "y2"]}
 
 
-def test_expensive_op_read_by_two_kernels_is_materialized():
+def test_expensive_op_computed_from_sources_is_recomputed_in_its_two_kernels():
+    """exp of a sum of feeds, read by two kernels: each computes it (the feeds live outside
+    the arena, so recomputing keeps no buffer alive), and no buffer holds it."""
     _, _, report = check_fuse("""
         %x: f32[8,4] = placeholder()
         %b: f32[4] = placeholder()
@@ -265,20 +267,67 @@ def test_expensive_op_read_by_two_kernels_is_materialized():
     """, """
         %x: f32[8,4] = placeholder()
         %b: f32[4] = placeholder()
-        %e: f32[8,4] = fused(%x, %b) {kind='elementwise'}
+        %y1: f32[8,4] = fused(%x, %b) {kind='elementwise'}
             %x: f32[8,4] = placeholder()
             %b: f32[4] = placeholder()
             %a: f32[8,4] = add(%x, %b)
             %e: f32[8,4] = exp(%a)
-            outputs(%e)
-        %y1: f32[8,4] = neg(%e)
-        %y2: f32[8,4] = abs(%e)
+            %y1: f32[8,4] = neg(%e)
+            outputs(%y1)
+        %y2: f32[8,4] = fused(%x, %b) {kind='elementwise'}
+            %x: f32[8,4] = placeholder()
+            %b: f32[4] = placeholder()
+            %a: f32[8,4] = add(%x, %b)
+            %e: f32[8,4] = exp(%a)
+            %y2: f32[8,4] = abs(%e)
+            outputs(%y2)
         outputs(%y1, %y2)
     """)
     for consumer in ("y1", "y2"):
         d = decision(report, "e", consumer)
-        assert not d.fused and "exp read by 2 kernels is too costly to recompute" in d.reason
-    assert set(report.kernels) == {"e", "y1", "y2"}
+        assert d.fused and d.reason == "recomputed in 2 kernels"
+    assert set(report.kernels) == {"y1", "y2"}
+
+
+REMATERIALIZE = """
+    %x: f32[8,4] = placeholder()
+    %w: f32[4,4] = placeholder()
+    %m: f32[8,4] = matmul(%x, %w)
+    %h: f32[8,4] = relu(%m)
+    %e: f32[8,4] = exp(%m)
+    %y1: f32[8,4] = multiply(%e, %h)
+    %y2: f32[8,4] = {second}
+    {third}
+    outputs(%h, %y1, %y2{more})
+"""
+
+
+@pytest.mark.parametrize("second, third, more, recomputed", [
+    # both kernels read the product exp is computed from: each computes exp itself (gelu's
+    # sigmoid of the pre-activation, read by the forward kernel and the backward one)
+    ("add(%e, %m)", "", "", True),
+    # the second kernel reads only exp: recomputing there would keep the product alive
+    ("neg(%e)", "", "", False),
+    # three kernels: over MAX_REMATERIALIZE
+    ("add(%e, %m)", "%y3: f32[8,4] = subtract(%e, %m)", ", %y3", False),
+])
+def test_expensive_op_is_rematerialized_where_every_reader_reads_its_inputs(second, third, more, recomputed):
+    graph, fused, report = check_fuse_any(REMATERIALIZE.format(second=second, third=third, more=more))
+    decisions = [d for d in report.decisions if d.producer == "e"]
+    assert decisions and all(d.fused == recomputed for d in decisions)
+    assert ("e" in report.kernels) == (not recomputed)
+    if not recomputed:
+        assert all("exp read by" in d.reason and "too costly to recompute" in d.reason for d in decisions)
+
+
+def check_fuse_any(before, feeds=None):
+    """``fuse(parse(before))`` verifies, explains every edge and computes the same bits."""
+    graph = ir(before)
+    fused, report = fuse(graph)
+    verify(fused, "after fuse")
+    check_report(graph, report)
+    assert_same_numbers(fused, graph, feeds)
+    return graph, fused, report
 
 
 def test_recompute_limit(monkeypatch):
