@@ -95,3 +95,23 @@ def test_the_memory_figures_are_the_steps_intermediates():
     assert b * t * ffn * 4 <= got <= total
     if importlib.util.find_spec("jax") is not None:
         assert 0 < bc.xla_memory(layers=1) <= total
+
+
+def test_measured_processes_keep_pythons_bytecode_cache(monkeypatch):
+    """A measured fresh process gets this environment and its extras, less
+    PYTHONDONTWRITEBYTECODE (an installed package has its bytecode compiled)."""
+    from graphc.bench_compile import child_environment
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.setenv("GRAPHC_SOMETHING", "kept")
+    env = child_environment(GRAPHC_CACHE_DIR="/tmp/x")
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["GRAPHC_SOMETHING"] == "kept" and env["GRAPHC_CACHE_DIR"] == "/tmp/x"
+
+
+def test_startup_table_reports_time_to_first_result_without_making_the_inputs():
+    from graphc.bench import startup_table
+    row = {"wall": 0.5, "to_result": 0.4, "import": 0.1, "feeds": 0.1, "build_and_run": 0.2}
+    lines = startup_table({"warm cache": row, "cold cache": None})
+    assert lines[0].startswith("| fresh process (gelu_chain) | to first result ms |")
+    assert lines[2] == "| warm cache | 400 | 100 | 200 | 100 | 500 |"
+    assert lines[3] == "| cold cache | error | error | error | error | error |"
