@@ -185,3 +185,23 @@ def test_a_forked_child_gets_a_pool_of_its_own():
     want = e / e.sum(1, keepdims=True)
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
     np.testing.assert_array_equal(got, parent)
+
+
+EXIT_RIGHT_AFTER_A_SHARED_KERNEL = """
+import numpy as np, graphc as gc
+x = gc.placeholder(gc.float32, (4096, 256))
+y = gc.nn.softmax(x)
+with gc.Session() as sess:
+    for _ in range(3):
+        sess.run(y, {x: np.ones((4096, 256), np.float32)})
+"""
+
+
+def test_a_process_exits_cleanly_while_its_workers_still_spin():
+    """The workers are stopped at exit, before the native code they spin in is freed."""
+    import subprocess
+    import sys
+    for _ in range(3):
+        child = subprocess.run([sys.executable, "-c", EXIT_RIGHT_AFTER_A_SHARED_KERNEL], capture_output=True,
+                               text=True, timeout=120)
+        assert child.returncode == 0, child.stderr[-2000:]

@@ -9,6 +9,7 @@ spin a little after their last call (``SPIN_CYCLES``), then sleep on a futex. Th
 made on first use (its native code compiled or loaded beforehand on a thread of its own when
 a program starts compiling: ``start``); a forked child makes its own.
 """
+import atexit
 import ctypes
 import functools
 import os
@@ -75,11 +76,11 @@ class WorkPool:
         """Run a CallList on the pool (on the calling thread alone when another run holds it)."""
         self._run(calls.address, calls.count)
 
-    def stop(self):
+    def stop(self, timeout=None):
         """End the workers (they finish what they claimed) and wait for them."""
         self._stop(self.address)
         for t in self.threads:
-            t.join()
+            t.join(timeout)
 
 
 def _work(worker, address):
@@ -108,7 +109,13 @@ def pool():
                 (job,) = _pending
                 job.join()
                 _pool = WorkPool(CORES - 1, job.result)   # (None: it failed there; again here, raising)
+                atexit.register(_stop_at_exit, _pool)
     return _pool
+
+
+def _stop_at_exit(owner):
+    """Stop the workers before the interpreter frees the native code they spin in."""
+    owner.stop(timeout=1.0)
 
 
 def run(calls):
