@@ -18,6 +18,8 @@ nothing but the fetched results.
 """
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..ir.analysis import frees_after, is_view, last_reads, runs_kernel
 from ..ops import ELEMENTWISE
 
@@ -160,17 +162,31 @@ def _align(n):
 
 
 def _place(buffers):
-    """Greedy by size: each buffer at the best-fitting gap among those live at the same time."""
-    placed = []
-    for buf in sorted(buffers, key=lambda b: (-b.size, b.start)):
-        busy = sorted((p.offset, p.offset + p.size) for p in placed
-                      if p.start <= buf.end and buf.start <= p.end)
-        best, cursor = None, 0
-        for lo, hi in busy:
-            gap = lo - cursor
-            if gap >= buf.size and (best is None or gap < best[0]):
-                best = (gap, cursor)
-            cursor = max(cursor, _align(hi))
-        buf.offset = best[1] if best else cursor
-        placed.append(buf)
+    """Greedy by size: each buffer at the best-fitting gap among those live at the same time
+    (the first of the smallest gaps that fit, in offset order; else after the last of them)."""
+    placed = sorted(buffers, key=lambda b: (-b.size, b.start))
+    n = len(placed)
+    start, end = np.empty(n, np.int64), np.empty(n, np.int64)
+    lo, hi = np.empty(n, np.int64), np.empty(n, np.int64)
+    for i, buf in enumerate(placed):   # (arrays over the buffers placed so far: one pass each, not a loop)
+        live = (start[:i] <= buf.end) & (buf.start <= end[:i])
+        buf.offset = _best_gap(lo[:i][live], hi[:i][live], buf.size)
+        start[i], end[i], lo[i], hi[i] = buf.start, buf.end, buf.offset, buf.offset + buf.size
     return sorted(placed, key=lambda b: b.offset)
+
+
+def _best_gap(lo, hi, size):
+    """The offset for ``size`` bytes among busy ranges [lo, hi): walking them by offset, the
+    gap before each range starts where the ranges before it end (aligned); the first of the
+    smallest gaps that fit, else the end of them all."""
+    if not len(lo):
+        return 0
+    order = np.lexsort((hi, lo))
+    lo, hi = lo[order], -(-hi[order] // ALIGN) * ALIGN
+    cursor = np.concatenate(([0], np.maximum.accumulate(np.maximum(hi, 0))[:-1]))   # (where each gap starts)
+    gaps = lo - cursor
+    fits = np.flatnonzero(gaps >= size)
+    if not len(fits):
+        return max(int(hi.max()), 0)
+    best = fits[np.argmin(gaps[fits])]
+    return int(cursor[best])

@@ -71,7 +71,7 @@ def _type_if_unchanged(node, inputs):
     if len(inputs) != len(node.inputs):
         return None
     for new, old in zip(inputs, node.inputs):
-        if new is not old and (new.shape != old.shape or new.dtype != old.dtype):
+        if new is not old and (new.shape != old.shape or new.dtype is not old.dtype and new.dtype != old.dtype):
             return None
     return node.dtype, node.shape
 

@@ -4,6 +4,8 @@ from types import MappingProxyType
 from ..dtypes import short_name
 from ..ops.registry import get_op
 
+_set = object.__setattr__   # (Node's own __setattr__ refuses: nodes are immutable)
+
 
 def type_str(dtype, shape):
     """IR type text, e.g. ``f32[?,784]``; ``none`` for ops without a value."""
@@ -23,15 +25,15 @@ class Node:
     __slots__ = ("graph", "op", "inputs", "attrs", "dtype", "shape", "name", "loc")
 
     def __init__(self, graph, op, inputs, attrs, dtype, shape, name, loc):
-        set_ = object.__setattr__
-        set_(self, "graph", graph)
-        set_(self, "op", op)
-        set_(self, "inputs", tuple(inputs))
-        set_(self, "attrs", MappingProxyType(dict(attrs)))   # read-only view: attrs cannot be edited either
-        set_(self, "dtype", dtype)
-        set_(self, "shape", None if shape is None else tuple(shape))
-        set_(self, "name", name)
-        set_(self, "loc", loc)
+        """``attrs``: a dict of the node's own (not copied: the caller hands it over)."""
+        _set(self, "graph", graph)
+        _set(self, "op", op)
+        _set(self, "inputs", tuple(inputs))
+        _set(self, "attrs", MappingProxyType(attrs))   # read-only view: attrs cannot be edited either
+        _set(self, "dtype", dtype)
+        _set(self, "shape", None if shape is None else tuple(shape))
+        _set(self, "name", name)
+        _set(self, "loc", loc)
 
     def __setattr__(self, name, value):
         raise AttributeError("graphc IR nodes are immutable")
