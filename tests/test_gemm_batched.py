@@ -3,7 +3,6 @@ of one GEMM, and big batched kernels are shared between threads (by rows of the 
 product, or by batch items), at sizes on both sides of the sharing threshold and with
 outer extents that split unevenly. A weight's gradient through a batched product is one
 GEMM over every row. Values are small multiples of 1/4: every result is exact."""
-import os
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from graphc.runtime.cpu.llvm_codegen import gemm_share
 from graphc.runtime.cpu.native import PARALLEL_GEMM_WORK, PARALLEL_WORK, SMALL_PRODUCTS_SLOWER
 
 RNG = np.random.default_rng(9)
-CORES = os.cpu_count() or 1
+from graphc.runtime.cpu.native import CORES
 
 
 def exact(shape, dtype=np.float32):

@@ -1,6 +1,5 @@
 """The LLVM CPU backend: every op and fused pattern agrees with the numpy reference, the
 main patterns vectorize, sums stay accurate, index arithmetic is 64-bit."""
-import os
 import re
 
 import numpy as np
@@ -10,6 +9,7 @@ import graphc as gc
 from conftest import assert_close, run
 from graphc.runtime.cpu import llvm_gemm
 from graphc.runtime.cpu.native import gemm_by_columns
+from graphc.runtime.cpu.native import CORES
 from test_ops import CASES, build
 
 SGEMM_OWN = llvm_gemm.sgemm_symbol() is not None   # graphc's own float32 GEMM (AVX-512 hosts)
@@ -125,7 +125,7 @@ def test_large_kernels_split_across_threads_and_agree():
     y = gc.nn.softmax(x)
     compiled = gc.Session().compile(y, {x: data})
     (kernel,) = native_kernels(compiled).values()
-    assert kernel.parts > 1 or kernel.extent == 1 or (__import__("os").cpu_count() or 1) == 1
+    assert kernel.parts > 1 or kernel.extent == 1 or CORES == 1
     e = np.exp(data - data.max(1, keepdims=True))
     assert_close(gc.Session().run(y, {x: data}), (e / e.sum(1, keepdims=True)).astype(np.float32))
 
@@ -142,7 +142,7 @@ def test_a_row_kernel_is_shared_by_its_work_counting_each_rows_reduction_once(ro
     y = gc.nn.layer_norm(x)
     compiled = gc.Session().compile(y, {x: data})
     (kernel,) = native_kernels(compiled).values()
-    cores, work = os.cpu_count() or 1, 3 * rows * 128
+    cores, work = CORES, 3 * rows * 128
     shared = work >= PARALLEL_WORK and cores > 1
     assert kernel.parts == (max(2, min(cores * SHARES_PER_CORE, rows, work // SHARE_WORK)) if shared else 1)
     assert PARALLEL_WORK == 1 << 14 and SHARE_WORK == 1 << 13 and (rows >= 43) == (work >= PARALLEL_WORK)
@@ -197,8 +197,8 @@ def test_a_large_gemm_is_shared_between_threads(trans_a, m, k, n):
     y = gc.relu(lhs @ b_val + bias)
     compiled = gc.Session().compile(y, {a: a_val.shape})
     (kernel,) = native_kernels(compiled).values()
-    assert kernel.kernel.gemm is not None and kernel.parts == min(os.cpu_count() or 1, m)
-    assert gemm_by_columns(kernel.kernel) == ((os.cpu_count() or 1) > 1 and m < n and SGEMM_OWN)
+    assert kernel.kernel.gemm is not None and kernel.parts == min(CORES, m)
+    assert gemm_by_columns(kernel.kernel) == (CORES > 1 and m < n and SGEMM_OWN)
     lhs_val = (a_val.T if trans_a else a_val).astype(np.float64)
     expected = np.maximum(lhs_val @ b_val + bias, 0)
     np.testing.assert_array_equal(run(y, {a: a_val}, device="cpu"), expected.astype(np.float32))

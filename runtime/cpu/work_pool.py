@@ -22,7 +22,7 @@ from . import llvm_work_pool as W
 from .llvm_jit import single_threaded_blas
 
 SPIN_CYCLES = 200_000   # time stamp counter ticks a worker spins for more work (~50-100 us)
-CORES = os.cpu_count() or 1
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1   # (the usable ones)
 _RUN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 _PLAN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
 _STATE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
