@@ -359,7 +359,11 @@ def _exp_reduce(e, x, lo):
 
 def _exp(e, x):
     r, n = _exp_reduce(e, x, e.K.exp_lo)
-    y = e.add(e.c(1.0), e.fma(e.mul(r, r), e.poly(r, e.K.exp_poly), r))
+    return _exp_scaled(e, e.add(e.c(1.0), e.fma(e.mul(r, r), e.poly(r, e.K.exp_poly), r)), n)
+
+
+def _exp_scaled(e, y, n):
+    """y * 2**n, rounded once (denormal results too)."""
     if one_step_scale():
         return e.ldexp(y, n)
     n1 = e.b.ashr(n, e.ci(1))
