@@ -166,16 +166,17 @@ class Compiled:
         run = self._executor.lean(feed_names) if self.call_plan is not None else None
         if run is None:
             return None
-        busy = self._busy
+        busy, ndarray = self._busy, np.ndarray
         specs = [(key, array.dtype, array.shape, _c_strides(array)) for key, array in fed]
+        count = len(specs)
 
         def call_with(feeds):   # (one closure: a tiny program's run is mostly these lines)
-            if len(feeds or ()) != len(specs):
+            if len(feeds or ()) != count:
                 return None
             values = []
             for key, dtype, shape, strides in specs:
                 value = feeds.get(key)
-                if type(value) is not np.ndarray or value.dtype is not dtype or value.shape != shape \
+                if type(value) is not ndarray or value.dtype is not dtype or value.shape != shape \
                         or value.strides != strides:
                     return None
                 values.append(value)

@@ -103,23 +103,25 @@ class BoundRun:
         (out,) = self.outputs
         out_writes, shape, dtype = writes.get(out, []), out.shape, out.dtype
         segments = self.segments
-        last_feeds, last_out = [None] * len(feed_names), [None]
+        (plan,) = segments if len(segments) == 1 else (lambda: [segment() for segment in segments],)
+        fed = list(zip(range(len(feed_names)), feed_writes))
+        last_feeds, last_out, references = [None] * len(feed_names), [None], sys.getrefcount
 
         def run(values):
-            for i, value in enumerate(values):
+            for i, writes_i in fed:
+                value = values[i]
                 if value is not last_feeds[i]:   # (the last array is kept: its address cannot be reused)
                     address = value.ctypes.data
-                    for table, slot in feed_writes[i]:
+                    for table, slot in writes_i:
                         table[slot] = address
                     last_feeds[i] = value
             result = last_out[0]
-            if result is None or sys.getrefcount(result) > 3:   # the caller still holds the last one
+            if result is None or references(result) > 3:   # the caller still holds the last one
                 result = last_out[0] = np.empty(shape, dtype)
                 address = result.ctypes.data
                 for table, slot in out_writes:
                     table[slot] = address
-            for segment in segments:
-                segment()
+            plan()
             return result
         return run
 
