@@ -27,8 +27,13 @@ when the entries exceed the cap, removes the least recently used until they fill
 ``LOW_WATER`` of it; it also removes temporary files abandoned (by a killed writer) more than
 ``TEMP_MAX_AGE`` seconds ago. Only files named like entries or like this module's temporary
 files are ever removed. A write runs it when this process's estimate of the total (from its
-last listing plus its own writes since) passes the cap, and on a process's first write: a
-listing costs some microseconds per entry, so not every write pays for one.
+last listing plus its own writes since) passes the cap. A listing costs some microseconds per
+entry (0.1-0.2 s for a full cache of 19,000 entries), so not every write pays for one, and a
+process's first write starts from the directory's ``TOTAL_FILE`` instead (the total the last
+listing found plus the writes counted since, with the time of that listing) unless it is
+missing, unreadable or older than ``RECOUNT_AGE``: writes of processes at the same time may
+each miss the others' (the file is read and rewritten without a lock), so the count is
+taken again from the directory now and then.
 """
 import hashlib
 import os
@@ -57,6 +62,8 @@ _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 _warned = set()  # GRAPHC_CACHE_MAX values already warned about
 _totals = {}  # directory: this process's estimate of its entries' size (last listing + own writes)
+TOTAL_FILE = "total"   # "<entries' bytes> <time of the last listing>" (not an entry, never evicted)
+RECOUNT_AGE = 600      # seconds after a listing when a process's first write lists the directory again
 
 # Counters for tests and diagnostics; never reset by the module itself.
 stats = {"hits": 0, "misses": 0, "bad": 0, "writes": 0, "write_errors": 0, "evicted": 0}
@@ -241,11 +248,45 @@ def store(key, payload):
     stats["writes"] += 1
     _touch(path)
     limit, estimate = max_bytes(), _totals.get(directory)
+    if estimate is None:   # (this process's first write here: the directory's count, if recent)
+        estimate = _read_total(directory)
     if estimate is None or limit is not None and estimate + len(data) > limit:
         evict(directory, limit)
     else:
         _totals[directory] = estimate + len(data)
+        _write_total(directory, estimate + len(data))
     return True
+
+
+def _read_total(directory):
+    """The entries' bytes as counted in ``TOTAL_FILE``, or None when it is missing, unreadable
+    or its listing is older than RECOUNT_AGE."""
+    try:
+        with open(os.path.join(directory, TOTAL_FILE), "rb") as f:
+            total, listed = f.read(64).split()
+        total, listed = int(total), float(listed)
+    except (OSError, ValueError):
+        return None
+    return total if 0 <= total and 0 <= time.time() - listed <= RECOUNT_AGE else None
+
+
+def _write_total(directory, total, listed=None):
+    """Record the entries' bytes (and, after a listing, its time; else the recorded one's)."""
+    path = os.path.join(directory, TOTAL_FILE)
+    if listed is None:
+        try:
+            with open(path, "rb") as f:
+                listed = float(f.read(64).split()[1])
+        except (OSError, ValueError, IndexError):
+            return
+    # (named like store()'s temporary files, so one abandoned by a killed writer is swept up)
+    tmp = os.path.join(directory, f".{'0' * 64}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(f"{total} {listed!r}".encode())
+        os.replace(tmp, path)
+    except OSError:
+        _unlink(tmp)
 
 
 def evict(directory, limit):
@@ -276,6 +317,7 @@ def evict(directory, limit):
                 total -= size
                 removed += 1
     _totals[directory] = total
+    _write_total(directory, total, now)
     stats["evicted"] += removed
     return removed
 
@@ -311,8 +353,8 @@ def contents(directory=None):
 
 
 def clear(directory=None):
-    """Remove every entry (and temporary file) of the cache directory (``graphc cache
-    clear``); returns (entries removed, bytes freed). Other files there are left alone."""
+    """Remove every entry (and temporary file, and the count) of the cache directory (``graphc
+    cache clear``); returns (entries removed, bytes freed). Other files there are left alone."""
     directory = directory or cache_dir()
     listed = _listing(directory) if directory else None
     if listed is None:
@@ -320,5 +362,6 @@ def clear(directory=None):
     removed = [(path, size) for _, path, size in listed[0] if _unlink(path)]
     for path, _ in listed[1]:
         _unlink(path)
+    _unlink(os.path.join(directory, TOTAL_FILE))
     _totals.pop(directory, None)
     return len(removed), sum(size for _, size in removed)

@@ -319,7 +319,7 @@ def test_two_processes_fill_same_key(cache_dir, tmp_path):
     for p, (out, err) in zip(procs, results):
         assert p.returncode == 0, err
         assert out.split()[0] == "3.75"
-    assert sorted(os.listdir(cache_dir)) == [cache_key(text) + disk_cache.SUFFIX]  # no temp files left
+    assert sorted(os.listdir(cache_dir)) == sorted([cache_key(text) + disk_cache.SUFFIX, disk_cache.TOTAL_FILE])  # no temp files
     path = cache_dir / (cache_key(text) + disk_cache.SUFFIX)
     assert disk_cache.decode(cache_key(text), path.read_bytes()) is not None
     jit = JitModule(text)
@@ -494,6 +494,35 @@ def test_writes_under_the_cap_list_the_directory_once(cache_dir, monkeypatch):
     assert len(listings) == 1
     assert disk_cache.store(disk_cache.make_key("one too many"), b"q" * 1000)
     assert len(listings) == 2 and len(entries(cache_dir)) == 18  # down to LOW_WATER of the cap
+
+
+def test_a_processs_first_write_starts_from_the_recorded_count(cache_dir, monkeypatch):
+    """The first write of a process reads the count the last listing left (plus the writes
+    counted since) instead of listing the directory, unless that listing is older than
+    RECOUNT_AGE; the count follows the writes and a clear removes it."""
+    monkeypatch.setenv("GRAPHC_CACHE_MAX", str(20 * ENTRY))
+    listings, real_scandir = [], os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: listings.append(path) or real_scandir(path))
+    for i in range(3):
+        assert disk_cache.store(disk_cache.make_key(f"counted {i}"), b"c" * 1000)
+    assert len(listings) == 1
+    recorded = (cache_dir / disk_cache.TOTAL_FILE).read_text().split()
+    assert int(recorded[0]) == total_size(cache_dir) == 3 * ENTRY
+    disk_cache._totals.clear()   # (as a new process)
+    assert disk_cache.store(disk_cache.make_key("counted 3"), b"c" * 1000)
+    assert len(listings) == 1 and int((cache_dir / disk_cache.TOTAL_FILE).read_text().split()[0]) == 4 * ENTRY
+    old = time.time() - disk_cache.RECOUNT_AGE - 1
+    (cache_dir / disk_cache.TOTAL_FILE).write_text(f"{4 * ENTRY} {old!r}")
+    disk_cache._totals.clear()
+    assert disk_cache.store(disk_cache.make_key("counted 4"), b"c" * 1000)
+    assert len(listings) == 2   # (the count was old: listed again)
+    for garbage in ("", "12", "x y", f"-5 {time.time()!r}"):
+        (cache_dir / disk_cache.TOTAL_FILE).write_text(garbage)
+        disk_cache._totals.clear()
+        assert disk_cache.store(disk_cache.make_key(f"after {garbage!r}"), b"c" * 1000)
+    assert len(listings) == 6 and int((cache_dir / disk_cache.TOTAL_FILE).read_text().split()[0]) == total_size(cache_dir)
+    disk_cache.clear(str(cache_dir))
+    assert os.listdir(cache_dir) == []
 
 
 def test_a_hit_renders_no_ir_and_a_changed_generator_misses(cache_dir, monkeypatch):
