@@ -157,3 +157,20 @@ def test_batched_matmul_of_transposes(perm_a, perm_b, optimize):
     got = gc.Session(optimize=optimize).run(gc.matmul(gc.transpose(a, pa), gc.transpose(b, pb)), {a: a_val, b: b_val})
     want = np.matmul(np.transpose(a_val, pa).astype(np.float64), np.transpose(b_val, pb))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+# -- row kernels over rows that are all the same (found by the fuzzer: tests/regressions/fuzz_seed3100108) ---
+@pytest.mark.parametrize("shape", [(8, 9), (1, 4096), (300, 17)])
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("value", [0.0, -3.5])
+def test_row_kernel_over_rows_that_are_all_the_same(shape, op, value):
+    """softmax of a constant array left unfolded: every row's sum is the same, so the kernel
+    computed it once, before the row loop, while its stash of exp (written into the output
+    row inside the sum's loop) needed the row: the kernel failed to build (KeyError on the
+    row variable). Such a sum now keeps no stash."""
+    x = gc.placeholder(gc.float32, shape)
+    y = getattr(gc.nn, op)(gc.full_like(x, value))
+    got = gc.Session(disable=("fold_constants",)).run(y, {x: np.ones(shape, np.float32)})
+    n = shape[-1]
+    want = np.full(shape, 1.0 / n if op == "softmax" else -np.log(n))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)

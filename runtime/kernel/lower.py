@@ -150,6 +150,8 @@ class Lowering:
             reduced_at = [k for k, f in enumerate(full) if f in r.rvars]
             if reduced_at != list(range(len(full) - len(reduced_at), len(full))):
                 continue          # the reduced axes must be the innermost: computed once per row
+            if not {l for f, l in zip(full, loops) if f not in r.rvars} <= free_vars(r):
+                continue          # the same for every row (constant rows): computed once, before any row loop
             again = self.memo.get((x, loops))
             if again is None or isinstance(again, Load):
                 continue          # nothing to save by reading it back
