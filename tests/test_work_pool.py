@@ -125,6 +125,20 @@ def test_plan_stages_run_in_order(add_one):
         np.testing.assert_array_equal(a, np.arange(n) + 3 * run)
 
 
+def test_a_plan_may_hold_more_calls_than_one_list(add_one):
+    """Only a stage is published at once (MAX_CALLS at most); a long program's plan holds more:
+    each of MAX_CALLS + 5 single-call stages adds one to its own element, then a shared stage
+    adds one to all."""
+    fn, n = add_one[0], W.MAX_CALLS + 5
+    x = np.zeros(n, np.int64)
+    table = Table(x, x)
+    plan = work_pool.Plan([[(fn, table.address, i, i + 1)] for i in range(n)] + [shares(fn, table, n, 7)])
+    plan.run()
+    np.testing.assert_array_equal(x, np.full(n, 2))
+    with pytest.raises(ValueError, match="stages of 1 to"):
+        work_pool.Plan([[]])
+
+
 def test_a_busy_pool_runs_the_second_caller_alone(add_one):
     """Runs from several threads at once on one pool: each one's calls run exactly once."""
     fn = add_one[0]

@@ -49,11 +49,15 @@ class Plan:
 
     def __init__(self, stages):
         stages = [list(s) for s in stages]
-        self.calls = CallList([row for s in stages for row in s])
+        if not stages or any(not 0 < len(s) <= W.MAX_CALLS for s in stages):
+            raise ValueError(f"a plan has stages of 1 to {W.MAX_CALLS} calls each")
+        rows = [row for s in stages for row in s]   # (a stage is published alone: no limit on the total)
+        self.calls = np.array(rows, np.int64).reshape(len(rows), W.CALL_WORDS)
         firsts = np.cumsum([0] + [len(s) for s in stages[:-1]])
         self.stages = np.array([(f, len(s)) for f, s in zip(firsts, stages)], np.int64)
         owner = pool()
-        self.run = functools.partial(owner.plan, owner.address, self.calls.address, self.stages.ctypes.data, len(stages))
+        self.run = functools.partial(owner.plan, owner.address, self.calls.ctypes.data, self.stages.ctypes.data,
+                                     len(stages))
 
 
 class WorkPool:
