@@ -27,14 +27,13 @@ from .memory import nbytes, plan_memory
 from .rewrite import Rewriter
 
 
-def dfs_postorder(outputs, deepest_first=False):
+def dfs_postorder(outputs, depth=None):
     """Nodes reachable from ``outputs``, each after all of its inputs (inputs in order, or
-    with ``deepest_first`` the input at the end of the longest path from a source first, as
-    Sethi and Ullman order a tree: a short side branch, such as a transpose of a forward
+    with ``depth`` (``depths``) the input at the end of the longest path from a source first,
+    as Sethi and Ullman order a tree: a short side branch, such as a transpose of a forward
     value that a backward product reads, then runs just before its reader, not before the
     long chain the reader also waits for)."""
     order, placed = [], set()
-    depth = _depths(dfs_postorder(outputs)) if deepest_first else None
     for out in outputs:
         stack = [(out, _inputs(out, depth))]
         while stack:
@@ -50,7 +49,7 @@ def dfs_postorder(outputs, deepest_first=False):
     return order
 
 
-def _depths(order):
+def depths(order):
     """node -> the length of the longest path to it from a node without inputs (``order``
     topological)."""
     depth = {}
@@ -115,47 +114,48 @@ class _MemoryOrder:
         return freed - self.size[n]
 
     def order(self, sources):
-        done, heap, stamp = [], [], {}
-
-        def push(n):
-            d = stamp[n] = self.delta(n)
-            heapq.heappush(heap, ((0 if d > 0 else 1 if d == 0 else 2), -d, self.rank[n], n))
-
-        def finished(n):
-            done.append(n)
-            for b in {view_base(x) for x in n.inputs}:
-                left = self.readers.get(b)
-                if left is not None and n in left:
-                    left.discard(n)
-                    if len(left) == 1:
-                        (last,) = left
-                        if last is not None and self.waiting.get(last) == 0 and last not in placed:
-                            push(last)   # (its delta just grew: a fresh entry; the old one goes stale)
-            for u in self.users.get(n, ()):
-                self.release(u, push)
-            for u in self.blocks.get(n, ()):
-                self.release(u, push)
-
-        placed = set(sources)
-        for n, count in self.waiting.items():   # (kernels of no input, such as random numbers)
-            if count == 0 and n not in placed:
-                push(n)
+        """The non-source nodes in the order the list scheduler runs them."""
+        self.done, self.heap, self.stamp, self.placed = [], [], {}, set(sources)
+        for n, count in self.waiting.items():   # (a node of no inputs that is not a source: ready now)
+            if count == 0 and n not in self.placed:
+                self._push(n)
         for s in sources:
-            finished(s)
-        while heap:
-            _, minus, _, n = heapq.heappop(heap)
-            if n in placed or stamp[n] != -minus:
-                continue
-            placed.add(n)
-            finished(n)
-        if len(done) != len(self.rank):
-            raise RuntimeError(f"the scheduler placed {len(done)} of {len(self.rank)} nodes")   # (a bug: never expected)
-        return done[len(sources):]
+            self._finished(s)
+        while self.heap:
+            _, minus, _, n = heapq.heappop(self.heap)
+            if n in self.placed or self.stamp[n] != -minus:
+                continue   # (run already, or a stale entry: its delta has grown since)
+            self.placed.add(n)
+            self._finished(n)
+        if len(self.done) != len(self.rank):
+            raise RuntimeError(f"the scheduler placed {len(self.done)} of {len(self.rank)} nodes")   # (a bug)
+        return self.done[len(sources):]
 
-    def release(self, n, push):
+    def _push(self, n):
+        """Queue ready ``n``: first what frees more than it takes, then what takes no more than it
+        frees, then the rest, each by depth-first position."""
+        d = self.stamp[n] = self.delta(n)
+        heapq.heappush(self.heap, ((0 if d > 0 else 1 if d == 0 else 2), -d, self.rank[n], n))
+
+    def _finished(self, n):
+        self.done.append(n)
+        for b in {view_base(x) for x in n.inputs}:
+            left = self.readers.get(b)
+            if left is not None and n in left:
+                left.discard(n)
+                if len(left) == 1:   # (the last reader left now frees b: its delta grew)
+                    (last,) = left
+                    if last is not None and self.waiting.get(last) == 0 and last not in self.placed:
+                        self._push(last)
+        for u in self.users.get(n, ()):
+            self._release(u)
+        for u in self.blocks.get(n, ()):
+            self._release(u)
+
+    def _release(self, n):
         self.waiting[n] -= 1
         if self.waiting[n] == 0:
-            push(n)
+            self._push(n)
 
 
 def _views_and_self(node, users):
@@ -168,9 +168,10 @@ def _views_and_self(node, users):
     return found
 
 
-def memory_order(outputs):
-    """The nodes reachable from ``outputs`` in the list scheduler's order (sources first)."""
-    dfs = dfs_postorder(outputs, deepest_first=True)
+def memory_order(outputs, plain=None):
+    """The nodes reachable from ``outputs`` in the list scheduler's order (sources first);
+    ``plain``: their plain depth-first order, when the caller has it."""
+    dfs = dfs_postorder(outputs, depths(plain or dfs_postorder(outputs)))
     sources = [n for n in dfs if n.opdef.kind == SOURCE]
     return sources + _MemoryOrder(dfs, outputs).order(sources)
 
@@ -188,13 +189,19 @@ def best_order(outputs):
     """The list scheduler's order, or the plain depth-first one where that needs no larger an
     arena (a greedy choice is not always the better one: on small random graphs, about one
     in twenty needed more memory), each as the memory planner would place it."""
-    plain, listed = _sources_first(dfs_postorder(outputs)), memory_order(outputs)
+    dfs = dfs_postorder(outputs)
+    plain, listed = _sources_first(dfs), memory_order(outputs, dfs)
     return listed if _peak(listed, outputs) < _peak(plain, outputs) else plain
 
 
 def schedule(graph):
-    """The same graph in the order of ``best_order`` (sources first, in their given order)."""
-    order = best_order(graph.outputs)
+    """The same graph in the order of ``best_order``."""
+    return in_order(graph, best_order(graph.outputs))
+
+
+def in_order(graph, order):
+    """A copy of ``graph`` holding the nodes of ``order`` in that order, sources first (in
+    their given order)."""
     position = {n: i for i, n in enumerate(graph.nodes)}
     rw = Rewriter(graph)
     for node in sorted((n for n in order if n.opdef.kind == SOURCE), key=position.get):

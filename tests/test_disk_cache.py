@@ -484,11 +484,17 @@ def test_eviction_removes_stale_temporary_files_only(cache_dir, monkeypatch):
     assert entries(cache_dir) == [key + disk_cache.SUFFIX]
 
 
-def test_writes_under_the_cap_list_the_directory_once(cache_dir, monkeypatch):
+@pytest.fixture
+def listings(monkeypatch):
+    """The directories ``os.scandir`` lists from now on (the cache's listings)."""
+    listed, real_scandir = [], os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: listed.append(path) or real_scandir(path))
+    return listed
+
+
+def test_writes_under_the_cap_list_the_directory_once(cache_dir, monkeypatch, listings):
     """A process lists the directory on its first write, then only when its estimate passes the cap."""
     monkeypatch.setenv("GRAPHC_CACHE_MAX", str(20 * ENTRY))
-    listings, real_scandir = [], os.scandir
-    monkeypatch.setattr(os, "scandir", lambda path: listings.append(path) or real_scandir(path))
     for i in range(20):
         assert disk_cache.store(disk_cache.make_key(f"quiet {i}"), b"q" * 1000)
     assert len(listings) == 1
@@ -496,13 +502,11 @@ def test_writes_under_the_cap_list_the_directory_once(cache_dir, monkeypatch):
     assert len(listings) == 2 and len(entries(cache_dir)) == 18  # down to LOW_WATER of the cap
 
 
-def test_a_processs_first_write_starts_from_the_recorded_count(cache_dir, monkeypatch):
+def test_a_processs_first_write_starts_from_the_recorded_count(cache_dir, monkeypatch, listings):
     """The first write of a process reads the count the last listing left (plus the writes
     counted since) instead of listing the directory, unless that listing is older than
     RECOUNT_AGE; the count follows the writes and a clear removes it."""
     monkeypatch.setenv("GRAPHC_CACHE_MAX", str(20 * ENTRY))
-    listings, real_scandir = [], os.scandir
-    monkeypatch.setattr(os, "scandir", lambda path: listings.append(path) or real_scandir(path))
     for i in range(3):
         assert disk_cache.store(disk_cache.make_key(f"counted {i}"), b"c" * 1000)
     assert len(listings) == 1

@@ -20,8 +20,7 @@ from conftest import F32, assert_close
 from graphc.passes import verify
 from graphc.ir.analysis import is_view, view_base
 from graphc.passes.memory import ALIGN, nbytes, plan_memory
-from graphc.passes.rewrite import Rewriter
-from graphc.passes.schedule import dfs_postorder, schedule
+from graphc.passes.schedule import dfs_postorder, in_order, schedule
 from graphc.runtime.executor import CallPlan, Executor
 from graphc.ir.interpret import compute, run_graph
 from test_ops import CASES, build
@@ -136,11 +135,7 @@ def test_schedule_shortens_live_ranges():
 def dfs_scheduled(graph):
     """``graph`` in plain depth-first post-order from its outputs (sources first): the
     baseline the memory-watching schedule improves on."""
-    order = dfs_postorder(graph.outputs)
-    rw = Rewriter(graph)
-    for node in [n for n in order if n.opdef.kind == "source"] + [n for n in order if n.opdef.kind != "source"]:
-        rw.copy(node)
-    return rw.finish()
+    return in_order(graph, dfs_postorder(graph.outputs))
 
 
 def test_a_short_side_branch_runs_just_before_its_reader():

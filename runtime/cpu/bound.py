@@ -79,9 +79,12 @@ class BoundRun:
         for table, dynamic in self.dynamic:
             for slot, node in dynamic:
                 table[slot] = address[node]
+        self._run_segments()
+        return [made[n] for n in self.results]
+
+    def _run_segments(self):
         for segment in self.segments:
             segment()
-        return [made[n] for n in self.results]
 
     def lean(self, feed_names):
         """A function of the feed arrays (in ``feed_names`` order: C-contiguous, of the planned
@@ -102,9 +105,8 @@ class BoundRun:
         feed_writes = [writes.get(by_name.get(name), []) for name in feed_names]
         (out,) = self.outputs
         out_writes, shape, dtype = writes.get(out, []), out.shape, out.dtype
-        segments = self.segments
-        (plan,) = segments if len(segments) == 1 else (lambda: [segment() for segment in segments],)
-        fed = list(zip(range(len(feed_names)), feed_writes))
+        plan = self.segments[0] if len(self.segments) == 1 else self._run_segments
+        fed = list(enumerate(feed_writes))
         last_feeds, last_out, references = [None] * len(feed_names), [None], sys.getrefcount
 
         def run(values):
@@ -137,6 +139,7 @@ def _segments(groups):
         if stages:
             plans.append(Plan(stages))
             segments.append(plans[-1].run)
+            stages.clear()
     for group in groups:
         (first, *more) = group
         if more:
@@ -145,7 +148,6 @@ def _segments(groups):
             stages.append(first.share_calls())
         else:
             close_plan()
-            stages = []
             segments.append(first.call)
     close_plan()
     return segments, plans

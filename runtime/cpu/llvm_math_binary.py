@@ -100,7 +100,7 @@ def pow_f64(builder, x, y):
     r = e.add(r, e.sel(inside, pl, e.c(0.0)))
     magnitude = _exp_scaled(e, e.add(e.c(1.0), e.fma(e.mul(r, r), e.poly(r, K.exp_poly), r)), n)
     # |x| zero or infinite: y's sign decides between 0 and inf
-    grows = b.icmp_unsigned("==", b.zext(e.eq(ax, e.c(0.0)), e.ity), b.zext(e.lt(y, e.c(0.0)), e.ity))
+    grows = b.icmp_unsigned("==", e.eq(ax, e.c(0.0)), e.lt(y, e.c(0.0)))
     magnitude = e.sel(normal, magnitude, e.sel(grows, e.c(INF), e.c(0.0)))
     magnitude = e.sel(b.or_(e.isnan(x), e.isnan(y)), e.c(float("nan")), magnitude)
     return _pow_special_values(e, x, y, magnitude, 2.0 ** 53)
