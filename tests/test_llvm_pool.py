@@ -74,6 +74,28 @@ def test_off_or_few_modules_compile_here(monkeypatch):
     assert llvm_pool._workers == started
 
 
+def test_parallel_asks_for_workers_for_two_jobs_and_threads_share_them(two_workers, monkeypatch):
+    """``parallel`` (graphc's GEMM parts) uses the workers for as few as two jobs, and calls
+    from several threads at once (the GEMM beside a program's kernels) each get their own
+    results."""
+    import threading
+    jobs = [(text, unroll, 2) for text, unroll in _modules(12)]
+    want = [llvm_compile.compile_module(*job) for job in jobs]
+    started = []
+    real_start = llvm_pool._start
+    monkeypatch.setattr(llvm_pool, "_start", lambda count: started.append(count) or real_start(count))
+    assert llvm_pool.compile_modules(jobs[:2], parallel=True) == want[:2]
+    assert started == [2]
+    got = {}
+    threads = [threading.Thread(target=lambda i=i: got.__setitem__(i, llvm_pool.compile_modules(
+        jobs[4 * i:4 * i + 4], parallel=True))) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [obj for i in range(3) for obj in got[i]] == want
+
+
 SCRIPT = textwrap.dedent("""
     import numpy as np
     import graphc as gc

@@ -44,8 +44,11 @@ def _gemm():
         return {"float32": "OpenBLAS (no AVX-512F: graphc's own GEMM is not used)"}
     fields = {"float32": "graphc's own (6x64 AVX-512 micro-kernel)",
               "blocking": f"kc {tuned['kc']}, mc {tuned['mc']} ({tuned['source']})"}
-    if tuned.get("peak_gflops"):
-        fields["one thread"] = f"{tuned['gflops']} GFLOP/s of an FMA peak of {tuned['peak_gflops']} GFLOP/s per core"
+    peak = llvm_gemm.fma_peak_gflops()
+    if tuned.get("gflops"):
+        fields["one thread"] = f"{tuned['gflops']} GFLOP/s of an FMA peak of {peak} GFLOP/s per core"
+    else:
+        fields["FMA peak"] = f"{peak} GFLOP/s per core"
     return fields
 
 

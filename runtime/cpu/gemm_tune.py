@@ -4,11 +4,11 @@ The micro-kernel is fixed (6 x 64 on AVX-512); the best kc (depth of a packed bl
 (rows of a packed A block) depend on the core's cache sizes and on how its L2 is shared,
 which differ between the AMD Zen 4, Zen 5 and Intel Xeon machines graphc meets (measured:
 kc 384 / mc 192 best on Zen 5, kc 256 / mc 48 about 20% faster than that on a Xeon). So the
-first process on a host times a few candidates on two products (best of three runs each, a
-few tenths of a second in all), keeps the fastest, and stores the choice in the disk cache
-under the host's fingerprint and the GEMM's version; later processes read it. It also
-measures the core's FMA peak (a register-only kernel) so the GEMM's speed can be stated as
-a fraction of it. ``GRAPHC_GEMM_BLOCKING=kc,mc`` fixes the choice (no timing).
+first process on a host times a few candidates on one product (best of two runs each, some
+40 ms in all: it is on the path of a cold start), keeps the fastest, and stores the choice in
+the disk cache under the host's fingerprint and the GEMM's version; later processes read it.
+``fma_peak`` measures the core's FMA peak (a register-only kernel) so the GEMM's speed can be
+stated as a fraction of it. ``GRAPHC_GEMM_BLOCKING=kc,mc`` fixes the choice (no timing).
 """
 import ctypes
 import json
@@ -21,14 +21,17 @@ from .. import disk_cache
 from .llvm_jit import codegen_version, host_fingerprint
 
 CANDIDATES = ((384, 192), (256, 192), (384, 96), (256, 96), (256, 48), (512, 48))
-SHAPES = ((256, 1024, 512), (512, 512, 1024))   # m, n, k: about 0.27 and 0.54 GFLOP
+# m, n, k: 0.27 GFLOP, where every candidate blocks differently (k = 1024 in 3 blocks of
+# 342, 4 of 256 or 2 of 512; m = 256 in 192 + 64, 96 + 96 + 64 or 6 x 48 rows)
+SHAPES = ((256, 512, 1024),)
+RUNS = 2
 PEAK_ITERATIONS = 1 << 16                        # 384 flops each: ~25 Mflop
 
 
-def tune(sgemm, peak, blocking_address):
+def tune(sgemm, blocking_address):
     """Set the blocking at ``blocking_address`` for this host and return what was chosen:
     {"kc", "mc", "source" (tuned, cached or environment), "gflops" (single-threaded, on
-    SHAPES), "peak_gflops" (one core's FMA peak)}."""
+    SHAPES)}."""
     blocking = (ctypes.c_int64 * 2).from_address(blocking_address)
     setting = os.environ.get("GRAPHC_GEMM_BLOCKING", "").strip()
     if setting:
@@ -47,13 +50,13 @@ def tune(sgemm, peak, blocking_address):
             return {**choice, "source": "cached"}
         except (ValueError, KeyError, TypeError):
             disk_cache.reject(key)
-    choice = _measure(sgemm, peak, blocking)
+    choice = _measure(sgemm, blocking)
     if disk_cache.enabled():
         disk_cache.store(key, json.dumps(choice).encode())
     return {**choice, "source": "tuned"}
 
 
-def _measure(sgemm, peak, blocking):
+def _measure(sgemm, blocking):
     operands = []
     for m, n, k in SHAPES:
         a, b = np.full((m, k), 0.5, np.float32), np.full((k, n), 0.25, np.float32)
@@ -65,7 +68,7 @@ def _measure(sgemm, peak, blocking):
         seconds = 0.0
         for m, n, k, a, b, c in operands:
             runs = []
-            for _ in range(3):
+            for _ in range(RUNS):
                 start = time.perf_counter()
                 sgemm(0, 0, m, n, k, a.ctypes.data, k, b.ctypes.data, n, c.ctypes.data, n)
                 runs.append(time.perf_counter() - start)
@@ -74,7 +77,7 @@ def _measure(sgemm, peak, blocking):
             best = (seconds, kc, mc)
     seconds, kc, mc = best
     blocking[0], blocking[1] = kc, mc
-    return {"kc": kc, "mc": mc, "gflops": round(flops / seconds / 1e9, 1), "peak_gflops": round(fma_peak(peak), 1)}
+    return {"kc": kc, "mc": mc, "gflops": round(flops / seconds / 1e9, 1)}
 
 
 def fma_peak(peak):

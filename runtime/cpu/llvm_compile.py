@@ -1,7 +1,7 @@
 """LLVM IR text to object code for this host: the target machine, the O3 pipeline, code
 generation. Imports llvmlite only (no graphc), because it is also the compile worker's
 program (``llvm_pool``): run as a script with ``--worker``, it reads jobs from stdin and
-writes results to stdout, each a length-prefixed pickle: ``(ir_text, unroll)`` in,
+writes results to stdout, each a length-prefixed pickle: ``(ir_text, unroll, speed)`` in,
 ``("ok", (object code, optimized IR text))`` or ``("error", message)`` out.
 """
 import functools
@@ -46,24 +46,25 @@ def new_module(name):
     return module
 
 
-def optimize(module_ref, unroll=True):
-    """LLVM's O3 pipeline; ``unroll=False`` leaves out the loop unroller (the vectorizer still
-    interleaves), which halves a kernel module's optimization and code generation time."""
+def optimize(module_ref, unroll=True, speed=3):
+    """LLVM's O``speed`` pipeline (O3 for kernels; O2 where the IR is vectorized by hand);
+    ``unroll=False`` leaves out the loop unroller (the vectorizer still interleaves), which
+    halves a kernel module's optimization and code generation time."""
     tm = target_machine()
-    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto = llvm.create_pipeline_tuning_options(speed_level=speed)
     pto.loop_unrolling = unroll
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(module_ref, pb)
 
 
-def compile_module(ir_text, unroll=True):
-    """(object code, optimized IR text) of one module's IR text."""
+def compile_module(ir_text, unroll=True, speed=3):
+    """(object code, optimized IR text) of one module's IR text (``optimize``'s options)."""
     tm = target_machine()
     module_ref = llvm.parse_assembly(ir_text)
     module_ref.triple = tm.triple
     module_ref.data_layout = str(tm.target_data)
     module_ref.verify()
-    optimize(module_ref, unroll)
+    optimize(module_ref, unroll, speed)
     optimized = str(module_ref)
     return tm.emit_object(module_ref), optimized
 

@@ -57,7 +57,8 @@ PEAK_PROTO = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_void_p)
 _lock = threading.Lock()
 _compiled = []      # the JitModule holding graphc_sgemm, kept alive for the process
 _pending = []       # the thread compiling it (``start``)
-_tuning = {}        # the blocking chosen for this host, its GFLOP/s and the FMA peak (gemm_tune)
+_tuning = {}        # the blocking chosen for this host and its GFLOP/s (gemm_tune)
+_peak_module = []   # the JitModule of graphc_fma_peak, once asked for
 
 
 def blocking():
@@ -90,17 +91,18 @@ def start():
 
 def _compile():
     """The JitModule holding graphc_sgemm (object code from the disk cache when there)."""
-    from .llvm_compile import new_module
     from .llvm_jit import JitModule, LazyModule, codegen_version
+    texts = []
 
-    def render():
-        module = new_module("graphc_sgemm")
-        add_sgemm(module)
-        add_fma_peak(module)
-        return str(module)
-    # (keyed by the generator's version: a hit renders no IR; hand-written vector code: the
-    # unroller buys it nothing measurable and costs a tenth of its compile)
-    return JitModule(LazyModule(("graphc_sgemm", codegen_version()), render, unroll=False))
+    def render(i):
+        if not texts:
+            texts.extend(sgemm_parts())
+        return texts[i]
+    # (keyed by the generator's version: a hit renders no IR. Hand-written vector code: the
+    # unroller buys it nothing measurable and costs a tenth of its compile, and O2 makes the
+    # same code as O3 in three quarters of the time)
+    return JitModule([LazyModule(("graphc_sgemm", part, codegen_version()), functools.partial(render, i),
+                                 unroll=False, speed=2) for i, part in enumerate(PARTS)], parallel=True)
 
 
 def sgemm_symbol():
@@ -123,12 +125,30 @@ def sgemm_symbol():
             if jit is None:   # never worse than before: generated code keeps calling OpenBLAS
                 _compiled.append(None)
                 return None
-            _tuning.update(gemm_tune.tune(SGEMM_PROTO(jit.address(SYMBOL)), PEAK_PROTO(jit.address(PEAK_SYMBOL)),
-                                          jit.global_address(BLOCKING_SYMBOL)))
+            _tuning.update(gemm_tune.tune(SGEMM_PROTO(jit.address(SYMBOL)), jit.global_address(BLOCKING_SYMBOL)))
             llvm.add_symbol(SYMBOL, jit.address(SYMBOL))
             llvm.add_symbol(UPDATE_SYMBOL, jit.address(UPDATE_SYMBOL))
             _compiled.append(jit)
     return SYMBOL if _compiled[0] is not None else None
+
+
+@functools.lru_cache(maxsize=None)
+def fma_peak_gflops():
+    """One core's float32 FMA peak in GFLOP/s, measured here (``graphc_fma_peak``, compiled on
+    first use in a module of its own: reports and benchmarks ask, a first run does not), or
+    None without AVX-512F."""
+    if not available():
+        return None
+    from .llvm_compile import new_module
+    from .llvm_jit import JitModule, LazyModule, codegen_version
+
+    def render():
+        module = new_module(PEAK_SYMBOL)
+        add_fma_peak(module)
+        return str(module)
+    jit = JitModule(LazyModule((PEAK_SYMBOL, codegen_version()), render, unroll=False))
+    _peak_module.append(jit)
+    return round(gemm_tune.fma_peak(PEAK_PROTO(jit.address(PEAK_SYMBOL))), 1)
 
 
 def uses_own_gemm(dtype):
@@ -289,16 +309,39 @@ def _naive(module, name):
     return f.fn
 
 
+PARTS = ("packing", "wide", "narrow")   # the GEMM's modules (``sgemm_parts``)
+
+
 def add_sgemm(module, mr=MR, nv=NV, kc_max=KC, mc_max=MC, nc_max=NC, ku=KU, name=SYMBOL):
-    """Define ``name`` (graphc_sgemm) in ``module`` once; returns the function.
-    Products at most 16 columns wide use a narrow (8 x 16) micro-tile instead."""
+    """Define ``name`` (graphc_sgemm) and every part of it in ``module`` once; returns the
+    function. Products at most 16 columns wide use a narrow (8 x 16) micro-tile instead."""
     existing = module.globals.get(name)
     if existing is not None:
         return existing
-    wide = _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, f"{name}.wide")
-    narrow = _add_core(module, NARROW[0], NARROW[1], kc_max, mc_max, nc_max, ku, f"{name}.narrow")
-    f = Fn(module, name, SIGNATURE, linkage=None)
-    gemv = _gemv(module, f"{name}.gemv")
+    return _add_parts({part: module for part in PARTS}, mr, nv, kc_max, mc_max, nc_max, ku, name)
+
+
+def sgemm_parts():
+    """The GEMM's IR as the texts of three modules: the B packer (shared by both tiles), the
+    wide core, and the narrow core with the one-row product and the entry points. Each
+    compiles on its own (side by side in worker processes where there are cores: together they
+    are a cold start's longest compile) and they are linked into one engine; what one part
+    calls in another is external there and declared in the caller."""
+    from .llvm_compile import new_module
+    modules = {part: new_module(f"{SYMBOL}.{part}") for part in PARTS}
+    _add_parts(modules)
+    return [str(modules[part]) for part in PARTS]
+
+
+def _add_parts(modules, mr=MR, nv=NV, kc_max=KC, mc_max=MC, nc_max=NC, ku=KU, name=SYMBOL):
+    home = modules["narrow"]
+    packer = pack_b(modules["packing"], f"{name}.pack_b")
+    blocking = _blocking(home, kc_max, mc_max)
+    wide = _add_core(modules["wide"], mr, nv, kc_max, mc_max, nc_max, ku, f"{name}.wide", packer, blocking)
+    narrow = _add_core(home, NARROW[0], NARROW[1], kc_max, mc_max, nc_max, ku, f"{name}.narrow", packer, blocking)
+    wide = _shared(home, wide)
+    f = Fn(home, name, SIGNATURE, linkage=None)
+    gemv = _gemv(home, f"{name}.gemv")
     b = f.b
     ta, tb, m, n, k, a, lda, bm, ldb, c, ldc = f.fn.args
     one_row = b.and_(b.icmp_signed("==", m, c64(1)), b.icmp_signed("==", tb, c64(0)))
@@ -308,10 +351,23 @@ def add_sgemm(module, mr=MR, nv=NV, kc_max=KC, mc_max=MC, nc_max=NC, ku=KU, name
         with o:
             _by_width(b, n, narrow, wide, list(f.fn.args) + [ir.Constant(F32, 1.0), c64(0)])
     b.ret_void()
-    update = Fn(module, UPDATE_SYMBOL, UPDATE_SIGNATURE, linkage=None)
+    update = Fn(home, UPDATE_SYMBOL, UPDATE_SIGNATURE, linkage=None)
     _by_width(update.b, update.fn.args[3], narrow, wide, list(update.fn.args) + [c64(1)])
     update.b.ret_void()
     return f.fn
+
+
+def _shared(module, value):
+    """``value`` (a function or global defined in another part's module) as ``module`` refers
+    to it: external where it is defined, declared in ``module``; itself within its own."""
+    if value.parent is module:
+        return value
+    value.linkage = ""
+    if isinstance(value, ir.Function):
+        fn_type = value.function_type
+        return declare(module, value.name, fn_type.return_type, list(fn_type.args))
+    existing = module.globals.get(value.name)
+    return existing if existing is not None else ir.GlobalVariable(module, value.value_type, name=value.name)
 
 
 def add_fma_peak(module, chains=12):
@@ -350,11 +406,14 @@ def _blocking(module, kc_max, mc_max):
     return g
 
 
-def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name):
+def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name, packer_b, blocking):
+    """The GEMM of one micro-tile (``mr`` x 16 ``nv``) in ``module``: blocking, packing, the
+    macro-kernel; ``packer_b`` and the ``blocking`` global may live in another part."""
     nr = 16 * nv
     nc_max = max(nr, nc_max // nr * nr)
     uk = _ukernel(module, mr, nv, ku, f"{name}.ukernel")
-    packer_b = pack_b(module, nv, f"{name}.pack_b")
+    packer_b = _shared(module, packer_b)
+    blocking = _shared(module, blocking)
     packer_a = pack_a(module, mr, f"{name}.pack_a")
     malloc = declare(module, "malloc", PTR, [I64])
     free = declare(module, "free", ir.VoidType(), [PTR])
@@ -384,7 +443,6 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name):
 
     b.position_at_end(gemm)
     # kc, mc: the blocking of this host (tune), rounded to what the tile needs
-    blocking = _blocking(module, kc_max, mc_max)
     kc_max = b.load(b.gep(blocking, [c64(0), c64(0)], inbounds=True), typ=I64)
     kc_max = b.select(b.icmp_signed("<", kc_max, c64(ku)), c64(ku), kc_max)
     mc_max = b.load(b.gep(blocking, [c64(0), c64(1)], inbounds=True), typ=I64)
@@ -418,7 +476,7 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name):
             kc = f.min(kc_blk, b.sub(k, pc))
             kcp = b.mul(b.sdiv(b.add(kc, c64(ku - 1)), c64(ku)), c64(ku))
             first = b.or_(b.zext(b.icmp_signed("!=", pc, c64(0)), I64), accumulate)
-            b.call(packer_b, [tb, bm, ldb, pc, kc, jc, nc, kcp, bbuf])
+            b.call(packer_b, [tb, bm, ldb, pc, kc, jc, nc, kcp, bbuf, c64(nr)])
 
             def iblock(ic, _):
                 mc = f.min(mc_max, b.sub(m, ic))

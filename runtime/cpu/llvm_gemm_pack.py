@@ -3,21 +3,28 @@ the panel layouts the micro-kernel streams, absorbing transposes (in-register 16
 transposes and row interleaving) and zero-padding the edges."""
 from llvmlite import ir
 
-from .llvm_util import F32, I1, I32, I64, PTR, V16, Fn, c64, lane_masks, masked_load
+from .llvm_util import F32, I1, I32, I64, PTR, V16, Fn, c64, declare, lane_masks, masked_load
+
+def permute2(b, x, y, lanes):
+    """Lanes of x (0-15) and y (16-31) picked by ``lanes``, as one vpermi2ps: the intrinsic
+    leaves LLVM's shuffle combiner nothing to search, which halves the packers' compile time."""
+    module = b.module
+    fn = declare(module, "llvm.x86.avx512.vpermi2var.ps.512", V16, [V16, ir.VectorType(I32, 16), V16])
+    return b.call(fn, [x, ir.Constant(ir.VectorType(I32, 16), lanes), y])
+
 
 def transpose16(b, rows):
-    """16 <16 x float> rows -> their transpose (4 stages of two-source shuffles)."""
+    """16 <16 x float> rows -> their transpose (4 stages of two-source permutes)."""
     rows = list(rows)
-    mask_t = ir.VectorType(I32, 16)
     h = 8
     while h >= 1:
-        lo = ir.Constant(mask_t, [c if c & h == 0 else 16 + c - h for c in range(16)])
-        hi = ir.Constant(mask_t, [c + h if c & h == 0 else 16 + c for c in range(16)])
+        lo = [c if c & h == 0 else 16 + c - h for c in range(16)]
+        hi = [c + h if c & h == 0 else 16 + c for c in range(16)]
         new = list(rows)
         for r in range(16):
             if r & h == 0:
-                new[r] = b.shuffle_vector(rows[r], rows[r + h], lo)
-                new[r + h] = b.shuffle_vector(rows[r], rows[r + h], hi)
+                new[r] = permute2(b, rows[r], rows[r + h], lo)
+                new[r + h] = permute2(b, rows[r], rows[r + h], hi)
         rows = new
         h //= 2
     return rows
@@ -49,98 +56,91 @@ def interleave(b, rows):
     return out
 
 
-def edge_pack(module, w, name):
-    """void edge(ptr src, i64 base, i64 sp, i64 sq, i64 pstart, i64 kc, i64 kcp, i64 width, ptr dst):
-    dst[p*w + q] = src[base + p*sp + q*sq] for p < kc, q < width, else 0 (p in [pstart, kcp), q < w)."""
-    f = Fn(module, name, [PTR, I64, I64, I64, I64, I64, I64, I64, PTR], small=True)
-    src, base, sp, sq, pstart, kc, kcp, width, dst = f.fn.args
+def edge_pack(module):
+    """void edge(ptr src, i64 base, i64 sp, i64 sq, i64 pstart, i64 kc, i64 kcp, i64 width, ptr dst, i64 w):
+    dst[p*w + q] = src[base + p*sp + q*sq] for p < kc, q < width, else 0 (p in [pstart, kcp), q < w).
+    One function in ``module`` for every packer (the panel width ``w`` is an argument)."""
+    name = "graphc_sgemm.pack_edge"
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    f = Fn(module, name, [PTR, I64, I64, I64, I64, I64, I64, I64, PTR, I64], small=True)
+    src, base, sp, sq, pstart, kc, kcp, width, dst, w = f.fn.args
     b = f.b
 
     def prow(p, _):
         def col(q, _):
             inside = b.and_(b.icmp_signed("<", p, kc), b.icmp_signed("<", q, width))
-            out = f.gep(dst, b.add(b.mul(p, c64(w)), q))
+            out = f.gep(dst, b.add(b.mul(p, w), q))
             with b.if_else(inside) as (t, o):
                 with t:
                     off = b.add(base, b.add(b.mul(p, sp), b.mul(q, sq)))
                     b.store(b.load(f.gep(src, off), typ=F32), out)
                 with o:
                     b.store(ir.Constant(F32, 0.0), out)
-        f.loop(c64(0), c64(w), 1, col)
+        f.loop(c64(0), w, 1, col)
     f.loop(pstart, kcp, 1, prow)
     b.ret_void()
     return f.fn
 
 
-def pack_b(module, nv, name):
-    """void pack_b(i64 trans, ptr b, i64 ldb, i64 p0, i64 kc, i64 j0, i64 nc, i64 kcp, ptr buf):
-    buf[jp][p][NR] = op(B)[p0+p, j0+jp*NR+j], zero outside kc x nc, p < kcp."""
-    nr_full = 16 * nv
-    f = Fn(module, name, [I64, PTR, I64, I64, I64, I64, I64, I64, PTR])
-    trans, src, ldb, p0, kc, j0, nc, kcp, buf = f.fn.args
+def pack_b(module, name):
+    """void pack_b(i64 trans, ptr b, i64 ldb, i64 p0, i64 kc, i64 j0, i64 nc, i64 kcp, ptr buf, i64 nr):
+    buf[jp][p][nr] = op(B)[p0+p, j0+jp*nr+j], zero outside kc x nc, p < kcp; ``nr`` (the
+    panel width, a multiple of 16) is an argument, so every micro-tile shares one packer.
+    Rows are copied in masked 16-column chunks (a partial panel's tail lanes read nothing),
+    a transposed B in 16 x 16 in-register transposes."""
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    f = Fn(module, name, [I64, PTR, I64, I64, I64, I64, I64, I64, PTR, I64])
+    trans, src, ldb, p0, kc, j0, nc, kcp, buf, nr = f.fn.args
     b = f.b
     zero = ir.Constant(V16, [0.0] * 16)
-    npanels = b.sdiv(b.add(nc, c64(nr_full - 1)), c64(nr_full))
+    npanels = b.sdiv(b.add(nc, b.sub(nr, c64(1))), nr)
     is_trans = b.icmp_signed("!=", trans, c64(0))
-    edge = edge_pack(module, nr_full, name + ".edge")
+    edge = edge_pack(module)
 
     def panel(jp, _):
-        dst = f.gep(buf, b.mul(jp, b.mul(kcp, c64(nr_full))))
-        jj = b.add(j0, b.mul(jp, c64(nr_full)))           # first column of the panel
-        width = f.min(c64(nr_full), b.sub(nc, b.mul(jp, c64(nr_full))))
-        full = b.icmp_signed("==", width, c64(nr_full))
+        dst = f.gep(buf, b.mul(jp, b.mul(kcp, nr)))
+        jj = b.add(j0, b.mul(jp, nr))           # first column of the panel
+        width = f.min(nr, b.sub(nc, b.mul(jp, nr)))
 
-        def generic(pstart):
-            base, sp, sq = (b.select(is_trans, b.add(b.mul(jj, ldb), p0), b.add(b.mul(p0, ldb), jj)),
-                            b.select(is_trans, c64(1), ldb), b.select(is_trans, ldb, c64(1)))
-            b.call(edge, [src, base, sp, sq, pstart, kc, kcp, width, dst])
-
-        def vector_panel(partial):
-            """The panel with vector loads; ``partial``: columns from ``width`` on are zero."""
-            def plain():
-                if partial:
-                    masks = lane_masks(b, width, nv)
+        def plain():
+            def chunk(v, _):
+                (mask,) = lane_masks(b, b.sub(width, v), 1)
 
                 def prow(p, _):
-                    row = f.gep(src, b.add(b.mul(b.add(p0, p), ldb), jj))
-                    out = f.gep(dst, b.mul(p, c64(nr_full)))
-                    for v in range(nv):
-                        if partial:
-                            val = b.call(masked_load(module), [f.gep(row, 16 * v), ir.Constant(I32, 4), masks[v], zero])
-                        else:
-                            val = b.load(f.gep(row, 16 * v), typ=V16, align=4)
-                        b.store(val, f.gep(out, 16 * v), align=64)
+                    row = f.gep(src, b.add(b.mul(b.add(p0, p), ldb), b.add(jj, v)))
+                    val = b.call(masked_load(module), [row, ir.Constant(I32, 4), mask, zero])
+                    b.store(val, f.gep(dst, b.add(b.mul(p, nr), v)), align=64)
                 f.loop(c64(0), kc, 1, prow)
 
                 def zrow(p, _):
-                    out = f.gep(dst, b.mul(p, c64(nr_full)))
-                    for v in range(nv):
-                        b.store(zero, f.gep(out, 16 * v), align=64)
+                    b.store(zero, f.gep(dst, b.add(b.mul(p, nr), v)), align=64)
                 f.loop(kc, kcp, 1, zrow)
+            f.loop(c64(0), nr, 16, chunk)
 
-            def transposed():
-                k16 = b.mul(b.sdiv(kc, c64(16)), c64(16))
+        def transposed():
+            k16 = b.mul(b.sdiv(kc, c64(16)), c64(16))
 
-                def vblock(v, _):      # one 16 x 16 block at a time (no spills)
-                    def pblock(p, _):
-                        rows = []
-                        for r in range(16):
-                            j = b.add(v, c64(r))
-                            if partial:     # rows past the edge: read the first one, use zeros
-                                valid = b.icmp_signed("<", j, width)
-                                j = b.select(valid, j, c64(0))
-                            row = b.load(f.gep(src, b.add(b.mul(b.add(jj, j), ldb), b.add(p0, p))), typ=V16, align=4)
-                            rows.append(b.select(valid, row, zero) if partial else row)
-                        cols = transpose16(b, rows)
-                        for r in range(16):
-                            out = f.gep(dst, b.add(b.mul(b.add(p, c64(r)), c64(nr_full)), v))
-                            b.store(cols[r], out, align=64)
-                    f.loop(c64(0), k16, 16, pblock)
-                f.loop(c64(0), c64(nr_full), 16, vblock)
-                generic(k16)
-            f.if_else(is_trans, transposed, plain)
-
-        f.if_else(full, lambda: vector_panel(False), lambda: vector_panel(True))
+            def vblock(v, _):      # one 16 x 16 block at a time (no spills)
+                def pblock(p, _):
+                    rows = []
+                    for r in range(16):     # rows past the edge: read the first one, use zeros
+                        j = b.add(v, c64(r))
+                        valid = b.icmp_signed("<", j, width)
+                        j = b.select(valid, j, c64(0))
+                        row = b.load(f.gep(src, b.add(b.mul(b.add(jj, j), ldb), b.add(p0, p))), typ=V16, align=4)
+                        rows.append(b.select(valid, row, zero))
+                    cols = transpose16(b, rows)
+                    for r in range(16):
+                        out = f.gep(dst, b.add(b.mul(b.add(p, c64(r)), nr), v))
+                        b.store(cols[r], out, align=64)
+                f.loop(c64(0), k16, 16, pblock)
+            f.loop(c64(0), nr, 16, vblock)
+            b.call(edge, [src, b.add(b.mul(jj, ldb), p0), c64(1), ldb, k16, kc, kcp, width, dst, nr])
+        f.if_else(is_trans, transposed, plain)
 
     f.loop(c64(0), npanels, 1, panel)
     b.ret_void()
@@ -155,7 +155,7 @@ def pack_a(module, mr_full, name):
     b = f.b
     npanels = b.sdiv(b.add(mc, c64(mr_full - 1)), c64(mr_full))
     is_trans = b.icmp_signed("!=", trans, c64(0))
-    edge = edge_pack(module, mr_full, name + ".edge")
+    edge = edge_pack(module)
 
     def panel(ip, _):
         dst = f.gep(buf, b.mul(ip, b.mul(kcp, c64(mr_full))))
@@ -166,7 +166,7 @@ def pack_a(module, mr_full, name):
         def generic(pstart):
             base, sp, sq = (b.select(is_trans, b.add(b.mul(p0, lda), ii), b.add(b.mul(ii, lda), p0)),
                             b.select(is_trans, lda, c64(1)), b.select(is_trans, c64(1), lda))
-            b.call(edge, [src, base, sp, sq, pstart, kc, kcp, height, dst])
+            b.call(edge, [src, base, sp, sq, pstart, kc, kcp, height, dst, c64(mr_full)])
 
         def full_panel():
             def plain():    # op(A)[i, p] = a[i*lda + p]: 16 columns of MR rows at a time

@@ -154,17 +154,22 @@ class LazyModule:
     decides the text, such as a kernel's structure and a hash of the code generator, so a hit
     renders nothing; with no parts, from the text itself."""
 
-    def __init__(self, key_parts, text, unroll=True):
-        """``text``: the IR text, or a function returning it; ``unroll``: see ``optimize``."""
-        self.key_parts, self._text, self.unroll = tuple(key_parts), text, unroll
+    def __init__(self, key_parts, text, unroll=True, speed=3):
+        """``text``: the IR text, or a function returning it; ``unroll``, ``speed``: see
+        ``llvm_compile.optimize``."""
+        self.key_parts, self._text, self.unroll, self.speed = tuple(key_parts), text, unroll, speed
 
     def text(self):
         if not isinstance(self._text, str):
             self._text = self._text()
         return self._text
 
+    def job(self):
+        """What ``llvm_compile.compile_module`` takes: (text, unroll, speed)."""
+        return self.text(), self.unroll, self.speed
+
     def cache_key(self):
-        options = () if self.unroll else ("no unroll",)   # (the full pipeline: the text's own key)
+        options = (() if self.unroll else ("no unroll",)) + (() if self.speed == 3 else (f"O{self.speed}",))
         return disk_cache.make_key(host_fingerprint(), *options, *(self.key_parts or (self.text(),)))
 
 
@@ -181,9 +186,11 @@ class JitModule:
     after optimization, joined.
     """
 
-    def __init__(self, ir_text, cache=None, before_link=None):
+    def __init__(self, ir_text, cache=None, before_link=None, parallel=False):
         """``before_link``: called once the object code is there, before it is linked (what
-        registers the symbols the modules call, such as graphc's GEMM)."""
+        registers the symbols the modules call, such as graphc's GEMM); ``parallel``: compile
+        the missing modules in worker processes even when they are few (``llvm_pool``)."""
+        self.parallel = parallel
         modules = [ir_text] if isinstance(ir_text, (str, LazyModule)) else list(ir_text)
         self._modules = [LazyModule((), m) if isinstance(m, str) else m for m in modules]
         self._source = None
@@ -221,7 +228,7 @@ class JitModule:
         """``units`` with every missing one (None) compiled, in worker processes when there
         are many (``llvm_pool``), and stored in the cache."""
         missing = [i for i, u in enumerate(units) if u is None]
-        compiled = llvm_pool.compile_modules([(self._modules[i].text(), self._modules[i].unroll) for i in missing])
+        compiled = llvm_pool.compile_modules([self._modules[i].job() for i in missing], self.parallel)
         units = list(units)
         for i, (obj, optimized) in zip(missing, compiled):
             if self.cache_keys[i] is not None:

@@ -22,6 +22,7 @@ from . import llvm_compile
 
 POOL_MIN_MODULES = 8   # below, the round trips cost more than they save
 _workers = []
+_busy = {}             # worker -> the lock held while it compiles a job (workers are shared by threads)
 _owner = os.getpid()   # the process whose workers those are (a forked child starts its own)
 _lock = threading.Lock()
 _broken = False
@@ -43,11 +44,14 @@ class WorkerError(RuntimeError):
     """A module a worker could not compile (LLVM's message)."""
 
 
-def compile_modules(jobs):
-    """``[llvm_compile.compile_module(text, unroll) for text, unroll in jobs]``, in worker
-    processes when it pays (see the module docstring)."""
+def compile_modules(jobs, parallel=False):
+    """``[llvm_compile.compile_module(*job) for job in jobs]``, in worker processes when it
+    pays (see the module docstring), or with ``parallel`` whenever there are two jobs and two
+    cores (graphc's GEMM, whose parts are the critical path of a cold start). Calls from
+    several threads share the workers, a job at a time each."""
     count = min(workers(), len(jobs))
-    pool = _start(count) if len(jobs) >= POOL_MIN_MODULES and count >= 2 and not _broken else []
+    enough = len(jobs) >= (2 if parallel else POOL_MIN_MODULES)
+    pool = _start(count) if enough and count >= 2 and not _broken else []
     if not pool:
         return [llvm_compile.compile_module(*job) for job in jobs]
     todo = queue.Queue()
@@ -61,14 +65,16 @@ def compile_modules(jobs):
                 i = todo.get_nowait()
             except queue.Empty:
                 return
-            try:
-                llvm_compile.write_message(worker.stdin, jobs[i])
-                reply = llvm_compile.read_message(worker.stdout)
-            except OSError:
-                reply = None
+            with _busy[worker]:
+                try:
+                    llvm_compile.write_message(worker.stdin, jobs[i])
+                    reply = llvm_compile.read_message(worker.stdout)
+                except (OSError, ValueError):   # (ValueError: its pipes closed by another thread's retire)
+                    reply = None
+                if reply is None:
+                    _retire(worker)
             if reply is None:        # the worker died: its job and the rest go to the others or to us
                 todo.put(i)
-                _retire(worker)
                 return
             status, value = reply
             if status == "ok":
@@ -92,13 +98,17 @@ def _start(count):
     with _lock:
         if _owner != os.getpid():   # forked: those pipes are the parent's, leave them to it
             _workers.clear()
+            _busy.clear()
             _owner = os.getpid()
-        _workers[:] = [w for w in _workers if w.poll() is None]
+        for dead in [w for w in _workers if w.poll() is not None]:
+            _workers.remove(dead)
+            _close_pipes(dead)
         while len(_workers) < count:
             try:
-                _workers.append(subprocess.Popen(
-                    [sys.executable, "-I", llvm_compile.__file__, "--worker"],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
+                worker = subprocess.Popen([sys.executable, "-I", llvm_compile.__file__, "--worker"],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                _busy[worker] = threading.Lock()
+                _workers.append(worker)
             except OSError:
                 _broken = True
                 break
@@ -110,6 +120,16 @@ def _retire(worker):
         if worker in _workers:
             _workers.remove(worker)
     worker.kill()
+    worker.wait()
+    _close_pipes(worker)
+
+
+def _close_pipes(worker):
+    for pipe in (worker.stdin, worker.stdout):
+        try:
+            pipe.close()
+        except OSError:   # (a write still buffered for a dead worker)
+            pass
 
 
 @atexit.register
@@ -122,3 +142,4 @@ def _stop():
             worker.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired):
             worker.kill()
+        _close_pipes(worker)
