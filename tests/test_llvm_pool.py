@@ -96,6 +96,30 @@ def test_parallel_asks_for_workers_for_two_jobs_and_threads_share_them(two_worke
     assert [obj for i in range(3) for obj in got[i]] == want
 
 
+def test_lazy_jobs_are_rendered_while_workers_compile_and_a_failed_render_raises(two_workers):
+    """Jobs given as functions (modules not rendered yet) are rendered in order and compiled
+    to the same code as ready ones; a renderer that raises reaches the caller, and the
+    workers serve the next call."""
+    jobs = _modules(llvm_pool.POOL_MIN_MODULES + 2)
+    want = [llvm_compile.compile_module(*job) for job in jobs]
+    rendered = []
+
+    def lazy(i):
+        def render():
+            rendered.append(i)
+            return jobs[i]
+        return render
+    mixed = [lazy(i) if i % 3 else jobs[i] for i in range(len(jobs))]
+    assert llvm_pool.compile_modules(mixed) == want
+    assert rendered == [i for i in range(len(jobs)) if i % 3]
+
+    def broken():
+        raise RuntimeError("render failed")
+    with pytest.raises(RuntimeError, match="render failed"):
+        llvm_pool.compile_modules(jobs[:-1] + [broken])
+    assert llvm_pool.compile_modules(jobs) == want
+
+
 SCRIPT = textwrap.dedent("""
     import numpy as np
     import graphc as gc

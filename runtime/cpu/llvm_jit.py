@@ -226,9 +226,10 @@ class JitModule:
 
     def _compile_missing(self, units):
         """``units`` with every missing one (None) compiled, in worker processes when there
-        are many (``llvm_pool``), and stored in the cache."""
+        are many (``llvm_pool``: each rendered while the ones before it compile), and stored
+        in the cache."""
         missing = [i for i, u in enumerate(units) if u is None]
-        compiled = llvm_pool.compile_modules([self._modules[i].job() for i in missing], self.parallel)
+        compiled = llvm_pool.compile_modules([self._modules[i].job for i in missing], self.parallel)
         units = list(units)
         for i, (obj, optimized) in zip(missing, compiled):
             if self.cache_keys[i] is not None:

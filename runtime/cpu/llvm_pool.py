@@ -48,32 +48,36 @@ def compile_modules(jobs, parallel=False):
     """``[llvm_compile.compile_module(*job) for job in jobs]``, in worker processes when it
     pays (see the module docstring), or with ``parallel`` whenever there are two jobs and two
     cores (graphc's GEMM, whose parts are the critical path of a cold start). Calls from
-    several threads share the workers, a job at a time each."""
+    several threads share the workers, a job at a time each.
+
+    A job is ``(text, unroll, speed)`` or a function returning one (a module whose IR is not
+    rendered yet): those are rendered here, in order, while the workers compile the jobs
+    handed out before them; ready jobs go first, largest first."""
     count = min(workers(), len(jobs))
     enough = len(jobs) >= (2 if parallel else POOL_MIN_MODULES)
     pool = _start(count) if enough and count >= 2 and not _broken else []
     if not pool:
-        return [llvm_compile.compile_module(*job) for job in jobs]
+        return [llvm_compile.compile_module(*_ready(job)) for job in jobs]
+    ready = sorted((i for i, job in enumerate(jobs) if not callable(job)), key=lambda i: -len(jobs[i][0]))
+    lazy = [i for i, job in enumerate(jobs) if callable(job)]
+    rendered = [None if callable(job) else job for job in jobs]
     todo = queue.Queue()
-    for i in sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0])):   # largest first
-        todo.put(i)
     results, failures = [None] * len(jobs), []
 
     def serve(worker):
         while True:
-            try:
-                i = todo.get_nowait()
-            except queue.Empty:
+            i = todo.get()
+            if i is None:   # (all handed out)
                 return
             with _busy[worker]:
                 try:
-                    llvm_compile.write_message(worker.stdin, jobs[i])
+                    llvm_compile.write_message(worker.stdin, rendered[i])
                     reply = llvm_compile.read_message(worker.stdout)
                 except (OSError, ValueError):   # (ValueError: its pipes closed by another thread's retire)
                     reply = None
                 if reply is None:
                     _retire(worker)
-            if reply is None:        # the worker died: its job and the rest go to the others or to us
+            if reply is None:   # the worker died: its job goes to the others or, left over, to us
                 todo.put(i)
                 return
             status, value = reply
@@ -85,11 +89,23 @@ def compile_modules(jobs, parallel=False):
     threads = [threading.Thread(target=serve, args=(w,), daemon=True) for w in pool]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        for i in ready + lazy:
+            if rendered[i] is None:
+                rendered[i] = jobs[i]()
+            todo.put(i)
+    finally:
+        for _ in threads:
+            todo.put(None)
+        for t in threads:
+            t.join()
     if failures:
         raise failures[0]
-    return [r if r is not None else llvm_compile.compile_module(*job) for r, job in zip(results, jobs)]
+    return [r if r is not None else llvm_compile.compile_module(*_ready(job)) for r, job in zip(results, rendered)]
+
+
+def _ready(job):
+    return job() if callable(job) else job
 
 
 def _start(count):
