@@ -3,11 +3,13 @@
 A backend package (``runtime/cpu/``; the CUDA backend adds ``runtime/cuda/``) reads only
 the kernel IR (runtime.kernel) and the op traits, never another backend, and provides:
 
-- ``build(kernel_nodes, private_products) -> ({node: kernel}, code)``: its kernels for
+- ``build(kernel_nodes, private_products, sharing) -> ({node: kernel}, code)``: its kernels for
   the nodes it lowers (an op without an entry in its lowering table raises
   ``Unsupported`` before anything is rendered, and that node is left out: the executor
   runs it by the reference), each with ``run(env, out)`` and ``clone()``; ``code`` is the
-  compiled module (``source`` and ``optimized`` texts), or None;
+  compiled module (``source`` and ``optimized`` texts), or None; ``sharing`` says which
+  inputs share each kernel's output memory, where that is all it overlaps
+  (``executor.output_sharing``);
 - ``BoundRun(graph, steps, kernels, arena, inplace)``: the whole call plan bound once,
   for programs whose every kernel it built, with ``run(feeds, variables)`` and
   ``lean(feed_names)`` (a function of the feed arrays for a repeated run, or None);

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir.analysis import runs_kernel
+from ..ir.analysis import runs_kernel, view_base
 from ..ir.interpret import compute, read_only, run_graph
 from ..ops import EFFECT, SOURCE
 from .backends import backend_of
@@ -69,6 +69,40 @@ class CallPlan:
         return [s.node for s in self.steps if s.role in (Role.ARENA, Role.FRESH)]
 
 
+def output_sharing(plan, inplace):
+    """``{kernel node: the inputs stored at its output's own address}`` for every kernel whose
+    other inputs overlap none of its output's memory. The shared ones are read only at the
+    output's own position: an input whose arena buffer the kernel writes over (memory
+    planning's in-place chains) or the variable an update is written into (``inplace``). A
+    backend may load them through the output's pointer and tell its compiler that the
+    output's accesses alias none of the other inputs' loads (the CPU backend's alias scopes);
+    wherever such an update's output is not the variable's buffer (the step-by-step path, a
+    variable whose array is read-only) the variable's values are copied into it first."""
+    region = {s.node: s.region for s in plan.steps if s.region is not None}
+    sharing = {}
+    for s in plan.steps:
+        if s.role not in (Role.ARENA, Role.FRESH):
+            continue
+        shared, overlapping = set(), False
+        for x in s.node.inputs:
+            base = view_base(x)
+            other = region.get(base)
+            if s.node in inplace and base.op == "variable" and base.name == inplace[s.node][0]:
+                if base is x:
+                    shared.add(base)
+                else:
+                    overlapping = True
+            elif s.region is not None and other is not None and other[0] < s.region[0] + s.region[1] \
+                    and s.region[0] < other[0] + other[1]:
+                if other[0] == s.region[0] and base is x:
+                    shared.add(base)
+                else:
+                    overlapping = True
+        if not overlapping:
+            sharing[s.node] = frozenset(shared)
+    return sharing
+
+
 def _role(node, outputs):
     if runs_kernel(node):
         return Role.FRESH if node in outputs else Role.ARENA
@@ -103,9 +137,13 @@ class Executor:
         self._arena = None
         self._backend = backend_of(device) if plan is not None else None
         self.kernels, self.code = {}, None   # node -> the backend's kernel; its compiled code
+        self._seeded = {}
         if self._backend is not None:
             private = {node for node, (_, product) in self._inplace.items() if product}
-            self.kernels, self.code = self._backend.build(plan.kernels(), private)
+            sharing = output_sharing(plan, self._inplace)
+            self.kernels, self.code = self._backend.build(plan.kernels(), private, sharing)
+            # updates whose kernel may read the variable through its output (output_sharing)
+            self._seeded = {node: var for node in self._inplace for var in sharing.get(node, ()) if var.op == "variable"}
         self.bound = self._bind()
         self.writes_in_place = bool(self._inplace) and self.bound is not None   # (runtime.inplace)
 
@@ -168,6 +206,8 @@ class Executor:
                     kernel = self.kernels.get(node)
                     start = time.perf_counter_ns() if trace is not None else 0
                     if kernel is not None:
+                        if node in self._seeded:   # (a fresh output: the variable's values first)
+                            np.copyto(out, env[self._seeded[node]])
                         kernel.run(env, out)
                     else:
                         np.copyto(out, compute(node, [env[x] for x in node.inputs]))

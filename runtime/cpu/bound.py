@@ -74,6 +74,8 @@ class BoundRun:
             out = variables[target] if target is not None else None
             if out is None or not out.flags.writeable or not out.flags.c_contiguous:
                 out = self._output(node)
+                if target is not None:   # (its kernel may read the variable through its output)
+                    np.copyto(out, variables[target])
             made[node] = out
             address[node] = self._address(node, out)
         for table, dynamic in self.dynamic:

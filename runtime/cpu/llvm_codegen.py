@@ -25,6 +25,28 @@ REGISTER_TYPE = {**MEMORY_TYPE, np.dtype(np.bool_): I1}
 GEMM_SYMBOL = {np.dtype(np.float32): "scipy_cblas_sgemm64_", np.dtype(np.float64): "scipy_cblas_dgemm64_"}
 
 
+def _alias_scopes(module, kernel, shared):
+    """Alias scopes of a kernel whose output overlaps none of its inputs but the ``shared``
+    ones (loaded through the output's pointer): the output's loads and stores ("out") and
+    the other read-only parameters' loads ("in"), each noalias to the other. Other
+    parameters the kernel writes (a product's own buffer) get none: LLVM keeps their order
+    as before. (An access without a scope would put every pointer back in one alias set.)"""
+    def md(*operands):
+        return module.add_metadata(list(operands))
+    domain = md(ir.MetaDataString(module, "graphc.kernel"))
+    out, inputs = md(ir.MetaDataString(module, "graphc.out"), domain), md(ir.MetaDataString(module, "graphc.in"), domain)
+    written = {len(kernel.params) - 1} | {param for param, _ in kernel.stashes.values()}
+    if kernel.gemm is not None:
+        written |= {kernel.gemm.out} | ({kernel.gemm.onto} if kernel.gemm.onto is not None else set())
+    return {"out": (md(out), md(inputs)), "in": (md(inputs), md(out)),
+            "inputs": set(range(len(kernel.params))) - written - set(shared)}
+
+
+def _scope(instruction, scope, noalias):
+    instruction.set_metadata("alias.scope", scope)
+    instruction.set_metadata("noalias", noalias)
+
+
 def _is_float(dtype):
     return np.dtype(dtype).kind == "f"
 
@@ -32,11 +54,19 @@ def _is_float(dtype):
 class KernelBuilder:
     """Emits one kernel function into ``module``."""
 
-    def __init__(self, module, kernel, symbol, math, by_columns=False):
+    def __init__(self, module, kernel, symbol, math, by_columns=False, shared=None):
         """``by_columns``: [begin, end) is a range of the output's columns (its second
         loop) instead of its rows: a thread computes those columns of a wide product (so it
-        packs only its part of B) and then their epilogue."""
+        packs only its part of B) and then their epilogue. ``shared``: the parameters stored
+        at the output's own address (an in-place update), where every other one overlaps none
+        of the output's memory (the caller knows from the memory plan); None where that is not
+        known. The shared ones are loaded through the output's pointer, and the output's stores
+        and the other inputs' loads get disjoint alias scopes, so LLVM vectorizes without
+        runtime overlap checks (which send an in-place update down the scalar loop: its
+        input and output addresses are equal)."""
         self.module, self.kernel, self.math, self.by_columns = module, kernel, math, by_columns
+        self.shared = set(shared or ())
+        self.scopes = _alias_scopes(module, kernel, self.shared) if shared is not None else None
         # void kernel(ptr params, i64 begin, i64 end): [begin, end) of the outermost loop,
         # so a large kernel can be split across threads
         self.fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, I64, I64]), name=symbol)
@@ -110,10 +140,17 @@ class KernelBuilder:
     def _store(self, param, index, value, dtype):
         if np.dtype(dtype) == np.bool_:
             value = self.builder.zext(value, I8)
-        self.builder.store(value, self._addr(param, index, dtype))
+        store = self.builder.store(value, self._addr(param, index, dtype))
+        if self.scopes is not None and param == len(self.kernel.params) - 1:
+            _scope(store, *self.scopes["out"])
 
     def _load(self, node):
-        v = self.builder.load(self._addr(node.param, node.index, node.dtype), typ=MEMORY_TYPE[np.dtype(node.dtype)])
+        param = len(self.kernel.params) - 1 if node.param in self.shared else node.param   # (the same address)
+        v = self.builder.load(self._addr(param, node.index, node.dtype), typ=MEMORY_TYPE[np.dtype(node.dtype)])
+        if self.scopes is not None and param in self.scopes["inputs"]:
+            _scope(v, *self.scopes["in"])
+        elif self.scopes is not None and param == len(self.kernel.params) - 1:
+            _scope(v, *self.scopes["out"])
         return self.builder.trunc(v, I1) if np.dtype(node.dtype) == np.bool_ else v
 
     # -- index expressions ------------------------------------------------------------

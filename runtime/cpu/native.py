@@ -162,26 +162,31 @@ def _work(kernel):
     return total
 
 
-def _kernel_module(kernel, columns):
+def _kernel_module(kernel, columns, shared=None):
     """(symbol, LazyModule) of a module holding ``kernel``'s function alone. Symbol and cache
     key come from the kernel's structure and the code generator's version, so the same kernel
-    has the same module in every program (one disk-cache entry), and a hit renders no IR."""
+    has the same module in every program (one disk-cache entry), and a hit renders no IR.
+    ``shared``: the parameters stored at the output's address, where the others overlap none
+    of it (``KernelBuilder``); None where that is not known."""
     # (a product's module calls graphc's GEMM when the host has one: loaded and its symbol
     # registered here, before any object that calls it is linked, a hit or not)
     own_gemm = kernel.gemm is not None and llvm_gemm.uses_own_gemm(kernel.gemm.dtype)
-    parts = ("kernel", codegen_version(), repr(K.structure_key(kernel)), repr(columns), repr(own_gemm))
+    parts = ("kernel", codegen_version(), repr(K.structure_key(kernel)), repr(columns), repr(own_gemm),
+             repr(shared))
     symbol = "k_" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
     def render():
         module = new_module(symbol)
-        KernelBuilder(module, kernel, symbol, ScalarOps(module, llvm_math), columns).build()
+        KernelBuilder(module, kernel, symbol, ScalarOps(module, llvm_math), columns, shared).build()
         return str(module)
     return symbol, LazyModule(parts, render, unroll=False)   # (unrolling buys a kernel loop nothing measurable)
 
 
-def build_native(kernel_nodes, private_products=()):
+def build_native(kernel_nodes, private_products=(), sharing=None):
     """{node: NativeFunction} for the kernels that lower, and the JIT module holding them.
-    Matmul kernels in ``private_products`` compute their product into a buffer of their own."""
+    Matmul kernels in ``private_products`` compute their product into a buffer of their own;
+    ``sharing``: {kernel node: its inputs stored at its output's address} for the kernels whose
+    other inputs overlap none of the output's memory (runtime.executor.output_sharing)."""
     lowered = K.lower_kernels(kernel_nodes, check_renderable, private_products)
     if not lowered:
         return {}, None
@@ -190,11 +195,11 @@ def build_native(kernel_nodes, private_products=()):
     if products:
         llvm_gemm.start()   # (compiled on its own thread while the kernels' IR is rendered)
     own = products and llvm_gemm.uses_own_gemm("float32")
-    built, modules = _modules(lowered)
+    built, modules = _modules(lowered, sharing or {})
     try:   # (the GEMM's symbol is registered before anything that calls it is linked)
         jit = JitModule(list(modules.values()), before_link=_own_gemm_ready if own else None)
     except _NoOwnGemm:   # it failed to compile after all: OpenBLAS's calls instead
-        built, modules = _modules(lowered)
+        built, modules = _modules(lowered, sharing or {})
         jit = JitModule(list(modules.values()))
     parts = {}   # symbol -> share_count (kernels of one structure decide alike)
     for k, _, _, symbol in built.values():
@@ -214,13 +219,16 @@ def _own_gemm_ready():
         raise _NoOwnGemm()
 
 
-def _modules(lowered):
+def _modules(lowered, sharing):
     """{node: (kernel, constants, columns, symbol)} and {symbol: LazyModule} (each distinct
     kernel once)."""
     built, modules = {}, {}
     for node, (kernel, constants) in lowered.items():
         columns = gemm_by_columns(kernel)
-        symbol, module = _kernel_module(kernel, columns)
+        shared = sharing.get(node)
+        if shared is not None:
+            shared = tuple(i for i, source in enumerate(kernel.sources) if source is not None and source in shared)
+        symbol, module = _kernel_module(kernel, columns, shared)
         modules.setdefault(symbol, module)
         built[node] = (kernel, constants, columns, symbol)
     return built, modules
