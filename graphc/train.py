@@ -8,6 +8,8 @@ Slot variables (momentum, Adam's moments) are ordinary non-trainable Variables n
 ``<var>/<Optimizer>/<slot>``. ``lr`` may be a float or a scalar Tensor (a schedule).
 The update formulas are TF1's.
 """
+import functools
+
 import numpy as np
 
 from .array_ops import broadcast_to
@@ -29,6 +31,7 @@ class Optimizer:
         self.lr = lr
         self._slots = {}
         self._step = None
+        self._per_dtype = {}   # within one apply_gradients: what every variable of a dtype shares
 
     # -- TF1's three-part API ------------------------------------------------------------
     @located
@@ -56,6 +59,7 @@ class Optimizer:
         slots = {v: [self._slot(v, s) for s in self._slot_names] for _, v in pairs}   # named after v, unscoped
         if self._uses_step and self._step is None:
             self._step = Variable(np.float32(0), name=f"{type(self).__name__}/step", trainable=False)
+        self._per_dtype = {}
         with graph.name_scope(name):
             step = self._next_step(updates) if self._uses_step else None
             for g, v in pairs:
@@ -89,7 +93,18 @@ class Optimizer:
         return step
 
     def _lr(self, var):
-        return cast(as_tensor(self.lr, dtype=var.dtype, graph=var.graph), var.dtype)
+        return self._shared(var, "lr", lambda: cast(as_tensor(self.lr, dtype=var.dtype, graph=var.graph), var.dtype))
+
+    def _shared(self, var, what, make):
+        """``make()``, built once per dtype in one apply_gradients and shared by its variables
+        (a step size, a constant): the graph holds one copy, not one per variable."""
+        key = (what, var.dtype)
+        if key not in self._per_dtype:
+            self._per_dtype[key] = make()
+        return self._per_dtype[key]
+
+    def _constant(self, var, value):
+        return self._shared(var, ("constant", value), lambda: constant(value, dtype=var.dtype, graph=var.graph))
 
 
 class SGD(Optimizer):
@@ -106,8 +121,8 @@ class SGD(Optimizer):
         if not self.momentum:
             return [(var, var - lr * g)]
         (accum,) = slots
-        new_accum = self.momentum * accum + g
-        direction = g + self.momentum * new_accum if self.nesterov else new_accum
+        new_accum = self._constant(var, self.momentum) * accum + g
+        direction = g + self._constant(var, self.momentum) * new_accum if self.nesterov else new_accum
         return [(accum, new_accum), (var, var - lr * direction)]
 
 
@@ -124,11 +139,15 @@ class Adam(Optimizer):
 
     def _update(self, var, g, slots, step):
         m, v = slots
-        t = cast(step, var.dtype)
-        new_m = self.beta1 * m + (1.0 - self.beta1) * g
-        new_v = self.beta2 * v + (1.0 - self.beta2) * square(g)
-        lr_t = self._lr(var) * sqrt(1.0 - power(self.beta2, t)) / (1.0 - power(self.beta1, t))
-        return [(m, new_m), (v, new_v), (var, var - lr_t * new_m / (sqrt(new_v) + self.eps))]
+        c = functools.partial(self._constant, var)
+
+        def step_size():
+            t = cast(step, var.dtype)
+            return self._lr(var) * sqrt(1.0 - power(c(self.beta2), t)) / (1.0 - power(c(self.beta1), t))
+        new_m = c(self.beta1) * m + c(1.0 - self.beta1) * g
+        new_v = c(self.beta2) * v + c(1.0 - self.beta2) * square(g)
+        lr_t = self._shared(var, "step size", step_size)
+        return [(m, new_m), (v, new_v), (var, var - lr_t * new_m / (sqrt(new_v) + c(self.eps)))]
 
 
 class RMSProp(Optimizer):
@@ -141,12 +160,12 @@ class RMSProp(Optimizer):
         self._slot_names = ("ms", "momentum") if self.momentum else ("ms",)
 
     def _update(self, var, g, slots, step):
-        ms = slots[0]
-        new_ms = self.decay * ms + (1.0 - self.decay) * square(g)
-        delta = self._lr(var) * g / sqrt(new_ms + self.eps)
+        ms, c = slots[0], functools.partial(self._constant, var)
+        new_ms = c(self.decay) * ms + c(1.0 - self.decay) * square(g)
+        delta = self._lr(var) * g / sqrt(new_ms + c(self.eps))
         if not self.momentum:
             return [(ms, new_ms), (var, var - delta)]
-        new_mom = self.momentum * slots[1] + delta
+        new_mom = c(self.momentum) * slots[1] + delta
         return [(ms, new_ms), (slots[1], new_mom), (var, var - new_mom)]
 
 

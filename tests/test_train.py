@@ -397,3 +397,30 @@ def test_a_variable_made_under_control_dependencies_initializes_alone():
     with gc.Session() as sess:
         assert sess.run(v) == 5.0
         assert sess.run(counter) == 1.0      # reading v ran its control input once
+
+
+def test_optimizers_share_step_sizes_and_constants_across_variables():
+    """Adam's bias-corrected step size (two powers of the step) and the hyperparameter
+    constants are built once per dtype, not once per variable; the values are Adam's."""
+    ws = [var(RNG.standard_normal(n), f"w{n}") for n in (3, 4, 5, 6)]
+    loss = gc.sum(gc.stack([gc.sum(gc.square(w)) for w in ws]))
+    graph = ws[0].graph
+    before = len(graph.nodes)
+    step = gc.train.Adam(0.05).minimize(loss)
+    added = graph.nodes[before:]
+    assert sum(n.op == "power" for n in added) == 2
+    scalars = [float(n.attrs["value"]) for n in added if n.op == "constant" and n.shape == ()]
+    for hyper in (0.9, 0.1, 0.999, 0.001, 1e-8):   # (each once, for all four variables)
+        assert scalars.count(float(np.float32(hyper))) == 1, hyper
+    with gc.Session() as sess:
+        start = [sess.run(w).astype(np.float64) for w in ws]
+        for _ in range(3):
+            sess.run(step)
+        got = [sess.run(w) for w in ws]
+    for w0, w in zip(start, got):
+        m = v = np.zeros_like(w0)
+        for t in range(1, 4):
+            g = 2 * w0
+            m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g * g
+            w0 = w0 - 0.05 * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t) * m / (np.sqrt(v) + 1e-8)
+        assert_close(w, w0.astype(np.float32), np.float32)
