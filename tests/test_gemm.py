@@ -251,6 +251,7 @@ def test_the_tuner_measures_then_caches_and_obeys_the_environment(tmp_path, monk
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("GRAPHC_CACHE", raising=False)
     monkeypatch.delenv("GRAPHC_GEMM_BLOCKING", raising=False)
+    monkeypatch.setattr(gemm_tune, "KNOWN", {})   # (time them even where the choice is known)
     jit = llvm_gemm._compiled[0]
     address = jit.global_address(llvm_gemm.BLOCKING_SYMBOL)
     live = llvm_gemm.blocking()
@@ -265,6 +266,23 @@ def test_the_tuner_measures_then_caches_and_obeys_the_environment(tmp_path, monk
         assert second["source"] == "cached" and tuple(live) == (first["kc"], first["mc"])
         monkeypatch.setenv("GRAPHC_GEMM_BLOCKING", "128,30")
         assert gemm_tune.tune(SGEMM, address)["source"] == "environment" and tuple(live) == (128, 30)
+    finally:
+        live[0], live[1] = saved
+
+
+@needs_sgemm
+def test_a_cpu_whose_candidates_tie_takes_its_known_blocking_untimed(tmp_path, monkeypatch):
+    from graphc.runtime.cpu import gemm_tune
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("GRAPHC_GEMM_BLOCKING", raising=False)
+    monkeypatch.setattr(gemm_tune.llvm, "get_host_cpu_name", lambda: "znver4")
+    monkeypatch.setattr(gemm_tune, "_measure", lambda *a: pytest.fail("timed a known CPU's blocking"))
+    live = llvm_gemm.blocking()
+    saved = tuple(live)
+    try:
+        choice = gemm_tune.tune(SGEMM, llvm_gemm._compiled[0].global_address(llvm_gemm.BLOCKING_SYMBOL))
+        assert choice["source"] == "known for znver4" and tuple(live) == gemm_tune.KNOWN["znver4"]
+        assert (choice["kc"], choice["mc"]) in gemm_tune.CANDIDATES
     finally:
         live[0], live[1] = saved
 
