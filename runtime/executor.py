@@ -16,6 +16,7 @@ the feeds' and results' addresses and calls the kernels.
 """
 import copy
 import enum
+import threading
 import time
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ from .backends import backend_of
 from .numerics import NumericsCheck, run_graph_checked
 
 POISON_BYTE = 0xFF   # all-ones: NaN in every float format
+PREFAULT_BYTES = 8 << 20   # an arena this large is allocated and touched while the kernels compile
+PAGE = 4096
 
 
 class Role(enum.Enum):
@@ -136,6 +139,10 @@ class Executor:
         self._inplace = inplace or {}
         self._arena = None
         self._backend = backend_of(device) if plan is not None else None
+        self._faulting = None
+        if self._backend is not None and plan.arena_bytes >= PREFAULT_BYTES and not poison:
+            self._faulting = threading.Thread(target=self.arena, name="graphc-arena-prefault", daemon=True)
+            self._faulting.start()
         self.kernels, self.code = {}, None   # node -> the backend's kernel; its compiled code
         self._seeded = {}
         if self._backend is not None:
@@ -161,7 +168,7 @@ class Executor:
         plan and compiled kernels are shared, each with its own arena, parameter tables,
         scratch buffers and reused outputs (no recompiling)."""
         twin = copy.copy(self)
-        twin._arena = None
+        twin._arena, twin._faulting = None, None
         twin.kernels = {node: kernel.clone() for node, kernel in self.kernels.items()}
         twin.bound = twin._bind() if self.bound is not None else None
         return twin
@@ -172,8 +179,15 @@ class Executor:
 
     def arena(self):
         """The arena (allocated on first use; poisoned from the start with ``poison``)."""
+        faulting = self._faulting
+        if faulting is not None and faulting is not threading.current_thread():
+            faulting.join()
+            self._faulting = None
         if self._arena is None:
-            self._arena = np.empty(self.plan.arena_bytes, np.uint8)
+            arena = np.empty(self.plan.arena_bytes, np.uint8)
+            if faulting is not None:   # (every page touched once, while the kernels compile)
+                arena[::PAGE] = 0
+            self._arena = arena
             if self.poison:
                 self._arena.fill(POISON_BYTE)
         return self._arena

@@ -731,3 +731,26 @@ def test_same_program_with_different_feeds_gives_independent_results():
             assert_close(g, w, np.float32)
         assert not np.array_equal(got[0], got[1])
         np.testing.assert_array_equal(got[0], got[3])
+
+
+def test_a_large_arena_is_touched_while_the_kernels_compile():
+    """An arena of PREFAULT_BYTES or more is allocated and each page touched on a thread of
+    its own during the build (a first run otherwise pays the page faults); the run that
+    follows uses that arena and computes numpy's values, and so does a twin's own."""
+    from graphc.runtime import executor
+    n = executor.PREFAULT_BYTES // 4 // 64 + 1   # rows of 64 floats: one intermediate over the line
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((n, 64)).astype(np.float32)
+    x = gc.placeholder(gc.float32, a.shape, name="x")
+    out = gc.sum(gc.exp(gc.tanh(x) @ gc.constant(np.eye(64, dtype=np.float32))), axis=1)
+    with gc.Session() as sess:
+        compiled = sess.compile(out, {x: a})
+        ex = compiled._executor
+        assert ex.plan.arena_bytes >= executor.PREFAULT_BYTES
+        arena = ex.arena()
+        assert ex._faulting is None and arena.nbytes == ex.plan.arena_bytes
+        got = sess.run(out, {x: a})
+        assert ex.arena() is arena
+        twin = ex.twin()
+        assert twin.arena() is not arena
+    assert_close(got, np.exp(np.tanh(a.astype(np.float64))).sum(1).astype(np.float32), np.float32)
