@@ -221,70 +221,69 @@ def test_sgemm_without_packing_memory_falls_back_to_the_plain_loop():
         np.testing.assert_array_equal(c, exact(a.T if ta else a, b.T if tb else b))
 
 
-@needs_sgemm
-@pytest.mark.parametrize("kc, mc", llvm_gemm.gemm_tune.CANDIDATES + ((4, 6), (7, 13)))
-def test_sgemm_exact_under_every_blocking_the_tuner_may_choose(kc, mc):
-    """Every candidate blocking (and odd ones: rounded to the tile) gives exact products at
-    shapes on both sides of its kc and mc, both transposes."""
+@pytest.fixture
+def live_blocking():
+    """The GEMM's live [kc, mc], put back as it was after the test."""
     live = llvm_gemm.blocking()
     saved = tuple(live)
-    live[0], live[1] = kc, mc
-    try:
-        for m, n, k in [(mc - 1, 65, kc - 1), (mc, 64, kc), (mc + 1, 130, kc + 1), (2 * mc + 7, 17, 2 * kc + 3),
-                        (1, 300, kc + 5), (mc + 3, 16, 9)]:
-            m, k = max(m, 1), max(k, 1)
-            for ta in (False, True):
-                for tb in (False, True):
-                    a = ints((k, m) if ta else (m, k))
-                    b = ints((n, k) if tb else (k, n))
-                    c = np.full((m, n), np.nan, np.float32)
-                    sgemm(ta, tb, a, b, m, n, k, c)
-                    np.testing.assert_array_equal(c, exact(a.T if ta else a, b.T if tb else b),
-                                                  err_msg=f"kc={kc} mc={mc} m={m} n={n} k={k}")
-    finally:
-        live[0], live[1] = saved
+    yield live
+    live[0], live[1] = saved
 
 
-@needs_sgemm
-def test_the_tuner_measures_then_caches_and_obeys_the_environment(tmp_path, monkeypatch):
+@pytest.fixture
+def tuner(tmp_path, monkeypatch, live_blocking):
+    """gemm_tune over an empty disk cache, no blocking from the environment: (module,
+    the live blocking's address)."""
     from graphc.runtime.cpu import gemm_tune
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("GRAPHC_CACHE", raising=False)
     monkeypatch.delenv("GRAPHC_GEMM_BLOCKING", raising=False)
-    monkeypatch.setattr(gemm_tune, "KNOWN", {})   # (time them even where the choice is known)
-    jit = llvm_gemm._compiled[0]
-    address = jit.global_address(llvm_gemm.BLOCKING_SYMBOL)
-    live = llvm_gemm.blocking()
-    saved = tuple(live)
-    try:
-        first = gemm_tune.tune(SGEMM, address)
-        assert first["source"] == "tuned" and (first["kc"], first["mc"]) in gemm_tune.CANDIDATES
-        assert tuple(live) == (first["kc"], first["mc"])
-        assert 0 < first["gflops"] <= llvm_gemm.fma_peak_gflops() * 1.1   # (the peak is one core's)
-        live[0], live[1] = 1, 1
-        second = gemm_tune.tune(SGEMM, address)
-        assert second["source"] == "cached" and tuple(live) == (first["kc"], first["mc"])
-        monkeypatch.setenv("GRAPHC_GEMM_BLOCKING", "128,30")
-        assert gemm_tune.tune(SGEMM, address)["source"] == "environment" and tuple(live) == (128, 30)
-    finally:
-        live[0], live[1] = saved
+    return gemm_tune, llvm_gemm._compiled[0].global_address(llvm_gemm.BLOCKING_SYMBOL)
 
 
 @needs_sgemm
-def test_a_cpu_whose_candidates_tie_takes_its_known_blocking_untimed(tmp_path, monkeypatch):
-    from graphc.runtime.cpu import gemm_tune
-    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
-    monkeypatch.delenv("GRAPHC_GEMM_BLOCKING", raising=False)
+@pytest.mark.parametrize("kc, mc", llvm_gemm.gemm_tune.CANDIDATES + ((4, 6), (7, 13)))
+def test_sgemm_exact_under_every_blocking_the_tuner_may_choose(kc, mc, live_blocking):
+    """Every candidate blocking (and odd ones: rounded to the tile) gives exact products at
+    shapes on both sides of its kc and mc, both transposes."""
+    live_blocking[0], live_blocking[1] = kc, mc
+    for m, n, k in [(mc - 1, 65, kc - 1), (mc, 64, kc), (mc + 1, 130, kc + 1), (2 * mc + 7, 17, 2 * kc + 3),
+                    (1, 300, kc + 5), (mc + 3, 16, 9)]:
+        m, k = max(m, 1), max(k, 1)
+        for ta in (False, True):
+            for tb in (False, True):
+                a = ints((k, m) if ta else (m, k))
+                b = ints((n, k) if tb else (k, n))
+                c = np.full((m, n), np.nan, np.float32)
+                sgemm(ta, tb, a, b, m, n, k, c)
+                np.testing.assert_array_equal(c, exact(a.T if ta else a, b.T if tb else b),
+                                              err_msg=f"kc={kc} mc={mc} m={m} n={n} k={k}")
+
+
+@needs_sgemm
+def test_the_tuner_measures_then_caches_and_obeys_the_environment(tuner, live_blocking, monkeypatch):
+    gemm_tune, address = tuner
+    live = live_blocking
+    monkeypatch.setattr(gemm_tune, "KNOWN", {})   # (time them even where the choice is known)
+    first = gemm_tune.tune(SGEMM, address)
+    assert first["source"] == "tuned" and (first["kc"], first["mc"]) in gemm_tune.CANDIDATES
+    assert tuple(live) == (first["kc"], first["mc"])
+    assert 0 < first["gflops"] <= llvm_gemm.fma_peak_gflops() * 1.1   # (the peak is one core's)
+    live[0], live[1] = 1, 1
+    second = gemm_tune.tune(SGEMM, address)
+    assert second["source"] == "cached" and tuple(live) == (first["kc"], first["mc"])
+    monkeypatch.setenv("GRAPHC_GEMM_BLOCKING", "128,30")
+    assert gemm_tune.tune(SGEMM, address)["source"] == "environment" and tuple(live) == (128, 30)
+
+
+@needs_sgemm
+def test_a_cpu_whose_candidates_tie_takes_its_known_blocking_untimed(tuner, live_blocking, monkeypatch):
+    gemm_tune, address = tuner
     monkeypatch.setattr(gemm_tune.llvm, "get_host_cpu_name", lambda: "znver4")
     monkeypatch.setattr(gemm_tune, "_measure", lambda *a: pytest.fail("timed a known CPU's blocking"))
-    live = llvm_gemm.blocking()
-    saved = tuple(live)
-    try:
-        choice = gemm_tune.tune(SGEMM, llvm_gemm._compiled[0].global_address(llvm_gemm.BLOCKING_SYMBOL))
-        assert choice["source"] == "known for znver4" and tuple(live) == gemm_tune.KNOWN["znver4"]
-        assert (choice["kc"], choice["mc"]) in gemm_tune.CANDIDATES
-    finally:
-        live[0], live[1] = saved
+    choice = gemm_tune.tune(SGEMM, address)
+    assert choice["source"] == "known for znver4" and tuple(live_blocking) == gemm_tune.KNOWN["znver4"]
+    assert (choice["kc"], choice["mc"]) in gemm_tune.CANDIDATES
 
 
 GEMM_FAILS_IN_CHILD = """

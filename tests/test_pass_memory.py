@@ -733,11 +733,21 @@ def test_same_program_with_different_feeds_gives_independent_results():
         np.testing.assert_array_equal(got[0], got[3])
 
 
-def test_a_large_arena_is_touched_while_the_kernels_compile():
+def test_a_large_arena_is_touched_while_the_kernels_compile(monkeypatch):
     """An arena of PREFAULT_BYTES or more is allocated and each page touched on a thread of
     its own during the build (a first run otherwise pays the page faults); the run that
     follows uses that arena and computes numpy's values, and so does a twin's own."""
+    import threading
+
     from graphc.runtime import executor
+    made_on = []   # the thread that allocated each arena
+    real_arena = executor.Executor.arena
+
+    def arena(self):
+        if self._arena is None and threading.current_thread().name == "graphc-arena-prefault":
+            made_on.append(self)
+        return real_arena(self)
+    monkeypatch.setattr(executor.Executor, "arena", arena)
     n = executor.PREFAULT_BYTES // 4 // 64 + 1   # rows of 64 floats: one intermediate over the line
     rng = np.random.default_rng(3)
     a = rng.standard_normal((n, 64)).astype(np.float32)
@@ -748,7 +758,7 @@ def test_a_large_arena_is_touched_while_the_kernels_compile():
         ex = compiled._executor
         assert ex.plan.arena_bytes >= executor.PREFAULT_BYTES
         arena = ex.arena()
-        assert ex._faulting is None and arena.nbytes == ex.plan.arena_bytes
+        assert made_on == [ex] and ex._faulting is None and arena.nbytes == ex.plan.arena_bytes
         got = sess.run(out, {x: a})
         assert ex.arena() is arena
         twin = ex.twin()

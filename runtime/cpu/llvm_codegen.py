@@ -26,25 +26,21 @@ GEMM_SYMBOL = {np.dtype(np.float32): "scipy_cblas_sgemm64_", np.dtype(np.float64
 
 
 def _alias_scopes(module, kernel, shared):
-    """Alias scopes of a kernel whose output overlaps none of its inputs but the ``shared``
-    ones (loaded through the output's pointer): the output's loads and stores ("out") and
-    the other read-only parameters' loads ("in"), each noalias to the other. Other
+    """``{param: (alias.scope, noalias)}`` of a kernel whose output overlaps none of its inputs
+    but the ``shared`` ones (loaded through the output's pointer): the output's loads and
+    stores ("out") and the other read-only parameters' loads ("in"), each noalias to the other. Other
     parameters the kernel writes (a product's own buffer) get none: LLVM keeps their order
     as before. (An access without a scope would put every pointer back in one alias set.)"""
     def md(*operands):
         return module.add_metadata(list(operands))
     domain = md(ir.MetaDataString(module, "graphc.kernel"))
     out, inputs = md(ir.MetaDataString(module, "graphc.out"), domain), md(ir.MetaDataString(module, "graphc.in"), domain)
-    written = {len(kernel.params) - 1} | {param for param, _ in kernel.stashes.values()}
+    last = len(kernel.params) - 1
+    written = {last} | {param for param, _ in kernel.stashes.values()}
     if kernel.gemm is not None:
         written |= {kernel.gemm.out} | ({kernel.gemm.onto} if kernel.gemm.onto is not None else set())
-    return {"out": (md(out), md(inputs)), "in": (md(inputs), md(out)),
-            "inputs": set(range(len(kernel.params))) - written - set(shared)}
-
-
-def _scope(instruction, scope, noalias):
-    instruction.set_metadata("alias.scope", scope)
-    instruction.set_metadata("noalias", noalias)
+    reads = {param: (md(inputs), md(out)) for param in set(range(last)) - written - set(shared)}
+    return {**reads, last: (md(out), md(inputs))}   # param -> (its scope, the scope it does not alias)
 
 
 def _is_float(dtype):
@@ -141,17 +137,20 @@ class KernelBuilder:
         if np.dtype(dtype) == np.bool_:
             value = self.builder.zext(value, I8)
         store = self.builder.store(value, self._addr(param, index, dtype))
-        if self.scopes is not None and param == len(self.kernel.params) - 1:
-            _scope(store, *self.scopes["out"])
+        if param == len(self.kernel.params) - 1:   # (a stash into another parameter: unscoped)
+            self._scope(store, param)
 
     def _load(self, node):
         param = len(self.kernel.params) - 1 if node.param in self.shared else node.param   # (the same address)
         v = self.builder.load(self._addr(param, node.index, node.dtype), typ=MEMORY_TYPE[np.dtype(node.dtype)])
-        if self.scopes is not None and param in self.scopes["inputs"]:
-            _scope(v, *self.scopes["in"])
-        elif self.scopes is not None and param == len(self.kernel.params) - 1:
-            _scope(v, *self.scopes["out"])
+        self._scope(v, param)
         return self.builder.trunc(v, I1) if np.dtype(node.dtype) == np.bool_ else v
+
+    def _scope(self, instruction, param):
+        scopes = self.scopes.get(param) if self.scopes is not None else None
+        if scopes is not None:
+            instruction.set_metadata("alias.scope", scopes[0])
+            instruction.set_metadata("noalias", scopes[1])
 
     # -- index expressions ------------------------------------------------------------
     def _index(self, e):

@@ -3,28 +3,22 @@ the panel layouts the micro-kernel streams, absorbing transposes (in-register 16
 transposes and row interleaving) and zero-padding the edges."""
 from llvmlite import ir
 
-from .llvm_util import F32, I1, I32, I64, PTR, V16, Fn, c64, declare, lane_masks, masked_load
-
-def permute2(b, x, y, lanes):
-    """Lanes of x (0-15) and y (16-31) picked by ``lanes``, as one vpermi2ps: the intrinsic
-    leaves LLVM's shuffle combiner nothing to search, which halves the packers' compile time."""
-    module = b.module
-    fn = declare(module, "llvm.x86.avx512.vpermi2var.ps.512", V16, [V16, ir.VectorType(I32, 16), V16])
-    return b.call(fn, [x, ir.Constant(ir.VectorType(I32, 16), lanes), y])
+from .llvm_util import F32, I1, I32, I64, PTR, V16, Fn, c64, lane_masks, masked_load
 
 
 def transpose16(b, rows):
-    """16 <16 x float> rows -> their transpose (4 stages of two-source permutes)."""
+    """16 <16 x float> rows -> their transpose (4 stages of two-source shuffles)."""
     rows = list(rows)
+    mask_t = ir.VectorType(I32, 16)
     h = 8
     while h >= 1:
-        lo = [c if c & h == 0 else 16 + c - h for c in range(16)]
-        hi = [c + h if c & h == 0 else 16 + c for c in range(16)]
+        lo = ir.Constant(mask_t, [c if c & h == 0 else 16 + c - h for c in range(16)])
+        hi = ir.Constant(mask_t, [c + h if c & h == 0 else 16 + c for c in range(16)])
         new = list(rows)
         for r in range(16):
             if r & h == 0:
-                new[r] = permute2(b, rows[r], rows[r + h], lo)
-                new[r + h] = permute2(b, rows[r], rows[r + h], hi)
+                new[r] = b.shuffle_vector(rows[r], rows[r + h], lo)
+                new[r + h] = b.shuffle_vector(rows[r], rows[r + h], hi)
         rows = new
         h //= 2
     return rows
