@@ -72,25 +72,54 @@ def test_mod_at_every_exponent_gap(dtype):
             assert _same(_run(gc.mod, a, b), np.mod(a, b)), (a, b)
 
 
-def test_float32_power_within_one_ulp_of_numpy_and_half_of_exact():
+def _float32_power_cases(rng, n):
+    """(x, y) sets: wide, results near overflow and underflow (|y log2 x| 100-128, where the
+    logarithm's error counts most), bases next to 1 with huge exponents, denormal bases, random
+    bit patterns of positive finite bases, and negative bases with integer exponents."""
+    f32 = np.float32
+    base = np.exp(rng.uniform(-5, 5, n)).astype(f32)
+    t = rng.uniform(100, 127.9, n) * np.where(rng.random(n) < 0.5, 1, -1)
+    bits = rng.integers(1, 0x7F800000, n, dtype=np.uint32).view(f32)
+    return {
+        "wide": (np.exp(rng.uniform(-20, 20, n)).astype(f32), (rng.standard_normal(n) * 4).astype(f32)),
+        "near the limits": (base, (t / np.log2(base.astype(np.float64))).astype(f32)),
+        "near one": ((1 + rng.standard_normal(n) * 1e-5).astype(f32), (rng.standard_normal(n) * 1e6).astype(f32)),
+        "denormal bases": (rng.uniform(1e-45, 1e-38, n).astype(f32), rng.uniform(-1.2, 1.2, n).astype(f32)),
+        "bit patterns": (bits, rng.uniform(-1, 1, n).astype(f32)),
+        "negative bases": ((-np.exp(rng.uniform(-5, 5, n))).astype(f32), np.round(rng.standard_normal(n) * 8).astype(f32)),
+    }
+
+
+@pytest.mark.parametrize("case", ["wide", "near the limits", "near one", "denormal bases", "bit patterns", "negative bases"])
+def test_float32_power_within_one_ulp_of_numpy_and_half_of_exact(case):
+    """Rounded once from a double within about 2**-50 of the power: at most 0.5 ulp (plus
+    1e-6 of one) from the exact power, 1 ulp from numpy's; denormal results within 1 ulp."""
     rng = np.random.default_rng(5)
-    n = 1 << 16
-    x = np.exp(rng.uniform(-20, 20, n)).astype(np.float32)
-    x[::3] *= -1
-    y = (rng.standard_normal(n) * 4).astype(np.float32)
-    y[::3] = np.round(y[::3])                      # negative bases need integer exponents
+    x, y = _float32_power_cases(rng, 1 << 16)[case]
     got = _run(lambda a, b: a ** b, x, y)
     with np.errstate(all="ignore"):
         exact = np.power(x.astype(np.float64), y.astype(np.float64))
         mine = np.power(x, y)
     assert np.array_equal(np.isnan(got), np.isnan(mine))
     normal = np.isfinite(exact) & (np.abs(exact) > np.finfo(np.float32).tiny) & (np.abs(exact) < 3e38)
+    assert normal.mean() > 0.8, case
     spacing = np.spacing(np.abs(exact[normal]).astype(np.float32)).astype(np.float64)
     assert np.max(np.abs(got[normal] - exact[normal]) / spacing) <= 0.5 + 1e-6
     assert np.max(np.abs(got[normal].astype(np.float64) - mine[normal]) / spacing) <= 1.0
     outside = np.isfinite(mine) & ~normal   # overflow to inf, underflow to denormals and 0
     assert np.all(np.abs(got[outside].astype(np.float64) - mine[outside]) <= np.spacing(np.abs(mine[outside]))), \
         "denormal results within 1 ulp"
+    assert np.array_equal(np.isinf(got), np.isinf(mine))
+
+
+def test_float32_power_is_called_as_a_vector_variant():
+    """The float32 power reads tables (AVX-512 permutes or gathers), so the kernel's loop
+    calls its vector variant."""
+    x = gc.placeholder(gc.float32, (1000,), name="x")
+    with gc.Session() as sess:
+        optimized = sess.compile(x ** (x + 1), {x: (1000,)}).llvm_ir(optimized=True)
+    calls = "\n".join(line for line in optimized.splitlines() if " call " in line)
+    assert re.search(r"call <\d+ x float> @__graphc_powf_f32_\w+_v\d+\(", calls), calls
 
 
 EXTENDED = np.finfo(np.longdouble).nmant >= 63   # x86's 80-bit long double: an exact enough reference

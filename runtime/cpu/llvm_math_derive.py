@@ -133,6 +133,15 @@ def _derive_coefficients():  # pragma: no cover - build-time tool
     ws, wc = z * rr / np.sin(rr), z * z / np.cos(rr)
     out["SIN_F32"], out["COS_F32"] = fit(z, gs, ws, 3, f64), fit(z, gc, wc, 3, f64)
     out["SIN_F64"], out["COS_F64"] = fit(z, gs, ws, 6, f64), fit(z, gc, wc, 5, f64)
+    # float32 pow (llvm_math_binary), in double: log2(1 + r) = r P(r), |r| <= 2^-6 (the buckets'
+    # reduced arguments, with 3% to spare), and 2^r = 1 + r Q(r), |r| <= 1/32
+    ln2l = L(str(ln2.numerator / Decimal(ln2.denominator)))
+    r = cheb(-L(2.0 ** -6) * L(1.03), L(2.0 ** -6) * L(1.03), 2000)
+    g = series(r, lambda k: L((-1) ** k) / L(k + 1)) / ln2l
+    out["POW_LOG2"] = fit(r, g, 1 / g, 7, f64)
+    r = cheb(-L(1 / 32) * L(1.01), L(1 / 32) * L(1.01), 2000)
+    g = series(r * ln2l, lambda k: L(1) / L(math.factorial(k + 1)), 30) * ln2l
+    out["POW_EXP2"] = fit(r, g, r / (1 + r * g), 5, f64)
 
     # erf, with 70-digit references
     getcontext().prec = 70

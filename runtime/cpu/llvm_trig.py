@@ -6,7 +6,7 @@ branch and a kernel calls them through ``llvm_vector_call.call``.
 """
 from llvmlite import ir
 
-from .llvm_util import declare
+from .llvm_util import constant_table, table_load
 from .llvm_vector_call import rare
 
 _hx = float.fromhex
@@ -142,52 +142,11 @@ def _sincos_f32(e, x, want_cos):
 _TABLE_NAME = "__graphc_math_2opi"
 
 
-def _table(e):
-    mod = e.b.module
-    g = mod.globals.get(_TABLE_NAME)
-    if g is None:
-        words = [w - (1 << 32) if w >= 1 << 31 else w for w in _TWO_OVER_PI_WORDS]
-        aty = ir.ArrayType(ir.IntType(32), len(words))
-        g = ir.GlobalVariable(mod, aty, name=_TABLE_NAME)
-        g.global_constant = True
-        g.linkage = "internal"
-        g.initializer = ir.Constant(aty, words)
-        g.align = 64
-    return g
-
-
-class _VectorGEP(ir.Instruction):
-    """getelementptr [N x i32], ptr @table, i64 0, <L x i64> %idx -> <L x ptr>."""
-
-    def __init__(self, parent, table, idx, typ, name=""):
-        super().__init__(parent, typ, "getelementptr", [table, idx], name=name)
-
-    def descr(self, buf):
-        table, idx = self.operands
-        buf.append(f"getelementptr inbounds {table.type.pointee}, {table.type} "
-                   f"{table.get_reference()}, i64 0, {idx.type} {idx.get_reference()}\n")
-
-
 def _table_word(d, idx):
     """Zero-extended 32-bit word _TWO_OVER_PI_WORDS[idx] (idx: i64, in range) as i64."""
-    b = d.b
-    table = _table(d)
-    i32 = ir.IntType(32)
-    if d.lanes is None:
-        ptr = b.gep(table, [ir.Constant(ir.IntType(64), 0), idx], inbounds=True)
-        word = b.load(ptr, align=4)
-    else:
-        n = d.lanes
-        pty = ir.VectorType(i32.as_pointer(), n)
-        vty = ir.VectorType(i32, n)
-        ptrs = _VectorGEP(b.block, table, idx, pty)
-        b._insert(ptrs)
-        mty = ir.VectorType(ir.IntType(1), n)
-        name = f"llvm.masked.gather.v{n}i32.v{n}p0"
-        fn = declare(b.module, name, vty, [pty, i32, mty, vty])
-        word = b.call(fn, [ptrs, ir.Constant(i32, 4), ir.Constant(mty, [1] * n),
-                           ir.Constant(vty, [0] * n)])
-    return b.zext(word, d.vec(ir.IntType(64)))
+    words = [w - (1 << 32) if w >= 1 << 31 else w for w in _TWO_OVER_PI_WORDS]
+    table = constant_table(d.b.module, _TABLE_NAME, ir.IntType(32), words)
+    return d.b.zext(table_load(d.b, table, idx), d.vec(ir.IntType(64)))
 
 
 def _ph_f64(d, x):

@@ -111,3 +111,76 @@ def lane_masks(b, count, nvec):
 def splat(b, x):
     v = b.insert_element(ir.Constant(V16, ir.Undefined), x, ir.Constant(I32, 0))
     return b.shuffle_vector(v, ir.Constant(V16, ir.Undefined), ir.Constant(ir.VectorType(I32, 16), [0] * 16))
+
+
+def constant_table(module, name, element_type, values):
+    """The module's internal constant array ``name`` of ``values`` (created on first use),
+    64-byte aligned."""
+    g = module.globals.get(name)
+    if g is None:
+        aty = ir.ArrayType(element_type, len(values))
+        g = ir.GlobalVariable(module, aty, name=name)
+        g.global_constant = True
+        g.linkage = "internal"
+        g.initializer = ir.Constant(aty, list(values))
+        g.align = 64
+    return g
+
+
+class _VectorGEP(ir.Instruction):
+    """getelementptr [N x T], ptr @table, i64 0, <L x iK> %idx -> <L x ptr> (llvmlite's gep
+    takes scalar indices only)."""
+
+    def __init__(self, parent, table, idx, typ, name=""):
+        super().__init__(parent, typ, "getelementptr", [table, idx], name=name)
+
+    def descr(self, buf):
+        table, idx = self.operands
+        buf.append(f"getelementptr inbounds {table.type.pointee}, {table.type} "
+                   f"{table.get_reference()}, i64 0, {idx.type} {idx.get_reference()}\n")
+
+
+def table_load(builder, table, idx):
+    """``table[idx]`` for an integer index, or for a vector of indices (in range) one
+    ``llvm.masked.gather`` of every lane."""
+    b, element = builder, table.type.pointee.element
+    name = {ir.DoubleType: "f64", ir.FloatType: "f32"}.get(type(element)) or f"i{element.width}"
+    size = 8 if name == "f64" else 4 if name == "f32" else element.width // 8
+    if not isinstance(idx.type, ir.VectorType):
+        return b.load(b.gep(table, [c64(0), idx], inbounds=True), align=size)
+    n = idx.type.count
+    if size == 8 and n in (8, 16) and len(table.initializer.constant) in (16, 32) and host_has("avx512f"):
+        return _permute_load(b, table, idx)
+    pty, vty, mty = ir.VectorType(PTR, n), ir.VectorType(element, n), ir.VectorType(I1, n)
+    ptrs = _VectorGEP(b.block, table, idx, pty)
+    b._insert(ptrs)
+    gather = declare(b.module, f"llvm.masked.gather.v{n}{name}.v{n}p0", vty, [pty, I32, mty, vty])
+    return b.call(gather, [ptrs, ir.Constant(I32, size), ir.Constant(mty, [1] * n), ir.Constant(vty, [0] * n)])
+
+
+
+def _permute_load(b, table, idx):
+    """``table[idx]`` for 8 or 16 indices into a table of 16 or 32 64-bit words, with
+    AVX-512's two-table permutes (vpermi2pd: one instruction per 8 lanes and 16 words) of the
+    words as constant vectors, in place of a gather, which costs about a cycle per lane on
+    AMD Zen 4."""
+    element, n = table.type.pointee.element, idx.type.count
+    words = [c.constant for c in table.initializer.constant]
+    i64x8 = ir.VectorType(I64, 8)
+    vty = ir.VectorType(element, 8)
+    suffix = "pd" if isinstance(element, ir.DoubleType) else "q"
+    permute = declare(b.module, f"llvm.x86.avx512.vpermi2var.{suffix}.512", vty, [vty, i64x8, vty])
+    rows = [ir.Constant(vty, words[k:k + 8]) for k in range(0, len(words), 8)]
+    idx = b.zext(idx, ir.VectorType(I64, n)) if idx.type.element.width < 64 else idx
+    halves = []
+    for h in range(n // 8):
+        part = b.shuffle_vector(idx, idx, ir.Constant(ir.VectorType(I32, 8), list(range(8 * h, 8 * h + 8)))) if n > 8 else idx
+        value = b.call(permute, [rows[0], part, rows[1]])
+        if len(rows) == 4:   # index bit 4 picks the upper 16 words
+            upper = b.call(permute, [rows[2], part, rows[3]])
+            high = b.icmp_unsigned("!=", b.and_(part, ir.Constant(i64x8, [16] * 8)), ir.Constant(i64x8, [0] * 8))
+            value = b.select(high, upper, value)
+        halves.append(value)
+    if n == 8:
+        return halves[0]
+    return b.shuffle_vector(halves[0], halves[1], ir.Constant(ir.VectorType(I32, 16), list(range(16))))
