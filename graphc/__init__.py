@@ -27,7 +27,7 @@ from .runtime import Compiled, Session, TensorSpec
 from .runtime.trace import RunMetadata, RunOptions
 from .state import assign, assign_add, assign_sub, control_dependencies, global_variables, group, trainable_variables
 from .tensor import Operation, Tensor, Variable
-from . import testing, train
+from . import onnx, testing, train   # gc.onnx loads the onnx package only when used
 from .variables import global_variables_initializer, variables_initializer
 
 bool = bool_  # noqa: A001  (gc.bool, as the API promises)

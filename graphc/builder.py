@@ -1,8 +1,10 @@
 """Building nodes from user calls: the default graph, name scopes, source lines,
 and turning Python values into constants."""
+import contextlib
 import functools
 import os
 import sys
+import threading
 
 import numpy as np
 
@@ -22,8 +24,27 @@ def _short_path(filename):
     return _short_paths[filename]
 
 
+_override = threading.local()
+
+
+@contextlib.contextmanager
+def source_location(text):
+    """Nodes built inside the block carry ``text`` as their source location instead of the
+    caller's ``file:line`` (the ONNX importer names the ONNX node a node came from)."""
+    previous = getattr(_override, "text", None)
+    _override.text = text
+    try:
+        yield
+    finally:
+        _override.text = previous
+
+
 def user_location():
-    """``file:line`` of the innermost caller outside the graphc package."""
+    """``file:line`` of the innermost caller outside the graphc package (or the text of an
+    enclosing :func:`source_location` block)."""
+    text = getattr(_override, "text", None)
+    if text is not None:
+        return text
     frame = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         frame = frame.f_back

@@ -1,0 +1,254 @@
+"""ONNX convolution, pooling and normalizations, lowered to graphc's primitives (gc.nn's
+conv2d and pools; 1-D ones as 2-D with a unit height)."""
+import numpy as np
+
+from .. import array_ops as a
+from .. import math_ops as m
+from .. import nn
+from ..builder import constant
+from .converters import converts, static_shape
+
+
+def _spatial_rank(cx, x):
+    rank = x.ndim - 2
+    if rank not in (1, 2):
+        raise cx.error(f"{rank}-D {cx.node.op_type} is not supported (graphc has 1-D and 2-D windows)")
+    return rank
+
+
+def _as_2d(x, rank):
+    return a.expand_dims(x, 2) if rank == 1 else x
+
+
+def _from_2d(y, rank):
+    return a.squeeze(y, 2) if rank == 1 else y
+
+
+def _ints(cx, name, rank, default):
+    value = cx.attr(name)
+    return [default] * rank if value is None else list(value)
+
+
+def _pads(cx, size, kernel, strides, dilations, ceil_mode=False):
+    """((before, after), ...) per spatial axis from ``pads`` or ``auto_pad``, with the extra
+    end padding that ``ceil_mode`` needs (a window may not start in the right padding)."""
+    rank = len(size)
+    auto = cx.attr("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pairs = []
+        for n, k, s, d in zip(size, kernel, strides, dilations):
+            total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
+            small, large = total // 2, total - total // 2
+            pairs.append((small, large) if auto == "SAME_UPPER" else (large, small))
+        return pairs, pairs
+    if auto == "VALID":
+        pairs = [(0, 0)] * rank
+    else:
+        flat = _ints(cx, "pads", 2 * rank, 0)
+        pairs = [(flat[i], flat[i + rank]) for i in range(rank)]
+    padded = list(pairs)
+    if ceil_mode:
+        for i, (n, k, s, d) in enumerate(zip(size, kernel, strides, dilations)):
+            span = n + sum(pairs[i]) - (k - 1) * d - 1
+            out = -(-span // s) + 1
+            if (out - 1) * s >= n + pairs[i][0]:
+                out -= 1
+            padded[i] = (pairs[i][0], pairs[i][1] + max((out - 1) * s - span, 0))
+    return pairs, padded
+
+
+def _pool_geometry(cx, x, rank):
+    size = static_shape(cx, x)[2:]
+    kernel = list(cx.attr("kernel_shape"))
+    strides = _ints(cx, "strides", rank, 1)
+    dilations = _ints(cx, "dilations", rank, 1)
+    pairs, padded = _pads(cx, size, kernel, strides, dilations, bool(cx.attr("ceil_mode", 0)))
+    if rank == 1:
+        kernel, strides, dilations = [1] + kernel, [1] + strides, [1] + dilations
+        pairs, padded, size = [(0, 0)] + pairs, [(0, 0)] + padded, (1,) + tuple(size)
+    return size, kernel, strides, dilations, pairs, padded
+
+
+@converts("Conv")
+def _conv(cx):
+    x, w, bias = cx.input(0), cx.input(1), cx.input(2)
+    rank = _spatial_rank(cx, x)
+    kernel = static_shape(cx, w, "weight")[2:]
+    strides, dilations = _ints(cx, "strides", rank, 1), _ints(cx, "dilations", rank, 1)
+    _, pairs = _pads(cx, static_shape(cx, x)[2:], kernel, strides, dilations)
+    if rank == 1:
+        w, strides, dilations, pairs = a.expand_dims(w, 2), [1] + strides, [1] + dilations, [(0, 0)] + pairs
+    y = nn.conv2d(_as_2d(x, rank), w, stride=tuple(strides), padding=tuple(pairs),
+                  dilation=tuple(dilations), groups=cx.attr("group", 1))
+    if bias is not None:
+        y = y + a.reshape(bias, (1, -1, 1, 1))
+    return _from_2d(y, rank)
+
+
+@converts("MaxPool")
+def _max_pool(cx):
+    x = cx.input(0)
+    if len([o for o in cx.node.output if o]) > 1:
+        raise cx.error("the Indices output is not supported")
+    if cx.attr("storage_order", 0):
+        raise cx.error("storage_order=1 is not supported")
+    rank = _spatial_rank(cx, x)
+    _, kernel, strides, dilations, _, padded = _pool_geometry(cx, x, rank)
+    y = nn.max_pool2d(_as_2d(x, rank), tuple(kernel), tuple(strides), tuple(padded), tuple(dilations))
+    return _from_2d(y, rank)
+
+
+def _window_counts(n, pads, padded, k, s, d, include_pad):
+    """How many positions each output window of one axis averages over."""
+    out = (n + sum(padded) - (k - 1) * d - 1) // s + 1
+    lo, hi = (-pads[0], n + pads[1]) if include_pad else (0, n)
+    counts = []
+    for i in range(out):
+        taps = [i * s - padded[0] + j * d for j in range(k)]
+        counts.append(sum(lo <= t < hi for t in taps))
+    return np.array(counts, dtype=np.float64)
+
+
+@converts("AveragePool")
+def _avg_pool(cx):
+    x = cx.input(0)
+    rank = _spatial_rank(cx, x)
+    size, kernel, strides, dilations, pairs, padded = _pool_geometry(cx, x, rank)
+    if any(d != 1 for d in dilations):
+        raise cx.error("dilated average pooling is not supported")
+    total = nn.avg_pool2d(_as_2d(x, rank), tuple(kernel), tuple(strides), tuple(padded)) * float(np.prod(kernel))
+    include = bool(cx.attr("count_include_pad", 0))
+    counts = [_window_counts(n, p, q, k, s, 1, include)
+              for n, p, q, k, s in zip(size, pairs, padded, kernel, strides)]
+    if any((c == 0).any() for c in counts):
+        raise cx.error("padding leaves windows with no input element")
+    scale = 1.0 / np.multiply.outer(counts[0], counts[1])
+    return _from_2d(total * constant(scale, dtype=x.dtype, graph=x.graph), rank)
+
+
+@converts("GlobalAveragePool")
+def _global_avg_pool(cx):
+    x = cx.input(0)
+    return m.mean(x, tuple(range(2, x.ndim)), keepdims=True)
+
+
+@converts("GlobalMaxPool")
+def _global_max_pool(cx):
+    x = cx.input(0)
+    return m.max(x, tuple(range(2, x.ndim)), keepdims=True)
+
+
+def _per_channel(v, rank):
+    """A (C,) parameter shaped to broadcast over axis 1 of a rank-``rank`` tensor."""
+    return a.reshape(v, (1, -1) + (1,) * (rank - 2))
+
+
+@converts("BatchNormalization")
+def _batch_norm(cx):
+    if cx.attr("training_mode", 0):
+        raise cx.error("training_mode=1 is not supported (graphc imports batch norm for inference)")
+    x, scale, bias, mean, var = cx.inputs()[:5]
+    r = x.ndim
+    inv = m.rsqrt(var + cx.attr("epsilon", 1e-5)) * scale
+    return x * _per_channel(inv, r) + _per_channel(bias - mean * inv, r)
+
+
+def _normalize(x, axes, eps):
+    """(x - mean) / sqrt(var + eps) over ``axes``, with the mean and 1/std."""
+    mean = m.mean(x, axes, keepdims=True)
+    centered = x - mean
+    inv = m.rsqrt(m.mean(m.square(centered), axes, keepdims=True) + eps)
+    return centered * inv, mean, inv
+
+
+@converts("InstanceNormalization")
+def _instance_norm(cx):
+    x, scale, bias = cx.inputs()[:3]
+    y, _, _ = _normalize(x, tuple(range(2, x.ndim)), cx.attr("epsilon", 1e-5))
+    return y * _per_channel(scale, x.ndim) + _per_channel(bias, x.ndim)
+
+
+@converts("LayerNormalization")
+def _layer_norm(cx):
+    x, scale, bias = cx.input(0), cx.input(1), cx.input(2)
+    axis = cx.attr("axis", -1) % x.ndim
+    eps = cx.attr("epsilon", 1e-5)
+    axes = tuple(range(axis, x.ndim))
+    extra = [o for o in cx.node.output[1:] if o]
+    if not extra:
+        return nn.layer_norm(x, scale, bias, axis=axes, eps=eps)
+    y, mean, inv = _normalize(x, axes, eps)
+    y = y * scale
+    return [y + bias if bias is not None else y, mean, inv]
+
+
+@converts("GroupNormalization")
+def _group_norm(cx):
+    x, scale, bias = cx.inputs()[:3]
+    groups = cx.attr("num_groups")
+    shape = static_shape(cx, x)
+    grouped = a.reshape(x, (shape[0], groups, -1))
+    y, _, _ = _normalize(grouped, (2,), cx.attr("epsilon", 1e-5))
+    y = a.reshape(y, shape)
+    if cx.opset < 21:   # opset 18: scale and bias per group
+        scale = a.reshape(a.broadcast_to(a.reshape(scale, (groups, 1)), (groups, shape[1] // groups)), (-1,))
+        bias = a.reshape(a.broadcast_to(a.reshape(bias, (groups, 1)), (groups, shape[1] // groups)), (-1,))
+    return y * _per_channel(scale, x.ndim) + _per_channel(bias, x.ndim)
+
+
+@converts("RMSNormalization")
+def _rms_norm(cx):
+    x, scale = cx.input(0), cx.input(1)
+    axis = cx.attr("axis", -1) % x.ndim
+    axes = tuple(range(axis, x.ndim))
+    return x * m.rsqrt(m.mean(m.square(x), axes, keepdims=True) + cx.attr("epsilon", 1e-5)) * scale
+
+
+@converts("LpNormalization")
+def _lp_norm(cx):
+    x = cx.input(0)
+    axis, p = cx.attr("axis", -1) % x.ndim, cx.attr("p", 2)
+    if p == 1:
+        norm = m.sum(m.abs(x), axis, keepdims=True)
+    elif p == 2:
+        norm = m.sqrt(m.sum(m.square(x), axis, keepdims=True))
+    else:
+        raise cx.error(f"p={p} (ONNX allows 1 and 2)")
+    return m.where(m.equal(norm, 0.0), a.zeros_like(x), x / norm)
+
+
+@converts("MeanVarianceNormalization")
+def _mean_variance_norm(cx):
+    x = cx.input(0)
+    axes = tuple(ax % x.ndim for ax in cx.attr("axes", [0, 2, 3]))
+    mean = m.mean(x, axes, keepdims=True)
+    std = m.sqrt(m.mean(m.square(x), axes, keepdims=True) - m.square(mean))
+    return (x - mean) / (std + 1e-9)
+
+
+@converts("LRN")
+def _lrn(cx):
+    x = cx.input(0)
+    size = cx.attr("size")
+    alpha, beta, bias = cx.attr("alpha", 1e-4), cx.attr("beta", 0.75), cx.attr("bias", 1.0)
+    channels = static_shape(cx, x)[1]
+    before, after = (size - 1) // 2, size - 1 - (size - 1) // 2
+    pads = [(0, 0), (before, after)] + [(0, 0)] * (x.ndim - 2)
+    squares = a.pad(m.square(x), pads)
+    total = squares[:, 0:channels]
+    for k in range(1, size):
+        total = total + squares[:, k: k + channels]
+    return x / m.power(total * (alpha / size) + bias, beta)
+
+
+@converts("LpPool")
+def _lp_pool(cx):
+    x = cx.input(0)
+    rank = _spatial_rank(cx, x)
+    _, kernel, strides, dilations, _, padded = _pool_geometry(cx, x, rank)
+    if any(d != 1 for d in dilations):
+        raise cx.error("dilated LpPool is not supported")
+    p = float(cx.attr("p", 2))
+    powered = m.power(m.abs(_as_2d(x, rank)), p)
+    total = nn.avg_pool2d(powered, tuple(kernel), tuple(strides), tuple(padded)) * float(np.prod(kernel))
+    return _from_2d(m.power(total, 1.0 / p), rank)
