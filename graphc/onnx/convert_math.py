@@ -343,3 +343,41 @@ def _hardmax(cx):
     shape[axis] = x.shape[axis]
     positions = constant(np.arange(x.shape[axis], dtype=first.dtype).reshape(shape), graph=x.graph)
     return m.cast(m.equal(positions, first), x.dtype)
+
+
+# losses
+def _nll(cx, log_prob, target, weight):
+    """ONNX's NegativeLogLikelihoodLoss of ``log_prob`` (N, C, d...) at int ``target`` (N, d...)."""
+    classes = log_prob.shape[1]
+    shape = [1] * log_prob.ndim
+    shape[1] = classes
+    positions = constant(np.arange(classes, dtype=target.dtype).reshape(shape), graph=target.graph)
+    hot = m.equal(a.expand_dims(target, 1), positions)   # an out-of-range target picks nothing
+    picked = m.sum(m.where(hot, log_prob, a.zeros_like(log_prob)), 1)
+    if weight is None:
+        weights = m.sum(m.cast(hot, log_prob.dtype), 1)
+    else:
+        weights = m.sum(m.where(hot, a.reshape(weight, shape), a.zeros_like(log_prob)), 1)
+    ignore = cx.attr("ignore_index")
+    if ignore is not None:
+        weights = m.where(m.equal(target, ignore), a.zeros_like(weights), weights)
+    loss = -picked * weights
+    reduction = cx.attr("reduction", "mean")
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return m.sum(loss)
+    if reduction == "mean":
+        return m.sum(loss) / m.sum(weights)
+    raise cx.error(f"reduction {reduction!r}")
+
+
+@converts("NegativeLogLikelihoodLoss")
+def _nll_loss(cx):
+    return _nll(cx, cx.input(0), cx.input(1), cx.input(2))
+
+
+@converts("SoftmaxCrossEntropyLoss")
+def _softmax_cross_entropy_loss(cx):
+    log_prob = nn.log_softmax(cx.input(0), axis=1)
+    return [_nll(cx, log_prob, cx.input(1), cx.input(2)), log_prob]

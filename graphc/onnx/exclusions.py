@@ -72,8 +72,6 @@ UNSUPPORTED_OPS = {
     "TopK": "top-k selection (" + _NO_PRIMITIVE + ": no sort)",
     "ReverseSequence": "per-batch sequence reversal (not yet lowered)",
     "CumProd": "cumulative products (not yet lowered)",
-    "NegativeLogLikelihoodLoss": "ONNX's loss ops (not yet lowered)",
-    "SoftmaxCrossEntropyLoss": "ONNX's loss ops (not yet lowered)",
     "ImageDecoder": "image decoding", "RegexFullMatch": "strings", "StringConcat": "strings",
     "StringNormalizer": "strings", "StringSplit": "strings", "TfIdfVectorizer": "strings",
     "LabelEncoder": "ONNX-ML ops", "TreeEnsemble": "ONNX-ML ops", "Binarizer": "ONNX-ML ops",
