@@ -24,6 +24,14 @@ def _from_2d(y, rank):
     return a.squeeze(y, 2) if rank == 1 else y
 
 
+def _spatial_size(cx, x):
+    """The spatial dims of NC... ``x``, which must be known (the batch may be dynamic)."""
+    if any(d is None for d in x.shape[2:]):
+        raise cx.error(f"input '{x.name}' has unknown spatial dims {x.shape}; graphc needs them known "
+                       "when the model is imported")
+    return tuple(int(d) for d in x.shape[2:])
+
+
 def _ints(cx, name, rank, default):
     value = cx.attr(name)
     return [default] * rank if value is None else list(value)
@@ -58,7 +66,7 @@ def _pads(cx, size, kernel, strides, dilations, ceil_mode=False):
 
 
 def _pool_geometry(cx, x, rank):
-    size = static_shape(cx, x)[2:]
+    size = _spatial_size(cx, x)
     kernel = list(cx.attr("kernel_shape"))
     strides = _ints(cx, "strides", rank, 1)
     dilations = _ints(cx, "dilations", rank, 1)
@@ -75,7 +83,7 @@ def _conv(cx):
     rank = _spatial_rank(cx, x)
     kernel = static_shape(cx, w, "weight")[2:]
     strides, dilations = _ints(cx, "strides", rank, 1), _ints(cx, "dilations", rank, 1)
-    _, pairs = _pads(cx, static_shape(cx, x)[2:], kernel, strides, dilations)
+    _, pairs = _pads(cx, _spatial_size(cx, x), kernel, strides, dilations)
     if rank == 1:
         w, strides, dilations, pairs = a.expand_dims(w, 2), [1] + strides, [1] + dilations, [(0, 0)] + pairs
     y = nn.conv2d(_as_2d(x, rank), w, stride=tuple(strides), padding=tuple(pairs),
