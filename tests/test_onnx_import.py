@@ -185,3 +185,35 @@ def test_built_nodes_carry_the_onnx_node_as_their_location():
                    [helper.make_tensor_value_info("x", F32, [3])], [helper.make_tensor_value_info("y", F32, [3])])
     graph, _, (y,) = gc.onnx.load(model)
     assert "ONNX node 'act' (LeakyRelu, opset 17)" in y.node.loc
+
+
+def test_graphc_run_prints_saves_and_compares_with_onnxruntime(tmp_path, capsys):
+    from graphc.tools.cli import main
+    rng = np.random.default_rng(3)
+    model = _cnn(rng)
+    path, x_path = tmp_path / "cnn.onnx", tmp_path / "x.npy"
+    onnx.save(model, path)
+    x = rng.normal(size=(2, 3, 16, 16)).astype(np.float32)
+    np.save(x_path, x)
+    assert main(["run", str(path), "--input", f"x={x_path}", "--save", str(tmp_path / "out"),
+                 "--bench", "--repeats", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "y: float32[2, 10]  max |graphc - onnxruntime|" in text
+    assert "graphc fused" in text and "graphc unfused" in text and "onnxruntime" in text
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "y.npy"), _onnxruntime(model, {"x": x})[0],
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "input 'x' has dynamic dims (None, 3, 16, 16): give it with --input x=FILE.npy"),
+    (["--input", "z=a.npy"], "--input 'z': the model's inputs are x"),
+    (["--input", "x=missing.npy"], "--input x: no file 'missing.npy'"),
+])
+def test_graphc_run_bad_input_is_one_line(tmp_path, capsys, argv, message):
+    from graphc.tools.cli import main
+    path = tmp_path / "cnn.onnx"
+    onnx.save(_cnn(np.random.default_rng(0)), path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(path)] + argv)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"graphc: error: {message}\n"

@@ -1,4 +1,4 @@
-"""The ``graphc`` command: ``graphc dump|explain|bench|profile|info|cache`` (docs/tools.md).
+"""The ``graphc`` command: ``graphc dump|explain|bench|profile|run|info|cache`` (docs/tools.md).
 
 Bad input (a missing file, an unknown fetch or feed name, a feed shape that does not fit)
 is one line on stderr, ``graphc: error: ...``, and exit status 2, without a traceback.
@@ -75,6 +75,11 @@ def _parser():
                          help="the Chrome trace to write (default trace.json; Perfetto opens it)")
     profile.set_defaults(command=_profile)
 
+    run = commands.add_parser("run", help="run an ONNX model: its outputs, against onnxruntime, --bench times")
+    from .run_onnx import add_arguments
+    add_arguments(run)
+    run.set_defaults(command=_run_onnx)
+
     info = commands.add_parser("info", help="versions, the CPU, CUDA, the compile cache")
     info.set_defaults(command=_info)
 
@@ -123,6 +128,11 @@ def _dump(args):
     if args.stage == "all":
         return compiled.dump()
     return stage_text(compiled.stage(args.stage))
+
+
+def _run_onnx(args):
+    from .run_onnx import run
+    return run(args)
 
 
 def _explain(args):
