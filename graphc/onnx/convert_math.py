@@ -381,3 +381,41 @@ def _nll_loss(cx):
 def _softmax_cross_entropy_loss(cx):
     log_prob = nn.log_softmax(cx.input(0), axis=1)
     return [_nll(cx, log_prob, cx.input(1), cx.input(2)), log_prob]
+
+
+@converts("Einsum")
+def _einsum(cx):
+    """Each operand transposed onto one label order (size-1 axes for labels it lacks),
+    multiplied with broadcasting and summed over the contracted labels; fusion makes the
+    product and the sum one kernel. Repeated labels in one operand (diagonals) are refused."""
+    equation = cx.attr("equation").replace(" ", "")
+    lhs, arrow, out = equation.partition("->")
+    xs = cx.inputs()
+    terms = lhs.split(",")
+    ellipsis = max((x.ndim - len(t.replace("...", "")) for x, t in zip(xs, terms) if "..." in t), default=0)
+    batch = [str(i) for i in range(ellipsis)]              # labels for the ellipsis dims
+    labelled = []
+    for x, term in zip(xs, terms):
+        head, dots, tail = term.partition("...")
+        labels = list(head) + (batch[ellipsis - (x.ndim - len(head) - len(tail)):] if dots else []) + list(tail)
+        if len(set(labels)) != len(labels):
+            raise cx.error(f"equation {equation!r}: a repeated label in one operand (a diagonal) is not supported")
+        labelled.append((x, labels))
+    counts = {}
+    for _, labels in labelled:
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
+    if arrow:
+        head, dots, tail = out.partition("...")
+        result = list(head) + (batch if dots else []) + list(tail)
+    else:
+        result = batch + sorted(k for k, n in counts.items() if n == 1 and not k.isdigit())
+    order = result + [k for k in counts if k not in result]
+    product = None
+    for x, labels in labelled:
+        x = a.transpose(x, [labels.index(k) for k in order if k in labels])
+        shape = [x.shape[[k for k in order if k in labels].index(k)] if k in labels else 1 for k in order]
+        x = a.reshape(x, [-1 if d is None else d for d in shape])
+        product = x if product is None else product * x
+    contracted = tuple(range(len(result), len(order)))
+    return m.sum(product, contracted) if contracted else product

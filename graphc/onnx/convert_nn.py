@@ -260,3 +260,59 @@ def _lp_pool(cx):
     powered = m.power(m.abs(_as_2d(x, rank)), p)
     total = nn.avg_pool2d(powered, tuple(kernel), tuple(strides), tuple(padded)) * float(np.prod(kernel))
     return _from_2d(m.power(total, 1.0 / p), rank)
+
+
+def _upsample_with_zeros(x, strides):
+    """NCHW ``x`` with ``s - 1`` zeros between neighbours along each spatial axis."""
+    n, c, h, w = x.shape
+    sh, sw = strides
+    if sh == sw == 1:
+        return x
+    y = a.reshape(x, (-1, c, h, 1, w, 1))
+    y = a.pad(y, ((0, 0), (0, 0), (0, 0), (0, sh - 1), (0, 0), (0, sw - 1)))
+    y = a.reshape(y, (-1, c, h * sh, w * sw))
+    return y[:, :, : (h - 1) * sh + 1, : (w - 1) * sw + 1]
+
+
+@converts("ConvTranspose")
+def _conv_transpose(cx):
+    """The gradient of a convolution: the input spread out by the stride (zeros between), padded
+    by the kernel's reach less ``pads``, convolved with the kernel flipped and its channel axes
+    swapped per group."""
+    x, w, bias = cx.input(0), cx.input(1), cx.input(2)
+    rank = _spatial_rank(cx, x)
+    size = _spatial_size(cx, x)
+    w_shape = static_shape(cx, w, "weight")
+    groups = cx.attr("group", 1)
+    kernel = list(w_shape[2:])
+    strides, dilations = _ints(cx, "strides", rank, 1), _ints(cx, "dilations", rank, 1)
+    extra = _ints(cx, "output_padding", rank, 0)
+    reach = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    full = [s * (n - 1) + e + r for n, s, e, r in zip(size, strides, extra, reach)]
+    auto, wanted = cx.attr("auto_pad", "NOTSET"), cx.attr("output_shape")
+    if wanted is not None or auto in ("SAME_UPPER", "SAME_LOWER"):
+        wanted = list(wanted)[-rank:] if wanted is not None else [n * s for n, s in zip(size, strides)]
+        totals = [f - o for f, o in zip(full, wanted)]
+        pairs = [(t // 2, t - t // 2) if auto == "SAME_UPPER" else (t - t // 2, t // 2) for t in totals]
+    elif auto == "VALID":
+        pairs = [(0, 0)] * rank
+    else:
+        flat = _ints(cx, "pads", 2 * rank, 0)
+        pairs = [(flat[i], flat[i + rank]) for i in range(rank)]
+    if rank == 1:
+        x, w = a.expand_dims(x, 2), a.expand_dims(w, 2)
+        strides, dilations, reach, pairs, extra = [1] + strides, [1] + dilations, [1] + reach, [(0, 0)] + pairs, [0] + extra
+        w_shape = w_shape[:2] + (1,) + w_shape[2:]
+    spread = _upsample_with_zeros(x, strides)
+    pads = [(r - 1 - p, r - 1 - q + e) for r, (p, q), e in zip(reach, pairs, extra)]
+    spread = a.pad(spread, ((0, 0), (0, 0)) + tuple((max(p, 0), max(q, 0)) for p, q in pads))
+    crop = tuple(slice(-p if p < 0 else None, q if q < 0 else None) for p, q in pads)
+    spread = spread[(slice(None), slice(None)) + crop]
+    c_in, c_out_g = w_shape[0], w_shape[1]
+    flipped = a.reshape(w, (groups, c_in // groups, c_out_g) + tuple(w_shape[2:]))
+    flipped = a.transpose(flipped, (0, 2, 1, 3, 4))[:, :, :, ::-1, ::-1]
+    flipped = a.reshape(flipped, (groups * c_out_g, c_in // groups) + tuple(w_shape[2:]))
+    y = nn.conv2d(spread, flipped, stride=1, padding="VALID", dilation=tuple(dilations), groups=groups)
+    if bias is not None:
+        y = y + a.reshape(bias, (1, -1, 1, 1))
+    return _from_2d(y, rank)
