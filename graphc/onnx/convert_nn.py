@@ -117,17 +117,23 @@ def _window_counts(n, pads, padded, k, s, d, include_pad):
     return np.array(counts, dtype=np.float64)
 
 
+def _window_sum(x, kernel, strides, dilations, padded):
+    """The sum over each (dilated) window of NCHW ``x``, zero padded."""
+    if all(d == 1 for d in dilations):
+        return nn.avg_pool2d(x, tuple(kernel), tuple(strides), tuple(padded)) * float(np.prod(kernel))
+    views, _, _ = nn._windows(x, tuple(kernel), tuple(strides), tuple(dilations), tuple(padded), 0)
+    return m.sum(a.stack(views, axis=2), axis=2)
+
+
 @converts("AveragePool")
 def _avg_pool(cx):
     x = cx.input(0)
     rank = _spatial_rank(cx, x)
     size, kernel, strides, dilations, pairs, padded = _pool_geometry(cx, x, rank)
-    if any(d != 1 for d in dilations):
-        raise cx.error("dilated average pooling is not supported")
-    total = nn.avg_pool2d(_as_2d(x, rank), tuple(kernel), tuple(strides), tuple(padded)) * float(np.prod(kernel))
+    total = _window_sum(_as_2d(x, rank), kernel, strides, dilations, padded)
     include = bool(cx.attr("count_include_pad", 0))
-    counts = [_window_counts(n, p, q, k, s, 1, include)
-              for n, p, q, k, s in zip(size, pairs, padded, kernel, strides)]
+    counts = [_window_counts(n, p, q, k, s, d, include)
+              for n, p, q, k, s, d in zip(size, pairs, padded, kernel, strides, dilations)]
     if any((c == 0).any() for c in counts):
         raise cx.error("padding leaves windows with no input element")
     scale = 1.0 / np.multiply.outer(counts[0], counts[1])
@@ -254,11 +260,8 @@ def _lp_pool(cx):
     x = cx.input(0)
     rank = _spatial_rank(cx, x)
     _, kernel, strides, dilations, _, padded = _pool_geometry(cx, x, rank)
-    if any(d != 1 for d in dilations):
-        raise cx.error("dilated LpPool is not supported")
     p = float(cx.attr("p", 2))
-    powered = m.power(m.abs(_as_2d(x, rank)), p)
-    total = nn.avg_pool2d(powered, tuple(kernel), tuple(strides), tuple(padded)) * float(np.prod(kernel))
+    total = _window_sum(m.power(m.abs(_as_2d(x, rank)), p), kernel, strides, dilations, padded)
     return _from_2d(m.power(total, 1.0 / p), rank)
 
 

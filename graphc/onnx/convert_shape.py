@@ -300,3 +300,45 @@ def _cumsum(cx):
     work = np.float64 if x.dtype.kind in "iu" else x.dtype
     y = m.matmul(m.cast(moved, work), _const(keep, like=x, dtype=work))
     return a.transpose(m.cast(y, x.dtype), list(np.argsort(perm)))
+
+
+@converts("GatherND")
+def _gather_nd(cx):
+    """Index tuples as offsets into the flattened trailing dims (per batch with batch_dims)."""
+    x, indices = cx.input(0), cx.input(1)
+    b = cx.attr("batch_dims", 0)
+    shape, index_shape = static_shape(cx, x), static_shape(cx, indices, "indices")
+    depth = index_shape[-1]
+    indexed = shape[b: b + depth]
+    strides = np.cumprod((1,) + indexed[::-1])[:-1][::-1]
+    indices = m.cast(indices, np.int64)
+    indices = m.where(m.less(indices, 0), indices + _const(indexed, like=indices, dtype=np.int64), indices)
+    offsets = m.sum(indices * _const(strides, like=indices, dtype=np.int64), -1)    # index_shape[:-1]
+    batch = int(np.prod(shape[:b]))
+    inner = int(np.prod(indexed))
+    rest = shape[b + depth:]
+    flat = a.reshape(x, (batch * inner,) + rest)
+    if b:   # each batch element reads its own block
+        base = np.arange(batch).reshape(index_shape[:b] + (1,) * (len(index_shape) - 1 - b)) * inner
+        offsets = offsets + _const(base, like=indices, dtype=np.int64)
+    return a.gather(flat, offsets)
+
+
+@converts("CenterCropPad")
+def _center_crop_pad(cx):
+    """Each axis cropped to a centred window, or zero padded around the input (the odd element
+    goes at the end either way)."""
+    x, targets = cx.input(0), cx.ints(1)
+    shape = static_shape(cx, x)
+    axes = cx.attr("axes", list(range(x.ndim)))
+    index, pads = [slice(None)] * x.ndim, [(0, 0)] * x.ndim
+    for axis, target in zip(axes, targets):
+        axis %= x.ndim
+        dim = shape[axis]
+        if target < dim:
+            start = (dim - target) // 2
+            index[axis] = slice(start, start + target)
+        elif target > dim:
+            before = (target - dim) // 2
+            pads[axis] = (before, target - dim - before)
+    return a.pad(x[tuple(index)], pads)

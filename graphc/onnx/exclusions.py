@@ -60,9 +60,7 @@ UNSUPPORTED_OPS = {
     "GridSample": "grid sampling (" + _NO_PRIMITIVE + ")",
     "AffineGrid": "affine grids (not yet lowered)",
     "RoiAlign": "region pooling (" + _NO_PRIMITIVE + ")",
-    "CenterCropPad": "center crop-or-pad (not yet lowered)",
     "Col2Im": "col2im (not yet lowered; a scatter-add of patches)",
-    "GatherND": "gather by index tuples (not yet lowered)",
     "ScatterND": "scatter (graphc's scatter_add sums; ONNX's replaces)",
     "ScatterElements": "scatter (graphc's scatter_add sums; ONNX's replaces)",
     "Scatter": "scatter (graphc's scatter_add sums; ONNX's replaces)",
@@ -80,7 +78,6 @@ UNSUPPORTED_OPS = {
 EXCLUDED_CASES = [
     (r"test_(averagepool|maxpool|lppool)_3d_.*", "3-D pooling (graphc's windows are 1-D and 2-D)"),
     (r"test_convtranspose_3d", "3-D convolution (graphc's windows are 1-D and 2-D)"),
-    (r"test_(averagepool|lppool)_2d_dilations", "dilated average and Lp pooling"),
     (r"test_maxpool_with_argmax_.*", "MaxPool's Indices output"),
     (r"test_batchnorm_.*_training_mode", "batch norm in training mode (inference only)"),
     (r"test_training_dropout.*", "dropout in training mode (random masks inside the model)"),

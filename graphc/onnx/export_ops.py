@@ -171,7 +171,7 @@ def _fused(cx, *inputs):
 # -- unary elementwise --------------------------------------------------------------------
 _DIRECT_UNARY = {"neg": "Neg", "sign": "Sign", "exp": "Exp", "log": "Log", "sqrt": "Sqrt",
                  "reciprocal": "Reciprocal", "sin": "Sin", "cos": "Cos", "tanh": "Tanh",
-                 "sigmoid": "Sigmoid", "softplus": "Softplus", "erf": "Erf"}
+                 "sigmoid": "Sigmoid", "erf": "Erf"}   # (no double Erf kernel in onnxruntime's CPU provider)
 _FLOAT_ONLY = {"floor": "Floor", "ceil": "Ceil", "round": "Round"}   # identity on integers
 
 
@@ -213,9 +213,8 @@ def _rsqrt(cx, x):
 @emits("relu")
 @_unary
 def _relu(cx, x):
-    if dt.is_float(cx.dtype) or cx.opset >= 14:   # Relu takes integers from opset 14
-        return cx.add("Relu", x)
-    return cx.add("Max", x, cx.const(0))
+    # (onnxruntime has no int64 Relu kernel, and Relu takes no integers before opset 14)
+    return cx.add("Relu", x) if dt.is_float(cx.dtype) else cx.add("Max", x, cx.const(0))
 
 
 @emits("expm1")
@@ -230,14 +229,22 @@ def _expm1(cx, x):
     return cx.where(cx.add("Equal", u, cx.const(1)), x, ratio)
 
 
-@emits("log1p")
-@_unary
-def _log1p(cx, x):
+def _log1p_of(cx, x):
     """Kahan's ``log(u) * x / (u - 1)``, u = 1 + x: accurate where log(1 + x) loses x."""
     u = cx.add("Add", x, cx.const(1))
     ratio = cx.add("Div", cx.add("Mul", cx.add("Log", u), x), cx.add("Sub", u, cx.const(1)))
     ratio = cx.where(cx.add("IsInf", u, detect_negative=0), u, ratio)
     return cx.where(cx.add("Equal", u, cx.const(1)), x, ratio)
+
+
+emits("log1p")(_unary(_log1p_of))
+
+
+@emits("softplus")
+@_unary
+def _softplus(cx, x):
+    """``max(x, 0) + log1p(exp(-|x|))`` (onnxruntime has no double Softplus kernel)."""
+    return cx.add("Add", cx.add("Max", x, cx.const(0)), _log1p_of(cx, cx.add("Exp", cx.add("Neg", cx.add("Abs", x)))))
 
 
 @emits("logical_not")
