@@ -44,3 +44,12 @@ def test_train_digits_reaches_97_percent():
                                         if f.endswith(".py") and f != "train_digits.py"))
 def test_every_example_runs(name):
     run_example(name)
+
+
+def test_onnx_roundtrip_exports_loads_and_agrees_with_onnxruntime():
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    out = run_example("onnx_roundtrip.py")
+    diffs = [float(d) for d in re.findall(r"max \|graphc - onnxruntime\| = ([0-9.e+-]+)", out)]
+    assert len(diffs) == 2 and max(diffs) < 1e-4, out
+    assert "optimized IR" in out and "# ONNX node 'conv1' (Conv, opset 17)" in out

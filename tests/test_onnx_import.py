@@ -217,3 +217,18 @@ def test_graphc_run_bad_input_is_one_line(tmp_path, capsys, argv, message):
         main(["run", str(path)] + argv)
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == f"graphc: error: {message}\n"
+
+
+def test_a_graphc_model_exported_and_loaded_back_gives_the_same_result():
+    rng = np.random.default_rng(4)
+    x = gc.placeholder(gc.float32, (None, 6), name="x")
+    w = gc.Variable(rng.normal(size=(6, 5)).astype(np.float32), name="w")
+    y = gc.nn.layer_norm(gc.nn.gelu(x @ w, approximate="none"), axis=-1)
+    out = gc.nn.log_softmax(y * 2.0)
+    data = rng.normal(size=(3, 6)).astype(np.float32)
+    with gc.Session() as sess:
+        ours = sess.run(out, {x: data})
+        model = gc.onnx.export(out, inputs=[x], session=sess)
+    (back,) = _graphc(model, {"x": data})
+    np.testing.assert_allclose(back, ours, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(back, _onnxruntime(model, {"x": data})[0], rtol=1e-5, atol=1e-6)

@@ -13,6 +13,7 @@ def load(model, trainable=False, constant_inputs=None):
 
 
 def export(fetches, path=None, inputs=None, session=None, opset=None):
-    """graphc tensors as an ONNX model. See :func:`graphc.onnx.export.export`."""
+    """graphc tensors as an ONNX model (checked by onnx.checker, shapes inferred). See
+    :func:`graphc.onnx.exporter.export`."""
     from .exporter import export as _export
     return _export(fetches, path, inputs=inputs, session=session, opset=opset)

@@ -2,9 +2,11 @@
 
 ``EMITTERS[op](cx, *inputs)`` gets a :class:`NodeContext` and the ONNX value names of the
 node's inputs, adds ONNX nodes and returns the name of the value that is the node's
-result. Each rendering keeps the op's numpy reference semantics (``graphc/ops``): operand
-casts, NEP-free dtype rules, numpy's floor division and remainder, graphc's float->int
-cast. An op without a rendering raises :class:`UnsupportedOpError`.
+result. Each rendering keeps the semantics of the op's numpy reference (``graphc/ops``):
+its operand casts and dtype rules, numpy's floor division and remainder, graphc's
+float->int cast; where an onnxruntime kernel is missing or inexact (double Softplus,
+int64 Relu, Sigmoid's tails) a composite of other ops stands in. An op without a
+rendering raises :class:`UnsupportedOpError`.
 """
 import numpy as np
 from onnx import helper, numpy_helper
@@ -46,7 +48,8 @@ class Builder:
         return name
 
     def initializer(self, array, name):
-        self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))   # (not ascontiguousarray: 0-d stays 0-d)
+        # (np.array, not np.ascontiguousarray, which makes a 0-d array 1-d)
+        self.initializers.append(numpy_helper.from_array(np.array(array, order="C"), name))
         return name
 
     def const(self, value, dtype, base):
@@ -171,7 +174,7 @@ def _fused(cx, *inputs):
 # -- unary elementwise --------------------------------------------------------------------
 _DIRECT_UNARY = {"neg": "Neg", "sign": "Sign", "exp": "Exp", "log": "Log", "sqrt": "Sqrt",
                  "reciprocal": "Reciprocal", "sin": "Sin", "cos": "Cos", "tanh": "Tanh",
-                 "sigmoid": "Sigmoid", "erf": "Erf"}   # (no double Erf kernel in onnxruntime's CPU provider)
+                 "erf": "Erf"}   # (no double Erf kernel in onnxruntime's CPU provider)
 _FLOAT_ONLY = {"floor": "Floor", "ceil": "Ceil", "round": "Round"}   # identity on integers
 
 
@@ -238,6 +241,16 @@ def _log1p_of(cx, x):
 
 
 emits("log1p")(_unary(_log1p_of))
+
+
+@emits("sigmoid")
+@_unary
+def _sigmoid(cx, x):
+    """``1 / (1 + e)`` for x >= 0, else ``e / (1 + e)``, e = exp(-|x|), as the reference
+    (onnxruntime's Sigmoid gives 0 below about -17 in float32, and is 1e-3 off in float64)."""
+    e = cx.add("Exp", cx.add("Neg", cx.add("Abs", x)))
+    den = cx.add("Add", e, cx.const(1))
+    return cx.where(cx.add("GreaterOrEqual", x, cx.const(0)), cx.add("Reciprocal", den), cx.add("Div", e, den))
 
 
 @emits("softplus")
@@ -412,25 +425,44 @@ def _mean(cx, x):
     return cx.add("Div", total, count)
 
 
+def _nan_mask(cx, x, axes, keepdims):
+    """Whether each reduced slice of float ``x`` holds a NaN (as bool), and x's NaN map as
+    int32 (onnxruntime's ReduceMax/ArgMax do not propagate NaN, numpy does)."""
+    nans = cx.add("Cast", cx.add("IsNaN", x), to=onnx_type(dt.int32))
+    return cx.cast(_reduce(cx, "ReduceMax", nans, axes, keepdims), dt.int32, dt.bool_), nans
+
+
 @emits("max", "min")
 def _max_min(cx, x):
     op_type = "ReduceMax" if cx.node.op == "max" else "ReduceMin"
-    if not dt.is_bool(cx.dtype):
-        return _reduce(cx, op_type, x, **cx.node.attrs)
-    out = _reduce(cx, op_type, cx.cast(x, dt.bool_, dt.int32), **cx.node.attrs)   # any / all
-    return cx.cast(out, dt.int32, dt.bool_)
+    axes, keepdims = cx.node.attrs["axes"], cx.node.attrs["keepdims"]
+    if dt.is_bool(cx.dtype):   # any / all
+        return cx.cast(_reduce(cx, op_type, cx.cast(x, dt.bool_, dt.int32), axes, keepdims), dt.int32, dt.bool_)
+    out = _reduce(cx, op_type, x, axes, keepdims)
+    if not dt.is_float(cx.dtype) or not axes:
+        return out
+    return cx.where(_nan_mask(cx, x, axes, keepdims)[0], cx.const(np.nan), out)
 
 
 @emits("argmax", "argmin")
 def _arg(cx, x):
+    """The first extreme's index along ``axis`` (the flattened tensor's when None); the
+    first NaN's where there is one, as numpy."""
     axis, keepdims = cx.node.attrs["axis"], cx.node.attrs["keepdims"]
     op_type = "ArgMax" if cx.node.op == "argmax" else "ArgMin"
-    rank = len(cx.node.inputs[0].shape)
-    x = cx.operand(0, x, dt.int32) if dt.is_bool(cx.node.inputs[0].dtype) else x
-    if axis is not None:
-        return cx.add(op_type, x, axis=axis, keepdims=int(keepdims))
-    flat = cx.add(op_type, cx.add("Reshape", x, cx.ints([-1])), axis=0, keepdims=0)
-    return cx.add("Reshape", flat, cx.ints([1] * rank)) if keepdims and rank else flat
+    src, rank = cx.node.inputs[0].dtype, len(cx.node.inputs[0].shape)
+    x = cx.operand(0, x, dt.int32) if dt.is_bool(src) else x
+    if axis is None:
+        x, axis, keep = cx.add("Reshape", x, cx.ints([-1])), 0, False
+    else:
+        keep = keepdims
+    out = cx.add(op_type, x, axis=axis, keepdims=int(keep))
+    if dt.is_float(src):
+        any_nan, nans = _nan_mask(cx, x, (axis,), keep)
+        out = cx.where(any_nan, cx.add("ArgMax", nans, axis=axis, keepdims=int(keep)), out)
+    if cx.node.attrs["axis"] is None and keepdims and rank:
+        out = cx.add("Reshape", out, cx.ints([1] * rank))
+    return out
 
 
 @emits("sum_to")

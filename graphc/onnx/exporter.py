@@ -15,7 +15,7 @@ from ..tensor import Tensor
 from .export_ops import Builder, ExportError, UnsupportedOpError, emit, onnx_type
 
 DEFAULT_OPSET = 17   # the opset an export targets unless ``opset=`` asks for another
-MIN_OPSET = 13       # Squeeze/Unsqueeze/ReduceSum axes as inputs, Split sizes as an input
+MIN_OPSET = 13       # the first with Squeeze/Unsqueeze/ReduceSum axes as inputs
 
 __all__ = ["export", "DEFAULT_OPSET", "MIN_OPSET", "ExportError", "UnsupportedOpError"]
 
@@ -129,10 +129,10 @@ def _dims(node):
 def _variable_value(node, session):
     """The value ``session`` holds for the variable ``node``."""
     if session is None:
-        raise ExportError(f"a session is needed to export variable '{node.name}' (built at {node.loc}): "
-                          "pass session= with the values to put in the model")
+        raise ExportError(f"a session is needed to export {node.where()}: pass session= (a gc.Session), "
+                          "whose value of it the model will hold")
     if session.graph is not node.graph:
-        raise ExportError(f"the session runs another graph than variable '{node.name}''s")
+        raise ExportError(f"the session runs another graph than the one variable '{node.name}' is in")
     value = np.asarray(session.run(node.graph.tensor(node)))
     return value.astype(node.dtype, copy=False).reshape(node.shape)
 
