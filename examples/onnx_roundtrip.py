@@ -39,8 +39,12 @@ def torch_cnn(path):
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
                               torch.nn.MaxPool2d(2), torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(),
                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 10)).eval()
-    torch.onnx.export(net, torch.zeros(1, 3, 16, 16), path, input_names=["x"], output_names=["y"],
-                      dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, opset_version=17)
+    kwargs = dict(input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+                  opset_version=17)
+    try:   # the TorchScript exporter (the dynamo one needs onnxscript)
+        torch.onnx.export(net, torch.zeros(1, 3, 16, 16), path, dynamo=False, **kwargs)
+    except TypeError:   # a torch without the dynamo switch
+        torch.onnx.export(net, torch.zeros(1, 3, 16, 16), path, **kwargs)
     return "torch.onnx.export"
 
 
