@@ -91,7 +91,7 @@ def constant(value, dtype=None, name=None, graph=None):
 def constant_array(value, dtype=None):
     """A read-only numpy copy of ``value`` with graphc's default dtypes."""
     target = dt.as_dtype(dtype) if dtype is not None else dt.default_dtype_for(value)
-    array = np.array(value, dtype=target)
+    array = np.array(value, dtype=target, order="C")   # the backends read constants as C-ordered bytes
     array.setflags(write=False)
     return array
 
