@@ -26,7 +26,7 @@ import numpy as np
 from ..ir.analysis import reachable
 from . import disk_cache
 
-FORMAT = 1   # bump when the entry's layout changes
+FORMAT = 2   # bump when the entry's layout changes, or a fix changes what an entry computes (2: constants C-ordered)
 _SCALARS = (bool, int, float, complex, str, bytes, type(None))
 
 

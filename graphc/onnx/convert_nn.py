@@ -319,3 +319,71 @@ def _conv_transpose(cx):
     if bias is not None:
         y = y + a.reshape(bias, (1, -1, 1, 1))
     return _from_2d(y, rank)
+
+
+# Resize: each resized axis is a product with an (out, in) interpolation matrix plus a
+# constant (tf_crop_and_resize's extrapolated points), computed at import time by ONNX's own
+# reference evaluator on an identity matrix, so every mode, coordinate transform, cubic
+# coefficient, antialias and exclude_outside setting is ONNX's by construction.
+_RESIZE_OPSET = 19
+_AXIS_FREE = ("mode", "coordinate_transformation_mode", "cubic_coeff_a", "exclude_outside",
+              "extrapolation_value", "nearest_mode", "antialias")
+
+
+def _resize_axis_weights(cx, n, scale, size, roi):
+    """(W, c) with W of shape (size, n) and c of shape (size,): the resize of a length-``n``
+    axis is ``W @ v + c``."""
+    import onnx
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+    attrs = {k: v for k, v in cx.attrs.items() if k in _AXIS_FREE}
+    inputs = ["x", "roi", "scales"] if size is None else ["x", "roi", "", "sizes"]
+    node = helper.make_node("Resize", inputs, ["y"], **attrs)
+    graph = helper.make_graph([node], "axis", [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [n, n])],
+                              [helper.make_tensor_value_info("y", TensorProto.DOUBLE, None)], [
+        onnx.numpy_helper.from_array(np.array([roi[0], 0.0, roi[1], 1.0] if roi else [], np.float32), "roi"),
+        onnx.numpy_helper.from_array(np.array([scale, 1.0], np.float32), "scales") if size is None else
+        onnx.numpy_helper.from_array(np.array([size, n], np.int64), "sizes")])
+    evaluator = ReferenceEvaluator(helper.make_model(graph, opset_imports=[helper.make_opsetid("", _RESIZE_OPSET)]))
+    offset = evaluator.run(None, {"x": np.zeros((n, n))})[0][:, 0]
+    weights = evaluator.run(None, {"x": np.eye(n)})[0] - offset[:, None]
+    return weights, offset
+
+
+@converts("Resize")
+def _resize(cx):
+    x = cx.input(0)
+    shape = static_shape(cx, x)
+    rank = x.ndim
+    axes = [ax % rank for ax in cx.attr("axes", list(range(rank)))]
+    roi, scales, sizes = (cx.const(i) if cx.has_input(i) else None for i in (1, 2, 3))
+    roi = None if roi is None or np.size(roi) == 0 else np.asarray(roi, np.float64).reshape(-1)
+    scales = None if scales is None or np.size(scales) == 0 else np.asarray(scales, np.float64).reshape(-1)
+    sizes = None if sizes is None or np.size(sizes) == 0 else np.asarray(sizes, np.int64).reshape(-1)
+    policy = cx.attr("keep_aspect_ratio_policy", "stretch")
+    if sizes is not None and policy != "stretch":
+        ratios = [sizes[i] / shape[ax] for i, ax in enumerate(axes)]
+        scale = min(ratios) if policy == "not_larger" else max(ratios)
+        if any(int(shape[ax] * scale) != int(shape[ax] * scale + 0.5) for ax in axes):
+            raise cx.error(f"keep_aspect_ratio_policy={policy!r} with sizes that round up is not supported")
+        scales, sizes = np.full(len(axes), scale), None
+    use_roi = cx.attr("coordinate_transformation_mode", "half_pixel") == "tf_crop_and_resize"
+    y = x
+    work = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    for i, axis in enumerate(axes):
+        n = shape[axis]
+        size = None if sizes is None else int(sizes[i])
+        scale = None if scales is None else float(scales[i])
+        axis_roi = (roi[i], roi[len(axes) + i]) if use_roi and roi is not None else None
+        if axis_roi is None and (size == n or (size is None and scale == 1.0)):
+            continue
+        weights, offset = _resize_axis_weights(cx, n, scale, size, axis_roi)
+        perm = [d for d in range(rank) if d != axis] + [axis]
+        moved = m.cast(a.transpose(y, perm), work) if y.dtype != work else a.transpose(y, perm)
+        out = m.matmul(moved, constant(weights.T.astype(work), graph=x.graph))
+        if np.any(offset):
+            out = out + constant(offset.astype(work), graph=x.graph)
+        y = a.transpose(out, list(np.argsort(perm)))
+    if y.dtype != x.dtype:
+        y = m.cast(m.round(y) if cx.attr("mode", "nearest") != "nearest" else y, x.dtype)
+    return y

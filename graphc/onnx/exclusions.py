@@ -55,7 +55,6 @@ UNSUPPORTED_OPS = {
     "CausalConvWithState": "stateful causal convolution (not yet lowered)",
     "DeformConv": "deformable convolution (" + _NO_PRIMITIVE + ")",
     "MaxUnpool": "unpooling (needs pooling indices)",
-    "Resize": "resizing and interpolation (not yet lowered)",
     "Upsample": "resizing and interpolation (not yet lowered)",
     "GridSample": "grid sampling (" + _NO_PRIMITIVE + ")",
     "AffineGrid": "affine grids (not yet lowered)",
@@ -82,6 +81,7 @@ EXCLUDED_CASES = [
     (r"test_batchnorm_.*_training_mode", "batch norm in training mode (inference only)"),
     (r"test_training_dropout.*", "dropout in training mode (random masks inside the model)"),
     (r"test_identity_opt|test_identity_sequence", _SEQUENCES),
+    (r"test_resize_downsample_sizes_nearest_not_smaller", "Resize's keep_aspect_ratio_policy with sizes that round up"),
     (r"test_einsum_batch_diagonal", "einsum with a repeated label in one operand (a diagonal)"),
 ]
 
