@@ -232,3 +232,22 @@ def test_a_graphc_model_exported_and_loaded_back_gives_the_same_result():
     (back,) = _graphc(model, {"x": data})
     np.testing.assert_allclose(back, ours, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(back, _onnxruntime(model, {"x": data})[0], rtol=1e-5, atol=1e-6)
+
+
+def test_an_attribute_graphc_does_not_read_is_an_error():
+    # Constant's value_string: a string tensor (graphc has none)
+    model = _model([helper.make_node("Constant", [], ["c"], name="text", value_string="hello"),
+                    helper.make_node("Identity", ["x"], ["y"])],
+                   [helper.make_tensor_value_info("x", F32, [1])], [helper.make_tensor_value_info("y", F32, [1])])
+    with pytest.raises(OnnxImportError, match=r"ONNX node 'text' \(Constant, opset 17\): attribute"):
+        gc.onnx.load(model)
+
+
+def test_a_kernel_shape_that_contradicts_the_weights_is_an_error():
+    model = _model([helper.make_node("Conv", ["x", "w"], ["y"], name="c", kernel_shape=[2, 2])],
+                   [helper.make_tensor_value_info("x", F32, [1, 1, 4, 4])],
+                   [helper.make_tensor_value_info("y", F32, [1, 1, 2, 2])],
+                   [("w", np.ones((1, 1, 3, 3), np.float32))])
+    with pytest.raises(OnnxImportError, match=r"ONNX node 'c' \(Conv, opset 17\): kernel_shape \[2, 2\] differs "
+                                              r"from the weights' \[3, 3\]"):
+        gc.onnx.load(model)

@@ -149,11 +149,13 @@ def _clip(cx):
 
 @converts("Cast")
 def _cast(cx):
+    cx.ignore("saturate", "round_mode")   # (float8 conversions only)
     return m.cast(cx.input(0), numpy_dtype(cx.attr("to"), f"{cx.where}'s target type"))
 
 
 @converts("CastLike")
 def _cast_like(cx):
+    cx.ignore("saturate", "round_mode")   # (float8 conversions only)
     return m.cast(cx.input(0), cx.input(1).dtype)
 
 
@@ -239,8 +241,9 @@ def _gelu(cx):
 def _reduction(cx, axes_attr_before):
     x = cx.input(0)
     axes = axes_of(cx, x.ndim, axes_attr_before)
+    noop = cx.attr("noop_with_empty_axes", 0)
     if not axes:
-        axes = None if not cx.attr("noop_with_empty_axes", 0) else ()
+        axes = () if noop else None
     return x, axes, bool(cx.attr("keepdims", 1))
 
 

@@ -24,6 +24,15 @@ def _from_2d(y, rank):
     return a.squeeze(y, 2) if rank == 1 else y
 
 
+def _kernel(cx, w_shape):
+    """The kernel's spatial dims from the weights, checked against ``kernel_shape`` if given."""
+    kernel = list(w_shape[2:])
+    given = cx.attr("kernel_shape")
+    if given is not None and list(given) != kernel:
+        raise cx.error(f"kernel_shape {list(given)} differs from the weights' {kernel}")
+    return kernel
+
+
 def _spatial_size(cx, x):
     """The spatial dims of NC... ``x``, which must be known (the batch may be dynamic)."""
     if any(d is None for d in x.shape[2:]):
@@ -81,7 +90,7 @@ def _pool_geometry(cx, x, rank):
 def _conv(cx):
     x, w, bias = cx.input(0), cx.input(1), cx.input(2)
     rank = _spatial_rank(cx, x)
-    kernel = static_shape(cx, w, "weight")[2:]
+    kernel = _kernel(cx, static_shape(cx, w, "weight"))
     strides, dilations = _ints(cx, "strides", rank, 1), _ints(cx, "dilations", rank, 1)
     _, pairs = _pads(cx, _spatial_size(cx, x), kernel, strides, dilations)
     if rank == 1:
@@ -161,6 +170,7 @@ def _per_channel(v, rank):
 def _batch_norm(cx):
     if cx.attr("training_mode", 0):
         raise cx.error("training_mode=1 is not supported (graphc imports batch norm for inference)")
+    cx.ignore("momentum")   # (training only)
     x, scale, bias, mean, var = cx.inputs()[:5]
     r = x.ndim
     inv = m.rsqrt(var + cx.attr("epsilon", 1e-5)) * scale
@@ -184,6 +194,7 @@ def _instance_norm(cx):
 
 @converts("LayerNormalization")
 def _layer_norm(cx):
+    cx.ignore("stash_type")   # statistics in the input's dtype (float32 or more precise)
     x, scale, bias = cx.input(0), cx.input(1), cx.input(2)
     axis = cx.attr("axis", -1) % x.ndim
     eps = cx.attr("epsilon", 1e-5)
@@ -198,6 +209,7 @@ def _layer_norm(cx):
 
 @converts("GroupNormalization")
 def _group_norm(cx):
+    cx.ignore("stash_type")   # statistics in the input's dtype (float32 or more precise)
     x, scale, bias = cx.inputs()[:3]
     groups = cx.attr("num_groups")
     shape = static_shape(cx, x)
@@ -212,6 +224,7 @@ def _group_norm(cx):
 
 @converts("RMSNormalization")
 def _rms_norm(cx):
+    cx.ignore("stash_type")   # statistics in the input's dtype (float32 or more precise)
     x, scale = cx.input(0), cx.input(1)
     axis = cx.attr("axis", -1) % x.ndim
     axes = tuple(range(axis, x.ndim))
@@ -287,7 +300,7 @@ def _conv_transpose(cx):
     size = _spatial_size(cx, x)
     w_shape = static_shape(cx, w, "weight")
     groups = cx.attr("group", 1)
-    kernel = list(w_shape[2:])
+    kernel = _kernel(cx, w_shape)
     strides, dilations = _ints(cx, "strides", rank, 1), _ints(cx, "dilations", rank, 1)
     extra = _ints(cx, "output_padding", rank, 0)
     reach = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
@@ -336,7 +349,7 @@ def _resize_axis_weights(cx, n, scale, size, roi):
     import onnx
     from onnx import TensorProto, helper
     from onnx.reference import ReferenceEvaluator
-    attrs = {k: v for k, v in cx.attrs.items() if k in _AXIS_FREE}
+    attrs = {k: cx.attr(k) for k in _AXIS_FREE if k in cx.attrs}
     inputs = ["x", "roi", "scales"] if size is None else ["x", "roi", "", "sizes"]
     node = helper.make_node("Resize", inputs, ["y"], **attrs)
     graph = helper.make_graph([node], "axis", [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [n, n])],

@@ -18,6 +18,7 @@ def _const(value, like=None, dtype=None):
 @converts("Constant")
 def _constant(cx):
     attrs = cx.attrs
+    cx.ignore(*attrs)   # each one is a form of the value, read below (or refused)
     if "value" in attrs:
         value = attrs["value"]
         tensor = next(at.t for at in cx.node.attribute if at.name == "value")
@@ -202,6 +203,7 @@ def _constant_of_shape(cx):
 
 @converts("Range")
 def _range(cx):
+    cx.ignore("stash_type")
     start, limit, delta = (np.asarray(cx.const(i)) for i in range(3))
     count = max(int(np.ceil((limit - start) / delta)), 0)
     return _const(start + np.arange(count, dtype=start.dtype) * delta, dtype=start.dtype)
@@ -243,6 +245,7 @@ def _trilu(cx):
 
 @converts("Dropout")
 def _dropout(cx):
+    cx.ignore("seed", "ratio")   # inference: the identity
     training = cx.const(2)
     if training is not None and bool(np.asarray(training).reshape(-1)[0]):
         raise cx.error("training_mode=True: graphc's ONNX import runs dropout in inference only")

@@ -55,6 +55,8 @@ class NodeContext:
     def __init__(self, importer, node, opset):
         self.importer, self.node, self.opset = importer, node, opset
         self.attrs = {a.name: _attribute(a) for a in node.attribute}
+        self.read = set()           # the attributes the converter looked at
+
 
     @property
     def where(self):
@@ -64,7 +66,20 @@ class NodeContext:
         return OnnxImportError(f"{self.where}: {message}")
 
     def attr(self, name, default=None):
+        self.read.add(name)
         return self.attrs.get(name, default)
+
+    def ignore(self, *names):
+        """Attributes that do not change what graphc computes (a seed of inference dropout, a
+        kernel_shape that the weights give too)."""
+        self.read.update(names)
+
+    def check_attributes(self):
+        """An attribute the converter never read is one graphc does not support: an error."""
+        unread = sorted(set(self.attrs) - self.read)
+        if unread:
+            raise self.error(f"attribute {', '.join(unread)} of {self.node.op_type} is not supported "
+                             f"by graphc's ONNX importer")
 
     def has_input(self, i):
         return i < len(self.node.input) and self.node.input[i] != ""
@@ -180,6 +195,7 @@ class Importer:
                 raise
             except GraphcError as e:
                 raise OnnxImportError(f"{cx.where}: {e}") from e
+        cx.check_attributes()
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for name, tensor in zip(node.output, outputs):
             if name == "":
