@@ -251,3 +251,12 @@ def test_a_kernel_shape_that_contradicts_the_weights_is_an_error():
     with pytest.raises(OnnxImportError, match=r"ONNX node 'c' \(Conv, opset 17\): kernel_shape \[2, 2\] differs "
                                               r"from the weights' \[3, 3\]"):
         gc.onnx.load(model)
+
+
+def test_onnx_names_graphc_does_not_allow_are_made_valid():
+    model = _model([helper.make_node("Relu", ["input::0"], ["y"])],
+                   [helper.make_tensor_value_info("input::0", F32, [2])], [helper.make_tensor_value_info("y", F32, [2])])
+    graph, inputs, (y,) = gc.onnx.load(model)
+    assert inputs["input::0"].name == "input__0"
+    with gc.Session(graph) as sess:
+        np.testing.assert_array_equal(sess.run(y, {inputs["input::0"]: np.array([-1.0, 2.0], np.float32)}), [0.0, 2.0])

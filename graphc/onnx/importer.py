@@ -9,6 +9,7 @@ initializers, Constant nodes, or computed from them and from static shapes (Shap
 the importer folds those with the ops' numpy references as it goes.
 """
 import os
+import re
 
 import numpy as np
 
@@ -110,6 +111,13 @@ class NodeContext:
         return default if value is None else [int(v) for v in np.asarray(value).reshape(-1)]
 
 
+def node_name(onnx_name):
+    """A graphc node name for an ONNX value name (``onnx::MatMul_95`` -> ``onnx__MatMul_95``):
+    characters graphc names do not allow become ``_``."""
+    name = re.sub(r"[^A-Za-z0-9_./-]", "_", onnx_name)
+    return name if re.match(r"[A-Za-z0-9_.]", name) else "_" + name
+
+
 def _attribute(attr):
     import onnx
     value = onnx.helper.get_attribute_value(attr)
@@ -160,9 +168,9 @@ class Importer:
         value = np.asarray(value, dtype=dtype)
         with source_location(f"ONNX initializer '{init.name}'"):
             if self.trainable and dt.is_float(value.dtype) and value.ndim > 0:
-                self.values[init.name] = Variable(value, name=init.name)
+                self.values[init.name] = Variable(value, name=node_name(init.name))
             else:
-                self.values[init.name] = constant(value, name=init.name)
+                self.values[init.name] = constant(value, name=node_name(init.name))
 
     def _input(self, value_info):
         what = f"ONNX graph input '{value_info.name}'"
@@ -173,12 +181,12 @@ class Importer:
         with source_location(what):
             if value_info.name in self.constant_inputs:
                 value = np.asarray(self.constant_inputs[value_info.name], dtype=dtype)
-                self.values[value_info.name] = constant(value, name=value_info.name)
+                self.values[value_info.name] = constant(value, name=node_name(value_info.name))
                 return
             if not t.HasField("shape"):
                 raise OnnxImportError(f"{what} has no shape (unknown rank); graphc needs the rank")
             dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
-            tensor = placeholder(dtype, dims, name=value_info.name)
+            tensor = placeholder(dtype, dims, name=node_name(value_info.name))
         self.values[value_info.name] = self.graph_inputs[value_info.name] = tensor
 
     def _convert(self, node, converters):
@@ -248,7 +256,7 @@ def load(model, trainable=False, constant_inputs=None):
     ``trainable=True`` float Variables (every Session starts them at the initializer's value, and
     ``gc.gradients`` can fine-tune them). ``constant_inputs`` maps graph input names
     to values to build in as constants (inputs that give shapes, axes or pads). ONNX names
-    are kept as node names. Errors name the ONNX node, its op and the opset.
+    are kept as node names (characters graphc names do not allow become ``_``). Errors name the ONNX node, its op and the opset.
     """
     import onnx
     if isinstance(model, (str, os.PathLike)):
