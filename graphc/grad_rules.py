@@ -21,16 +21,10 @@ from .array_ops import expand_dims, full_like, pad, reshape, squeeze, transpose
 from .builder import constant, make
 from .errors import GraphcError
 from .ops.reductions import sum_to_steps
+from .ops.registry import registrar
 
 RULES = {}
-
-
-def rule(*ops):
-    def register(fn):
-        for op in ops:
-            RULES[op] = fn
-        return fn
-    return register
+rule = registrar(RULES)   # @rule("op", ...): the gradient rule of those ops
 
 
 # -- helpers ------------------------------------------------------------------------------

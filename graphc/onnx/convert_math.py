@@ -257,10 +257,11 @@ def _reducer(fn, back_to_input_dtype=False):
     return convert
 
 
-converts("ReduceSum")(_reducer(lambda x, ax, k: m.sum(x, ax, k), True))
-converts("ReduceMean")(_reducer(lambda x, ax, k: m.mean(x, ax, k), True))
+converts("ReduceSum")(_reducer(m.sum, True))
+converts("ReduceMean")(_reducer(m.mean, True))
 def _extreme(fn, lowest):
-    """max or min; over an empty axis ONNX's result is the identity (-inf for max)."""
+    """``fn`` (max, min or logsumexp) where, over an empty axis, ONNX's result is the
+    identity: the dtype's lowest value (``lowest``, for max and logsumexp) or its highest."""
     def reduce(x, axes, keepdims):
         axes = tuple(range(x.ndim)) if axes is None else axes
         if not any(x.shape[i] == 0 for i in axes):
@@ -278,12 +279,12 @@ def _extreme(fn, lowest):
 
 converts("ReduceMax")(_reducer(_extreme(m.max, True)))
 converts("ReduceMin")(_reducer(_extreme(m.min, False)))
-converts("ReduceProd")(_reducer(lambda x, ax, k: m.prod(x, ax, k), True))
+converts("ReduceProd")(_reducer(m.prod, True))
 converts("ReduceL1")(_reducer(lambda x, ax, k: m.sum(m.abs(x), ax, k), True))
 converts("ReduceL2")(_reducer(lambda x, ax, k: m.sqrt(m.sum(m.square(x), ax, k)), True))
 converts("ReduceSumSquare")(_reducer(lambda x, ax, k: m.sum(m.square(x), ax, k), True))
 converts("ReduceLogSum")(_reducer(lambda x, ax, k: m.log(m.sum(x, ax, k)), True))
-converts("ReduceLogSumExp")(_reducer(_extreme(lambda x, ax, k: m.logsumexp(x, ax, k), True), True))
+converts("ReduceLogSumExp")(_reducer(_extreme(m.logsumexp, True), True))
 
 
 def _arg(fn):
@@ -300,8 +301,8 @@ def _arg(fn):
     return convert
 
 
-converts("ArgMax")(_arg(lambda x, axis, k: m.argmax(x, axis, k)))
-converts("ArgMin")(_arg(lambda x, axis, k: m.argmin(x, axis, k)))
+converts("ArgMax")(_arg(m.argmax))
+converts("ArgMin")(_arg(m.argmin))
 
 
 # matrix products

@@ -80,7 +80,7 @@ def _flatten(cx):
     axis = axis + x.ndim if axis < 0 else axis
     head, tail = x.shape[:axis], x.shape[axis:]
     known = [int(np.prod(part)) if None not in part else None for part in (head, tail)]
-    if None in known and known.count(None) == 2:
+    if known.count(None) == 2:   # one unknown part becomes -1; two cannot
         static_shape(cx, x)
     return a.reshape(x, [-1 if k is None else k for k in known])
 

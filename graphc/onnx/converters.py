@@ -1,15 +1,9 @@
 """The ONNX converter table: ONNX op type -> ``fn(cx) -> tensor or [tensors]``, where ``cx``
 is an ``importer.NodeContext``. The ``convert_*`` modules fill it with ``@converts``."""
+from ..ops.registry import registrar
+
 CONVERTERS = {}
-
-
-def converts(*op_types):
-    """Register the decorated function as the converter of ``op_types``."""
-    def register(fn):
-        for op_type in op_types:
-            CONVERTERS[op_type] = fn
-        return fn
-    return register
+converts = registrar(CONVERTERS)   # @converts("OpType", ...): the converter of those ONNX ops
 
 
 def axes_of(cx, rank, attr_before=None, input_index=1):

@@ -12,7 +12,8 @@ import onnx
 from onnx import helper
 
 from ..tensor import Tensor
-from .export_ops import Builder, ExportError, UnsupportedOpError, emit, onnx_type
+from . import export_ops  # noqa: F401  (fills the emitter table)
+from .export_builder import Builder, ExportError, UnsupportedOpError, emit, onnx_type
 
 DEFAULT_OPSET = 17   # the opset an export targets unless ``opset=`` asks for another
 MIN_OPSET = 13       # the first with Squeeze/Unsqueeze/ReduceSum axes as inputs

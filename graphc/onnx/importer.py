@@ -17,6 +17,7 @@ from .. import dtypes as dt
 from ..builder import constant, source_location
 from ..errors import GraphcError
 from ..ir import Graph
+from ..ir.analysis import reachable
 from ..ir.interpret import compute
 from ..placeholders import placeholder
 
@@ -216,17 +217,8 @@ class Importer:
 
     def graph_inputs_under(self, tensor):
         """The names of the graph inputs ``tensor`` depends on."""
-        by_node = {t.node: name for name, t in self.graph_inputs.items()}
-        seen, stack, found = set(), [tensor.node], []
-        while stack:
-            node = stack.pop()
-            if node in seen:
-                continue
-            seen.add(node)
-            if node in by_node:
-                found.append(by_node[node])
-            stack.extend(node.inputs)
-        return sorted(found)
+        ancestors = reachable([tensor.node])
+        return sorted(name for name, t in self.graph_inputs.items() if t.node in ancestors)
 
     def constant_value(self, tensor):
         """``tensor``'s value if it follows from constants alone (folded with the ops' numpy

@@ -89,6 +89,18 @@ def register(name, kind, infer, compute, arity=None, **traits):
     return _OPS[name]
 
 
+def registrar(table):
+    """A decorator factory filling ``table``: ``@registrar(T)("a", "b")`` stores the decorated
+    function under each key (gradient rules, ONNX converters and emitters use one each)."""
+    def keys(*names):
+        def register(fn):
+            for name in names:
+                table[name] = fn
+            return fn
+        return register
+    return keys
+
+
 def unregister(name):
     """Remove an op from the table (tests and extensions that register ops of their own)."""
     _OPS.pop(name, None)
