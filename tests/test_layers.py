@@ -3,6 +3,7 @@ names, dropout masks, and the Sequential workflow (fit, evaluate, predict, save/
 summary, progress output)."""
 import io
 import math
+import re
 
 import numpy as np
 import pytest
@@ -398,24 +399,32 @@ def test_summary_counts_parameters():
 
 
 def test_progress_output(capsys):
+    """Keras's format: "Epoch i/n", then the step counter, bar, time, time per step and logs."""
     x, y = blobs(n=40)
     model = small_model()
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=2, batch_size=16, verbose=1)
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2                    # not a terminal: one finished line per epoch
-    assert lines[1].startswith("Epoch 2/2  [==============================] 3/3 - ")
-    assert " - loss: " in lines[1] and " - accuracy: " in lines[1]
+    assert len(lines) == 4                    # not a terminal: the header and the finished line per epoch
+    assert lines[2] == "Epoch 2/2"
+    assert re.fullmatch(r"3/3 \[={30}\] - \d+s \d+(us|ms|s)/step - loss: \d\.\d{4} - accuracy: \d\.\d{4}", lines[3])
+    model.fit(x, y, epochs=1, batch_size=16, verbose=2)
+    (line,) = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"3/3 - \d+s - \d+(us|ms|s)/step - loss: \d\.\d{4} - accuracy: \d\.\d{4}", line)
 
-    from graphc.layers.progress import ProgressBar
+    from graphc.layers.progress import ProgressBar, format_eta, format_per_step
 
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
     term = Terminal()
-    bar = ProgressBar(1, 1, 4, stream=term, interval=0)
+    bar = ProgressBar(1, 1, 12, stream=term, interval=0)
     bar.update(2, {"loss": 0.5})
     bar.finish({"loss": 0.25})
-    assert term.getvalue().startswith("\rEpoch 1/1  [==============>...............] 2/4 - loss: 0.5000")
-    assert term.getvalue().endswith("- loss: 0.2500\n") and term.getvalue().count("\r") == 2
+    text = term.getvalue()
+    assert text.startswith("Epoch 1/1\n\r 2/12 [====>.........................] - ETA: 0s - loss: 0.5000")
+    assert text.endswith("- loss: 0.2500\n") and text.count("\r") == 2
+    assert "12/12 [==============================] - 0s " in text
+    assert [format_eta(s) for s in (0, 42.9, 61, 3599, 3661)] == ["0s", "42s", "1:01", "59:59", "1:01:01"]
+    assert [format_per_step(s) for s in (2.4, 0.035, 0.00041)] == ["2s/step", "35ms/step", "410us/step"]

@@ -4,14 +4,20 @@
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train, y_train, epochs=10, batch_size=32)
     model.evaluate(x_test, y_test)          # [loss, accuracy]
+    model.save("digits.gcmodel"); model = gc.layers.load_model("digits.gcmodel")
+
+Callbacks (Keras's): ``fit(..., callbacks=[gc.layers.callbacks.EarlyStopping(patience=3)])``.
 
 Layers also work on their own in TF1-style graphs: ``h = gc.layers.Dense(64, "relu")(x)``.
 """
 from .base import Layer, get_activation, set_seed
 from .conv import AvgPool2D, Conv2D, MaxPool2D
 from .core import Dense, Dropout, Embedding, Flatten, LayerNorm
-from .progress import History
+from . import callbacks
+from .callbacks import (Callback, CSVLogger, EarlyStopping, History, LambdaCallback, ModelCheckpoint,
+                        ReduceLROnPlateau, TerminateOnNaN)
 from .sequential import Sequential
 
 __all__ = ["Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Dropout", "LayerNorm", "Embedding",
-           "Sequential", "History", "get_activation", "set_seed"]
+           "Sequential", "History", "get_activation", "set_seed", "callbacks", "Callback", "CSVLogger",
+           "EarlyStopping", "LambdaCallback", "ModelCheckpoint", "ReduceLROnPlateau", "TerminateOnNaN"]

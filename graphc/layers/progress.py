@@ -1,51 +1,62 @@
-"""The per-epoch progress line of ``fit`` and the History it returns."""
+"""The progress line of ``fit``, in Keras's format.
+
+verbose=1::
+
+    Epoch 3/10
+    45/57 [=======================>......] - ETA: 0s - loss: 0.1234 - accuracy: 0.9712
+    57/57 [==============================] - 1s 9ms/step - loss: 0.1201 - accuracy: 0.9720
+
+(on a terminal the step line is redrawn in place; elsewhere only the finished line is
+written). verbose=2: one line per epoch, ``57/57 - 1s - 9ms/step - loss: 0.1201 - ...``.
+"""
 import sys
 import time
-
-
-class History:
-    """What ``fit`` returns: ``history`` maps "loss", each metric, and with validation data
-    "val_loss" and "val_<metric>" to one value per epoch; ``epoch`` lists epoch indices."""
-
-    def __init__(self, params=None):
-        self.history = {}
-        self.epoch = []
-        self.params = dict(params or {})
-
-    def append(self, epoch, logs):
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __repr__(self):
-        return f"<History epochs={len(self.epoch)} keys={list(self.history)}>"
 
 
 def format_logs(logs):
     return "".join(f" - {k}: {v:.4f}" for k, v in logs.items())
 
 
+def format_eta(seconds):
+    """Keras's ETA: ``1:02:03``, ``2:03`` or ``42s``."""
+    seconds = int(seconds)
+    if seconds > 3600:
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    if seconds > 60:
+        return f"{seconds // 60}:{seconds % 60:02d}"
+    return f"{seconds}s"
+
+
+def format_per_step(seconds):
+    """``2s/step``, ``35ms/step`` or ``410us/step``."""
+    if seconds >= 1:
+        return f"{seconds:.0f}s/step"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.0f}ms/step"
+    return f"{seconds * 1e6:.0f}us/step"
+
+
 class ProgressBar:
-    """``Epoch 3/10  [=====>....] 45/57 - loss: 0.1234 - accuracy: 0.9712``.
+    """One epoch's progress: ``update(step, logs)`` after each batch, ``finish(logs)`` at
+    its end. On a terminal the step line is redrawn in place (``\\r``, at most every
+    ``interval`` seconds)."""
 
-    On a terminal the line is redrawn in place (``\\r``, at most every ``interval``
-    seconds); otherwise only the finished line of each epoch is written.
-    """
-
-    def __init__(self, epoch, epochs, steps, stream=None, width=30, interval=0.05):
+    def __init__(self, epoch, epochs, steps, stream=None, width=30, interval=0.05, verbose=1):
         self.stream = stream or sys.stdout
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.prefix = f"Epoch {epoch}/{epochs}  "
-        self.steps, self.width, self.interval = steps, width, interval
+        self.tty = verbose == 1 and bool(getattr(self.stream, "isatty", lambda: False)())
+        self.steps, self.width, self.interval, self.verbose = steps, width, interval, verbose
         self.start = time.perf_counter()
         self._last_draw = 0.0
         self._last_len = 0
+        if verbose == 1:
+            self.stream.write(f"Epoch {epoch}/{epochs}\n")
 
     def _bar(self, step):
-        filled = int(self.width * step / max(self.steps, 1))
+        counter = f"{step:{len(str(self.steps))}d}/{self.steps}"
         if step >= self.steps:
-            return "=" * self.width
-        return "=" * max(filled - 1, 0) + ">" + "." * (self.width - max(filled, 1))
+            return f"{counter} [{'=' * self.width}]"
+        filled = int(self.width * step / max(self.steps, 1))
+        return f"{counter} [{'=' * max(filled - 1, 0)}>{'.' * (self.width - max(filled, 1))}]"
 
     def _draw(self, text, end):
         pad = " " * max(self._last_len - len(text), 0)
@@ -58,13 +69,18 @@ class ProgressBar:
         if not self.tty:
             return
         now = time.perf_counter()
-        if now - self._last_draw < self.interval:
+        if now - self._last_draw < self.interval and step < self.steps:
             return
         self._last_draw = now
-        self._draw(f"{self.prefix}[{self._bar(step)}] {step}/{self.steps}{format_logs(logs)}", "")
+        eta = (now - self.start) / max(step, 1) * (self.steps - step)
+        self._draw(f"{self._bar(step)} - ETA: {format_eta(eta)}{format_logs(logs)}", "")
 
     def finish(self, logs):
-        """The final line of the epoch, with its wall time."""
+        """The epoch's final line: its wall time, the time per step, the logs."""
         seconds = time.perf_counter() - self.start
-        self._draw(f"{self.prefix}[{self._bar(self.steps)}] {self.steps}/{self.steps} - {seconds:.2f}s"
-                   f"{format_logs(logs)}", "\n")
+        per_step = format_per_step(seconds / max(self.steps, 1))
+        if self.verbose == 2:
+            text = f"{self.steps}/{self.steps} - {seconds:.0f}s - {per_step}"
+        else:
+            text = f"{self._bar(self.steps)} - {seconds:.0f}s {per_step}"
+        self._draw(text + format_logs(logs), "\n")
