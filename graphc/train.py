@@ -26,6 +26,7 @@ class Optimizer:
 
     _slot_names = ()
     _uses_step = False
+    _config_keys = ()
 
     def __init__(self, lr):
         self.lr = lr
@@ -74,6 +75,12 @@ class Optimizer:
         """One Operation: a training step that lowers ``loss``."""
         return self.apply_gradients(self.compute_gradients(loss, var_list), global_step, name)
 
+    def get_config(self):
+        """The constructor arguments (``type(opt)(**config)``); ``lr`` is None when it is a
+        Tensor (a schedule, a placeholder, or the learning-rate Variable of a model)."""
+        lr = self.lr if isinstance(self.lr, (int, float, np.number)) else None
+        return {"lr": None if lr is None else float(lr), **{k: getattr(self, k) for k in self._config_keys}}
+
     # -- state -------------------------------------------------------------------------------
     def get_slot(self, var, slot):
         """The slot Variable ``slot`` of ``var`` (e.g. "momentum", "m", "v")."""
@@ -111,6 +118,8 @@ class SGD(Optimizer):
     """Gradient descent, optionally with (Nesterov) momentum (TF1 MomentumOptimizer):
     ``a = momentum*a + g; var -= lr*a`` (Nesterov: ``var -= lr*(g + momentum*a)``)."""
 
+    _config_keys = ("momentum", "nesterov")
+
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False):
         super().__init__(lr)
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
@@ -133,6 +142,8 @@ class Adam(Optimizer):
     _slot_names = ("m", "v")
     _uses_step = True
 
+    _config_keys = ("beta1", "beta2", "eps")
+
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(lr)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
@@ -153,6 +164,8 @@ class Adam(Optimizer):
 class RMSProp(Optimizer):
     """RMSProp (TF1 form): ``ms = decay*ms + (1-decay)*g^2;
     mom = momentum*mom + lr*g/sqrt(ms + eps); var -= mom``."""
+
+    _config_keys = ("decay", "momentum", "eps")
 
     def __init__(self, lr=0.001, decay=0.9, momentum=0.0, eps=1e-10):
         super().__init__(lr)

@@ -16,8 +16,10 @@ from .core import Dense, Dropout, Embedding, Flatten, LayerNorm
 from . import callbacks
 from .callbacks import (Callback, CSVLogger, EarlyStopping, History, LambdaCallback, ModelCheckpoint,
                         ReduceLROnPlateau, TerminateOnNaN)
+from .model_file import load_model
+from .plot import plot_history
 from .sequential import Sequential
 
 __all__ = ["Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Dropout", "LayerNorm", "Embedding",
-           "Sequential", "History", "get_activation", "set_seed", "callbacks", "Callback", "CSVLogger",
+           "Sequential", "History", "load_model", "plot_history", "get_activation", "set_seed", "callbacks", "Callback", "CSVLogger",
            "EarlyStopping", "LambdaCallback", "ModelCheckpoint", "ReduceLROnPlateau", "TerminateOnNaN"]

@@ -135,6 +135,18 @@ class Layer:
     def trainable_weights(self):
         return [w for w in self.weights if w.trainable]
 
+    def get_config(self):
+        """The constructor arguments that rebuild this layer (``type(layer)(**config)``), as
+        plain JSON values; ``model.save`` stores them."""
+        return {"name": self.name, **self._config()}
+
+    def _config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
     def count_params(self):
         """The number of scalars in the layer's weights."""
         return int(sum(np.prod(w.shape, dtype=np.int64) for w in self.weights))

@@ -31,6 +31,10 @@ class Conv2D(_Activated):
         self.padding = _padding(padding)
         self.use_bias = bool(use_bias)
 
+    def _config(self):
+        return {"filters": self.filters, "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding.lower(), "use_bias": self.use_bias, **super()._config()}
+
     def build(self, input_shape):
         if len(input_shape) != 4 or input_shape[1] is None:
             raise ShapeError(f"Conv2D '{self.name}' needs NCHW inputs with static channels, got {input_shape}")
@@ -53,6 +57,9 @@ class _Pool2D(Layer):
         self.pool_size = _pair(pool_size, "pool_size")
         self.strides = self.pool_size if strides is None else _pair(strides, "strides")
         self.padding = _padding(padding)
+
+    def _config(self):
+        return {"pool_size": list(self.pool_size), "strides": list(self.strides), "padding": self.padding.lower()}
 
 
 class MaxPool2D(_Pool2D):

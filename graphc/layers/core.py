@@ -19,6 +19,12 @@ class _Activated(Layer):
         self.activation = get_activation(activation)
         self.pre_activation = None
 
+    def _config(self):
+        if self.activation_name == "<lambda>":
+            raise ValueError(f"layer '{self.name}': a lambda activation cannot be saved; use a named function "
+                             "(given to load_model's custom_objects)")
+        return {"activation": self.activation_name, "seed": self.seed}
+
     def _activate(self, z):
         self.pre_activation = z
         return z if self.activation is None else self.activation(z)
@@ -43,6 +49,9 @@ class Dense(_Activated):
         self.kernel = self.add_weight("kernel", glorot_uniform(self.rng("kernel"), (n_in, self.units),
                                                                n_in, self.units))
         self.bias = self.add_weight("bias", np.zeros(self.units)) if self.use_bias else None
+
+    def _config(self):
+        return {"units": self.units, "use_bias": self.use_bias, **super()._config()}
 
     def call(self, x, training=False):
         z = math_ops.matmul(_float(x), self.kernel)
@@ -81,6 +90,9 @@ class Dropout(Layer):
         self.rate = float(rate)
         self.mask_seed = seed
 
+    def _config(self):
+        return {"rate": self.rate, "seed": self.mask_seed}
+
     def __call__(self, x, training=False, seed=None):
         self._call_seed = seed
         return super().__call__(x, training=training)
@@ -105,6 +117,9 @@ class LayerNorm(Layer):
         super().__init__(name=name)
         self.axis = axis
         self.eps = float(eps)
+
+    def _config(self):
+        return {"axis": self.axis if isinstance(self.axis, int) else list(self.axis), "eps": self.eps}
 
     def build(self, input_shape):
         rank = len(input_shape)
@@ -132,6 +147,9 @@ class Embedding(Layer):
     def __init__(self, input_dim, output_dim, name=None, seed=None):
         super().__init__(name=name, seed=seed)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+
+    def _config(self):
+        return {"input_dim": self.input_dim, "output_dim": self.output_dim, "seed": self.seed}
 
     def build(self, input_shape):
         self.embeddings = self.add_weight(

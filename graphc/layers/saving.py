@@ -1,5 +1,8 @@
-"""Weights to and from ``.npz`` files, keyed by variable name (``dense/kernel``)."""
+"""Weights to and from ``.npz`` files, keyed by variable name (``dense/kernel``), and the
+atomic writes that every file of gc.layers uses."""
+import contextlib
 import os
+import tempfile
 
 import numpy as np
 
@@ -10,10 +13,33 @@ def npz_path(path):
     return path if path.endswith(".npz") else path + ".npz"
 
 
+@contextlib.contextmanager
+def atomic_write(path):
+    """A binary file to write that replaces ``path`` only once it is complete: a crash or
+    an error mid-write leaves what was at ``path`` before untouched."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # (mkstemp's file is private; a saved file gets the usual mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def save(path, names, values):
     """Write ``{name: value}`` to ``path`` (``.npz`` appended when missing); returns the path."""
     path = npz_path(path)
-    np.savez(path, **dict(zip(names, values)))
+    with atomic_write(path) as f:
+        np.savez(f, **dict(zip(names, values)))
     return path
 
 

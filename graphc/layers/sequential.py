@@ -190,6 +190,13 @@ class Sequential(Trainer):
         self._check_built("load_weights")
         self.set_weights(saving.load(path, [(w.name, w.shape) for w in self.weights]))
 
+    def save(self, path):
+        """Write the whole model to ``path``: architecture, weights, optimizer state and
+        compile settings (``gc.layers.load_model`` reads it back without this code;
+        layers/model_file.py has the format). Returns the path."""
+        from .model_file import save_model
+        return save_model(self, path)
+
     # -- description -------------------------------------------------------------------------
     def count_params(self):
         self._check_built("count_params")
