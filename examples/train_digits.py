@@ -6,8 +6,17 @@ Three ways to train with graphc:
   3. the plain TF1-style loop: placeholders, layers, an optimizer's train op and
      ``sess.run([train_op, loss], feed_dict=...)``.
 
-Needs scikit-learn (``pip install -e '.[examples]'``). Run: python examples/train_digits.py
+The MLP trains with Keras's callbacks: EarlyStopping on a validation split (best weights
+restored), ModelCheckpoint (the best model, reloaded with gc.layers.load_model) and
+TensorBoard (``tensorboard --logdir runs/train_digits/tensorboard``); its training curves
+go to ``runs/train_digits/mlp_history.png``.
+
+Needs scikit-learn, and for the logs and the plot tensorboard and matplotlib
+(``pip install -e '.[examples]'``). Run: python examples/train_digits.py [--out DIR]
 """
+import argparse
+import importlib.util
+import os
 import time
 
 import numpy as np
@@ -26,7 +35,11 @@ def load_data():
     return train_test_split(x, digits.target, test_size=0.25, random_state=0, stratify=digits.target)
 
 
-def train_mlp(x_train, y_train, x_test, y_test):
+def have(package):
+    return importlib.util.find_spec(package) is not None
+
+
+def train_mlp(x_train, y_train, x_test, y_test, out):
     # standardize each pixel with the training set's statistics (+0.1: constant border pixels)
     mu, sd = x_train.mean(0), x_train.std(0) + 0.1
     model = L.Sequential([
@@ -35,14 +48,27 @@ def train_mlp(x_train, y_train, x_test, y_test):
         L.Dense(10, activation="softmax"),   # the loss uses the pre-softmax logits
     ], seed=0)
     model.compile(gc.train.Adam(0.002), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    best_path = os.path.join(out, "mlp-best.gcmodel")
+    callbacks = [L.EarlyStopping(monitor="val_loss", patience=8, restore_best_weights=True, verbose=1),
+                 L.ModelCheckpoint(best_path, monitor="val_accuracy", save_best_only=True)]
+    if have("tensorboard"):
+        callbacks.append(L.TensorBoard(os.path.join(out, "tensorboard"), histogram_freq=5))
+    else:
+        print("(tensorboard is not installed: no TensorBoard logs; pip install 'graphc[tensorboard]')")
     start = time.perf_counter()
-    model.fit((x_train - mu) / sd, y_train, epochs=30, batch_size=32, verbose=2, seed=0)
+    history = model.fit((x_train - mu) / sd, y_train, epochs=60, batch_size=32, verbose=2, seed=0,
+                        validation_split=0.2, callbacks=callbacks)
     seconds = time.perf_counter() - start
     model.summary()
+    if have("matplotlib"):
+        history.plot(os.path.join(out, "mlp_history.png"))
+        print(f"training curves: {os.path.join(out, 'mlp_history.png')}")
+    best = L.load_model(best_path)   # the checkpoint of the best validation accuracy, rebuilt without this code
+    print(f"best checkpoint {best_path}: test accuracy {best.evaluate((x_test - mu) / sd, y_test)[1]:.4f}")
     return model.evaluate((x_test - mu) / sd, y_test)[1], seconds
 
 
-def train_cnn(x_train, y_train, x_test, y_test):
+def train_cnn(x_train, y_train, x_test, y_test, out):
     model = L.Sequential([
         L.Conv2D(16, 3, padding="same", activation="relu"),   # (N, 16, 8, 8)
         L.MaxPool2D(2),                                         # (N, 16, 4, 4)
@@ -62,7 +88,7 @@ def train_cnn(x_train, y_train, x_test, y_test):
     return model.evaluate(images(x_test), y_test)[1], seconds
 
 
-def train_tf1_style(x_train, y_train, x_test, y_test, epochs=40, batch_size=32):
+def train_tf1_style(x_train, y_train, x_test, y_test, out, epochs=40, batch_size=32):
     graph = gc.Graph()
     with graph.as_default():
         x = gc.placeholder(gc.float32, (None, 64), name="x")
@@ -88,12 +114,17 @@ def train_tf1_style(x_train, y_train, x_test, y_test, epochs=40, batch_size=32):
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=os.path.join("runs", "train_digits"),
+                        help="where checkpoints, TensorBoard logs and the plot go (default: %(default)s)")
+    out = parser.parse_args().out
+    os.makedirs(out, exist_ok=True)
     x_train, x_test, y_train, y_test = load_data()
     print(f"digits: {len(x_train)} training and {len(x_test)} test images")
     results = {}
     for name, train in (("MLP", train_mlp), ("CNN", train_cnn), ("TF1-style", train_tf1_style)):
         print(f"\n== {name} ==")
-        results[name] = train(x_train, y_train, x_test, y_test)
+        results[name] = train(x_train, y_train, x_test, y_test, out)
     print()
     for name, (accuracy, seconds) in results.items():
         print(f"{name} test accuracy: {accuracy:.4f} (training time {seconds:.2f} s, compilation included)")

@@ -28,6 +28,7 @@ from .runtime.trace import RunMetadata, RunOptions
 from .state import assign, assign_add, assign_sub, control_dependencies, global_variables, group, trainable_variables
 from .tensor import Operation, Tensor, Variable
 from . import onnx, testing, train   # gc.onnx loads the onnx package only when used
+from . import summary   # gc.summary loads the tensorboard package only when used
 from .variables import global_variables_initializer, variables_initializer
 
 bool = bool_  # noqa: A001  (gc.bool, as the API promises)

@@ -1,4 +1,9 @@
-"""Fetch structures (nested lists, tuples, dicts, namedtuples) flattened and rebuilt."""
+"""Fetch structures (nested lists, tuples, dicts, namedtuples) flattened and rebuilt.
+
+Any other object may be fetched if it has a method ``_graphc_fetch(self)`` returning
+``(inner_fetches, finish)``: ``inner_fetches`` is fetched in its place and ``finish``
+turns their values into the result (``gc.summary``'s summaries; the runtime never
+imports the modules that use it)."""
 from ..errors import FetchError
 from ..tensor import Operation, Tensor
 
@@ -16,6 +21,11 @@ def flatten(fetches, graph):
             leaves.append(item)
             index = len(leaves) - 1
             return lambda values: values[index]
+        fetch = getattr(type(item), "_graphc_fetch", None)
+        if fetch is not None:   # an object standing for other fetches (a summary)
+            inner, finish = fetch(item)
+            part = walk(inner)
+            return lambda values: finish(part(values))
         if isinstance(item, tuple) and hasattr(item, "_fields"):  # namedtuple
             parts = [walk(v) for v in item]
             return lambda values: type(item)(*(p(values) for p in parts))

@@ -1,4 +1,5 @@
 """The examples run as a user would run them, and print what they promise."""
+import importlib.util
 import os
 import re
 import subprocess
@@ -9,8 +10,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_example(name):
-    result = subprocess.run([sys.executable, os.path.join("examples", name)], cwd=ROOT,
+def run_example(name, *args):
+    result = subprocess.run([sys.executable, os.path.join("examples", name), *args], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -29,14 +30,22 @@ def test_mlp_prints_its_ir_and_matches_numpy():
     assert "max |graphc - numpy float64|" in out
 
 
-def test_train_digits_reaches_97_percent():
+def test_train_digits_reaches_97_percent(tmp_path):
     # needs scikit-learn (in the dev extra) for the bundled digits data set
-    out = run_example("train_digits.py")
+    out = run_example("train_digits.py", "--out", str(tmp_path))
     accuracies = dict(re.findall(r"^(\S+) test accuracy: ([0-9.]+)", out, re.MULTILINE))
     assert set(accuracies) == {"MLP", "CNN", "TF1-style"}, out
     for name, accuracy in accuracies.items():
         assert float(accuracy) >= 0.97, (name, out)
     assert "Epoch 15/15" in out and "Total params:" in out
+    # the MLP's callbacks: early stopping on the validation split, the best checkpoint reloaded, logs, a plot
+    assert re.search(r"^Epoch \d+: early stopping$", out, re.MULTILINE), out
+    assert float(re.search(r"best checkpoint \S+: test accuracy ([0-9.]+)", out).group(1)) >= 0.96
+    assert (tmp_path / "mlp-best.gcmodel").is_file()
+    if importlib.util.find_spec("tensorboard"):
+        assert any((tmp_path / "tensorboard" / "train").iterdir())
+    if importlib.util.find_spec("matplotlib"):
+        assert (tmp_path / "mlp_history.png").stat().st_size > 10_000
 
 
 # train_digits.py runs above (it takes seconds; once is enough)

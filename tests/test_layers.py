@@ -409,7 +409,8 @@ def test_progress_output(capsys):
     assert lines[2] == "Epoch 2/2"
     assert re.fullmatch(r"3/3 \[={30}\] - \d+s \d+(us|ms|s)/step - loss: \d\.\d{4} - accuracy: \d\.\d{4}", lines[3])
     model.fit(x, y, epochs=1, batch_size=16, verbose=2)
-    (line,) = capsys.readouterr().out.splitlines()
+    header, line = capsys.readouterr().out.splitlines()
+    assert header == "Epoch 1/1"
     assert re.fullmatch(r"3/3 - \d+s - \d+(us|ms|s)/step - loss: \d\.\d{4} - accuracy: \d\.\d{4}", line)
 
     from graphc.layers.progress import ProgressBar, format_eta, format_per_step

@@ -83,6 +83,11 @@ class Graph:
                 self._name_counts[full] = n
                 return candidate
 
+    @property
+    def current_scope(self):
+        """The enclosing ``name_scope`` blocks' path (``"tower_1/dense"``; "" outside any)."""
+        return "/".join(self._scopes)
+
     @contextmanager
     def name_scope(self, name):
         if not NAME_RE.match(name):

@@ -19,7 +19,8 @@ from .callbacks import (Callback, CSVLogger, EarlyStopping, History, LambdaCallb
 from .model_file import load_model
 from .plot import plot_history
 from .sequential import Sequential
+from .tensorboard import TensorBoard
 
 __all__ = ["Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Dropout", "LayerNorm", "Embedding",
            "Sequential", "History", "load_model", "plot_history", "get_activation", "set_seed", "callbacks", "Callback", "CSVLogger",
-           "EarlyStopping", "LambdaCallback", "ModelCheckpoint", "ReduceLROnPlateau", "TerminateOnNaN"]
+           "EarlyStopping", "LambdaCallback", "ModelCheckpoint", "ReduceLROnPlateau", "TerminateOnNaN", "TensorBoard"]

@@ -362,3 +362,10 @@ class TerminateOnNaN(Callback):
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
            "ReduceLROnPlateau", "CSVLogger", "LambdaCallback", "TerminateOnNaN"]
+
+
+def __getattr__(name):   # gc.layers.callbacks.TensorBoard, as keras.callbacks.TensorBoard
+    if name == "TensorBoard":
+        from .tensorboard import TensorBoard
+        return TensorBoard
+    raise AttributeError(name)

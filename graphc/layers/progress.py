@@ -7,7 +7,7 @@ verbose=1::
     57/57 [==============================] - 1s 9ms/step - loss: 0.1201 - accuracy: 0.9720
 
 (on a terminal the step line is redrawn in place; elsewhere only the finished line is
-written). verbose=2: one line per epoch, ``57/57 - 1s - 9ms/step - loss: 0.1201 - ...``.
+written). verbose=2: the header and one line per epoch, ``57/57 - 1s - 9ms/step - loss: 0.1201 - ...``.
 """
 import sys
 import time
@@ -48,8 +48,7 @@ class ProgressBar:
         self.start = time.perf_counter()
         self._last_draw = 0.0
         self._last_len = 0
-        if verbose == 1:
-            self.stream.write(f"Epoch {epoch}/{epochs}\n")
+        self.stream.write(f"Epoch {epoch}/{epochs}\n")
 
     def _bar(self, step):
         counter = f"{step:{len(str(self.steps))}d}/{self.steps}"

@@ -20,7 +20,6 @@ from .. import dtypes as dt
 from ..ir.graph import Graph
 from ..placeholders import placeholder
 from ..runtime import Session
-from ..tensor import Variable
 from . import losses, saving
 from .base import Layer
 from .trainer import Trainer

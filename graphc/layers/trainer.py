@@ -91,6 +91,16 @@ class Trainer:
             self._train_steps[batch_size] = _TrainStep(x, yp, w, train_op, loss, metrics)
         return self._train_steps[batch_size]
 
+    def train_program(self, batch_size=None):
+        """The compiled training step (a ``gc.Compiled``: its ``ir()``, ``kernels``,
+        ``dump()``) for ``batch_size`` (default: the latest ``fit``'s), compiled now if no
+        step has run yet; the one program every step of that batch size runs."""
+        if not self._train_steps:
+            raise RuntimeError(f"model '{self.name}' has no training step yet: call fit first")
+        step = self._train_steps[self._last_batch_size if batch_size is None else batch_size]
+        from ..runtime import TensorSpec
+        return self.session.compile(step.fetches, {t: TensorSpec(t.shape, t.dtype) for t in (step.x, step.y, step.w)})
+
     def _eval_fetches(self, y):
         if self._eval is None:
             dtype, shape = self._label_spec(y)
@@ -135,6 +145,7 @@ class Trainer:
             raise ValueError("fit needs at least one example")
         b = min(int(batch_size), n)
         step = self._train_step(b, y)
+        self._last_batch_size = b
         steps = -(-n // b)
         rng = np.random.default_rng(seed)
         names = self._metric_names()
