@@ -1,6 +1,7 @@
 """gc.nn composites against independent float64 numpy references, and their primitive make-up."""
 import math
 import os
+import zlib
 
 import numpy as np
 import pytest
@@ -570,13 +571,22 @@ def test_softmax_with_minus_inf_entries(which, dtype):
                                               (0, (4, 1, 1)), (1, (5, 1))])
 @pytest.mark.parametrize("eps", [1e-5, 1e-2])
 def test_layer_norm(axis, param_shape, eps):
-    x_val = (RNG.standard_normal((4, 5, 6)) * 2 + 3).astype(np.float32)
-    gamma = (RNG.standard_normal(param_shape) + 1).astype(np.float32)
-    beta = RNG.standard_normal(param_shape).astype(np.float32)
+    # inputs of its own (the module's RNG is drawn a varying number of times by hypothesis tests)
+    rng = np.random.default_rng(zlib.crc32(repr((axis, param_shape, eps)).encode()))
+    x_val = (rng.standard_normal((4, 5, 6)) * 2 + 3).astype(np.float32)
+    gamma = (rng.standard_normal(param_shape) + 1).astype(np.float32)
+    beta = rng.standard_normal(param_shape).astype(np.float32)
     x = gc.placeholder(gc.float32, (None, 5, 6) if axis != 0 else (4, 5, 6))
     y = gc.nn.layer_norm(x, gamma, beta, axis=axis, eps=eps)
     assert y.dtype == gc.float32
-    assert_close(run(y, {x: x_val}), ref_layer_norm(x_val, gamma, beta, axis, eps), np.float32)
+    got = run(y, {x: x_val})
+    expected = ref_layer_norm(x_val, gamma, beta, axis, eps)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    # float32's error in gamma * x_hat + beta is relative to the terms, not to their sum: an output near 0
+    # from cancelling terms of size ~5 is off by ulps of 5 (the CI run that found this: 1.75e-6 at -0.0168)
+    terms = np.abs(ref_layer_norm(x_val, gamma, None, axis, eps)) + np.abs(beta)
+    bound = 2e-5 * np.abs(expected) + 8 * np.finfo(np.float32).eps * terms + 1e-6
+    assert np.all(np.abs(got - expected) <= bound), np.max(np.abs(got - expected) / bound)
 
 
 def test_layer_norm_defaults_and_tensor_params():
