@@ -70,9 +70,12 @@ class CallbackList:
         if not hook.startswith("on_"):
             raise AttributeError(hook)
 
+        methods = [getattr(cb, hook) for cb in self.callbacks]
+
         def call(*args):
-            for cb in self.callbacks:
-                getattr(cb, hook)(*args)
+            for method in methods:
+                method(*args)
+        setattr(self, hook, call)   # (bound once: fit calls the batch hooks every step)
         return call
 
 
