@@ -50,7 +50,7 @@ def save_graph(graph_or_fetches, path, *, fetches=None, feeds=None):
     for name in fetch_names + feed_names:
         graph.node(name)   # (an unknown name is an error here, not when the file is read)
     text, blobs = text_and_blobs(graph)
-    meta = {"format": FORMAT, "version": VERSION, "graphc": _version(), "fetches": fetch_names, "feeds": feed_names}
+    meta = {"format": FORMAT, "version": VERSION, "graphc": graphc_version(), "fetches": fetch_names, "feeds": feed_names}
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("graphc.json", json.dumps(meta, indent=1))
         archive.writestr("graph.ir", text)
@@ -107,6 +107,7 @@ def _name(fetch):
     return fetch if isinstance(fetch, str) else fetch.name
 
 
-def _version():
+def graphc_version():
+    """The version of the graphc writing a file (``graphc.__version__``)."""
     from . import __version__
     return __version__

@@ -189,7 +189,7 @@ def test_damaged_and_foreign_files_are_clear_errors(tmp_path):
     np.savez(buffer, **{"dense/kernel": np.zeros((2, 4), np.float32), "dense/bias": np.zeros(3, np.float32)})
     open(path, "wb").write(good)
     rewrite(path, variables=buffer.getvalue())
-    with pytest.raises(gc.GraphcError, match=r"'dense/kernel' is \(2, 3\) in the model but \(2, 4\) in the file"):
+    with pytest.raises(gc.GraphcError, match=r"'dense/kernel' has shape \(2, 3\) in the model but \(2, 4\) in the file"):
         L.load_model(path)
 
 

@@ -84,11 +84,10 @@ class History(Callback):
     "val_loss" and "val_<metric>" to one value per epoch; ``epoch`` lists epoch indices.
     ``plot(path=None)`` draws them (matplotlib)."""
 
-    def __init__(self, params=None):
+    def __init__(self):
         super().__init__()
         self.history = {}
         self.epoch = []
-        self.params = dict(params or {})
 
     def set_params(self, params):
         self.params = dict(params)
@@ -97,8 +96,6 @@ class History(Callback):
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
-
-    append = on_epoch_end
 
     def plot(self, path=None, metrics=None):
         """A matplotlib Figure of the curves (see ``gc.layers.plot_history``)."""

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import dtypes as dt, train
 from ..errors import GraphcError
+from ..graph_file import graphc_version
 from . import base, conv, core, losses, saving
 
 FORMAT = "graphc-model"
@@ -38,7 +39,7 @@ OPTIMIZERS = {cls.__name__: cls for cls in (train.SGD, train.Adam, train.RMSProp
 def save_model(model, path):
     """Write ``model`` (built) to ``path``; returns the path."""
     model._check_built("save")
-    config = {"format": FORMAT, "version": VERSION, "graphc": _version(),
+    config = {"format": FORMAT, "version": VERSION, "graphc": graphc_version(),
               "model": {"name": model.name, "seed": model.seed, "input_shape": list(model._input_shape),
                         "input_dtype": np.dtype(model.inputs.dtype).name,
                         "layers": [_layer_entry(layer) for layer in model.layers]},
@@ -86,7 +87,9 @@ def load_model(path, custom_objects=None, compile=True):
     else:   # the weights only: the file's optimizer state and counters are not wanted
         variables = model.weights
         stored = {v.name: stored[v.name] for v in variables if v.name in stored}
-    _check_names(path, variables, stored)
+    problems = saving.mismatches([(v.name, v.shape) for v in variables], stored)
+    if problems:
+        raise GraphcError(f"{path}: the file does not match the model it describes: {'; '.join(problems)}")
     model._assign(variables, [stored[v.name] for v in variables])
     return model
 
@@ -142,7 +145,7 @@ def _read(path):
                 raise GraphcError(f"{path}: not a graphc model file (format {config.get('format')!r})")
             if config.get("version") != VERSION:
                 raise GraphcError(f"{path}: written in model file format version {config.get('version')} by graphc "
-                                  f"{config.get('graphc', '?')}; this graphc ({_version()}) reads version {VERSION}")
+                                  f"{config.get('graphc', '?')}; this graphc ({graphc_version()}) reads version {VERSION}")
             with np.load(io.BytesIO(archive.read(_VARIABLES)), allow_pickle=False) as data:
                 stored = {name: data[name] for name in data.files}
     except FileNotFoundError:
@@ -150,20 +153,3 @@ def _read(path):
     except (zipfile.BadZipFile, KeyError, ValueError, EOFError, zlib.error, OSError) as e:
         raise GraphcError(f"{path}: not a graphc model file, or a damaged one ({e})") from None
     return config, stored
-
-
-def _check_names(path, variables, stored):
-    names = {v.name for v in variables}
-    missing = sorted(names - set(stored))
-    extra = sorted(set(stored) - names)
-    wrong = [f"'{v.name}' is {v.shape} in the model but {stored[v.name].shape} in the file"
-             for v in variables if v.name in stored and stored[v.name].shape != v.shape]
-    if missing or wrong or extra:
-        parts = ([f"missing variable(s) {missing}"] if missing else []) + wrong + \
-            ([f"variable(s) the rebuilt model does not have: {extra}"] if extra else [])
-        raise GraphcError(f"{path}: the file does not match the model it describes: {'; '.join(parts)}")
-
-
-def _version():
-    from .. import __version__
-    return __version__

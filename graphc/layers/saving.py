@@ -49,18 +49,19 @@ def load(path, expected):
     path = npz_path(path)
     with np.load(path, allow_pickle=False) as data:
         stored = {name: data[name] for name in data.files}
-    names = [name for name, _ in expected]
-    missing = [n for n in names if n not in stored]
-    extra = [n for n in stored if n not in set(names)]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing variable(s) {', '.join(repr(n) for n in missing)}")
-        if extra:
-            parts.append(f"variable(s) this model does not have: {', '.join(repr(n) for n in extra)}")
-        raise ValueError(f"load_weights('{path}'): {'; '.join(parts)}")
-    for name, shape in expected:
-        if stored[name].shape != tuple(shape):
-            raise ValueError(f"load_weights('{path}'): variable '{name}' has shape {tuple(shape)} in the "
-                             f"model but {stored[name].shape} in the file")
-    return [stored[name] for name in names]
+    problems = mismatches(expected, stored)
+    if problems:
+        raise ValueError(f"load_weights('{path}'): {'; '.join(problems)}")
+    return [stored[name] for name, _ in expected]
+
+
+def mismatches(expected, stored):
+    """What differs between the variables ``expected`` [(name, shape)] and the arrays
+    ``stored`` {name: array}: one phrase per missing, extra or reshaped variable."""
+    names = {name for name, _ in expected}
+    missing = [n for n, _ in expected if n not in stored]
+    extra = [n for n in stored if n not in names]
+    return ([f"missing variable(s) {', '.join(repr(n) for n in missing)}"] if missing else []) + \
+        ([f"variable(s) the model does not have: {', '.join(repr(n) for n in extra)}"] if extra else []) + \
+        [f"variable '{n}' has shape {tuple(s)} in the model but {stored[n].shape} in the file"
+         for n, s in expected if n in stored and stored[n].shape != tuple(s)]

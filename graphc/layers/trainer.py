@@ -74,7 +74,7 @@ class Trainer:
     def _train_step(self, batch_size, y):
         if batch_size not in self._train_steps:
             dtype, shape = self._label_spec(y)
-            lr = self._learning_rate_variable()
+            self._learning_rate_variable()   # (before minimize: the update reads the Variable)
             with self.graph.as_default():
                 if self._step is None:
                     self._step = Variable(np.int64(0), name="step", trainable=False)
@@ -85,7 +85,6 @@ class Trainer:
                 outputs, logits = self._forward(x, training=True, step=self._step)
                 loss, *metrics = self._loss_and_metrics(yp, outputs, logits, w)
                 from ..state import assign_add, group
-                self.optimizer.lr = lr
                 update = self.optimizer.minimize(loss, var_list=self.trainable_weights)
                 train_op = group(update, assign_add(self._step, 1), name="train_op")
             self._train_steps[batch_size] = _TrainStep(x, yp, w, train_op, loss, metrics)
@@ -186,26 +185,33 @@ class Trainer:
             logs = dict(logs)
             if validation_data is not None:
                 vx, vy, *vw = validation_data
-                val = self.evaluate(vx, vy, batch_size=batch_size, sample_weight=vw[0] if vw else None,
-                                    _callbacks=cbs)
-                logs.update({f"val_{k}": v for k, v in zip(names, val)})
+                val = self._evaluate(vx, vy, batch_size, vw[0] if vw else None, cbs)
+                logs.update({f"val_{k}": v for k, v in val.items()})
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
         cbs.on_train_end(logs)
         return self.history
 
-    def evaluate(self, x, y, batch_size=32, verbose=0, sample_weight=None, callbacks=None, return_dict=False,
-                 _callbacks=None):
+    def evaluate(self, x, y, batch_size=32, verbose=0, sample_weight=None, callbacks=None, return_dict=False):
         """``[loss, metric, ...]`` (a dict with ``return_dict``) over ``(x, y)`` in inference
         mode (dropout off): the loss averaged over the examples, the metrics over the
         sample weights (``sample_weight``, default 1)."""
+        b = max(int(batch_size), 1)
+        cbs = self._callbacks(callbacks, 0, {"steps": -(-len(x) // b), "verbose": verbose})
+        logs = self._evaluate(x, y, b, sample_weight, cbs)
+        if verbose:
+            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        return logs if return_dict else list(logs.values())
+
+    def _evaluate(self, x, y, batch_size, sample_weight, cbs):
+        """The logs {name: value} of evaluating ``(x, y)``, calling the ``on_test_*`` hooks of
+        ``cbs`` (``fit``'s own list for its validation data)."""
         x = self._ensure_built(np.asarray(x))
         fetches = self._eval_fetches(y)
         y = losses.prepare_labels(self.loss, y, self._labels)
         weights = example_weights(self.loss, y, sample_weight, None)
         n, b = len(x), max(int(batch_size), 1)
-        cbs = _callbacks or self._callbacks(callbacks, 0, {"steps": -(-n // b), "verbose": verbose})
         cbs.on_test_begin({})
         loss_sum, metric_sums, weight_total = 0.0, np.zeros(len(fetches) - 1), 0.0
         for i, s in enumerate(range(0, n, b)):
@@ -224,9 +230,7 @@ class Trainer:
         result = [loss_sum / max(n, 1)] + metrics.tolist()
         logs = dict(zip(self._metric_names(), result))
         cbs.on_test_end(logs)
-        if verbose:
-            print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
-        return logs if return_dict else result
+        return logs
 
     def predict(self, x, batch_size=32, verbose=0, callbacks=None):
         """The model's outputs for ``x`` (inference mode), computed in batches: class
