@@ -11,6 +11,7 @@ from . import layers
 from .array_ops import (broadcast_to, concat, expand_dims, full_like, gather, one_hot, ones_like, pad, reshape,
                         split, squeeze, stack, take, tile, transpose, unstack, zeros_like)
 from .builder import constant, name_scope
+from .creation import arange, eye, full, linspace, ones, zeros
 from .dtypes import bool_, float32, float64, int32, int64
 from .errors import GraphcError
 from .gradients import gradients
@@ -24,12 +25,16 @@ from .math_ops import (abs, add, argmax, argmin, cast, ceil, clip, cos, divide, 
                        where)
 from .placeholders import placeholder
 from .runtime import Compiled, Session, TensorSpec
+from .runtime import InteractiveSession
+from .default_session import get_default_session
 from .runtime.trace import RunMetadata, RunOptions
 from .state import assign, assign_add, assign_sub, control_dependencies, global_variables, group, trainable_variables
 from .tensor import Operation, Tensor, Variable
 from . import onnx, testing, train   # gc.onnx loads the onnx package only when used
 from . import summary   # gc.summary loads the tensorboard package only when used
 from .variables import global_variables_initializer, variables_initializer
+from .variable_scope import (AUTO_REUSE, VariableScope, get_regularization_loss, get_regularization_losses,  # noqa: E501
+                             get_variable, get_variable_scope, inits as initializers, variable_scope)
 
 bool = bool_  # noqa: A001  (gc.bool, as the API promises)
 

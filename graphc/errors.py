@@ -29,6 +29,11 @@ class IRParseError(GraphError):
     """IR text could not be parsed."""
 
 
+class CheckpointError(GraphcError, ValueError):
+    """A checkpoint (``gc.train.Saver``) is missing, damaged, of another format or version,
+    or does not match the Saver's variables; or a save cannot go where it was asked to."""
+
+
 class ExecutionError(GraphcError, RuntimeError):
     """An op failed while running (e.g. a gather index out of range); names the op."""
 

@@ -110,6 +110,14 @@ class Tensor:
     def min(self, axis=None, keepdims=False):
         return math_ops.min(self, axis, keepdims)
 
+    # -- running (TF1) ------------------------------------------------------
+    def eval(self, feed_dict=None, session=None):
+        """This tensor's value: ``session.run(self, feed_dict)`` with ``session`` or, when
+        None, the default session (``with sess.as_default():``, ``with gc.Session() as
+        sess:`` or a ``gc.InteractiveSession``). Raises GraphcError when there is none, when
+        it is closed, or when its graph is not this tensor's."""
+        return _session_for(self, session, "evaluate tensor", "eval").run(self, feed_dict)
+
 
 def _bool_operand(value, symbol, other=None):
     """``& | ~`` are logical ops on bool tensors only (no silent bitwise/logical mix-up)."""
@@ -149,6 +157,20 @@ class Variable(Tensor):
     def initial_value(self):
         return self.graph.tensor(self.node.attrs["initial_value"])
 
+    def load(self, value, session=None):
+        """Set this variable's value in ``session`` (None: the default session) to
+        ``value`` now, without building any node (TF1 ``Variable.load``). The value is kept
+        exactly: it must have the variable's shape and a dtype that converts to the
+        variable's safely (the feed rules: ``[1.5, 2.0]`` loads into a float32 variable, a
+        float into an int variable is an error). Waits for runs that update variables."""
+        session = _session_for(self, session, "load variable", "load")
+        try:
+            session._load_variable(self, value)
+        except GraphcError as e:
+            from .builder import user_location
+            loc = user_location()
+            raise type(e)((f"load at {loc}: " if loc else "") + str(e)) from None
+
 
 class Operation:
     """A node that yields no value but has an effect when run (e.g. an initializer).
@@ -162,6 +184,37 @@ class Operation:
 
     def __repr__(self):
         return f"<graphc.Operation '{self.name}' {self.node.op}>"
+
+    def run(self, feed_dict=None, session=None):
+        """Run this operation: ``session.run(self, feed_dict)`` with ``session`` or, when
+        None, the default session (see ``Tensor.eval``). Returns None."""
+        _session_for(self, session, "execute operation", "run").run(self, feed_dict)
+
+
+def _session_for(handle, session, action, method):
+    """The Session that ``handle.<method>()`` runs in: ``session``, else the calling
+    thread's default session; a GraphcError naming the handle and the user's line when
+    there is none, it is closed, or it runs another graph (TF1's checks)."""
+    from . import default_session
+    from .builder import user_location
+    kind = "given" if session is not None else "default"
+    session = session if session is not None else default_session.get_default_session()
+    problem = None
+    if session is None:
+        problem = ("no default session is registered. Use `with sess.as_default():` or pass "
+                   "session=sess")
+    elif not (hasattr(session, "run") and hasattr(session, "graph")):
+        problem = f"session= must be a gc.Session, got {type(session).__name__}"
+    elif getattr(session, "closed", False):
+        problem = f"the {kind} session is closed"
+    elif session.graph is not handle.graph:
+        problem = (f"the {kind} session's graph is different from the graph of '{handle.name}'. "
+                   f"Pass a Session of that graph: {method}(session=gc.Session(graph=...))")
+    if problem is None:
+        return session
+    loc = user_location()
+    where = f"{method} at {loc}: " if loc else ""
+    raise GraphcError(f"{where}Cannot {action} '{handle.name}' using {method}(): {problem}")
 
 
 def wrap(node):

@@ -25,6 +25,7 @@ class Optimizer:
     """Base class: subclasses define ``_slot_names`` and ``_update(var, grad, slots, step)``."""
 
     _slot_names = ()
+    _slot_start = {}   # slot -> the number it starts at (0 unless named)
     _uses_step = False
     _config_keys = ()
 
@@ -89,8 +90,9 @@ class Optimizer:
     def _slot(self, var, slot):
         key = (var.node, slot)
         if key not in self._slots:
-            zeros = broadcast_to(constant(0, dtype=var.dtype, graph=var.graph), var.shape)
-            self._slots[key] = Variable(zeros, name=f"{var.name}/{type(self).__name__}/{slot}", trainable=False)
+            start = broadcast_to(constant(self._slot_start.get(slot, 0), dtype=var.dtype, graph=var.graph), var.shape)
+            with var.graph.at_root():   # (named after var, wherever the optimizer is applied)
+                self._slots[key] = Variable(start, name=f"{var.name}/{type(self).__name__}/{slot}", trainable=False)
         return self._slots[key]
 
     def _next_step(self, updates):
@@ -182,8 +184,34 @@ class RMSProp(Optimizer):
         return [(ms, new_ms), (slots[1], new_mom), (var, var - new_mom)]
 
 
+class Adagrad(Optimizer):
+    """Adagrad (TF1 form): ``accum += g^2; var -= lr*g/sqrt(accum)``, the accumulator
+    starting at ``initial_accumulator_value``."""
+
+    _slot_names = ("accumulator",)
+    _config_keys = ("initial_accumulator_value",)
+
+    def __init__(self, lr=0.001, initial_accumulator_value=0.1):
+        super().__init__(lr)
+        if not initial_accumulator_value > 0:
+            raise ValueError(f"Adagrad's initial_accumulator_value must be positive, got {initial_accumulator_value}")
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self._slot_start = {"accumulator": self.initial_accumulator_value}
+
+    def _update(self, var, g, slots, step):
+        (accum,) = slots
+        new_accum = accum + square(g)
+        return [(accum, new_accum), (var, var - self._lr(var) * g / sqrt(new_accum))]
+
+
 GradientDescentOptimizer = SGD   # TF1 names
 AdamOptimizer = Adam
 RMSPropOptimizer = RMSProp
 
-__all__ = ["Optimizer", "SGD", "Adam", "RMSProp"]
+__all__ = ["Optimizer", "SGD", "Adam", "RMSProp", "Adagrad"]
+
+from .saver import (CheckpointState, Saver, checkpoint_exists, get_checkpoint_state,  # noqa: E402
+                    latest_checkpoint, update_checkpoint_state)
+
+__all__ += ["Saver", "CheckpointState", "checkpoint_exists", "get_checkpoint_state", "latest_checkpoint",
+            "update_checkpoint_state"]

@@ -272,6 +272,9 @@ def specialize(graph, fetch_nodes, feed_specs):
         if node.op == "sum_to" and node not in feed_specs:   # shapes are static now: a sum, or nothing
             mapping[node] = _sum_to(out, node, mapping[node.inputs[0]], mapping[node.inputs[1]], graph)
             continue
+        if node.op in _STATIC_OPS and node not in feed_specs:   # (graphc/ops/static.py)
+            mapping[node] = _STATIC_OPS[node.op](out, node, mapping[node.inputs[0]])
+            continue
         if node in feed_specs:
             dtype, shape = feed_specs[node]
             new = out.add_node("placeholder", (), {"dtype": dtype, "shape": shape},
@@ -282,6 +285,24 @@ def specialize(graph, fetch_nodes, feed_specs):
         mapping[node] = new
     out.outputs = tuple(mapping[n] for n in fetch_nodes)
     return out
+
+
+def _identity(out, node, x):
+    """An unfed identity is its input, whose shape must fit the declared one."""
+    try:
+        node.opdef.infer([x], **node.attrs)
+    except ShapeError as e:
+        raise ShapeError(f"'{node.name}'" + (f" (built at {node.loc})" if node.loc else "") + f": {e}") from None
+    return x
+
+
+def _shape_constant(out, node, x):
+    """A shape, now that every shape is static, is a constant."""
+    value = np.array(x.shape, dtype=node.dtype)
+    return out.add_node("constant", (), {"value": value}, name=node.name, loc=node.loc, exact_name=True)
+
+
+_STATIC_OPS = {"identity": _identity, "shape": _shape_constant}
 
 
 def _sum_to(out, node, g, x, source):

@@ -9,6 +9,7 @@ import threading
 
 import numpy as np
 
+from .. import default_session as _default
 from ..errors import FeedError, GraphcError, GraphError
 from ..ir.graph import get_default_graph
 from ..ir.interpret import compute
@@ -157,15 +158,54 @@ class Session:
         return self._compile(tuple(t.node for t in leaves), feed_nodes(feed_dict, self.graph, feed_spec))
 
     def close(self):
+        """Free the compiled programs; later runs raise. A closed Session stays the default
+        where it was made one with ``as_default()`` (as in TF1), so ``eval()`` there raises."""
         self._closed = True
         self._cache.clear()
         self._leans.clear()
 
+    @property
+    def closed(self):
+        """True once :meth:`close` has run."""
+        return self._closed
+
+    def as_default(self):
+        """A context manager making this Session the calling thread's default session
+        (``gc.get_default_session()``, what ``Tensor.eval()``, ``Operation.run()`` and
+        ``Variable.load()`` use) inside the ``with`` block. Blocks nest, the innermost
+        wins; leaving one restores the previous default and does not close the Session
+        (TF1)."""
+        return _default.DefaultSession(self)
+
     def __enter__(self):
+        """``with gc.Session() as sess:`` makes ``sess`` the default session inside the
+        block (as ``as_default()``) and closes it at the end (TF1)."""
+        _default.push(self)
         return self
 
     def __exit__(self, *exc):
+        _default.pop(self)
         self.close()
+
+    def _load_variable(self, variable, value):
+        """Set ``variable`` (a Variable of this Session's graph) to ``value`` now, exactly:
+        ``value`` must have its shape and a dtype that converts to its dtype safely
+        (``Variable.load``). Waits for runs that update variables; runs reading them keep
+        the values from before."""
+        self._check_open()
+        node = variable.node
+        if variable.graph is not self.graph:
+            raise GraphcError(f"cannot load variable '{variable.name}': it belongs to another graph than "
+                              "the session's")
+        try:
+            array = convert_feed(node, value)
+        except FeedError as e:
+            raise FeedError(str(e).replace("feed for", "value loaded into variable", 1)) from None
+        array = np.array(array, dtype=node.dtype, order="C")   # the Session's own copy
+        with self._access.writer:
+            variables = dict(self._variables)
+            variables[node.name] = array
+            self._variables = variables
 
     # -- internals ----------------------------------------------------------
     def _check_open(self):
@@ -253,6 +293,30 @@ class Session:
 
     def _variables_dtype(self, name):
         return self.graph.node(name).dtype
+
+
+class InteractiveSession(Session):
+    """A Session that makes itself the default session of the thread that creates it, for
+    shells and notebooks (TF1 ``tf.InteractiveSession``)::
+
+        sess = gc.InteractiveSession()
+        x.eval()          # no `with` block needed
+        sess.close()      # no longer the default
+
+    It takes Session's arguments. ``close()`` closes it and removes it from the default
+    stack; a ``with`` block inside it or a newer default keeps priority while it lasts."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._default_entry = _default.push(self)
+
+    def close(self):
+        """Close the Session and stop it being the default session."""
+        super().close()
+        entry = getattr(self, "_default_entry", None)
+        if entry is not None:
+            _default.remove(entry)
+            self._default_entry = None
 
 
 class _VariableAccess:

@@ -99,6 +99,17 @@ class Graph:
             self._scopes.pop()
 
     @contextmanager
+    def at_root(self):
+        """Nodes built inside the block get no name scope and no control inputs (state that
+        belongs to the whole graph, created on first use wherever that happens)."""
+        scopes, control = self._scopes, self._control
+        self._scopes, self._control = [], []
+        try:
+            yield
+        finally:
+            self._scopes, self._control = scopes, control
+
+    @contextmanager
     def control_dependencies(self, nodes):
         """Nodes built inside the block carry ``nodes`` as control inputs."""
         self._control.append(list(nodes))

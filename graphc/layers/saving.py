@@ -1,38 +1,16 @@
-"""Weights to and from ``.npz`` files, keyed by variable name (``dense/kernel``), and the
-atomic writes that every file of gc.layers uses."""
-import contextlib
+"""Weights to and from ``.npz`` files, keyed by variable name (``dense/kernel``). The atomic
+writes that every file of gc.layers uses live in graphc/file_io.py (also reachable here)."""
 import os
-import tempfile
 
 import numpy as np
+
+from ..file_io import atomic_write, mismatches  # noqa: F401  (moved to graphc/file_io.py; kept here by name)
 
 
 def npz_path(path):
     """``path`` with the ``.npz`` suffix numpy adds when it is missing."""
     path = os.fspath(path)
     return path if path.endswith(".npz") else path + ".npz"
-
-
-@contextlib.contextmanager
-def atomic_write(path):
-    """A binary file to write that replaces ``path`` only once it is complete: a crash or
-    an error mid-write leaves what was at ``path`` before untouched."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # (mkstemp's file is private; a saved file gets the usual mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def save(path, names, values):
@@ -53,15 +31,3 @@ def load(path, expected):
     if problems:
         raise ValueError(f"load_weights('{path}'): {'; '.join(problems)}")
     return [stored[name] for name, _ in expected]
-
-
-def mismatches(expected, stored):
-    """What differs between the variables ``expected`` [(name, shape)] and the arrays
-    ``stored`` {name: array}: one phrase per missing, extra or reshaped variable."""
-    names = {name for name, _ in expected}
-    missing = [n for n, _ in expected if n not in stored]
-    extra = [n for n in stored if n not in names]
-    return ([f"missing variable(s) {', '.join(repr(n) for n in missing)}"] if missing else []) + \
-        ([f"variable(s) the model does not have: {', '.join(repr(n) for n in extra)}"] if extra else []) + \
-        [f"variable '{n}' has shape {tuple(s)} in the model but {stored[n].shape} in the file"
-         for n, s in expected if n in stored and stored[n].shape != tuple(s)]
