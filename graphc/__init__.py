@@ -33,7 +33,7 @@ from .tensor import Operation, Tensor, Variable
 from . import onnx, testing, train   # gc.onnx loads the onnx package only when used
 from . import summary   # gc.summary loads the tensorboard package only when used
 from .variables import global_variables_initializer, variables_initializer
-from .variable_scope import (AUTO_REUSE, VariableScope, get_regularization_loss, get_regularization_losses,  # noqa: E501
+from .variable_scope import (AUTO_REUSE, VariableScope, get_regularization_loss, get_regularization_losses,
                              get_variable, get_variable_scope, inits as initializers, variable_scope)
 
 bool = bool_  # noqa: A001  (gc.bool, as the API promises)

@@ -6,8 +6,10 @@
 Every draw is one ``random`` op (``graphc/ops/random.py``) whose single input is the
 seed; the scaling and shifting (``mean + stddev * z``, ``minval + (maxval - minval) * u``,
 ``u < p``) are ordinary elementwise ops on top of it, which fusion merges with their
-consumers. The numbers are a pure function of the seed, the distribution, the dtype and
-the shape, and element ``i`` (in C order) depends on the seed and ``i`` alone: they are
+consumers (``truncated_normal`` too: the inverse normal CDF of the uniform draw, a
+composite of elementwise ops whose log1p/erf/exp are each backend's own, so its last bit
+or two may differ between devices). The numbers are a pure function of the seed, the
+distribution, the dtype and the shape, and element ``i`` (in C order) depends on the seed and ``i`` alone: they are
 the same on ``device="cpu"`` and ``device="reference"``, fused or not, on any number of
 threads, in every run and every Session.
 

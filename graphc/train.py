@@ -28,6 +28,7 @@ class Optimizer:
     _slot_start = {}   # slot -> the number it starts at (0 unless named)
     _uses_step = False
     _config_keys = ()
+    _complements_in_dtype = False
 
     def __init__(self, lr):
         self.lr = lr
@@ -112,6 +113,13 @@ class Optimizer:
             self._per_dtype[key] = make()
         return self._per_dtype[key]
 
+    def _one_minus(self, var, value):
+        """The constant ``1 - value``: from the exact float64 difference, or (TF1's kernels,
+        ``_complements_in_dtype``) from the difference rounded in the variable's dtype."""
+        if self._complements_in_dtype:
+            return self._constant(var, float(var.dtype.type(1) - var.dtype.type(value)))
+        return self._constant(var, 1.0 - value)
+
     def _constant(self, var, value):
         return self._shared(var, ("constant", value), lambda: constant(value, dtype=var.dtype, graph=var.graph))
 
@@ -157,8 +165,8 @@ class Adam(Optimizer):
         def step_size():
             t = cast(step, var.dtype)
             return self._lr(var) * sqrt(1.0 - power(c(self.beta2), t)) / (1.0 - power(c(self.beta1), t))
-        new_m = c(self.beta1) * m + c(1.0 - self.beta1) * g
-        new_v = c(self.beta2) * v + c(1.0 - self.beta2) * square(g)
+        new_m = c(self.beta1) * m + self._one_minus(var, self.beta1) * g
+        new_v = c(self.beta2) * v + self._one_minus(var, self.beta2) * square(g)
         lr_t = self._shared(var, "step size", step_size)
         return [(m, new_m), (v, new_v), (var, var - lr_t * new_m / (sqrt(new_v) + c(self.eps)))]
 
@@ -176,7 +184,7 @@ class RMSProp(Optimizer):
 
     def _update(self, var, g, slots, step):
         ms, c = slots[0], functools.partial(self._constant, var)
-        new_ms = c(self.decay) * ms + c(1.0 - self.decay) * square(g)
+        new_ms = c(self.decay) * ms + self._one_minus(var, self.decay) * square(g)
         delta = self._lr(var) * g / sqrt(new_ms + c(self.eps))
         if not self.momentum:
             return [(ms, new_ms), (var, var - delta)]

@@ -42,7 +42,7 @@ from . import dtypes as dt
 from . import initializers as inits
 from .errors import GraphcError, GraphError
 from .ir.graph import NAME_RE, get_default_graph
-from .tensor import Tensor, Variable
+from .tensor import Tensor
 
 __all__ = ["AUTO_REUSE", "VariableScope", "variable_scope", "get_variable", "get_variable_scope",
            "get_regularization_losses", "get_regularization_loss", "VariableScopeError", "NotSupportedError"]

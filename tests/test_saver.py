@@ -3,7 +3,6 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
 
 import numpy as np
 import pytest
@@ -202,7 +201,7 @@ def test_keep_checkpoint_every_n_hours_keeps_one_per_period(tmp_path, monkeypatc
 def test_latest_checkpoint_across_savers_in_one_directory(tmp_path):
     folder = str(tmp_path)
     assert gc.train.latest_checkpoint(folder) is None and gc.train.get_checkpoint_state(folder) is None
-    v = gc.Variable(np.float32(0), name="v")
+    gc.Variable(np.float32(0), name="v")
     base = os.path.join(folder, "m")
     with gc.Session() as sess:
         first = gc.train.Saver(max_to_keep=3)

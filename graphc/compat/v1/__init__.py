@@ -288,7 +288,9 @@ def _interactive_session():
             _session_args(target, config)
             super().__init__(graph=graph, **kwargs)
 
-        run = Session.run
+        def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
+            """TF1's argument order: ``run(fetches, feed_dict, options, run_metadata)``."""
+            return _runtime.Session.run(self, fetches, feed_dict, options=options, run_metadata=run_metadata)
 
     globals()["InteractiveSession"] = InteractiveSession
     return InteractiveSession

@@ -1,10 +1,12 @@
 """TF1's tensor-making and shape functions with TF1's signatures, over graphc's ops."""
+import builtins
+
 import numpy as np
 
 from ... import array_ops as a
 from ... import dtypes as dt
 from ... import math_ops as m
-from ...builder import as_tensor, constant as gc_constant, located, make
+from ...builder import as_tensor, constant as gc_constant, constant_array, located, make
 from ...errors import ShapeError
 from ...ops.shapes import fmt_shape
 from ...tensor import Tensor
@@ -34,7 +36,7 @@ def constant(value, dtype=None, shape=None, name="Const", verify_shape=False):
     if shape is None:
         return gc_constant(value, dtype, name=name)
     shape = static_shape(shape, "constant")
-    flat = np.asarray(value, dtype=None if dtype is None else dt.as_dtype(dtype)).reshape(-1)
+    flat = constant_array(value, dtype).reshape(-1)   # (graphc's dtype rule: a Python float is float32)
     size = int(np.prod(shape))
     if flat.shape == (size,) or (verify_shape and flat.size != size):
         if flat.size != size:
@@ -105,6 +107,10 @@ def reshape(tensor, shape, name=None):
     """``tf.reshape``; a shape may hold one -1 (and TF1's shape Tensors when constant)."""
     if isinstance(shape, (list, tuple)) and any(isinstance(d, Tensor) for d in shape):
         shape = [_static_dim(d) for d in shape]
+        if shape.count(-1) > 1:
+            raise ShapeError(f"reshape to {shape}: graphc's shapes are static, so a computed size (a Tensor "
+                             "such as tf.shape(x)[0]) stands for the one size reshape infers, like -1; "
+                             "give every other size as a number")
     return a.reshape(tensor, static_shape(shape, "reshape"), name=name)
 
 
@@ -202,7 +208,7 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
         off = as_tensor(0 if off_value is None else off_value, dtype=dtype, graph=hot.graph)
         hot = m.where(m.cast(hot, dt.bool_), on, off)
     if axis is not None and axis != -1 and axis != hot.ndim - 1:
-        perm = list(range(hot.ndim - 1))
+        perm = list(builtins.range(hot.ndim - 1))
         perm.insert(int(axis), hot.ndim - 1)
         hot = a.transpose(hot, tuple(perm))
     return identity(hot, name=name) if name else hot

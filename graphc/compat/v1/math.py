@@ -39,12 +39,16 @@ def _reducer(gc_reduce, tf_name):
     return reduce
 
 
-def _bool_reduce(gc_reduce):
+def _bool_reduce(any_):
+    """any: some element is True (a count above 0); all: no element is False. Counts,
+    not max/min, so an empty reduction gives TF1's False/True."""
     def reduce(x, axis, keepdims, name=None):
         x = as_tensor(x)
         if not dt.is_bool(x.dtype):
             raise DTypeError(f"reduce_any/reduce_all need a bool tensor, got '{x.name}' {x.dtype}")
-        return m.cast(gc_reduce(m.cast(x, dt.int32), axis, keepdims), dt.bool_, name=name)
+        counted = m.cast(x if any_ else m.logical_not(x), dt.int32)
+        count = m.sum(counted, axis, keepdims)
+        return m.greater(count, 0, name=name) if any_ else m.equal(count, 0, name=name)
     return reduce
 
 
@@ -54,8 +58,8 @@ reduce_max = _reducer(m.max, "reduce_max")
 reduce_min = _reducer(m.min, "reduce_min")
 reduce_prod = _reducer(m.prod, "reduce_prod")
 reduce_logsumexp = _reducer(m.logsumexp, "reduce_logsumexp")
-reduce_any = _reducer(_bool_reduce(m.max), "reduce_any")
-reduce_all = _reducer(_bool_reduce(m.min), "reduce_all")
+reduce_any = _reducer(_bool_reduce(True), "reduce_any")
+reduce_all = _reducer(_bool_reduce(False), "reduce_all")
 
 
 def _arg_reducer(gc_arg, tf_name):

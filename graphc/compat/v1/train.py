@@ -84,12 +84,18 @@ class MomentumOptimizer(Optimizer):
         super().__init__(gc_train.SGD(learning_rate, momentum, use_nesterov), name)
 
 
+class _TF1Adam(gc_train.Adam):
+    """TF1's kernel rounds ``1 - beta`` in the variable's dtype."""
+
+    _complements_in_dtype = True
+
+
 class AdamOptimizer(Optimizer):
     """TF1's Adam: ``lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)``,
     ``var -= lr_t * m / (sqrt(v) + epsilon)``."""
 
     def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-08, use_locking=False, name="Adam"):
-        super().__init__(gc_train.Adam(learning_rate, beta1, beta2, epsilon), name)
+        super().__init__(_TF1Adam(learning_rate, beta1, beta2, epsilon), name)
 
 
 class _TF1RMSProp(gc_train.RMSProp):
@@ -97,6 +103,7 @@ class _TF1RMSProp(gc_train.RMSProp):
     form subtracts the square of a running mean gradient."""
 
     _slot_start = {"ms": 1.0}
+    _complements_in_dtype = True
 
     def __init__(self, lr, decay, momentum, eps, centered):
         super().__init__(lr, decay, momentum, eps)
@@ -109,8 +116,8 @@ class _TF1RMSProp(gc_train.RMSProp):
             return super()._update(var, g, slots, step)
         c = lambda v: self._constant(var, v)  # noqa: E731
         ms, mg = slots[0], slots[-1]
-        new_ms = c(self.decay) * ms + c(1.0 - self.decay) * m.square(g)
-        new_mg = c(self.decay) * mg + c(1.0 - self.decay) * g
+        new_ms = c(self.decay) * ms + self._one_minus(var, self.decay) * m.square(g)
+        new_mg = c(self.decay) * mg + self._one_minus(var, self.decay) * g
         delta = self._lr(var) * g / m.sqrt(new_ms - m.square(new_mg) + c(self.eps))
         if not self.momentum:
             return [(ms, new_ms), (mg, new_mg), (var, var - delta)]
@@ -153,7 +160,8 @@ def create_global_step(graph=None):
 
 def get_or_create_global_step(graph=None):
     """The graph's ``global_step`` Variable, made if missing."""
-    return get_global_step(graph) or create_global_step(graph)
+    step = get_global_step(graph)
+    return create_global_step(graph) if step is None else step
 
 
 @located
