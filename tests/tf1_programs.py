@@ -56,10 +56,13 @@ def cnn_initial_values(seed=0):
             "W_fc2": weight(32, 10), "b_fc2": np.full(10, 0.1, np.float32)}
 
 
-def deep_cnn(tf, images, labels, init, steps=12, batch=32, keep=0.5, eval_keep=1.0, saver_path=None):
+def deep_cnn(tf, images, labels, init, steps=12, batch=32, keep=0.5, eval_keep=1.0, first_step=0, restore=None,
+             save=None, logdir=None, lr=1e-3):
     """The TF1 "Deep MNIST for experts" program (NHWC, two conv+pool blocks, dropout)
     on 8x8 digits. Returns the training losses (computed with ``keep``), the accuracy
-    (with ``eval_keep``) and the final weights."""
+    (with ``eval_keep``) and the final weights. ``restore``/``save``: checkpoint paths
+    for a tf.train.Saver before and after training; ``logdir``: summaries of the loss
+    and a weight histogram, one per step."""
     tf.reset_default_graph()
 
     def conv2d(x, W):
@@ -82,17 +85,33 @@ def deep_cnn(tf, images, labels, init, steps=12, batch=32, keep=0.5, eval_keep=1
     h_fc1_drop = tf.nn.dropout(h_fc1, keep_prob)
     y_conv = tf.matmul(h_fc1_drop, v["W_fc2"]) + v["b_fc2"]
     cross_entropy = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=y_, logits=y_conv))
-    train_step = tf.train.AdamOptimizer(1e-3).minimize(cross_entropy)
+    train_step = tf.train.AdamOptimizer(lr).minimize(cross_entropy)
     correct_prediction = tf.equal(tf.argmax(y_conv, 1), tf.argmax(y_, 1))
     accuracy = tf.reduce_mean(tf.cast(correct_prediction, tf.float32))
+    if logdir:
+        tf.summary.scalar("cross_entropy", cross_entropy)
+        tf.summary.histogram("W_fc2", v["W_fc2"])
+        merged = tf.summary.merge_all()
+    saver = tf.train.Saver()
     losses = []
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
-        for i in range(steps):
+        if restore:
+            saver.restore(sess, restore)
+        writer = tf.summary.FileWriter(logdir, sess.graph) if logdir else None
+        for i in range(first_step, first_step + steps):
             lo = (i * batch) % (len(images) - batch)
             feed = {x: images[lo:lo + batch], y_: one_hot(labels[lo:lo + batch]), keep_prob: keep}
-            losses.append(sess.run(cross_entropy, feed_dict=feed) if keep == 1.0 else np.nan)
-            train_step.run(feed_dict=feed)
+            if writer is not None:
+                summary, loss, _ = sess.run([merged, cross_entropy, train_step], feed_dict=feed)
+                writer.add_summary(summary, i)
+            else:
+                loss, _ = sess.run([cross_entropy, train_step], feed_dict=feed)
+            losses.append(loss)
+        if writer is not None:
+            writer.close()
+        if save:
+            saver.save(sess, save)
         acc = accuracy.eval(feed_dict={x: images, y_: one_hot(labels), keep_prob: eval_keep})
         weights = sess.run(v)
     return np.array(losses), float(acc), weights

@@ -202,6 +202,18 @@ class Session(_runtime.Session):
         """TF1's argument order: ``run(fetches, feed_dict, options, run_metadata)``."""
         return super().run(fetches, feed_dict, options=options, run_metadata=run_metadata)
 
+    def __enter__(self):
+        """As TF1: the default session, and its graph the default graph, inside the block."""
+        self._graph_context = self.graph.as_default()
+        self._graph_context.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        try:
+            super().__exit__(*exc)
+        finally:
+            self._graph_context.__exit__(*exc)
+
 
 # -- scopes, devices and modes -----------------------------------------------------------------------
 @contextlib.contextmanager
@@ -262,7 +274,8 @@ _LAZY = {
 }
 for _name in ("zeros_initializer", "ones_initializer", "constant_initializer", "random_normal_initializer",
               "truncated_normal_initializer", "random_uniform_initializer", "glorot_uniform_initializer",
-              "glorot_normal_initializer", "variance_scaling_initializer", "orthogonal_initializer"):
+              "glorot_normal_initializer", "variance_scaling_initializer", "orthogonal_initializer",
+              "identity_initializer"):
     _LAZY[_name] = ("...initializers", _name)
 
 
