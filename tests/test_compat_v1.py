@@ -405,3 +405,71 @@ def test_name_scope_and_device():
     with tf.name_scope("outer") as scope, tf.device("/cpu:0"):
         c = tf.constant(1.0, name="c")
     assert scope == "outer/" and c.name == "outer/c"
+
+
+# -- tf.layers and tf.losses ----------------------------------------------------------------------------------
+def test_layers_make_scoped_variables_and_compute_what_tf1_does():
+    x = rand(4, 6, 5, 3, dtype=np.float64)
+    images = tf.placeholder(tf.float64, [None, 6, 5, 3])
+    c = tf.layers.conv2d(images, 4, 3, padding="same", activation=tf.nn.relu,
+                         kernel_initializer=tf.random_normal_initializer(seed=1))
+    p = tf.layers.max_pooling2d(c, 2, 2)
+    a = tf.layers.average_pooling2d(c, 2, 2, padding="same")
+    d = tf.layers.dense(tf.layers.flatten(p), 3, bias_initializer=tf.constant_initializer(0.5))
+    d2 = tf.layers.dense(tf.layers.flatten(p), 3, name="second")
+    names = [v.name for v in tf.global_variables()]
+    assert names == ["conv2d/kernel", "conv2d/bias", "dense/kernel", "dense/bias", "second/kernel", "second/bias"]
+    training = tf.placeholder(tf.bool, [])
+    drop = tf.layers.dropout(d, rate=0.5, training=training)
+    with tf.Session() as sess:
+        kernel, dk, db, cv, pv, av, dv, off = sess.run(
+            [tf.global_variables()[0], tf.global_variables()[2], tf.global_variables()[3], c, p, a, d, drop],
+            {images: x, training: False})
+    want_c = np.maximum(nhwc(ref_conv2d, x, kernel.transpose(3, 2, 0, 1), padding="SAME"), 0)
+    np.testing.assert_allclose(cv, want_c, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(pv, nhwc(ref_max_pool2d, cv, (2, 2), (2, 2), "VALID"))
+    np.testing.assert_allclose(av, nhwc(ref_avg_pool2d, cv, (2, 2), (2, 2), "SAME", count_include_pad=False),
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dv, pv.reshape(4, -1) @ dk + db, rtol=1e-10, atol=1e-13)
+    assert np.all(db == 0.5)
+    np.testing.assert_array_equal(off, dv)   # training=False: the identity
+    with pytest.raises(gc.GraphcError, match="already exists"):
+        tf.layers.dense(tf.layers.flatten(p), 3, name="second")
+
+
+def test_losses_reduce_as_tf1():
+    logits, labels = rand(6, 4, dtype=np.float64), np.array([0, 3, 1, 2, 2, 0])
+    weights = np.array([1.0, 0.0, 2.0, 1.0, 0.0, 1.0])
+    per = -(logits - np.log(np.exp(logits).sum(1, keepdims=True)))[range(6), labels]
+    pred, target = rand(6, 2, dtype=np.float64), rand(6, 2, dtype=np.float64)
+    got = run([tf.losses.sparse_softmax_cross_entropy(labels, logits),
+               tf.losses.sparse_softmax_cross_entropy(labels, logits, weights=weights),
+               tf.losses.softmax_cross_entropy(np.eye(4)[labels], logits, weights=weights,
+                                               reduction=tf.losses.Reduction.SUM),
+               tf.losses.mean_squared_error(target, pred), tf.losses.absolute_difference(target, pred, reduction="none",
+                                                                                        loss_collection=None),
+               tf.losses.huber_loss(target, 3 * pred), tf.losses.sparse_softmax_cross_entropy(
+                   labels, logits, weights=np.zeros(6))])
+    np.testing.assert_allclose(got[0], per.mean(), rtol=1e-12)
+    np.testing.assert_allclose(got[1], (per * weights).sum() / 4, rtol=1e-12)   # over the 4 nonzero weights
+    np.testing.assert_allclose(got[2], (per * weights).sum(), rtol=1e-12)
+    np.testing.assert_allclose(got[3], ((pred - target) ** 2).mean(), rtol=1e-12)
+    np.testing.assert_allclose(got[4], np.abs(pred - target), rtol=1e-12)
+    e = np.abs(3 * pred - target)
+    np.testing.assert_allclose(got[5], np.where(e < 1, 0.5 * e ** 2, e - 0.5).mean(), rtol=1e-12)
+    assert got[6] == 0.0
+    assert len(tf.losses.get_losses()) == 6
+    total = run(tf.losses.get_total_loss())
+    np.testing.assert_allclose(total, sum(float(g) for i, g in enumerate(got) if i != 4), rtol=1e-10)
+
+
+def test_docs_list_every_name():
+    """docs/tf1.md lists every name graphc.compat.v1 and its namespaces provide."""
+    import os
+    text = open(os.path.join(os.path.dirname(__file__), "..", "docs", "tf1.md")).read()
+    modules = {"": tf, "nn.": tf.nn, "train.": tf.train, "summary.": tf.summary, "random.": tf.random,
+               "layers.": tf.layers, "losses.": tf.losses}
+    import types
+    missing = [prefix + name for prefix, module in modules.items() for name in module.__all__
+               if f"`{name}`" not in text and not isinstance(getattr(module, name), types.ModuleType)]
+    assert not missing, missing

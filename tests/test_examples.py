@@ -48,9 +48,20 @@ def test_train_digits_reaches_97_percent(tmp_path):
         assert (tmp_path / "mlp_history.png").stat().st_size > 10_000
 
 
-# train_digits.py runs above (it takes seconds; once is enough)
+def test_tf1_mnist_trains_and_restores_its_checkpoint(tmp_path):
+    """The TF1 tutorials run unchanged; a short run of the deep one still learns, and the
+    restored checkpoint gives the trained model's accuracy (the example checks equality)."""
+    out = run_example("tf1_mnist.py", "--steps", "60", "--out", str(tmp_path))
+    beginners = float(re.search(r"beginners: test accuracy ([0-9.]+)", out).group(1))
+    deep, restored = map(float, re.search(r"deep: test accuracy ([0-9.]+), after restoring the checkpoint "
+                                          r"([0-9.]+)", out).groups())
+    assert beginners > 0.9 and deep > 0.8 and restored == deep
+    assert os.path.exists(tmp_path / "model.ckpt-60.npz") and os.path.exists(tmp_path / "checkpoint")
+
+
+# train_digits.py and tf1_mnist.py run above (they take seconds; once is enough)
 @pytest.mark.parametrize("name", sorted(f for f in os.listdir(os.path.join(ROOT, "examples"))
-                                        if f.endswith(".py") and f != "train_digits.py"))
+                                        if f.endswith(".py") and f not in ("train_digits.py", "tf1_mnist.py")))
 def test_every_example_runs(name):
     run_example(name)
 

@@ -208,6 +208,9 @@ case("dot-nd", gc.dot, normal(2, 3), normal(2, 3, 2))
 
 # movement
 case("reshape", lambda x: gc.reshape(x, (3, -1)) * gc.constant(normal(3, 4)), normal(2, 6))
+case("identity", lambda x: make("identity", (x,), {}) * gc.constant(normal(2, 3)), normal(2, 3))
+case("identity-relaxed-shape",   # placeholder_with_default: a declared shape with unknown sizes
+     lambda x: make("identity", (x,), {"shape": (None, 3)}) * gc.constant(normal(2, 3)), normal(2, 3))
 case("transpose-2d", lambda x: x.T @ gc.constant(normal(2, 3)), normal(2, 4))
 case("transpose-perm", lambda x: gc.transpose(x, (2, 0, 1)) * gc.constant(normal(4, 2, 3)), normal(2, 3, 4))
 case("expand_dims", lambda x: gc.expand_dims(x, (0, -1)) * gc.constant(normal(2, 1, 3, 2)), normal(3))

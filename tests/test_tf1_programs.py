@@ -210,3 +210,20 @@ def test_nhwc_ops_match_tensorflow(real_tf):
             return sess.run(out)
     for ours, theirs in zip(build(gtf), build(real_tf)):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_layers_and_losses_program_trains():
+    losses, names = programs.layers_cnn(gtf, *DATA, programs.layers_initial_values(), steps=30)
+    assert names == ["conv2d/bias", "conv2d/kernel", "dense/bias", "dense/kernel", "logits/bias", "logits/kernel"]
+    assert losses[-5:].mean() < losses[:5].mean()
+
+
+def test_layers_and_losses_program_matches_tensorflow(real_tf):
+    init = programs.layers_initial_values()
+    ours, names = programs.layers_cnn(gtf, *DATA, init)
+    try:
+        theirs, tf_names = programs.layers_cnn(real_tf, *DATA, init)
+    except AttributeError as e:   # TF 2.16+ with Keras 3: tf.compat.v1.layers needs tf_keras
+        pytest.skip(f"this TensorFlow has no tf.compat.v1.layers ({e}); install tf_keras, TF_USE_LEGACY_KERAS=1")
+    assert names == tf_names
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)

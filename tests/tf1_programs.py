@@ -163,3 +163,39 @@ def optimizer_steps(tf, make_optimizer, x_data, y_data, w0, steps=8):
             out.append(sess.run([loss, step], {x: x_data, y: y_data})[0])
         out.append(sess.run(loss, {x: x_data, y: y_data}))
     return np.array(out)
+
+
+def layers_cnn(tf, images, labels, init, steps=8, batch=32):
+    """A tf.layers CNN (conv2d, max_pooling2d, flatten, dense, dropout with a bool
+    placeholder) trained on tf.losses.sparse_softmax_cross_entropy with RMSProp."""
+    tf.reset_default_graph()
+    x = tf.placeholder(tf.float32, [None, 64])
+    y = tf.placeholder(tf.int64, [None])
+    training = tf.placeholder(tf.bool, [])
+    h = tf.reshape(x, [-1, 8, 8, 1])
+    h = tf.layers.conv2d(h, 8, 3, padding="same", activation=tf.nn.relu,
+                         kernel_initializer=tf.constant_initializer(init["W_conv1"]))
+    h = tf.layers.max_pooling2d(h, 2, 2)
+    h = tf.layers.flatten(h)
+    h = tf.layers.dense(h, 32, activation=tf.nn.relu,
+                        kernel_initializer=tf.constant_initializer(init["W_dense"]))
+    h = tf.layers.dropout(h, rate=0.5, training=training)
+    logits = tf.layers.dense(h, 10, kernel_initializer=tf.constant_initializer(init["W_out"]), name="logits")
+    loss = tf.losses.sparse_softmax_cross_entropy(labels=y, logits=logits)
+    step = tf.train.RMSPropOptimizer(1e-3).minimize(loss)
+    names = sorted(v.name.split(":")[0] for v in tf.trainable_variables())
+    losses = []
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        for i in range(steps):
+            lo = (i * batch) % (len(images) - batch)
+            losses.append(sess.run([loss, step], {x: images[lo:lo + batch], y: labels[lo:lo + batch],
+                                                  training: False})[0])
+    return np.array(losses), names
+
+
+def layers_initial_values(seed=0):
+    rng = np.random.default_rng(seed)
+    return {"W_conv1": rng.normal(0, 0.2, (3, 3, 1, 8)).astype(np.float32),
+            "W_dense": rng.normal(0, 0.1, (4 * 4 * 8, 32)).astype(np.float32),
+            "W_out": rng.normal(0, 0.1, (32, 10)).astype(np.float32)}

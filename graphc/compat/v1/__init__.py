@@ -19,7 +19,6 @@ import numpy as np
 from ... import dtypes as _dt
 from ... import runtime as _runtime
 from ... import state as _state
-from ...builder import located
 from ...dtypes import bool_ as bool, float32, float64, int32, int64  # noqa: A004
 from ...gradients import gradients
 from ...ir import Graph, get_default_graph, reset_default_graph
@@ -28,13 +27,28 @@ from ...state import assign, assign_add, assign_sub, control_dependencies, group
 from ...tensor import Operation, Tensor
 from ...tensor import Variable as _GraphcVariable
 from ...variables import global_variables_initializer, variables_initializer
-from . import math, nn, random, summary, train  # noqa: F401
+from . import array, layers, losses, math, nn, random, summary, train  # noqa: F401
 from .array import *  # noqa: F401,F403
 from .math import *  # noqa: F401,F403
 from .random import get_seed, random_normal, random_uniform, set_random_seed, truncated_normal  # noqa: F401
-from .unsupported import FUNCTIONS as _UNSUPPORTED_FUNCTIONS, UnsupportedError, feature_error
+from .unsupported import FUNCTIONS as _UNSUPPORTED_FUNCTIONS, UnsupportedError
+from .unsupported import feature_error as _feature_error
 
 globals().update(_UNSUPPORTED_FUNCTIONS)   # tf.cond, tf.while_loop, ...: clear errors when called
+
+# the names defined or re-exported here (array.py, math.py and the namespaces have their own)
+_OWN = ["bool", "float32", "float64", "int32", "int64", "DType", "as_dtype", "Graph", "get_default_graph",
+        "reset_default_graph", "Session", "InteractiveSession", "get_default_session", "ConfigProto", "GPUOptions",
+        "RunOptions", "RunMetadata", "Operation", "Tensor", "Variable", "global_variables", "trainable_variables",
+        "all_variables", "local_variables", "global_variables_initializer", "initialize_all_variables",
+        "variables_initializer", "initialize_variables", "local_variables_initializer", "tables_initializer",
+        "is_variable_initialized", "report_uninitialized_variables", "assign", "assign_add", "assign_sub", "group",
+        "no_op", "control_dependencies", "gradients", "stop_gradient", "name_scope", "device", "get_variable",
+        "variable_scope", "get_variable_scope", "VariableScope", "AUTO_REUSE", "GraphKeys", "add_to_collection",
+        "get_collection", "get_collection_ref", "random_normal", "random_uniform", "truncated_normal",
+        "set_random_seed", "get_seed", "disable_v2_behavior", "disable_eager_execution", "executing_eagerly",
+        "enable_eager_execution", "logging", "UnsupportedError", "initializers", "nn", "train", "summary", "random",
+        "math", "layers", "losses"]
 
 DType = np.dtype
 as_dtype = _dt.as_dtype
@@ -150,8 +164,8 @@ def get_collection(key, scope=None):
         step = train.get_global_step(graph)
         values = [] if step is None else [step]
     elif key == GraphKeys.REGULARIZATION_LOSSES:
-        from ... import variable_scope as vs
-        values = list(getattr(vs, "get_regularization_losses", lambda *a: [])())
+        from ...variable_scope import get_regularization_losses
+        values = get_regularization_losses(graph=graph)
     else:
         values = []
     values = values + _collections.get(graph, {}).get(key, [])
@@ -279,6 +293,9 @@ for _name in ("zeros_initializer", "ones_initializer", "constant_initializer", "
     _LAZY[_name] = ("...initializers", _name)
 
 
+__all__ = sorted(set(_OWN + array.__all__ + math.__all__ + list(_UNSUPPORTED_FUNCTIONS) + list(_LAZY)))
+
+
 def __getattr__(name):
     if name in _LAZY:
         import importlib
@@ -287,7 +304,7 @@ def __getattr__(name):
         return value if attr is None else getattr(value, attr)
     if name == "InteractiveSession":
         return _interactive_session()
-    raise feature_error(name)
+    raise _feature_error(name)
 
 
 def _interactive_session():

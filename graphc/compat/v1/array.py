@@ -14,7 +14,7 @@ from ...tensor import Tensor
 __all__ = ["constant", "placeholder", "placeholder_with_default", "identity", "shape", "size", "rank",
            "reshape", "transpose", "expand_dims", "squeeze", "concat", "stack", "unstack", "split", "tile",
            "pad", "gather", "one_hot", "zeros", "ones", "fill", "zeros_like", "ones_like", "eye", "range",
-           "linspace", "static_shape"]
+           "linspace"]
 
 
 def static_shape(shape, what):
