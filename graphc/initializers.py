@@ -216,17 +216,10 @@ class RandomNormal(Initializer):
                              name="random_normal")
 
 
-class TruncatedNormal(Initializer):
+class TruncatedNormal(RandomNormal):
     """Normal numbers with draws more than two standard deviations from the mean redrawn
     (``gc.random.truncated_normal``): values lie in ``[mean - 2 stddev, mean + 2 stddev]``
     and their standard deviation is ``stddev * 0.8796...`` (the truncation's)."""
-
-    _config_keys = ("mean", "stddev", "seed")
-    _float_only = True
-
-    def __init__(self, mean=0.0, stddev=1.0, seed=None, dtype=dt.float32):
-        self.mean, self.stddev, self.seed = mean, stddev, seed
-        self.dtype = dt.as_dtype(dtype)
 
     def _build(self, shape, dtype):
         return _truncated_normal(shape, self.mean, self.stddev, dtype, self.seed)
