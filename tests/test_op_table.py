@@ -194,7 +194,16 @@ def _sources():
     return [x, x * gc.constant(values_of(F32, 6).reshape(2, 3)) + w], feeds, True
 
 
+def _static():
+    """identity (here with a relaxed declared shape) and shape: replaced while specializing."""
+    x = gc.placeholder(F32, (None, 3), name="x")
+    d = make("identity", (gc.constant(values_of(F32, 6).reshape(2, 3)),), {"shape": (None, 3)})
+    return [make("identity", (x,), {}) * 2.0, d + 1.0, make("shape", (x,), {"dtype": I64}) * 3,
+            make("shape", (d,), {"dtype": I32})], {x: values_of(F32, 12).reshape(4, 3)}, True
+
+
 EXAMPLES = {
+    "identity": _static, "shape": _static,
     "where": _where, "cast": _cast, "full_like": _full_like,
     **{op: _reduction(op) for op in ("sum", "prod", "mean", "max", "min")},
     "argmax": _arg("argmax"), "argmin": _arg("argmin"), "sum_to": _sum_to,

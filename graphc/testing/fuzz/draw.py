@@ -293,6 +293,16 @@ def _zeros_like(g):
     return True
 
 
+def _identity(g):
+    g.p.add("identity", (g.pick_tensor(),))
+    return True
+
+
+def _shape(g):
+    g.p.add("shape", (g.pick_tensor(),), dtype=g.c.pick(["int32", "int64"]))
+    return True
+
+
 def _random(g):
     shape = g.c.pick([(), (3,), (4, 17), (2, 3, 5)])
     g.p.add("random", seed=g.c.integer(0, 1000), distribution=g.c.pick(["uniform", "normal"]),
@@ -379,6 +389,7 @@ DRAWERS = {
     "transpose": _transpose, "expand_dims": _expand_dims, "squeeze": _squeeze, "broadcast_to": _broadcast_to,
     "slice": _slice, "concat": _concat, "stack": _stack, "split": _split, "tile": _tile, "pad": _pad,
     "gather": _gather, "one_hot": _one_hot, "zeros_like": _zeros_like, "random": _random,
+    "identity": _identity, "shape": _shape,
     **{n: _row_op(n) for n in ("softmax", "log_softmax", "layer_norm", "gelu", "silu", "logsumexp")},
     "conv2d": _conv2d, "max_pool2d": _pool("max_pool2d"), "avg_pool2d": _pool("avg_pool2d"),
 }

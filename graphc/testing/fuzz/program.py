@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import graphc as gc
+from graphc.builder import make
 
 from . import elementwise as E
 from . import structural as S
@@ -145,6 +146,10 @@ OPS = {
                lambda ts, indices, axis: gc.gather(ts[0], gc.constant(indices), axis)),
     "one_hot": (lambda vals, depth: _one_hot64(vals[0], depth), lambda ts, depth: gc.one_hot(ts[0], depth)),
     "zeros_like": (lambda vals: exact(np.zeros(vals[0].shape), vals[0].dtype), lambda ts: gc.zeros_like(ts[0])),
+    # identity and shape specialize away before any pass (graphc/ops/static.py)
+    "identity": (lambda vals: S.move(lambda x: x, vals[0]), lambda ts: make("identity", (ts[0],), {})),
+    "shape": (lambda vals, dtype: exact(np.array(vals[0].shape), np.dtype(dtype)),
+              lambda ts, dtype: make("shape", (ts[0],), {"dtype": np.dtype(dtype)})),
     "softmax": (lambda vals, axis: S.softmax(vals[0], axis), lambda ts, axis: gc.nn.softmax(ts[0], axis)),
     "log_softmax": (lambda vals, axis: S.log_softmax(vals[0], axis), lambda ts, axis: gc.nn.log_softmax(ts[0], axis)),
     "layer_norm": (lambda vals: S.layer_norm(vals[0], -1, 1e-5), lambda ts: gc.nn.layer_norm(ts[0])),
