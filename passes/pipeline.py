@@ -13,6 +13,7 @@ from ..errors import GraphcError
 from .cse import cse, dce
 from .fold import fold_constants
 from .fuse import fuse
+from .layout import sink_transposes
 from .memory import plan_memory
 from .schedule import schedule
 from .simplify import simplify
@@ -27,6 +28,7 @@ class Pass:
 
 
 PIPELINE = (
+    Pass("sink_transposes", sink_transposes, "move transposes below elementwise ops and reductions, so pairs cancel"),
     Pass("fold_constants", fold_constants, "evaluate subgraphs whose inputs are all constants (size-capped)"),
     Pass("simplify", simplify, "algebraic rewrites that are exact for NaN, Inf and -0.0"),
     Pass("cse", cse, "merge structurally equal nodes (never variables or placeholders)"),
