@@ -71,7 +71,7 @@ def test_the_same_op_on_other_buffers_is_the_same_kernel():
     lambda x, y: [gc.exp(x) * 2.0, gc.exp(y) * 3.0],                  # an inlined constant's value
     lambda x, y: [gc.exp(x) * 0.0, gc.exp(y) * -0.0],                 # an inlined constant's bits
     lambda x, y: [gc.exp(x), gc.log(y)],                              # the op
-    lambda x, y: [x + y, gc.transpose(x) + gc.transpose(y)],          # an index map (via shape (7,5))
+    lambda x, y: [x + y, gc.transpose(x) + gc.reshape(y, (7, 5))],   # an index map (via shape (7,5))
     lambda x, y: [gc.sum(x, axis=0), gc.sum(y, axis=1)],              # the reduced axis
     lambda x, y: [gc.sum(x, axis=1), gc.max(y, axis=1)],              # the combiner
     lambda x, y: [gc.exp(gc.cast(x, gc.float64)), gc.exp(y)],         # a dtype
