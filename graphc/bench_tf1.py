@@ -7,6 +7,7 @@ Adam step per call. Three systems, from the same weights and batch:
 
 * ``graphc NHWC``: the TF1 program through graphc.compat.v1 (NHWC images, HWIO filters;
   tf.nn's layout transposes are fused into the kernels around them),
+* ``graphc NHWC, no sink``: the same without the sink_transposes pass (passes/layout.py),
 * ``graphc NCHW``: the same network written for graphc.nn (NCHW, OIHW),
 * ``tensorflow NHWC``: the TF1 program under tensorflow.compat.v1, when it is installed.
 
@@ -33,7 +34,7 @@ def weights(rng):
             "f2": normal(1024, 10), "g2": np.full(10, 0.1, np.float32)}
 
 
-def tf1_system(tf, w, images, labels):
+def tf1_system(tf, w, images, labels, **session_args):
     """The TF1 program (NHWC) in ``tf``; returns step() -> loss and its kernel count."""
     tf.reset_default_graph()
     x = tf.placeholder(tf.float32, [None, 28, 28, 1])
@@ -48,7 +49,7 @@ def tf1_system(tf, w, images, labels):
     logits = tf.matmul(h, v["f2"]) + v["g2"]
     loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(labels=y, logits=logits))
     step = tf.train.AdamOptimizer(1e-3).minimize(loss)
-    sess = tf.Session()
+    sess = tf.Session(**session_args)
     sess.run(tf.global_variables_initializer())
     feed = {x: images.transpose(0, 2, 3, 1), y: np.eye(10, dtype=np.float32)[labels]}
     kernels = len(sess.compile([step, loss], feed).kernels) if isinstance(sess, gc.Session) else None
@@ -87,7 +88,8 @@ def main(argv=None):
     images = rng.random((BATCH, 1, 28, 28), dtype=np.float32)
     labels = rng.integers(0, 10, BATCH)
     import graphc.compat.v1 as gtf
-    systems = {"graphc NCHW": nchw_system(w, images, labels), "graphc NHWC": tf1_system(gtf, w, images, labels)}
+    systems = {"graphc NCHW": nchw_system(w, images, labels), "graphc NHWC": tf1_system(gtf, w, images, labels),
+               "graphc NHWC, no sink": tf1_system(gtf, w, images, labels, disable=("sink_transposes",))}
     try:
         import tensorflow.compat.v1 as tf
         tf.disable_v2_behavior()
@@ -108,10 +110,10 @@ def main(argv=None):
     base = statistics.median(times["graphc NCHW"])
     print(f"Deep-MNIST CNN, one Adam step, batch {BATCH} (median of {args.repeats}; first losses agree: "
           f"{reference:.5f})")
-    print(f"{'system':<18}{'ms':>9}{'vs NCHW':>9}{'kernels':>9}")
+    print(f"{'system':<22}{'ms':>9}{'vs NCHW':>9}{'kernels':>9}")
     for name, (_, kernels) in systems.items():
         median = statistics.median(times[name])
-        print(f"{name:<18}{1e3 * median:>9.1f}{median / base:>9.2f}{kernels if kernels else '':>9}")
+        print(f"{name:<22}{1e3 * median:>9.1f}{median / base:>9.2f}{kernels if kernels else '':>9}")
 
 
 if __name__ == "__main__":
