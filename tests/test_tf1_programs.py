@@ -78,6 +78,7 @@ def test_saver_round_trip_across_processes_continues_bit_identically(tmp_path):
 
 
 def test_summaries_read_back(tmp_path):
+    pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     losses, _, _ = programs.deep_cnn(gtf, *DATA, programs.cnn_initial_values(), steps=5, keep=1.0,
                                      logdir=str(tmp_path))
