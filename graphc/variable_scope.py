@@ -33,7 +33,7 @@ are kept per graph: :func:`get_regularization_losses`, :func:`get_regularization
 import inspect
 import re
 import weakref
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 
 import numpy as np
 
@@ -205,17 +205,11 @@ def _open_name_scope(stack, graph, base):
 
 
 @contextmanager
-def _root_name_scope(graph, path, clear_control=True):
+def _root_name_scope(graph, path):
     """Build with the name scope ``path`` (absolute) and, as TF1's init_scope, outside any
     ``control_dependencies`` block."""
-    saved_scopes, saved_control = graph._scopes, graph._control
-    graph._scopes = [path] if path else []
-    if clear_control:
-        graph._control = []
-    try:
+    with graph.at_root(), (graph.name_scope(path) if path else nullcontext()):
         yield
-    finally:
-        graph._scopes, graph._control = saved_scopes, saved_control
 
 
 class variable_scope:
