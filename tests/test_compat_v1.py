@@ -395,6 +395,13 @@ def test_unsupported_features_name_themselves():
         tf.uint8
     with pytest.raises(AttributeError, match="does not provide"):
         tf.no_such_function
+    with pytest.raises(AttributeError, match="tf.nn.no_such_op: graphc.compat.v1 does not provide"):
+        tf.nn.no_such_op
+    with pytest.raises(tf.UnsupportedError, match="while_loop"):
+        tf.nn.dynamic_rnn
+    with pytest.raises(tf.UnsupportedError, match="batch_normalization"):
+        tf.layers.batch_normalization
+    assert not hasattr(tf.nn, "__wrapped__")   # (Python's own probes get a plain AttributeError)
     with pytest.raises(tf.UnsupportedError, match="data-dependent|depends on the values"):
         tf.where(tf.constant([True, False]))
     with pytest.raises(tf.UnsupportedError):

@@ -133,3 +133,8 @@ def flatten(inputs, name=None, data_format="channels_last"):
     for d in x.shape[1:]:
         n *= d
     return reshape(x, (-1, n), name=name)
+
+
+def __getattr__(name):
+    from .unsupported import feature_error
+    raise feature_error(name, "tf.layers")

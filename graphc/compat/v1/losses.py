@@ -162,3 +162,8 @@ def get_total_loss(add_regularization_losses=True, name="total_loss", scope=None
     for t in terms[1:]:
         total = m.add(total, t)
     return m.add(total, 0.0, name=name)
+
+
+def __getattr__(name):
+    from .unsupported import feature_error
+    raise feature_error(name, "tf.losses")

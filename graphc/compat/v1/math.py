@@ -184,3 +184,8 @@ to_float = _to(dt.float32, "to_float")
 to_double = _to(dt.float64, "to_double")
 to_int32 = _to(dt.int32, "to_int32")
 to_int64 = _to(dt.int64, "to_int64")
+
+
+def __getattr__(name):
+    from .unsupported import feature_error
+    raise feature_error(name, "tf.math")

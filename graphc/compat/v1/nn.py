@@ -321,3 +321,8 @@ def avg_pool(value, ksize, strides, padding, data_format="NHWC", name=None, inpu
 
 max_pool2d = max_pool
 avg_pool2d = avg_pool
+
+
+def __getattr__(name):
+    from .unsupported import feature_error
+    raise feature_error(name, "tf.nn")

@@ -139,3 +139,8 @@ def _float(dtype):
     if not dt.is_float(dtype):
         raise DTypeError(f"this random op draws floats (float32 or float64), got dtype {dtype}")
     return dtype
+
+
+def __getattr__(name):
+    from .unsupported import feature_error
+    raise feature_error(name, "tf.random")

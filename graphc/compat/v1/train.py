@@ -191,4 +191,5 @@ def __getattr__(name):
     """The Saver and its helpers come from graphc.saver (loaded on first use)."""
     if name in ("Saver", "latest_checkpoint", "get_checkpoint_state", "checkpoint_exists"):
         return getattr(gc_train, name)
-    raise AttributeError(f"graphc.compat.v1.train has no {name!r} (docs/tf1.md lists what it has)")
+    from .unsupported import feature_error
+    raise feature_error(name, "tf.train")

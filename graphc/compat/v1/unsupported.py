@@ -36,14 +36,23 @@ _MISSING = {
     "contrib": "tf.contrib",
     "image": "tf.image",
     "string_to_number": "string tensors",
+    "dynamic_rnn": "recurrent layers (tf.nn.dynamic_rnn needs tf.while_loop); unroll the cell in Python",
+    "static_rnn": "recurrent cells (tf.nn.rnn_cell); unroll the cell in Python with tf.matmul",
+    "bidirectional_dynamic_rnn": "recurrent layers (they need tf.while_loop)",
+    "rnn_cell": "recurrent cells (tf.nn.rnn_cell); unroll the cell in Python with tf.matmul",
+    "conv2d_transpose": "transposed convolutions yet (they come with the convolution primitives)",
+    "batch_normalization_layer": "tf.layers.batch_normalization yet (it comes with the convolution primitives)",
 }
 
 
-def feature_error(name, where="graphc.compat.v1"):
-    """The error for TF1 name ``name``: unsupported (naming the feature) or unknown."""
-    if name in _MISSING:
-        return UnsupportedError(f"{where}.{name}: graphc does not support {_MISSING[name]} (docs/tf1.md)")
-    return AttributeError(f"{where} has no {name!r}: graphc does not provide this TF1 name "
+def feature_error(name, where="tf"):
+    """The error for TF1 name ``where.name``: unsupported (naming the feature) or unknown."""
+    key = "batch_normalization_layer" if (where, name) == ("tf.layers", "batch_normalization") else name
+    if key in _MISSING:
+        return UnsupportedError(f"{where}.{name}: graphc does not support {_MISSING[key]} (docs/tf1.md)")
+    if name.startswith("__"):   # (Python's own probes: copy, pickle, doctest)
+        return AttributeError(name)
+    return AttributeError(f"{where}.{name}: graphc.compat.v1 does not provide this TF1 name "
                           "(docs/tf1.md lists every name it has)")
 
 
