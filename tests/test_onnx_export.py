@@ -165,6 +165,16 @@ def test_unary_bool(op):
     check(getattr(gc.math_ops, op)(x), feeds, _UNARY_REF[op](xv.astype(np.float64)))
 
 
+def test_identity_and_shape_of_compat_v1():
+    """placeholder_with_default (an identity with a relaxed shape), tf.identity and tf.shape
+    of an unknown batch: a computed value in ONNX, Identity, and Shape (cast to int32)."""
+    import graphc.compat.v1 as tf
+    xv = RNG.standard_normal((5, 3)).astype(np.float32)
+    x, feeds = ph(xv, shape=(None, 3))
+    k = tf.placeholder_with_default(np.float32(2.0), [])
+    check([tf.identity(x * k), tf.shape(x), tf.shape(x, out_type=tf.int64)], feeds, [xv * 2, [5, 3], [5, 3]])
+
+
 _A = np.array([[-2.5, -1.0, 0.0, 0.5, 1.5, 3.0], [7.5, -7.5, 1.0, -1.0, 6.0, -0.0]], np.float32)
 _B = np.array([[1.5, 2.0, -3.0, 0.25, -0.5, 2.0], [2.0, 2.0, 0.1, 0.1, -4.0, 3.0]], np.float32)
 _BINARY_REF = {

@@ -48,9 +48,16 @@ for _op, _onnx in _FLOAT_ONLY.items():
     emits(_op)(_unary(lambda cx, x, _onnx=_onnx: cx.add(_onnx, x) if dt.is_float(cx.dtype) else x))
 
 
-@emits("stop_gradient")
+@emits("stop_gradient", "identity")
 def _identity(cx, x):
     return x
+
+
+@emits("shape")
+def _shape(cx, x):
+    """ONNX's Shape is int64; graphc's shape op may be int32 (TF1's default)."""
+    shape = cx.add("Shape", x)
+    return shape if cx.dtype == dt.int64 else cx.add("Cast", shape, to=onnx_type(cx.dtype))
 
 
 @emits("abs")
