@@ -63,7 +63,8 @@ class _Sinker:
             return
         if node.opdef.kind == ELEMENTWISE and self._sink_elementwise(node):
             return
-        if node.op in REORDERABLE and node.inputs[0] in self.pending and self._sink_reduction(node):
+        if node.op in REORDERABLE and node.inputs[0] in self.pending:
+            self._sink_reduction(node)
             return
         self.rw.copy(node, [self.value(x) for x in node.inputs])
 
@@ -124,11 +125,10 @@ class _Sinker:
         reduced = self._new(node, [base], {**node.attrs, "axes": base_axes})
         if keepdims:
             self._result(node, reduced, perm)
-            return True
+            return
         kept = [perm[i] for i in range(len(perm)) if i not in axes]   # base axes left, in the result's order
         order = sorted(kept)
         self._result(node, reduced, tuple(order.index(b) for b in kept))
-        return True
 
     def finish(self):
         outputs = [self.value(n) for n in self.rw.source.outputs]

@@ -377,8 +377,9 @@ def test_eval_and_run_use_the_default_session():
     v = tf.Variable(1.0)
     inc = tf.assign_add(v, 1.0)
     with tf.Session() as sess:
-        inc.op.run() if hasattr(inc, "op") and not isinstance(inc.op, str) else sess.run(inc)
+        tf.group(inc).run()
         assert v.eval() == 2.0
+        assert inc.eval() == 3.0 and v.eval() == 3.0   # evaluating an update runs it, as in TF1
     sess = tf.InteractiveSession()
     try:
         assert (v * 10).eval() == 10.0   # a new Session starts at the initial value
@@ -438,7 +439,7 @@ def test_layers_make_scoped_variables_and_compute_what_tf1_does():
     np.testing.assert_allclose(av, nhwc(ref_avg_pool2d, cv, (2, 2), (2, 2), "SAME", count_include_pad=False),
                                rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(dv, pv.reshape(4, -1) @ dk + db, rtol=1e-10, atol=1e-13)
-    assert np.all(db == 0.5)
+    assert np.all(db == 0.5) and d2.shape == (None, 3)
     np.testing.assert_array_equal(off, dv)   # training=False: the identity
     with pytest.raises(gc.GraphcError, match="already exists"):
         tf.layers.dense(tf.layers.flatten(p), 3, name="second")
@@ -465,6 +466,10 @@ def test_losses_reduce_as_tf1():
     e = np.abs(3 * pred - target)
     np.testing.assert_allclose(got[5], np.where(e < 1, 0.5 * e ** 2, e - 0.5).mean(), rtol=1e-12)
     assert got[6] == 0.0
+    batch = tf.placeholder(tf.float64, [None, 2])   # the mean over an unknown number of elements
+    over = tf.losses.mean_squared_error(target, batch, reduction=tf.losses.Reduction.SUM_OVER_BATCH_SIZE,
+                                        loss_collection=None)
+    np.testing.assert_allclose(run(over, {batch: pred}), ((pred - target) ** 2).mean(), rtol=1e-12)
     assert len(tf.losses.get_losses()) == 6
     total = run(tf.losses.get_total_loss())
     np.testing.assert_allclose(total, sum(float(g) for i, g in enumerate(got) if i != 4), rtol=1e-10)

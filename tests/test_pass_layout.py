@@ -7,7 +7,7 @@ import graphc as gc
 import graphc.compat.v1 as tf
 from graphc.ir.interpret import run_graph
 from graphc.passes.layout import sink_transposes
-from passcheck import check_pass, check_unchanged, ir, special_feeds, variable_values
+from passcheck import check_pass, check_unchanged, ir, special_feeds
 
 BIAS_RELU = """
     %x: f32[2,3,4,5] = placeholder()

@@ -2,7 +2,6 @@
 graphc.compat.v1: they train, share variables, checkpoint across processes and write
 summaries. Where TensorFlow is installed, the same programs from the same initial values
 give the same losses under TensorFlow."""
-import json
 import os
 import subprocess
 import sys

@@ -38,12 +38,10 @@ def constant(value, dtype=None, shape=None, name="Const", verify_shape=False):
     shape = static_shape(shape, "constant")
     flat = constant_array(value, dtype).reshape(-1)   # (graphc's dtype rule: a Python float is float32)
     size = int(np.prod(shape))
-    if flat.shape == (size,) or (verify_shape and flat.size != size):
-        if flat.size != size:
-            raise ShapeError(f"constant '{name}': {flat.size} values do not fit the shape {shape}")
+    if flat.size == size:
         return gc_constant(flat.reshape(shape), dtype, name=name)
-    if flat.size > size or flat.size == 0:
-        raise ShapeError(f"constant '{name}': {flat.size} values are too many or too few for the shape {shape}")
+    if verify_shape or flat.size == 0 or flat.size > size:
+        raise ShapeError(f"constant '{name}': {flat.size} values do not fit the shape {shape}")
     filled = np.concatenate([flat, np.repeat(flat[-1:], size - flat.size)])
     return gc_constant(filled.reshape(shape), dtype, name=name)
 

@@ -41,7 +41,8 @@ def compute_weighted_loss(losses, weights=1.0, scope=None, loss_collection=LOSSE
         elif reduction == Reduction.MEAN:
             loss = _safe_div(total, m.sum(weights * ones_like(losses)))
         elif reduction == Reduction.SUM_OVER_BATCH_SIZE:
-            loss = total / float(_size(weighted))
+            from .array import size
+            loss = _safe_div(total, m.cast(size(weighted), losses.dtype))
         elif reduction == Reduction.SUM_BY_NONZERO_WEIGHTS:
             present = m.cast(m.not_equal(weights * ones_like(losses), 0.0), losses.dtype)
             loss = _safe_div(total, m.sum(present))
@@ -51,16 +52,6 @@ def compute_weighted_loss(losses, weights=1.0, scope=None, loss_collection=LOSSE
         from . import add_to_collection
         add_to_collection(loss_collection, loss)
     return loss
-
-
-def _size(t):
-    if any(d is None for d in t.shape):
-        from .array import size
-        return size(t, out_type=dt.int64)
-    n = 1
-    for d in t.shape:
-        n *= d
-    return n
 
 
 def _safe_div(a, b):

@@ -1,6 +1,6 @@
 """``tf.summary``: TensorBoard event files through graphc.summary (TF1's signatures)."""
 from ... import summary as gc_summary
-from ...summary import FileWriter, SummaryOp  # noqa: F401  (tf.summary names)
+from ...summary import FileWriter  # noqa: F401  (a tf.summary name)
 
 __all__ = ["scalar", "histogram", "merge", "merge_all", "FileWriter", "FileWriterCache"]
 

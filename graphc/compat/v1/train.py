@@ -5,6 +5,7 @@ import numpy as np
 from ... import dtypes as dt
 from ... import math_ops as m
 from ... import train as gc_train
+from ...saver import Saver, checkpoint_exists, get_checkpoint_state, latest_checkpoint  # noqa: F401  (tf.train names)
 from ...builder import as_tensor, located
 from ...ir.graph import get_default_graph
 from ...tensor import Variable
@@ -188,8 +189,5 @@ def piecewise_constant(x, boundaries, values, name=None):
 
 
 def __getattr__(name):
-    """The Saver and its helpers come from graphc.saver (loaded on first use)."""
-    if name in ("Saver", "latest_checkpoint", "get_checkpoint_state", "checkpoint_exists"):
-        return getattr(gc_train, name)
     from .unsupported import feature_error
     raise feature_error(name, "tf.train")
