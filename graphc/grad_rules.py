@@ -17,9 +17,10 @@ import math
 import numpy as np
 
 from . import math_ops as m
-from .array_ops import expand_dims, full_like, pad, reshape, squeeze, transpose
+from .array_ops import expand_dims, full_like, one_hot, pad, reshape, squeeze, stack, transpose
 from .builder import constant, make
 from .errors import GraphcError
+from .ops.conv import out_size
 from .ops.reductions import sum_to_steps
 from .ops.registry import registrar
 
@@ -337,3 +338,76 @@ __all__ = ["RULES", "unbroadcast"]
 @rule("identity")
 def _identity(y, g, x):
     return (g if g.shape == x.shape else make("identity", (g,), {"shape": x.shape}),)
+
+
+# -- convolution and pooling (graphc/ops/conv.py): each gradient is a primitive of its own --------
+def _conv_attrs(y):
+    a = y.node.attrs
+    return {"stride": a["stride"], "pads": a["pads"], "dilation": a["dilation"], "groups": a["groups"]}
+
+
+def _like(t, x):
+    """``t`` in ``x``'s dtype (a gradient has its input's dtype)."""
+    return t if t.dtype == x.dtype else m.cast(t, x.dtype)
+
+
+@rule("conv2d")
+def _conv2d(y, g, x, w):
+    attrs = _conv_attrs(y)
+    dx = make("conv2d_backward_input", (g, w), {**attrs, "size": tuple(x.shape[2:])})
+    dw = make("conv2d_backward_filter", (x, g), {**attrs, "kernel": tuple(w.shape[2:])})
+    return _like(dx, x), _like(dw, w)
+
+
+@rule("conv2d_backward_input")
+def _conv2d_backward_input(y, g, dy, w):
+    attrs = _conv_attrs(y)
+    d_dy = make("conv2d", (g, w), attrs)
+    dw = make("conv2d_backward_filter", (g, dy), {**attrs, "kernel": tuple(w.shape[2:])})
+    return _like(d_dy, dy), _like(dw, w)
+
+
+@rule("conv2d_backward_filter")
+def _conv2d_backward_filter(y, g, x, dy):
+    attrs = _conv_attrs(y)
+    dx = make("conv2d_backward_input", (dy, g), {**attrs, "size": tuple(x.shape[2:])})
+    d_dy = make("conv2d", (x, g), attrs)
+    return _like(dx, x), _like(d_dy, dy)
+
+
+@rule("max_pool2d")
+def _max_pool2d(y, g, x):
+    return (_like(make("max_pool2d_backward", (x, g), dict(y.node.attrs)), x),)
+
+
+@rule("max_pool2d_backward")
+def _max_pool2d_backward(y, g, x, dy):
+    """Linear in dy: each window reads g at its first maximum (composite: second derivatives
+    are rare, so no primitive of their own)."""
+    a = y.node.attrs
+    geometry = (a["kernel"], a["stride"], a["pads"], a["dilation"])
+    lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    first = m.argmax(stack(_windows(x, *geometry, lowest), axis=-1), axis=-1)
+    hot = one_hot(first, a["kernel"][0] * a["kernel"][1], dtype=g.dtype)
+    return None, _like(m.sum(hot * stack(_windows(g, *geometry, 0), axis=-1), axis=-1), dy)
+
+
+def _windows(x, kernel, stride, pads, dilation, fill):
+    """The kh*kw strided views (each N, C, OH, OW) of NCHW ``x`` padded with ``fill`` that a
+    window op visits, row-major over the window."""
+    oh, ow = out_size(x.shape[2:], kernel, stride, pads, dilation)
+    xp = pad(x, ((0, 0), (0, 0)) + tuple(pads), constant_values=fill) if any(map(any, pads)) else x
+    (sh, sw), (dh, dw) = stride, dilation
+    return [xp[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh, j * dw:j * dw + sw * (ow - 1) + 1:sw]
+            for i in range(kernel[0]) for j in range(kernel[1])]
+
+
+@rule("avg_pool2d")
+def _avg_pool2d(y, g, x):
+    return (_like(make("avg_pool2d_backward", (g,), {**y.node.attrs, "size": tuple(x.shape[2:])}), x),)
+
+
+@rule("avg_pool2d_backward")
+def _avg_pool2d_backward(y, g, dy):
+    attrs = {k: v for k, v in y.node.attrs.items() if k != "size"}
+    return (_like(make("avg_pool2d", (g,), attrs), dy),)

@@ -1,4 +1,5 @@
-"""gc.nn: neural-network ops as composites of primitives (so fusion sees through them).
+"""gc.nn: neural-network ops, as composites of primitives (so fusion sees through them) or,
+for convolution and pooling, as primitives of their own (graphc/ops/conv.py).
 
 Convolution and pooling use NCHW tensors and (out, in/groups, kh, kw) weights, as
 ONNX and PyTorch do. Spatial sizes and channels must be static; the batch may be None.
@@ -9,8 +10,8 @@ import math
 import numpy as np
 
 from . import dtypes as dt
-from .array_ops import pad, reshape, stack
-from .builder import as_tensor, constant, located
+from .array_ops import one_hot
+from .builder import as_tensor, located, make
 from .errors import DTypeError, ShapeError
 from . import math_ops as m
 from .math_ops import cast, erf, exp, log, matmul, mean, relu, rsqrt, sigmoid, softplus, square, tanh
@@ -97,7 +98,6 @@ def sparse_softmax_cross_entropy(logits, labels):
     """Per-example cross-entropy of ``logits`` (batch..., classes) against integer class
     ``labels`` (batch...). A label outside [0, classes) gives a NaN loss and NaN
     gradients for its example (as TF does on GPU), so it cannot go unnoticed."""
-    from .array_ops import one_hot
     logits = _float(logits)
     labels = as_tensor(labels)
     if not dt.is_int(labels.dtype):
@@ -164,23 +164,12 @@ def _padding(padding, size, kernel, stride, dilation):
     return tuple(_pair(p, "padding") for p in padding)
 
 
-def _windows(x, kernel, stride, dilation, padding, pad_value):
-    """The kh*kw strided views of ``x`` (each N, C, OH, OW) that a sliding window visits."""
-    size = _spatial(x, "a 2-D window op")
-    pads = _padding(padding, size, kernel, stride, dilation)
-    if any(p < 0 for pair in pads for p in pair):
-        raise ShapeError(f"negative padding {pads}")
-    if any(p for pair in pads for p in pair):
-        x = pad(x, ((0, 0), (0, 0)) + tuple(pads), constant_values=pad_value)
-    out = [(n + sum_pair - d * (k - 1) - 1) // s + 1
-           for n, sum_pair, k, s, d in zip(size, (pads[0][0] + pads[0][1], pads[1][0] + pads[1][1]), kernel, stride, dilation)]
-    if min(out) <= 0:
-        raise ShapeError(f"window {kernel} (dilation {dilation}) does not fit the padded input "
-                         f"{fmt_shape(x.shape)}")
-    views = [x[:, :, i * dilation[0]: i * dilation[0] + stride[0] * (out[0] - 1) + 1: stride[0],
-               j * dilation[1]: j * dilation[1] + stride[1] * (out[1] - 1) + 1: stride[1]]
-             for i in range(kernel[0]) for j in range(kernel[1])]
-    return views, out, pads
+def _geometry(x, kernel, stride, dilation, padding, what):
+    """(stride, dilation, pads) of a window op on NCHW ``x`` with an explicit padding."""
+    size = _spatial(x, what)
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    pads = tuple(tuple(p) for p in _padding(padding, size, kernel, stride, dilation))
+    return stride, dilation, pads
 
 
 @_scoped
@@ -188,36 +177,28 @@ def conv2d(x, w, stride=1, padding="VALID", dilation=1, groups=1):
     """2-D convolution (cross-correlation) of NCHW ``x`` with ``w`` of shape (out, in/groups, kh, kw).
 
     ``padding``: "VALID", "SAME" (TF rule: output = ceil(input / stride)), an int,
-    (ph, pw), or ((top, bottom), (left, right)). Lowered to im2col + one batched matmul.
+    (ph, pw), or ((top, bottom), (left, right)). One primitive op (``conv2d``); its
+    gradients are the primitives ``conv2d_backward_input`` and ``conv2d_backward_filter``.
     """
     x, w = as_tensor(x), as_tensor(w)
     if w.ndim != 4 or any(d is None for d in w.shape):
         raise ShapeError(f"conv2d weights must be static (out, in/groups, kh, kw), got '{w.name}' "
                          f"{fmt_shape(w.shape)}")
-    _spatial(x, "conv2d")
-    c, (o, cg, kh, kw) = x.shape[1], w.shape
-    if groups < 1 or c % groups or o % groups or c // groups != cg:
-        raise ShapeError(f"conv2d: input channels {c}, weight {fmt_shape(w.shape)} and groups={groups} "
-                         f"do not fit (need in/groups == {cg})")
-    views, (oh, ow), _ = _windows(x, (kh, kw), _pair(stride, "stride"), _pair(dilation, "dilation"),
-                                  padding, 0)
-    cols = stack(views, axis=2) if len(views) > 1 else views[0]   # (N, C, kh*kw, OH, OW)
-    cols = reshape(cols, (-1, groups, cg * kh * kw, oh * ow))
-    out = matmul(reshape(w, (groups, o // groups, cg * kh * kw)), cols)   # (N, G, O/G, OH*OW)
-    return reshape(out, (-1, o, oh, ow))
+    stride, dilation, pads = _geometry(x, w.shape[2:], stride, dilation, padding, "conv2d")
+    return make("conv2d", (x, w), {"stride": stride, "pads": pads, "dilation": dilation, "groups": int(groups)})
 
 
 @_scoped
 def max_pool2d(x, kernel, stride=None, padding="VALID", dilation=1):
-    """Max over kernel windows of NCHW ``x``; padded positions never win (they hold -inf)."""
+    """Max over kernel windows of NCHW ``x``; padded positions never win. Its gradient goes
+    to each window's first maximum (row-major), as in TF, PyTorch and JAX."""
     x = as_tensor(x)
     kernel = _pair(kernel, "kernel")
-    stride = kernel if stride is None else _pair(stride, "stride")
+    stride = kernel if stride is None else stride
     if dt.is_bool(x.dtype):
         raise DTypeError(f"max_pool2d of bool tensor '{x.name}': cast it to a number first")
-    lowest = -np.inf if dt.is_float(x.dtype) else np.iinfo(x.dtype).min
-    views, _, _ = _windows(x, kernel, stride, _pair(dilation, "dilation"), padding, lowest)
-    return m.max(stack(views, axis=2), axis=2) if len(views) > 1 else views[0]
+    stride, dilation, pads = _geometry(x, kernel, stride, dilation, padding, "max_pool2d")
+    return make("max_pool2d", (x,), {"kernel": kernel, "stride": stride, "pads": pads, "dilation": dilation})
 
 
 @_scoped
@@ -229,17 +210,7 @@ def avg_pool2d(x, kernel, stride=None, padding="VALID", count_include_pad=True):
     """
     x = _float(x)
     kernel = _pair(kernel, "kernel")
-    stride = kernel if stride is None else _pair(stride, "stride")
-    views, (oh, ow), pads = _windows(x, kernel, stride, (1, 1), padding, 0)
-    total = m.sum(stack(views, axis=2), axis=2) if len(views) > 1 else views[0]
-    if count_include_pad:
-        return total * (1.0 / (kernel[0] * kernel[1]))
-    ones = np.pad(np.ones(x.shape[2:]), pads)
-    counts = np.zeros((oh, ow))
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            counts += ones[i: i + stride[0] * (oh - 1) + 1: stride[0], j: j + stride[1] * (ow - 1) + 1: stride[1]]
-    if not counts.all():
-        raise ShapeError(f"avg_pool2d: padding {pads} leaves windows with no input element "
-                         f"(kernel {kernel}); use less padding than the kernel")
-    return total * constant(1.0 / counts, dtype=x.dtype, graph=x.graph)
+    stride = kernel if stride is None else stride
+    stride, _, pads = _geometry(x, kernel, stride, 1, padding, "avg_pool2d")
+    return make("avg_pool2d", (x,), {"kernel": kernel, "stride": stride, "pads": pads,
+                                     "count_include_pad": bool(count_include_pad)})

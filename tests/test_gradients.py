@@ -297,6 +297,20 @@ for _key, _kw in POOL.items():
         case(f"avg_pool2d-{_key}-count_include_pad{_incl}",
              lambda x, _kw=_kw, _i=_incl: gc.nn.avg_pool2d(x, count_include_pad=_i, **_kw), normal(1, 2, 5, 5))
 
+# the backward primitives themselves (second derivatives of convolutions and pools)
+_GEOMETRY = dict(stride=(2, 1), pads=((1, 0), (0, 1)), dilation=(1, 2))
+case("conv2d_backward_input", lambda dy, w: make("conv2d_backward_input", (dy, w), dict(_GEOMETRY, groups=2, size=(5, 5))),
+     normal(1, 4, 2, 4), normal(4, 1, 3, 2))
+case("conv2d_backward_filter", lambda x, dy: make("conv2d_backward_filter", (x, dy), dict(_GEOMETRY, groups=1, kernel=(3, 2))),
+     normal(2, 2, 5, 5), normal(2, 3, 2, 4))
+case("max_pool2d_backward", lambda x, dy: make("max_pool2d_backward", (x, dy), dict(_GEOMETRY, kernel=(2, 2))),
+     normal(1, 2, 5, 5), normal(1, 2, 3, 4))
+for _incl in (True, False):
+    case(f"avg_pool2d_backward-count_include_pad{_incl}",
+         lambda dy, _i=_incl: make("avg_pool2d_backward", (dy,), dict(kernel=(2, 3), stride=(2, 1), pads=((1, 0), (0, 1)),
+                                                                       count_include_pad=_i, size=(5, 5))),
+         normal(1, 2, 3, 4))
+
 CASE_IDS = [c.id for c in CASES]
 assert len(set(CASE_IDS)) == len(CASE_IDS), "case ids must be unique"
 

@@ -267,11 +267,10 @@ def test_conv2d_same_output_is_ceil_of_input_over_stride(h, w, k, s, d):
 def test_conv2d_is_built_from_primitives():
     x = gc.placeholder(gc.float32, (None, 4, 6, 6))
     w = gc.placeholder(gc.float32, (6, 2, 3, 3))
-    gc.nn.conv2d(x, w, stride=2, padding="SAME", groups=2, dilation=1)
-    assert ops_in_graph() <= {"pad", "slice", "expand_dims", "concat", "reshape", "matmul"}
-    assert "matmul" in ops_in_graph()
-    # everything the composite built sits under its name scope
-    assert all(n.name.startswith("conv2d/") for n in gc.get_default_graph().nodes if n.op != "placeholder")
+    y = gc.nn.conv2d(x, w, stride=2, padding="SAME", groups=2, dilation=1)
+    assert ops_in_graph() == {"conv2d"}
+    assert y.node.attrs == {"stride": (2, 2), "pads": ((0, 1), (0, 1)), "dilation": (1, 1), "groups": 2}
+    assert y.name.startswith("conv2d/")
 
 
 def test_conv2d_errors_name_the_callers_line():
@@ -429,16 +428,18 @@ def test_avg_pool2d_float64():
 
 def test_pooling_is_built_from_primitives():
     x = gc.placeholder(gc.float32, (None, 3, 7, 6))
-    gc.nn.max_pool2d(x, 3, 2, "SAME")
-    assert ops_in_graph() <= {"pad", "slice", "expand_dims", "concat", "max"}
+    y = gc.nn.max_pool2d(x, 3, 2, "SAME")
+    assert ops_in_graph() == {"max_pool2d"}
+    assert dict(y.node.attrs) == {"kernel": (3, 3), "stride": (2, 2), "pads": ((1, 1), (0, 1)), "dilation": (1, 1)}
     gc.reset_default_graph()
     x = gc.placeholder(gc.float32, (None, 3, 7, 6))
-    gc.nn.avg_pool2d(x, 3, 2, "SAME", count_include_pad=False)
-    assert ops_in_graph() <= {"pad", "slice", "expand_dims", "concat", "sum", "multiply", "constant"}
+    y = gc.nn.avg_pool2d(x, 3, 2, "SAME", count_include_pad=False)
+    assert ops_in_graph() == {"avg_pool2d"}
+    assert y.node.attrs["count_include_pad"] is False
     gc.reset_default_graph()
     x = gc.placeholder(gc.int32, (None, 3, 7, 6))
-    gc.nn.avg_pool2d(x, 2)
-    assert ops_in_graph() <= {"cast", "slice", "expand_dims", "concat", "sum", "multiply", "constant"}
+    assert gc.nn.avg_pool2d(x, 2).dtype == gc.float64
+    assert ops_in_graph() == {"cast", "avg_pool2d"}
 
 
 def test_pooling_errors_name_the_callers_line():

@@ -1029,11 +1029,13 @@ def test_views_between_kernels_are_not_listed_as_kernels():
 
 
 def test_a_chain_of_views_between_buffers_runs_no_kernel():
-    """conv2d's im2col: each window is slice + expand_dims of the padded input, read by the
-    concat in place; the concat result is reshaped (a view) into the GEMM."""
+    """An im2col built by hand: each window is slice + expand_dims of the padded input, read
+    by the concat in place; the concat result is reshaped (a view) into the GEMM."""
     x = gc.placeholder(gc.float32, (2, 3, 8, 8), name="x")
-    w = gc.constant(np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype(np.float32))
-    y = gc.nn.conv2d(x, w, padding="SAME")
+    w = gc.constant(np.random.default_rng(0).normal(size=(4, 27)).astype(np.float32))
+    padded = gc.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    cols = gc.stack([padded[:, :, i:i + 8, j:j + 8] for i in range(3) for j in range(3)], axis=2)
+    y = gc.reshape(gc.matmul(w, gc.reshape(cols, (2, 27, 64))), (2, 4, 8, 8))
     compiled = gc.Session().compile(y, {x: (2, 3, 8, 8)})
     assert [k.kind for k in compiled.kernels] == ["movement", "movement", "matmul"]   # pad, concat, GEMM
     assert all(n.op != "fused" or n.attrs["kind"] != "elementwise" for n in compiled.graph.nodes)
