@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from ..ir.analysis import consumers, is_view, view_offset
 from ..ops import EFFECT, ELEMENTWISE, EXPENSIVE, MATMUL, REDUCTION, SOURCE
+from ..ops.conv import CONV
 from .rewrite import Rewriter
 
 MAX_RECOMPUTE = 4         # a cheap op is recomputed in at most this many kernels
@@ -205,7 +206,8 @@ class _Planner:
 
 
 def _strided_matmul_operand(planner, node, views):
-    """Whether the view chain ``views`` (ending at ``node``) is read by a matmul that cannot
+    """Whether the view chain ``views`` (ending at ``node``) is read by a matmul or a
+    convolution that cannot
     read it in place: a GEMM reads a buffer, a reshape or a slice of whole rows of one, or
     one through a transpose of its last two axes, never a strided view (heads merged by
     transpose-and-reshape, a slice of columns): that operand is copied once by a kernel of
@@ -215,7 +217,7 @@ def _strided_matmul_operand(planner, node, views):
     readers = set(planner.consumers[node])
     readers |= {k for c in readers if _is_matmul_transpose(c) and c not in planner.reason
                 for k in planner.consumers[c]}
-    return any(r.opdef.kind == MATMUL for r in readers)
+    return any(r.opdef.kind in (MATMUL, CONV) for r in readers)
 
 
 def _axes(node):

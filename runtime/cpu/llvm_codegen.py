@@ -12,7 +12,8 @@ import numpy as np
 from llvmlite import ir
 
 from .. import kernel as K
-from . import llvm_gemm
+from . import llvm_conv, llvm_gemm
+from .llvm_jit import BLAS_GEMM as GEMM_SYMBOL
 from .llvm_util import declare
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
@@ -22,7 +23,6 @@ PTR = ir.PointerType()
 MEMORY_TYPE = {np.dtype(np.float32): F32, np.dtype(np.float64): F64, np.dtype(np.int32): I32,
                np.dtype(np.int64): I64, np.dtype(np.bool_): I8}
 REGISTER_TYPE = {**MEMORY_TYPE, np.dtype(np.bool_): I1}
-GEMM_SYMBOL = {np.dtype(np.float32): "scipy_cblas_sgemm64_", np.dtype(np.float64): "scipy_cblas_dgemm64_"}
 
 
 def _alias_scopes(module, kernel, shared):
@@ -77,6 +77,8 @@ class KernelBuilder:
                      for i in range(len(self.kernel.params))]
         if self.kernel.gemm is not None:
             self._gemm(self.kernel.gemm, columns=self.by_columns)
+        if self.kernel.conv is not None:
+            llvm_conv.ConvEmitter(b, self.module, self.kernel.conv, self.ptrs, *self.fn.args[1:3]).emit()
         value, out = self.kernel.value, len(self.kernel.params) - 1
         if not (isinstance(value, K.Load) and value.param == out and value.index is self.kernel.store_index):
             self._loops(list(self.kernel.loops), K.reductions_of(value))   # (else no epilogue: out as computed)

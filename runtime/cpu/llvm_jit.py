@@ -50,13 +50,16 @@ def _blas_library():
     return None
 
 
+BLAS_GEMM = {np.dtype(np.float32): "scipy_cblas_sgemm64_", np.dtype(np.float64): "scipy_cblas_dgemm64_"}
+
+
 @functools.lru_cache(maxsize=None)
 def blas_available():
     """Register numpy's OpenBLAS gemm symbols with the JIT; False if they cannot be found."""
     lib = _blas_library()
     if lib is None:
         return False
-    for name in ("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"):
+    for name in BLAS_GEMM.values():
         llvm.add_symbol(name, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
     return True
 

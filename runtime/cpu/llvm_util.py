@@ -46,31 +46,7 @@ class Fn:
 
     def loop(self, start, stop, step, body, carried=()):
         """for (i = start; i < stop; i += step) carried = body(i, carried); returns carried."""
-        b = self.b
-        pre = b.block
-        head = b.append_basic_block("head")
-        body_bb = b.append_basic_block("body")
-        exit_bb = b.append_basic_block("exit")
-        b.branch(head)
-        b.position_at_end(head)
-        i = b.phi(I64)
-        i.add_incoming(start, pre)
-        phis = []
-        for v in carried:
-            p = b.phi(v.type)
-            p.add_incoming(v, pre)
-            phis.append(p)
-        b.cbranch(b.icmp_signed("<", i, stop), body_bb, exit_bb)
-        b.position_at_end(body_bb)
-        new = body(i, list(phis)) or []
-        nxt = b.add(i, step if isinstance(step, ir.Value) else c64(step))
-        latch = b.block
-        b.branch(head)
-        i.add_incoming(nxt, latch)
-        for p, v in zip(phis, new):
-            p.add_incoming(v, latch)
-        b.position_at_end(exit_bb)
-        return phis
+        return counted_loop(self.b, start, stop, step, body, carried)
 
     def if_else(self, cond, then, otherwise=None):
         b = self.b
@@ -86,6 +62,36 @@ class Fn:
 
     def min(self, x, y):
         return self.b.select(self.b.icmp_signed("<", x, y), x, y)
+
+
+def counted_loop(b, start, stop, step, body, carried=()):
+    """At builder ``b``: for (i = start; i < stop; i += step) carried = body(i, carried);
+    returns the final carried values (``start``/``stop``/``step``: i64 values or ints)."""
+    start, stop = (v if isinstance(v, ir.Value) else c64(v) for v in (start, stop))
+    pre = b.block
+    head = b.append_basic_block("head")
+    body_bb = b.append_basic_block("body")
+    exit_bb = b.append_basic_block("exit")
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64)
+    i.add_incoming(start, pre)
+    phis = []
+    for v in carried:
+        p = b.phi(v.type)
+        p.add_incoming(v, pre)
+        phis.append(p)
+    b.cbranch(b.icmp_signed("<", i, stop), body_bb, exit_bb)
+    b.position_at_end(body_bb)
+    new = body(i, list(phis)) or []
+    nxt = b.add(i, step if isinstance(step, ir.Value) else c64(step))
+    latch = b.block
+    b.branch(head)
+    i.add_incoming(nxt, latch)
+    for p, v in zip(phis, new):
+        p.add_incoming(v, latch)
+    b.position_at_end(exit_bb)
+    return phis
 
 
 def fma(module):

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .. import kernel as K
-from . import llvm_gemm, llvm_math, work_pool
+from . import llvm_conv, llvm_gemm, llvm_math, work_pool
 from .llvm_codegen import KernelBuilder, gemm_share
 from .llvm_compile import new_module
 from .llvm_jit import JitModule, LazyModule, blas_available, codegen_version, single_threaded_blas
@@ -77,7 +77,8 @@ class NativeFunction:
         # shares run on graphc's native pool, the calling thread's included, unless the kernel
         # calls OpenBLAS, whose own threads would then compete with graphc's: those shares go
         # to Python threads set to single-threaded BLAS while the caller waits
-        self.on_pool = g is None or llvm_gemm.uses_own_gemm(g.dtype)
+        dtype = g.dtype if g is not None else kernel.conv.dtype if kernel.conv is not None else None
+        self.on_pool = dtype is None or llvm_gemm.uses_own_gemm(dtype)
         self.shares = self._shares()
 
     def bind(self, slot, address):
@@ -137,6 +138,8 @@ def share_count(kernel):
     at least SHARE_WORK each, so a thread the OS has taken away holds up only a small one."""
     extent = kernel.loops[0].extent if kernel.loops else 1
     g = kernel.gemm
+    if kernel.conv is not None:   # shares of images (of output channels for a filter gradient)
+        return min(CORES, extent) if llvm_conv.work(kernel.conv) >= PARALLEL_GEMM_WORK else 1
     if g is None:
         work = _work(kernel) if K.split_safe(kernel) else 0
         if work < PARALLEL_WORK:
@@ -170,7 +173,8 @@ def _kernel_module(kernel, columns, shared=None):
     of it (``KernelBuilder``); None where that is not known."""
     # (a product's module calls graphc's GEMM when the host has one: loaded and its symbol
     # registered here, before any object that calls it is linked, a hit or not)
-    own_gemm = kernel.gemm is not None and llvm_gemm.uses_own_gemm(kernel.gemm.dtype)
+    product = kernel.gemm or kernel.conv
+    own_gemm = product is not None and llvm_gemm.uses_own_gemm(product.dtype)
     parts = ("kernel", codegen_version(), repr(K.structure_key(kernel)), repr(columns), repr(own_gemm),
              repr(shared))
     symbol = "k_" + hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
@@ -191,7 +195,7 @@ def build_native(kernel_nodes, private_products=(), sharing=None):
     if not lowered:
         return {}, None
     work_pool.start()   # (its native code compiles on its own thread while the kernels' IR renders)
-    products = any(kernel.gemm is not None for kernel, _ in lowered.values())
+    products = any(kernel.gemm is not None or kernel.conv is not None for kernel, _ in lowered.values())
     if products:
         llvm_gemm.start()   # (compiled on its own thread while the kernels' IR is rendered)
     own = products and llvm_gemm.uses_own_gemm("float32")
@@ -237,7 +241,7 @@ def _modules(lowered, sharing):
 def check_renderable(kernel):
     """Raise Unsupported unless this backend renders every part of ``kernel`` (its lowering
     table, the reduction combiners) and its GEMM has a library to call."""
-    if kernel.gemm is not None and not blas_available():
+    if (kernel.gemm is not None or kernel.conv is not None) and not blas_available():
         raise K.Unsupported("no BLAS in the process")
     K.check_supported(kernel, ELEMENTWISE, REDUCTIONS, "LLVM")
 

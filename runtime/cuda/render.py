@@ -37,6 +37,8 @@ VECTOR_BYTES = 16     # an elementwise kernel's contiguous buffers move 16 bytes
 
 def check_renderable(kernel):
     """Raise Unsupported unless this backend renders every part of ``kernel``."""
+    if kernel.conv is not None:
+        raise K.Unsupported("no CUDA convolution kernel yet (it runs by the reference)")
     K.check_supported(kernel, ELEMENTWISE, REDUCTIONS, "CUDA", dtypes=C_TYPE, nodes=(K.Random, K.Gathered, K.Kernel))
     if kernel.accumulate and np.dtype(kernel.params[-1][1]) == np.bool_:
         raise K.Unsupported("no CUDA atomic add of bool")

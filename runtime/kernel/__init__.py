@@ -12,11 +12,11 @@ the graph IR; ``gemm`` is its part for products.
 """
 from .expr import Const, IndexValue, Load, Op, Random, Reduce, children, free_vars, reductions_of, substitute, walk
 from .index import Gathered, IBin, IConst, Var, broadcast_index, extent_of, flat_index, iadd, idiv, imod, imul, gathered_in, unflatten
-from .kernel import PRIVATE_PRODUCT, Gemm, Kernel, OwnBuffer, Unsupported, check_supported, split_safe
+from .kernel import PRIVATE_PRODUCT, Conv, Gemm, Kernel, OwnBuffer, Unsupported, check_supported, split_safe
 from .lower import LOWERINGS, lower, lower_kernel, lower_kernels, operand_dtype
 from .structure import structure_key
 
 __all__ = ["Const", "IndexValue", "Load", "Op", "Random", "Reduce", "children", "free_vars", "reductions_of", "substitute", "walk",
            "Gathered", "gathered_in", "IBin", "IConst", "Var", "broadcast_index", "extent_of", "flat_index", "iadd", "idiv", "imod", "imul",
-           "unflatten", "PRIVATE_PRODUCT", "Gemm", "Kernel", "OwnBuffer", "Unsupported", "check_supported", "split_safe", "LOWERINGS",
+           "unflatten", "PRIVATE_PRODUCT", "Conv", "Gemm", "Kernel", "OwnBuffer", "Unsupported", "check_supported", "split_safe", "LOWERINGS",
            "lower", "lower_kernel", "lower_kernels", "operand_dtype", "structure_key"]

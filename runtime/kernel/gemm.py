@@ -20,7 +20,7 @@ def lower_gemm(lw, kernel_node, body, root, private_product=False):
     """The kernel as a GEMM kernel, or None. ``private_product``: the output is also an
     input (an update written in place), so the product needs a buffer of its own unless
     the whole kernel is one GEMM adding onto it."""
-    if body is None and _is_column_sum(root) and _gemm_operand(lw, root.inputs[0]) is not None:
+    if body is None and _is_column_sum(root) and gemm_operand(lw, root.inputs[0]) is not None:
         return _lower_column_sum(lw, kernel_node, root)
     is_gemm = root.op == "matmul" or (body is not None and kernel_node.attrs.get("kind") == "matmul")
     if not (is_gemm and _float_matmul(body, root)):
@@ -46,7 +46,7 @@ def _lower_matmul(lw, kernel_node, body, root, private_product):
     trans = []
     for operand in (a, b):
         operand, t = _transposed(operand)
-        read = _gemm_operand(lw, operand)
+        read = gemm_operand(lw, operand)
         if read is None:
             raise Unsupported("matmul operand is computed inside the kernel or a strided view")
         trans.append((*read, t, operand.shape))
@@ -136,7 +136,7 @@ def _lower_column_sum(lw, kernel_node, root):
     cols = int(np.prod(x.shape[len(axes):]))
     ones = lw.add_param(f"{root.name}/ones", root.dtype, (1, rows), OwnBuffer(1.0))
     out = lw.add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
-    param, offset = _gemm_operand(lw, x)
+    param, offset = gemm_operand(lw, x)
     gemm = Gemm(ones, param, False, False, 1, cols, rows, ((0, offset, 0),), root.dtype, out)
     loops = tuple(lw.fresh("i", d) for d in root.shape)
     index = flat_index(loops, root.shape)
@@ -164,7 +164,7 @@ def _transposed(operand):
     return operand, False
 
 
-def _gemm_operand(lw, operand):
+def gemm_operand(lw, operand):
     """(parameter, element offset) a GEMM reads ``operand`` from: its own buffer, or the
     buffer of a view of it with the same bytes in the same order (a reshape, a slice of
     whole rows), else None."""

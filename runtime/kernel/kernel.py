@@ -23,6 +23,7 @@ class Kernel:
     sources: list = field(default_factory=list)
     stashes: dict = field(default_factory=dict)   # Reduce -> (param, index) its body values are stored at
     accumulate: bool = False   # the output starts at zero and each value is added at store_index (scatter_add)
+    conv: object = None        # a convolution (Conv) written before the epilogue runs
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,33 @@ class Gemm:
     out: int              # the parameter the product is written to
     alpha: float = 1.0    # out = alpha * product (+ the accumulated parameter's values)
     onto: int | None = None   # out = onto + alpha * product (onto is usually out itself: an in-place update)
+
+
+@dataclass(frozen=True)
+class Conv:
+    """A convolution op (graphc/ops/conv.py) computed as GEMMs over patches of its input:
+    ``op`` is conv2d (x, w -> y), conv2d_backward_input (dy, w -> dx) or
+    conv2d_backward_filter (x, dy -> dw); ``a`` and ``b`` are its operands' parameters, read
+    from element offsets ``a_offset`` and ``b_offset``; ``out`` the parameter written. The
+    geometry is the forward convolution's: ``batch`` images of ``channels`` x ``size``,
+    ``filters`` x ``kernel`` weights, outputs of ``out_size``."""
+    op: str
+    a: int
+    a_offset: int
+    b: int
+    b_offset: int
+    out: int
+    batch: int
+    channels: int
+    size: tuple
+    filters: int
+    kernel: tuple
+    out_size: tuple
+    stride: tuple
+    pads: tuple
+    dilation: tuple
+    groups: int
+    dtype: np.dtype
 
 
 @dataclass(frozen=True)

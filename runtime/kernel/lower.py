@@ -13,6 +13,7 @@ from ...dtypes import promote
 from ...ir.analysis import view_base
 from ...ops import AS_GIVEN, ELEMENTWISE, LAYOUT_VIEW, REDUCTION, SELECT, TO_COMMON, TO_TRUTH
 from .expr import Const, IndexValue, Load, Op, Random, Reduce, free_vars, substitute
+from .conv import lower_conv
 from .gemm import lower_gemm
 from .index import Gathered, IBin, IConst, Var, broadcast_index, flat_index, iadd, imul, unflatten
 from .kernel import Kernel, OwnBuffer, Unsupported
@@ -327,6 +328,10 @@ def lower(kernel_node, input_nodes, body=None, private_product=False):
     root = body.outputs[0] if body is not None else kernel_node
     if root.op == "scatter_add" and body is None:
         return scatter_kernel(Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs)), kernel_node)
+    kernel = lower_conv(Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs)),
+                        kernel_node, body, root)
+    if kernel is not None:   # a convolution, as GEMMs over patches (runtime.kernel.conv)
+        return kernel
     kernel = lower_gemm(Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs)),
                         kernel_node, body, root, private_product)
     if kernel is not None:   # a matmul, or a column sum, through a GEMM (runtime.kernel.gemm)

@@ -10,13 +10,13 @@ from .index import Gathered, IBin, IConst, Var
 def structure_key(kernel):
     """Equal for two kernels exactly when one compiled function serves both: the same
     parameters' dtypes and shapes, loops, expression DAG (constants by their bits), store
-    index, stashes, GEMM and accumulation; their names and the buffers they are given
+    index, stashes, GEMM, accumulation and convolution; their names and the buffers they are given
     (``sources``) play no part."""
     walk = _Canonical()
     stashes = tuple((walk.expr(r), param, walk.index(index)) for r, (param, index) in kernel.stashes.items())
     return (tuple((np.dtype(dtype).str, tuple(shape)) for _, dtype, shape in kernel.params),
             tuple(walk.var(v) for v in kernel.loops), walk.expr(kernel.value), walk.index(kernel.store_index),
-            stashes, kernel.gemm, kernel.accumulate)
+            stashes, kernel.gemm, kernel.accumulate, kernel.conv)
 
 
 class _Canonical:

@@ -1,0 +1,275 @@
+"""Convolutions (runtime.kernel.Conv) as GEMMs over patches, emitted into a kernel function.
+
+Per image and group, the patches of the input are copied into a scratch matrix of
+(channels/groups * kh * kw) rows by a chunk of output positions (``im2col``, a chunk
+sized to stay in the L2 cache with the GEMM's packed copy of it), and the GEMM (graphc's
+own, or the process's BLAS) multiplies the weights into the output:
+
+  conv2d                  y[n, g] = w[g] @ patches(x[n, g])          shares: images
+  conv2d_backward_input   dx[n, g] = col2im(w[g]^T @ dy[n, g])       shares: images
+  conv2d_backward_filter  dw[g] += dy[n, g] @ patches(x[n, g])^T     shares: output channels
+
+A 1x1 convolution with stride 1 and no padding reads x itself as the patch matrix. The
+patch copies loop over (channel, kernel row) with one unrolled copy per kernel column,
+whose in-bounds output range is known, so the inner loop is a plain strided copy (a
+contiguous one at stride 1) that LLVM vectorizes, with zeros written around it.
+"""
+import numpy as np
+from llvmlite import ir
+
+from . import llvm_gemm
+from .llvm_jit import BLAS_GEMM
+from .llvm_util import F32, I1, I32, I64, PTR, c64, counted_loop, declare
+
+F64 = ir.DoubleType()
+ELEMENT = {np.dtype(np.float32): F32, np.dtype(np.float64): F64}
+PATCH_BUDGET = 384 << 10          # bytes of patches per GEMM call (forward, backward input)
+FILTER_PATCH_BUDGET = 1 << 20     # backward filter: longer sums per call (each call adds into dw)
+MIN_FILTER_CHUNK = 256
+
+
+def work(conv):
+    """Multiply-adds of the convolution (for the decision to share it between threads)."""
+    g = Geometry(conv)
+    return g.n * g.o * g.k * g.p
+
+
+class Geometry:
+    """The convolution's sizes as plain ints: per group ``cg`` input and ``og`` output
+    channels, ``k`` = cg*kh*kw patch rows, ``p`` = oh*ow output positions, ``hw`` = h*w."""
+
+    def __init__(self, conv):
+        self.n, self.c, (self.h, self.w) = conv.batch, conv.channels, conv.size
+        self.o, (self.kh, self.kw), (self.oh, self.ow) = conv.filters, conv.kernel, conv.out_size
+        (self.sh, self.sw), ((self.pt, _), (self.pl, _)), (self.dh, self.dw) = conv.stride, conv.pads, conv.dilation
+        self.groups = conv.groups
+        self.cg, self.og = self.c // self.groups, self.o // self.groups
+        self.k, self.p, self.hw = self.cg * self.kh * self.kw, self.oh * self.ow, self.h * self.w
+        self.direct = (self.kh, self.kw, self.sh, self.sw) == (1, 1, 1, 1) and not any(map(any, conv.pads))
+
+    def chunk(self, itemsize, budget, least=64):
+        """Output positions per GEMM call: all of them when their patches fit ``budget``,
+        else a multiple of 64 (the GEMM's panel width), at least ``least``."""
+        if self.direct or self.k * self.p * itemsize <= budget:
+            return max(self.p, 1)
+        return min(self.p, max(least, budget // (self.k * itemsize) // 64 * 64))
+
+
+class ConvEmitter:
+    """Emits ``conv`` at builder ``b`` of a kernel function whose [begin, end) share is
+    a range of images (or, for the backward filter, of output channels)."""
+
+    def __init__(self, b, module, conv, ptrs, begin, end):
+        self.b, self.module, self.conv, self.g = b, module, conv, Geometry(conv)
+        self.dtype = np.dtype(conv.dtype)
+        self.t = ELEMENT[self.dtype]
+        self.size = self.dtype.itemsize
+        self.a = self._at(ptrs[conv.a], c64(conv.a_offset))
+        self.bm = self._at(ptrs[conv.b], c64(conv.b_offset))
+        self.out = ptrs[conv.out]
+        self.begin, self.end = begin, end
+
+    def emit(self):
+        getattr(self, "_" + self.conv.op)()
+
+    # -- the three ops -------------------------------------------------------------------------
+    def _conv2d(self):
+        g, b = self.g, self.b
+        chunk = g.chunk(self.size, PATCH_BUDGET)
+        scratch = None if g.direct else self._malloc(g.k * chunk)
+
+        def image(n, _):
+            def group(gi, _):
+                x = self._at(self.a, self._mul(self._add(self._mul(n, g.c), self._mul(gi, g.cg)), g.hw))
+                w = self._at(self.bm, self._mul(gi, g.og * g.k))
+                y = self._at(self.out, self._mul(self._add(self._mul(n, g.o), self._mul(gi, g.og)), g.p))
+                if g.direct:
+                    self._gemm(False, False, g.og, g.p, g.k, w, g.k, x, g.hw, y, g.p)
+                    return
+
+                def part(q0, _):
+                    nc = self._min(c64(chunk), b.sub(c64(g.p), q0))
+                    self._patches(x, scratch, q0, nc, gather=True)
+                    self._gemm(False, False, g.og, nc, g.k, w, g.k, scratch, nc, self._at(y, q0), g.p)
+                counted_loop(b, 0, g.p, chunk, part)
+            counted_loop(b, 0, g.groups, 1, group)
+        counted_loop(b, self.begin, self.end, 1, image)
+        self._free(scratch)
+
+    def _conv2d_backward_input(self):
+        g, b = self.g, self.b
+        chunk = g.chunk(self.size, PATCH_BUDGET)
+        scratch = None if g.direct else self._malloc(g.k * chunk)
+
+        def image(n, _):
+            dx = self._at(self.out, self._mul(n, g.c * g.hw))
+            if not g.direct:   # (col2im adds into it; positions no window reaches stay 0)
+                self._zero(dx, c64(g.c * g.hw))
+
+            def group(gi, _):
+                dy = self._at(self.a, self._mul(self._add(self._mul(n, g.o), self._mul(gi, g.og)), g.p))
+                w = self._at(self.bm, self._mul(gi, g.og * g.k))
+                dxg = self._at(dx, self._mul(gi, g.cg * g.hw))
+                if g.direct:
+                    self._gemm(True, False, g.cg, g.hw, g.og, w, g.k, dy, g.p, dxg, g.hw)
+                    return
+
+                def part(q0, _):
+                    nc = self._min(c64(chunk), b.sub(c64(g.p), q0))
+                    self._gemm(True, False, g.k, nc, g.og, w, g.k, self._at(dy, q0), g.p, scratch, nc)
+                    self._patches(dxg, scratch, q0, nc, gather=False)
+                counted_loop(b, 0, g.p, chunk, part)
+            counted_loop(b, 0, g.groups, 1, group)
+        counted_loop(b, self.begin, self.end, 1, image)
+        self._free(scratch)
+
+    def _conv2d_backward_filter(self):
+        g, b = self.g, self.b
+        chunk = g.chunk(self.size, FILTER_PATCH_BUDGET, MIN_FILTER_CHUNK)
+        scratch = None if g.direct else self._malloc(g.k * chunk)
+        rows = b.sub(self.end, self.begin)
+        self._zero(self._at(self.out, self._mul(self.begin, g.k)), self._mul(rows, g.k))
+        first_group = b.sdiv(self.begin, c64(g.og))
+        last_group = b.add(b.sdiv(b.sub(self.end, c64(1)), c64(g.og)), c64(1))
+
+        def group(gi, _):
+            r0 = self._max(self.begin, self._mul(gi, g.og))
+            r1 = self._min(self.end, self._mul(b.add(gi, c64(1)), g.og))
+            m = b.sub(r1, r0)
+            dw = self._at(self.out, self._mul(r0, g.k))
+
+            def image(n, _):
+                x = self._at(self.a, self._mul(self._add(self._mul(n, g.c), self._mul(gi, g.cg)), g.hw))
+                dy = self._at(self.bm, self._mul(self._add(self._mul(n, g.o), r0), g.p))
+                if g.direct:
+                    self._gemm(False, True, m, g.k, g.p, dy, g.p, x, g.hw, dw, g.k, accumulate=True)
+                    return
+
+                def part(q0, _):
+                    nc = self._min(c64(chunk), b.sub(c64(g.p), q0))
+                    self._patches(x, scratch, q0, nc, gather=True)
+                    self._gemm(False, True, m, g.k, nc, self._at(dy, q0), g.p, scratch, nc, dw, g.k, accumulate=True)
+                counted_loop(b, 0, g.p, chunk, part)
+            counted_loop(b, 0, g.n, 1, image)
+        with b.if_then(b.icmp_signed("<", self.begin, self.end)):
+            counted_loop(b, first_group, last_group, 1, group)
+        self._free(scratch)
+
+    # -- patches ---------------------------------------------------------------------------------
+    def _patches(self, x, cols, q0, nc, gather):
+        """gather: cols[row, q - q0] = patch value of output position q (0 in the padding),
+        for q in [q0, q0 + nc); else the adjoint: x[...] += cols[row, q - q0] (col2im).
+        ``x`` points at one image's channels of this group; rows are (c, i, j) row-major."""
+        g, b = self.g, self.b
+        first_row = b.sdiv(q0, c64(g.ow))
+        last_row = b.add(b.sdiv(b.sub(b.add(q0, nc), c64(1)), c64(g.ow)), c64(1))
+
+        def channel_row(ci, _):      # ci = c * kh + i
+            c, i = b.sdiv(ci, c64(g.kh)), b.srem(ci, c64(g.kh))
+            plane = self._at(x, self._mul(c, g.hw))
+            for j in range(g.kw):
+                dst = self._at(cols, b.sub(self._mul(b.add(self._mul(ci, g.kw), c64(j)), nc), q0))   # indexed by q
+                offset = j * g.dw - g.pl
+                lo = max(0, -(offset // g.sw))                       # first ow with ow*sw + offset >= 0
+                hi = min(g.ow, max(0, -((offset - g.w) // g.sw)))    # first ow with ow*sw + offset >= w
+                self._row_copies(plane, dst, i, offset, lo, hi, q0, nc, first_row, last_row, gather)
+        counted_loop(b, 0, g.cg * g.kh, 1, channel_row)
+
+    def _row_copies(self, plane, dst, i, offset, lo, hi, q0, nc, first_row, last_row, gather):
+        g, b = self.g, self.b
+
+        def out_row(oh, _):
+            start = b.mul(oh, c64(g.ow))
+            seg_a = b.sub(self._max(q0, start), start)                          # ow range of this chunk
+            seg_b = b.sub(self._min(b.add(q0, nc), b.add(start, c64(g.ow))), start)
+            h = b.add(b.mul(oh, c64(g.sh)), b.sub(b.mul(i, c64(g.dh)), c64(g.pt)))
+            inside = b.icmp_unsigned("<", h, c64(g.h))
+            row = self._at(dst, start)
+            lo_, hi_ = self._clamp(c64(lo), seg_a, seg_b), None
+            hi_ = self._clamp(c64(hi), lo_, seg_b)
+            if gather:
+                with b.if_else(inside) as (then, otherwise):
+                    with then:
+                        self._fill(row, seg_a, lo_)
+                        src = self._at(plane, b.add(b.mul(h, c64(g.w)), c64(offset)))
+                        self._strided(row, src, lo_, hi_, add=False)
+                        self._fill(row, hi_, seg_b)
+                    with otherwise:
+                        self._fill(row, seg_a, seg_b)
+            else:
+                with b.if_then(inside):
+                    src = self._at(plane, b.add(b.mul(h, c64(g.w)), c64(offset)))
+                    self._strided(row, src, lo_, hi_, add=True)
+        counted_loop(b, first_row, last_row, 1, out_row)
+
+    def _strided(self, row, plane, lo, hi, add):
+        """gather: row[ow] = plane[ow * sw]; else plane[ow * sw] += row[ow]; ow in [lo, hi)."""
+        b, sw = self.b, self.g.sw
+
+        def element(ow, _):
+            inner, outer = self._at(plane, b.mul(ow, c64(sw))), self._at(row, ow)
+            if add:
+                b.store(b.fadd(b.load(inner, typ=self.t), b.load(outer, typ=self.t)), inner)
+            else:
+                b.store(b.load(inner, typ=self.t), outer)
+        counted_loop(b, lo, hi, 1, element)
+
+    def _fill(self, row, lo, hi):
+        zero = ir.Constant(self.t, 0.0)
+
+        def element(ow, _):
+            self.b.store(zero, self._at(row, ow))
+        counted_loop(self.b, lo, hi, 1, element)
+
+    # -- GEMM ------------------------------------------------------------------------------------
+    def _gemm(self, ta, tb, m, n, k, a, lda, bm, ldb, c, ldc, accumulate=False):
+        """C (+)= op(A) @ op(B), row-major (graphc's GEMM, or the BLAS's)."""
+        sizes = [v if isinstance(v, ir.Value) else c64(v) for v in (m, n, k)]
+        lds = [c64(v) if isinstance(v, int) else v for v in (lda, ldb, ldc)]
+        if llvm_gemm.uses_own_gemm(self.dtype):
+            fn = llvm_gemm.declare_sgemm(self.module, accumulate)
+            args = [c64(int(ta)), c64(int(tb))] + sizes + [a, lds[0], bm, lds[1], c, lds[2]]
+            self.b.call(fn, args + ([ir.Constant(F32, 1.0)] if accumulate else []))
+            return
+        fn = declare(self.module, BLAS_GEMM[self.dtype], ir.VoidType(),
+                     [I32, I32, I32, I64, I64, I64, self.t, PTR, I64, PTR, I64, self.t, PTR, I64])
+        trans = [ir.Constant(I32, 112 if t else 111) for t in (ta, tb)]
+        self.b.call(fn, [ir.Constant(I32, 101)] + trans + sizes + [ir.Constant(self.t, 1.0), a, lds[0], bm, lds[1],
+                                                                 ir.Constant(self.t, 1.0 if accumulate else 0.0), c,
+                                                                 lds[2]])
+
+    # -- memory and arithmetic -------------------------------------------------------------------
+    def _malloc(self, elements):
+        malloc = declare(self.module, "malloc", PTR, [I64])
+        ptr = self.b.call(malloc, [c64(elements * self.size + 64)])
+        failed = self.b.icmp_unsigned("==", ptr, ir.Constant(PTR, None))
+        with self.b.if_then(failed, likely=False):   # (no scratch: stop loudly, never a wrong result)
+            self.b.call(declare(self.module, "llvm.trap", ir.VoidType(), []), [])
+        return ptr
+
+    def _free(self, ptr):
+        if ptr is not None:
+            self.b.call(declare(self.module, "free", ir.VoidType(), [PTR]), [ptr])
+
+    def _zero(self, ptr, elements):
+        memset = declare(self.module, "llvm.memset.p0.i64", ir.VoidType(), [PTR, ir.IntType(8), I64, I1])
+        self.b.call(memset, [ptr, ir.Constant(ir.IntType(8), 0), self.b.mul(elements, c64(self.size)),
+                             ir.Constant(I1, 0)])
+
+    def _at(self, ptr, index):
+        return self.b.gep(ptr, [index], source_etype=self.t)
+
+    def _mul(self, v, k):
+        return self.b.mul(v, k if isinstance(k, ir.Value) else c64(k))
+
+    def _add(self, x, y):
+        return self.b.add(x, y)
+
+    def _min(self, x, y):
+        return self.b.select(self.b.icmp_signed("<", x, y), x, y)
+
+    def _max(self, x, y):
+        return self.b.select(self.b.icmp_signed(">", x, y), x, y)
+
+    def _clamp(self, v, lo, hi):
+        return self._min(self._max(v, lo), hi)
