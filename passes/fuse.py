@@ -15,6 +15,8 @@ Kinds of kernel:
                layer_norm: one kernel each)
   matmul       a matmul, its transposed operands read in place, and its
                elementwise epilogue (bias, activation, scale)
+  conv         a convolution (or its input gradient) and its elementwise epilogue
+               (bias, activation, residual add), as a matmul's
 Every other op (concat, pad, gather) is a kernel of its own; a lone movement op
 between buffers is a view (passes.memory.is_view) and runs no kernel.
 """
@@ -24,6 +26,8 @@ from ..ir.analysis import consumers, is_view, view_offset
 from ..ops import EFFECT, ELEMENTWISE, EXPENSIVE, MATMUL, REDUCTION, SOURCE
 from ..ops.conv import CONV
 from .rewrite import Rewriter
+
+CONV_PRODUCTS = ("conv2d", "conv2d_backward_input")   # convolutions that take an epilogue
 
 MAX_RECOMPUTE = 4         # a cheap op is recomputed in at most this many kernels
 MAX_REMATERIALIZE = 2     # an expensive one (exp, sigmoid, ...) in at most this many, when that saves a buffer
@@ -76,6 +80,12 @@ def _is_matmul_transpose(node):
     return n >= 2 and tuple(perm) == tuple(range(n - 2)) + (n - 1, n - 2)
 
 
+def _is_product(node):
+    """A matmul, or a convolution whose epilogue fuses after it as a matmul's does (not the
+    filter gradient: its output rows are shared between threads, its images summed)."""
+    return node.opdef.kind == MATMUL or node.op in CONV_PRODUCTS
+
+
 def _inlined(node):
     return node.op == "constant" and node.attrs["value"].size <= INLINE_CONSTANT
 
@@ -113,7 +123,7 @@ class _Planner:
         if why is not None:
             self.reason[node] = why
             self.reads[node] = set(node.inputs)
-            if node.opdef.kind == MATMUL:
+            if _is_product(node):
                 self.has_matmul.add(node)
             if node.opdef.kind == REDUCTION:
                 self.row[node] = (node.inputs[0].shape, _axes(node))
@@ -121,7 +131,7 @@ class _Planner:
         self.roots[node] = roots
         for r in roots:
             self.reads[r].update(node.inputs)
-            if node.opdef.kind == MATMUL:
+            if _is_product(node):
                 self.has_matmul.add(r)
             if node.opdef.kind == REDUCTION:
                 self.row.setdefault(r, (node.inputs[0].shape, _axes(node)))
@@ -132,7 +142,7 @@ class _Planner:
         if node in self.outputs:
             return "graph output"
         kind = node.opdef.kind
-        if not (kind in (ELEMENTWISE, REDUCTION, MATMUL) or _is_index_map(node)):
+        if not (kind in (ELEMENTWISE, REDUCTION, MATMUL) or _is_index_map(node) or _is_product(node)):
             return f"{node.op} is a kernel of its own"
         for c in self.consumers[node]:
             ckind = c.opdef.kind
@@ -180,19 +190,20 @@ class _Planner:
         """Why ``node`` cannot be computed inside the kernels ``roots``, or None."""
         kind = node.opdef.kind
         if len(roots) > 1:
-            if kind in (REDUCTION, MATMUL) or node.opdef.cost == EXPENSIVE and not self._rematerialize(node, roots):
+            if kind == REDUCTION or _is_product(node) or node.opdef.cost == EXPENSIVE and \
+                    not self._rematerialize(node, roots):
                 return f"{node.op} read by {len(roots)} kernels is too costly to recompute"
             if len(roots) > MAX_RECOMPUTE:
                 return f"read by {len(roots)} kernels, over the recompute limit {MAX_RECOMPUTE}"
             return None
         (root,) = roots
-        if kind == MATMUL:
+        if _is_product(node):
             if root in self.row:
-                return f"kernel %{root.name} is a row-wise reduction, not a matmul epilogue"
+                return f"kernel %{root.name} is a row-wise reduction, not a {node.op} epilogue"
             if root in self.has_matmul:
-                return f"kernel %{root.name} already holds a matmul"
+                return f"kernel %{root.name} already holds a matmul or convolution"
             if root.shape != node.shape or root.opdef.kind == REDUCTION:
-                return f"kernel %{root.name} is not an elementwise epilogue at the matmul's shape"
+                return f"kernel %{root.name} is not an elementwise epilogue at the {node.op}'s shape"
         if kind == REDUCTION:
             if root in self.has_matmul:
                 return f"kernel %{root.name} holds a matmul"
@@ -281,6 +292,8 @@ def _kind(members):
     kinds = {m.opdef.kind for m in members}
     if MATMUL in kinds:
         return "matmul"
+    if CONV in kinds:
+        return "conv"
     if REDUCTION in kinds:
         return "reduction"
     return "elementwise"

@@ -10,8 +10,8 @@ pass over memory, and is safe when nothing can still need the old value:
 - if that kernel reads the variable itself, it reads each element only to compute the
   element at the same position (every op between the read and the output is
   elementwise at the output's shape), so no element is read after it is written. A
-  matmul kernel whose epilogue reads the variable that way gets a private buffer for
-  its product (the product no longer lands in the output buffer first);
+  matmul or convolution kernel whose epilogue reads the variable that way gets a private
+  buffer for its product (the product no longer lands in the output buffer first);
 - the value is not also fetched (the caller's array must not be the variable's);
 - the run cannot fail once kernels start writing: the executor applies this only on
   its all-native fast path (native kernels have no failure mode; feeds are checked
@@ -55,5 +55,5 @@ def inplace_updates(graph, updates, fetched):
         if any(x is not var for x in own):
             continue    # read through a view: positions differ
         if reads_at_own_position(node, var):   # a matmul kernel then keeps its product apart
-            chosen[node] = (name, node.op == "fused" and node.attrs["kind"] == "matmul")
+            chosen[node] = (name, node.op == "fused" and node.attrs["kind"] in ("matmul", "conv"))
     return chosen

@@ -266,3 +266,86 @@ def test_integer_convolutions_run_by_the_reference():
         got = sess.run(y, {x: xv})
     expected = ref_conv(xv.astype(np.float64), w.node.attrs["value"].astype(np.float64), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
     assert got.dtype == np.int32 and (got == expected).all()
+
+
+def _conv_inputs(rng):
+    x = gc.placeholder(gc.float32, (2, 3, 8, 8))
+    w = gc.placeholder(gc.float32, (4, 3, 3, 3))
+    feeds = {x: rng.standard_normal((2, 3, 8, 8)).astype(np.float32),
+             w: rng.standard_normal((4, 3, 3, 3)).astype(np.float32)}
+    return x, w, feeds
+
+
+def _exact_conv(feeds, x, w, pad=1):
+    geometry = ((1, 1), ((pad, pad), (pad, pad)), (1, 1), 1)
+    xs, ws = feeds[x].astype(np.float64), feeds[w].astype(np.float64)
+    return ref_conv(xs, ws, *geometry), ref_conv(abs(xs), abs(ws), *geometry)
+
+
+def test_bias_activation_and_residual_fuse_after_the_convolution():
+    rng = np.random.default_rng(4)
+    x, w, feeds = _conv_inputs(rng)
+    b, r = gc.placeholder(gc.float32, (4, 1, 1)), gc.placeholder(gc.float32, (2, 4, 8, 8))
+    feeds.update({b: rng.standard_normal((4, 1, 1)).astype(np.float32),
+                  r: rng.standard_normal((2, 4, 8, 8)).astype(np.float32)})
+    y = gc.relu(gc.nn.conv2d(x, w, padding=1) + b) + r
+    with gc.Session(device="cpu") as sess:
+        got = sess.run(y, feeds)
+        compiled = sess.compile(y, feeds)
+    (kernel,) = _native(compiled)
+    assert len(compiled.kernels) == 1 and {"add", "relu", "add_1"} <= set(kernel.nodes)
+    exact, size = _exact_conv(feeds, x, w)
+    pre = exact + feeds[b]
+    expected = np.maximum(pre, 0) + feeds[r]
+    # (a value near the relu's kink may round to either side: compare where it is clear)
+    clear = abs(pre) > _bound(size + abs(feeds[b]), 28, np.float32)
+    assert clear.mean() > 0.95
+    _check(np.where(clear, got, expected).astype(np.float32), expected, size + abs(feeds[b]) + abs(feeds[r]), 29,
+           np.float32)
+
+
+def test_an_epilogue_changing_the_dtype_reads_a_product_of_its_own():
+    """A cast to float64 after a float32 convolution: output elements are wider than the
+    product's, so the product cannot be written into the output buffer first."""
+    rng = np.random.default_rng(5)
+    x, w, feeds = _conv_inputs(rng)
+    y = gc.cast(gc.nn.conv2d(x, w, padding=1), gc.float64) * 2.0
+    with gc.Session(device="cpu") as sess:
+        got = sess.run(y, feeds)
+        _native(sess.compile(y, feeds))
+    exact, size = _exact_conv(feeds, x, w)
+    assert got.dtype == np.float64
+    assert (abs(got - 2 * exact) <= 2 * _bound(size, 27, np.float32)).all()
+
+
+def test_a_variable_updated_in_place_from_its_own_convolution_epilogue():
+    """v <- 0.5 v + conv(x, w), written into v's buffer: the convolution writes a buffer of
+    its own, or it would overwrite v before the epilogue reads it."""
+    rng = np.random.default_rng(6)
+    x, w, feeds = _conv_inputs(rng)
+    start = rng.standard_normal((2, 4, 8, 8)).astype(np.float32)
+    v = gc.Variable(start)
+    update = gc.assign(v, v * 0.5 + gc.nn.conv2d(x, w, padding=1))
+    with gc.Session(device="cpu") as sess:
+        sess.run(gc.global_variables_initializer())
+        for _ in range(3):
+            sess.run(update, feeds)
+        got = sess.run(v)
+    exact, size = _exact_conv(feeds, x, w)
+    expected, bound = start.astype(np.float64), abs(start.astype(np.float64))
+    for _ in range(3):
+        expected, bound = 0.5 * expected + exact, 0.5 * bound + size
+    assert (abs(got - expected) <= _bound(bound, 40, np.float32)).all()
+
+
+def test_the_filter_gradient_takes_no_epilogue():
+    """Its rows are shared between threads and its images summed: an SGD update after it
+    is a kernel of its own."""
+    rng = np.random.default_rng(8)
+    x, w, feeds = _conv_inputs(rng)
+    dw = gc.gradients(gc.sum(gc.nn.conv2d(x, w, padding=1)), [w])[0]
+    step = w - 0.1 * dw
+    with gc.Session(device="cpu") as sess:
+        compiled = sess.compile(step, feeds)
+    kinds = {compiled.graph.node(k.name).op: k.kind for k in compiled.kernels}
+    assert "conv2d_backward_filter" in kinds and kinds["conv2d_backward_filter"] == "conv"

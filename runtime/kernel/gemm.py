@@ -39,9 +39,7 @@ def _lower_matmul(lw, kernel_node, body, root, private_product):
     (mm,) = [n for n in nodes if n.op == "matmul"]
     if mm.dtype.kind != "f":
         raise Unsupported("integer matmul")
-    for n in nodes:   # constant parameters first (an operand may be one; the output must stay last)
-        if n.op == "constant" and n.attrs["value"].size > 1 and n not in lw.param_of:
-            lw.param_of[n] = lw.add_param(n.name, n.dtype, n.shape, n)
+    constant_params(lw, nodes)
     a, b = mm.inputs
     trans = []
     for operand in (a, b):
@@ -62,7 +60,7 @@ def _lower_matmul(lw, kernel_node, body, root, private_product):
     # the epilogue reads the product from the output buffer, or from a buffer of its own
     # when the output is also an input (an update written in place) or when writing an
     # output element could overwrite product elements not read yet
-    own = private_product or not _epilogue_in_place(nodes, mm, root)
+    own = private_product or not epilogue_in_place(nodes, mm, root)
     product = lw.add_param(f"{mm.name}/product", mm.dtype, mm.shape, PRIVATE_PRODUCT) if own else None
     out = lw.add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
     gemm = _gemm(trans, mm, out if product is None else product)
@@ -73,7 +71,15 @@ def _lower_matmul(lw, kernel_node, body, root, private_product):
                   sources=lw.sources)
 
 
-def _epilogue_in_place(nodes, mm, root):
+def constant_params(lw, nodes):
+    """The body's constant arrays as parameters, first (an operand may be one; the output
+    must stay last)."""
+    for n in nodes:
+        if n.op == "constant" and n.attrs["value"].size > 1 and n not in lw.param_of:
+            lw.param_of[n] = lw.add_param(n.name, n.dtype, n.shape, n)
+
+
+def epilogue_in_place(nodes, mm, root):
     """Whether the epilogue can compute in the product's buffer: the output has the
     product's dtype (so the same bytes per element) and shape, and every op between them
     is elementwise at that shape, so output element i reads only product element i.

@@ -17,6 +17,7 @@ from .conv import lower_conv
 from .gemm import lower_gemm
 from .index import Gathered, IBin, IConst, Var, broadcast_index, flat_index, iadd, imul, unflatten
 from .kernel import Kernel, OwnBuffer, Unsupported
+from .pool import POOL_LOWERINGS
 
 
 class Lowering:
@@ -313,7 +314,7 @@ def _random(lw, node, index):   # (a second input gives only the shape: never re
 LOWERINGS = {"constant": Lowering.constant, "full_like": _full_like, "matmul": Lowering.dot_product,
              "reshape": _reshape, "expand_dims": _expand_dims, "squeeze": _squeeze, "transpose": _transpose,
              "slice": _slice, "broadcast_to": _broadcast_to, "pad": _pad, "concat": _concat,
-             "random": _random, "gather": _gather}
+             "random": _random, "gather": _gather, **POOL_LOWERINGS}   # (pooling: runtime.kernel.pool)
 KIND_LOWERINGS = {ELEMENTWISE: Lowering.elementwise, REDUCTION: Lowering.reduce}
 
 
@@ -329,7 +330,7 @@ def lower(kernel_node, input_nodes, body=None, private_product=False):
     if root.op == "scatter_add" and body is None:
         return scatter_kernel(Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs)), kernel_node)
     kernel = lower_conv(Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs)),
-                        kernel_node, body, root)
+                        kernel_node, body, root, private_product)
     if kernel is not None:   # a convolution, as GEMMs over patches (runtime.kernel.conv)
         return kernel
     kernel = lower_gemm(Lowering(kernel_node.name, input_nodes, root, list(kernel_node.inputs)),
