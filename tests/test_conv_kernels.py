@@ -7,9 +7,9 @@ Each result is checked against the forward-error bound of a sum of K products,
 element: a wrong index or a missed chunk gives errors of the size of the values.
 
 The sizes cross every threshold of the kernels: the direct path (1x1, stride 1, no
-padding: x is the patch matrix) and its near misses, patch chunks (PATCH_BUDGET: chunks
-of 64 output positions) with output rows split across chunks, a backward-filter chunk
-(FILTER_PATCH_BUDGET, at least 256 positions), groups and depthwise, dilation, stride
+padding: x is the patch matrix) and its near misses, patch chunks (PATCH_BUDGET: whole
+multiples of 64 output positions) with output rows split across chunks, the backward
+filter's least chunk (MIN_FILTER_CHUNK positions), groups and depthwise, dilation, stride
 larger than the kernel, asymmetric and large padding, 1x1 and 1xW images, batch 0, 1
 and fed, and thread shares (images; output channels across group boundaries).
 """
@@ -112,16 +112,16 @@ CASES = [
     Case((1, 3, 5, 5), (2, 3, 5, 5), id="kernel-is-image"),
     Case((2, 3, 12, 12), (4, 3, 3, 3), dilation=(3, 2), pads=((2, 1), (0, 3)), id="dilation"),
     Case((1, 2, 6, 5), (3, 2, 7, 1), pads=((1, 0), (0, 0)), dilation=(1, 1), stride=(1, 2), id="tall-kernel"),
-    # patches in chunks: K = 64 * 9 = 576 rows -> 128 positions per chunk (PATCH_BUDGET) from
-    # 171 positions on, the backward filter's FILTER_PATCH_BUDGET -> 448; output rows of 13,
-    # 23 and 257 positions split across chunks; sizes just below, at and above a chunk multiple
-    Case((2, 64, 14, 13), (8, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-rows-of-13"),
+    # patches in chunks: K = 64 * 9 = 576 rows -> 448 positions per chunk (PATCH_BUDGET) from
+    # 456 positions on; output rows of 13, 23 and 449 positions split across chunks; sizes
+    # just below, at and above a chunk multiple; the filter gradient's chunks of at least 256
+    Case((2, 64, 36, 13), (8, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-rows-of-13"),
     Case((1, 64, 23, 23), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-rows-of-23"),
-    Case((1, 64, 2, 129), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-row-longer-than-chunk"),
-    Case((1, 64, 16, 16), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-exactly-256"),
-    Case((1, 64, 1, 257), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-257-positions"),
-    Case((1, 64, 255, 1), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-255-positions-in-a-column"),
-    Case((1, 64, 30, 30), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="filter-chunks-900-positions"),
+    Case((1, 64, 2, 449), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-row-longer-than-chunk"),
+    Case((1, 64, 28, 32), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-exactly-896"),
+    Case((1, 64, 1, 897), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-897-positions"),
+    Case((1, 64, 895, 1), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-895-positions-in-a-column"),
+    Case((1, 128, 30, 30), (4, 128, 3, 3), pads=((1, 1), (1, 1)), id="filter-chunks-900-positions"),
 ]
 
 
@@ -178,10 +178,10 @@ def test_the_chunked_cases_use_more_than_one_chunk():
     for case in CASES:
         g = geometry(case)
         if case.id.startswith("chunks"):
-            assert g.chunk(4, llvm_conv.PATCH_BUDGET) == 128 < g.p, case.id
+            assert g.chunk(4, llvm_conv.PATCH_BUDGET) == 448 < g.p, case.id
         if case.id.startswith("filter-chunks"):
-            chunk = g.chunk(4, llvm_conv.FILTER_PATCH_BUDGET, llvm_conv.MIN_FILTER_CHUNK)
-            assert llvm_conv.MIN_FILTER_CHUNK <= chunk < g.p and chunk % 64 == 0, case.id
+            chunk = g.chunk(4, llvm_conv.PATCH_BUDGET, llvm_conv.MIN_FILTER_CHUNK)
+            assert llvm_conv.MIN_FILTER_CHUNK == chunk < g.p, case.id   # (K = 1152: 227 would fit the budget)
         if case.id == "direct-1x1":
             assert g.direct
         if case.id in ("1x1-stride2", "1x1-padded"):

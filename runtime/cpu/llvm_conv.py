@@ -23,9 +23,8 @@ from .llvm_util import F32, I1, I32, I64, PTR, c64, counted_loop, declare
 
 F64 = ir.DoubleType()
 ELEMENT = {np.dtype(np.float32): F32, np.dtype(np.float64): F64}
-PATCH_BUDGET = 384 << 10          # bytes of patches per GEMM call (forward, backward input)
-FILTER_PATCH_BUDGET = 1 << 20     # backward filter: longer sums per call (each call adds into dw)
-MIN_FILTER_CHUNK = 256
+PATCH_BUDGET = 1 << 20            # bytes of patches per GEMM call (with the GEMM's packed copy: L2-sized)
+MIN_FILTER_CHUNK = 256            # backward filter: at least this long a sum per call (each adds into dw)
 
 
 def work(conv):
@@ -125,7 +124,7 @@ class ConvEmitter:
 
     def _conv2d_backward_filter(self):
         g, b = self.g, self.b
-        chunk = g.chunk(self.size, FILTER_PATCH_BUDGET, MIN_FILTER_CHUNK)
+        chunk = g.chunk(self.size, PATCH_BUDGET, MIN_FILTER_CHUNK)
         scratch = None if g.direct else self._malloc(g.k * chunk)
         rows = b.sub(self.end, self.begin)
         self._zero(self._at(self.out, self._mul(self.begin, g.k)), self._mul(rows, g.k))
