@@ -34,7 +34,7 @@ from typing import Callable
 import numpy as np
 
 import graphc as gc
-from graphc import bench_cnn, bench_train
+from graphc import bench_cnn, bench_conv, bench_train
 
 RTOL, ATOL = 1e-4, 1e-5
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -133,6 +133,7 @@ class Workload:
     torch: Callable         # (torch, **tensors) -> Tensor
     onnx: Callable          # (OnnxBuilder, **names) -> output name
     micro: bool = False
+    time_numpy: bool = True   # False: numpy is the reference only (too slow to time)
 
 
 def _row_workload(name, xp, graphc_fn, torch_name, onnx_op):
@@ -169,6 +170,7 @@ WORKLOADS = [
              lambda rng: ({"x": _normal(rng, (16,))}, {}),
              tiny_xp, lambda x: (x + 1.0) * 2.0 - 3.0,
              lambda torch, x: (x + 1.0) * 2.0 - 3.0, tiny_onnx, micro=True),
+    *bench_conv.workloads(Workload),
 ]
 
 
@@ -381,8 +383,15 @@ def run_workload(w, opts):
         return run_training(w, opts)
     feeds, params = w.inputs(np.random.default_rng(0))
     reference = w.xp(np, **feeds, **params)
-    return {system: measure(w, system, lambda s=system: SYSTEMS[s](w, feeds, params),
-                            lambda run: check(run(), reference), opts) for system in SYSTEMS}
+    cells = {}
+    for system in SYSTEMS:
+        if system == "numpy" and not w.time_numpy:
+            log("  numpy: n/a (the reference only)")
+            cells[system] = Cell(note="n/a")
+            continue
+        cells[system] = measure(w, system, lambda s=system: SYSTEMS[s](w, feeds, params),
+                                lambda run: check(run(), reference), opts)
+    return cells
 
 
 TRAINING = {"mlp_train": bench_train, "cnn_train": bench_cnn}   # workload -> its module (inputs, numpy_step, SYSTEMS)

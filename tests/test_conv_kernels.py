@@ -112,12 +112,13 @@ CASES = [
     Case((1, 3, 5, 5), (2, 3, 5, 5), id="kernel-is-image"),
     Case((2, 3, 12, 12), (4, 3, 3, 3), dilation=(3, 2), pads=((2, 1), (0, 3)), id="dilation"),
     Case((1, 2, 6, 5), (3, 2, 7, 1), pads=((1, 0), (0, 0)), dilation=(1, 1), stride=(1, 2), id="tall-kernel"),
-    # patches in chunks: K = 64 * 9 = 576 rows -> 448 positions per chunk (PATCH_BUDGET) from
-    # 456 positions on; output rows of 13, 23 and 449 positions split across chunks; sizes
-    # just below, at and above a chunk multiple; the filter gradient's chunks of at least 256
+    # patches in chunks: K = 64 * 9 = 576 rows fill PATCH_BUDGET from 456 positions on, split
+    # into equal parts rounded up to 64 (468 -> 256, 529 -> 320, 896 -> 448, 1200 -> 448);
+    # output rows of 13, 23 and 1200 positions split across chunks; sizes just below, at and
+    # above a chunk multiple; the filter gradient's chunks of at least 256
     Case((2, 64, 36, 13), (8, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-rows-of-13"),
     Case((1, 64, 23, 23), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-rows-of-23"),
-    Case((1, 64, 2, 449), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-row-longer-than-chunk"),
+    Case((1, 64, 1, 1200), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-row-longer-than-chunk"),
     Case((1, 64, 28, 32), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-exactly-896"),
     Case((1, 64, 1, 897), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-897-positions"),
     Case((1, 64, 895, 1), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-895-positions-in-a-column"),
@@ -178,7 +179,10 @@ def test_the_chunked_cases_use_more_than_one_chunk():
     for case in CASES:
         g = geometry(case)
         if case.id.startswith("chunks"):
-            assert g.chunk(4, llvm_conv.PATCH_BUDGET) == 448 < g.p, case.id
+            chunk = g.chunk(4, llvm_conv.PATCH_BUDGET)
+            assert chunk % 64 == 0 and chunk < g.p, case.id
+            if "row-longer" in case.id:
+                assert chunk < g.ow, case.id
         if case.id.startswith("filter-chunks"):
             chunk = g.chunk(4, llvm_conv.PATCH_BUDGET, llvm_conv.MIN_FILTER_CHUNK)
             assert llvm_conv.MIN_FILTER_CHUNK == chunk < g.p, case.id   # (K = 1152: 227 would fit the budget)

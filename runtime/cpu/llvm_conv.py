@@ -48,10 +48,13 @@ class Geometry:
 
     def chunk(self, itemsize, budget, least=64):
         """Output positions per GEMM call: all of them when their patches fit ``budget``,
-        else a multiple of 64 (the GEMM's panel width), at least ``least``."""
+        else the fewest equal parts that fit, each rounded up to a multiple of 64 (the
+        GEMM's panel width), at least ``least``."""
         if self.direct or self.k * self.p * itemsize <= budget:
             return max(self.p, 1)
-        return min(self.p, max(least, budget // (self.k * itemsize) // 64 * 64))
+        parts = -(-self.k * self.p * itemsize // budget)
+        share = -(-self.p // parts)
+        return min(self.p, max(least, -(-share // 64) * 64))
 
 
 class ConvEmitter:
