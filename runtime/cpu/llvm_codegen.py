@@ -14,7 +14,7 @@ from llvmlite import ir
 from .. import kernel as K
 from . import llvm_conv, llvm_gemm
 from .llvm_jit import BLAS_GEMM as GEMM_SYMBOL
-from .llvm_util import declare
+from .llvm_util import counted_loop, declare
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64 = ir.FloatType(), ir.DoubleType()
@@ -77,15 +77,29 @@ class KernelBuilder:
                      for i in range(len(self.kernel.params))]
         if self.kernel.gemm is not None:
             self._gemm(self.kernel.gemm, columns=self.by_columns)
-        if self.kernel.conv is not None:
-            llvm_conv.ConvEmitter(b, self.module, self.kernel.conv, self.ptrs, *self.fn.args[1:3]).emit()
         value, out = self.kernel.value, len(self.kernel.params) - 1
-        if not (isinstance(value, K.Load) and value.param == out and value.index is self.kernel.store_index):
-            self._loops(list(self.kernel.loops), K.reductions_of(value))   # (else no epilogue: out as computed)
+        epilogue = not (isinstance(value, K.Load) and value.param == out and value.index is self.kernel.store_index)
+        conv = self.kernel.conv
+        if conv is not None and epilogue and conv.op != "conv2d_backward_filter":
+            # image by image: each image's epilogue right after its convolution, while it is in cache
+            def image(n, _):
+                one = (n, b.add(n, ir.Constant(I64, 1)))
+                llvm_conv.ConvEmitter(b, self.module, conv, self.ptrs, *one).emit()
+                self.cache.append({})   # (values computed in this loop's body stay in it)
+                self._loops(list(self.kernel.loops), K.reductions_of(value), outer=one)
+                self.cache.pop()
+            counted_loop(b, self.fn.args[1], self.fn.args[2], 1, image)
+        else:
+            if conv is not None:
+                llvm_conv.ConvEmitter(b, self.module, conv, self.ptrs, *self.fn.args[1:3]).emit()
+            if epilogue:   # (else no epilogue: out as computed)
+                self._loops(list(self.kernel.loops), K.reductions_of(value))
         b.ret_void()
         return self.fn
 
-    def _loops(self, loops, reductions, bound=()):
+    def _loops(self, loops, reductions, bound=(), outer=None):
+        """The loop nest over ``loops`` (the outermost over this share, [begin, end), or over
+        ``outer``), then the value stored."""
         ready = [r for r in reductions if K.free_vars(r) <= set(bound)]
         for r in ready:
             self._value(r)
@@ -97,6 +111,8 @@ class KernelBuilder:
             return
         var, rest = loops[0], loops[1:]
         bounds = (self.fn.args[1], self.fn.args[2]) if len(bound) == int(self.by_columns) else None
+        if bounds is not None and outer is not None:
+            bounds = outer
         self._for(var, lambda _: self._loops(rest, pending, bound + (var,)), bounds=bounds)
 
     def _for(self, var, body, carried=(), bounds=None):
