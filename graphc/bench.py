@@ -34,7 +34,7 @@ from typing import Callable
 import numpy as np
 
 import graphc as gc
-from graphc import bench_cnn, bench_conv, bench_train
+from graphc import bench_cnn, bench_conv, bench_resnet, bench_train
 
 RTOL, ATOL = 1e-4, 1e-5
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -171,6 +171,7 @@ WORKLOADS = [
              tiny_xp, lambda x: (x + 1.0) * 2.0 - 3.0,
              lambda torch, x: (x + 1.0) * 2.0 - 3.0, tiny_onnx, micro=True),
     *bench_conv.workloads(Workload),
+    Workload("resnet18_train", bench_resnet.DESCRIPTION, None, None, None, None, None),
 ]
 
 
@@ -394,11 +395,12 @@ def run_workload(w, opts):
     return cells
 
 
-TRAINING = {"mlp_train": bench_train, "cnn_train": bench_cnn}   # workload -> its module (inputs, numpy_step, SYSTEMS)
+TRAINING = {"mlp_train": bench_train, "cnn_train": bench_cnn, "resnet18_train": bench_resnet}   # workload -> its module (inputs, numpy_step, SYSTEMS)
 
 
 def run_training(w, opts):
-    """mlp_train, cnn_train: each system's step is checked against a float64 numpy step, then timed."""
+    """mlp_train, cnn_train, resnet18_train: each system's step is checked against a float64
+    step (numpy; torch's autograd for the ResNet), then timed."""
     module = TRAINING[w.name]
     x, labels, params = module.inputs(np.random.default_rng(0))
     reference = module.numpy_step(x, labels, params, dtype=np.float64)

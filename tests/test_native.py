@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from conftest import assert_close, run
+from conftest import F32, assert_close, run
 from graphc.runtime.cpu import llvm_gemm
 from graphc.runtime.cpu.native import gemm_by_columns
 from graphc.runtime.cpu.native import CORES
@@ -228,3 +228,20 @@ def test_a_column_sum_reads_rows_contiguously(shape, axes, keepdims, dtype):
     assert (kernel.kernel.gemm is not None) == (shape[0] <= 4096)
     np.testing.assert_array_equal(run(y, {x: values}, device="cpu"),
                                   values.astype(np.float64).sum(axes, keepdims=keepdims).astype(dtype))
+
+
+def test_a_reduction_over_leading_axes_loops_over_its_kept_axis_outermost():
+    """Batch norm's centering, x - mean over (N, H, W): the channel loop goes outermost, so
+    each channel's mean is computed once (not once per image) and threads share channels."""
+    x = gc.placeholder(gc.float32, (8, 16, 32, 32), name="x")
+    y = x - gc.mean(x, axis=(0, 2, 3), keepdims=True)
+    xv = np.random.default_rng(0).standard_normal((8, 16, 32, 32)).astype(np.float32)
+    with gc.Session(device="cpu") as sess:
+        got = sess.run(y, {x: xv})
+        compiled = sess.compile(y, {x: xv})
+    (kernel,) = native_kernels(compiled).values()
+    assert [v.extent for v in kernel.kernel.loops] == [16, 8, 32, 32]
+    if CORES > 1:
+        assert kernel.parts > 1
+    exact = xv.astype(np.float64) - xv.astype(np.float64).mean(axis=(0, 2, 3), keepdims=True)
+    np.testing.assert_allclose(got, exact, **F32)

@@ -12,7 +12,7 @@ import numpy as np
 from ...dtypes import promote
 from ...ir.analysis import view_base
 from ...ops import AS_GIVEN, ELEMENTWISE, LAYOUT_VIEW, REDUCTION, SELECT, TO_COMMON, TO_TRUTH
-from .expr import Const, IndexValue, Load, Op, Random, Reduce, free_vars, substitute
+from .expr import Const, IndexValue, Load, Op, Random, Reduce, free_vars, reductions_of, substitute
 from .conv import lower_conv
 from .gemm import lower_gemm
 from .index import Gathered, IBin, IConst, Var, broadcast_index, flat_index, iadd, imul, unflatten
@@ -343,8 +343,24 @@ def lower(kernel_node, input_nodes, body=None, private_product=False):
     value = lw.value(at, loops)
     out = lw.add_param(kernel_node.name, root.dtype, root.shape, kernel_node)
     value, stashes = lw.stash(root, loops, value, out)
-    return Kernel(kernel_node.name, lw.params, loops, value, flat_index(loops, at.shape), sources=lw.sources,
-                  stashes=stashes)
+    return Kernel(kernel_node.name, lw.params, _kept_first(loops, value), value, flat_index(loops, at.shape),
+                  sources=lw.sources, stashes=stashes)
+
+
+def _kept_first(loops, value):
+    """The loop order of a kernel: the output's, except that the axes every reduction keeps
+    go outermost. A row-wise kernel reducing over leading axes (batch norm's statistics over
+    N, H, W of an NCHW tensor) then computes each reduction once per kept index (per
+    channel) instead of once per index of every loop outside the kept one, and its threads
+    share it by kept index. (The store index does not depend on the loop order.)"""
+    reductions = reductions_of(value)
+    if not reductions:
+        return loops
+    kept = set(loops)
+    for r in reductions:
+        kept &= free_vars(r)
+    order = tuple(v for v in loops if v in kept) + tuple(v for v in loops if v not in kept)
+    return order
 
 
 def _loop_node(root, body):
