@@ -133,7 +133,7 @@ def torch_system(x, labels, params, compiled=False, dtype=np.float32):
             for a in p:
                 a -= LR * a.grad
                 a.grad = None
-        return float(loss)
+        return float(loss.detach())
     return step, lambda: [a.detach().numpy().copy() for a in p]
 
 
