@@ -6,7 +6,8 @@ Each result is checked against the forward-error bound of a sum of K products,
 |got - exact| <= 2 K eps * sum |terms|, where K is the number of products in one output
 element: a wrong index or a missed chunk gives errors of the size of the values.
 
-The sizes cross every threshold of the kernels: the direct path (1x1, stride 1, no
+The sizes cross every threshold of the kernels: one input channel per group (depthwise,
+a one-channel image: a direct loop, no GEMM), the direct path (1x1, stride 1, no
 padding: x is the patch matrix) and its near misses, patch chunks (PATCH_BUDGET: whole
 multiples of 64 output positions) with output rows split across chunks, the backward
 filter's least chunk (MIN_FILTER_CHUNK positions), groups and depthwise, dilation, stride
@@ -110,6 +111,9 @@ CASES = [
     Case((2, 6, 7, 7), (6, 1, 3, 3), pads=((1, 1), (1, 1)), groups=6, id="depthwise"),
     Case((2, 4, 7, 7), (8, 1, 3, 3), pads=((1, 1), (1, 1)), groups=4, id="depthwise-multiplier2"),
     Case((1, 3, 5, 5), (2, 3, 5, 5), id="kernel-is-image"),
+    Case((3, 1, 9, 10), (5, 1, 3, 3), stride=(2, 1), pads=((1, 1), (0, 2)), id="one-input-channel"),
+    Case((2, 4, 9, 9), (4, 1, 3, 3), stride=(2, 2), dilation=(2, 1), pads=((2, 1), (1, 1)), groups=4,
+         id="depthwise-strided-dilated"),
     Case((2, 3, 12, 12), (4, 3, 3, 3), dilation=(3, 2), pads=((2, 1), (0, 3)), id="dilation"),
     Case((1, 2, 6, 5), (3, 2, 7, 1), pads=((1, 0), (0, 0)), dilation=(1, 1), stride=(1, 2), id="tall-kernel"),
     # patches in chunks: K = 64 * 9 = 576 rows fill PATCH_BUDGET from 456 positions on, split

@@ -72,7 +72,59 @@ class ConvEmitter:
         self.begin, self.end = begin, end
 
     def emit(self):
-        getattr(self, "_" + self.conv.op)()
+        if self.g.cg == 1 and self.conv.op != "conv2d_backward_filter":
+            self._one_channel_groups(self.conv.op == "conv2d")
+        else:
+            getattr(self, "_" + self.conv.op)()
+
+    # -- one input channel per group (depthwise; a one-channel image): no GEMM --------------------
+    def _one_channel_groups(self, forward):
+        """Each output channel from one input plane: per kernel offset, a row of the output
+        (forward) or of the input gradient (backward) adds the weight times a row of the
+        other, in a vectorized loop; a plane stays in cache across the kernel offsets."""
+        g, b = self.g, self.b
+
+        def image(n, _):
+            def group(gi, _):
+                x = self._at(self.a if forward else self.out, self._mul(self._add(self._mul(n, g.c), gi), g.hw))
+                if not forward:
+                    self._zero(x, c64(g.hw))
+
+                def channel(o, _):
+                    oc = self._add(self._mul(gi, g.og), o)
+                    y = self._at(self.out if forward else self.a, self._mul(self._add(self._mul(n, g.o), oc), g.p))
+                    if forward:
+                        self._zero(y, c64(g.p))
+                    for i in range(g.kh):
+                        for j in range(g.kw):
+                            wv = b.load(self._at(self.bm, self._add(self._mul(oc, g.k), c64(i * g.kw + j))), typ=self.t)
+                            self._tap_rows(x, y, i, j, wv, forward)
+                counted_loop(b, 0, g.og, 1, channel)
+            counted_loop(b, 0, g.groups, 1, group)
+        counted_loop(b, self.begin, self.end, 1, image)
+
+    def _tap_rows(self, x, y, i, j, wv, forward):
+        """For every output row: y[oh, ow] += wv * x[h, w] (forward) or x[h, w] += wv * y[oh, ow]
+        over the in-bounds ow of kernel offset (i, j)."""
+        g, b = self.g, self.b
+        offset = j * g.dw - g.pl
+        lo = max(0, -(offset // g.sw))
+        hi = min(g.ow, max(0, -((offset - g.w) // g.sw)))
+        if lo >= hi:
+            return
+
+        def out_row(oh, _):
+            h = b.add(b.mul(oh, c64(g.sh)), c64(i * g.dh - g.pt))
+            with b.if_then(b.icmp_unsigned("<", h, c64(g.h))):
+                yrow = self._at(y, b.mul(oh, c64(g.ow)))
+                xrow = self._at(x, b.add(b.mul(h, c64(g.w)), c64(offset)))
+
+                def element(ow, _):
+                    at_y, at_x = self._at(yrow, ow), self._at(xrow, b.mul(ow, c64(g.sw)))
+                    acc, other = (at_y, at_x) if forward else (at_x, at_y)
+                    b.store(b.fadd(b.load(acc, typ=self.t), b.fmul(wv, b.load(other, typ=self.t))), acc)
+                counted_loop(b, lo, hi, 1, element)
+        counted_loop(b, 0, g.oh, 1, out_row)
 
     # -- the three ops -------------------------------------------------------------------------
     def _conv2d(self):
