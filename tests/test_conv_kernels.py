@@ -7,7 +7,8 @@ Each result is checked against the forward-error bound of a sum of K products,
 element: a wrong index or a missed chunk gives errors of the size of the values.
 
 The sizes cross every threshold of the kernels: one input channel per group (depthwise,
-a one-channel image: a direct loop, no GEMM), the direct path (1x1, stride 1, no
+a one-channel image: no GEMM; vector code at stride 1, row loops otherwise; the GEMM path
+for a multi-channel input gradient), the direct path (1x1, stride 1, no
 padding: x is the patch matrix) and its near misses, patch chunks (PATCH_BUDGET: whole
 multiples of 64 output positions) with output rows split across chunks, the backward
 filter's least chunk (MIN_FILTER_CHUNK positions), groups and depthwise, dilation, stride
@@ -112,6 +113,8 @@ CASES = [
     Case((2, 4, 7, 7), (8, 1, 3, 3), pads=((1, 1), (1, 1)), groups=4, id="depthwise-multiplier2"),
     Case((1, 3, 5, 5), (2, 3, 5, 5), id="kernel-is-image"),
     Case((3, 1, 9, 10), (5, 1, 3, 3), stride=(2, 1), pads=((1, 1), (0, 2)), id="one-input-channel"),
+    Case((2, 1, 7, 19), (4, 1, 3, 3), pads=((1, 1), (2, 0)), dilation=(1, 2), id="one-input-channel-stride1"),
+    Case((1, 3, 5, 33), (3, 1, 2, 5), pads=((1, 0), (4, 4)), groups=3, id="depthwise-rows-over-two-vectors"),
     Case((2, 4, 9, 9), (4, 1, 3, 3), stride=(2, 2), dilation=(2, 1), pads=((2, 1), (1, 1)), groups=4,
          id="depthwise-strided-dilated"),
     Case((2, 3, 12, 12), (4, 3, 3, 3), dilation=(3, 2), pads=((2, 1), (0, 3)), id="dilation"),

@@ -18,6 +18,7 @@ import numpy as np
 from llvmlite import ir
 
 from . import llvm_gemm
+from .llvm_conv_plane import PlaneSum
 from .llvm_jit import BLAS_GEMM
 from .llvm_util import F32, I1, I32, I64, PTR, c64, counted_loop, declare
 
@@ -70,35 +71,56 @@ class ConvEmitter:
         self.bm = self._at(ptrs[conv.b], c64(conv.b_offset))
         self.out = ptrs[conv.out]
         self.begin, self.end = begin, end
+        self.planes = PlaneSum(b, module, self.t)
 
     def emit(self):
-        if self.g.cg == 1 and self.conv.op != "conv2d_backward_filter":
-            self._one_channel_groups(self.conv.op == "conv2d")
+        g, forward = self.g, self.conv.op == "conv2d"
+        # one input channel per group, without a GEMM, where that measured faster: depthwise
+        # (one output channel per group), and a one-channel image's forward at stride 1
+        if g.cg == 1 and self.conv.op != "conv2d_backward_filter" and \
+                (g.og == 1 or forward and (g.sh, g.sw) == (1, 1)):
+            self._one_channel_groups(forward)
         else:
             getattr(self, "_" + self.conv.op)()
 
     # -- one input channel per group (depthwise; a one-channel image): no GEMM --------------------
     def _one_channel_groups(self, forward):
-        """Each output channel from one input plane: per kernel offset, a row of the output
-        (forward) or of the input gradient (backward) adds the weight times a row of the
-        other, in a vectorized loop; a plane stays in cache across the kernel offsets."""
+        """Each output channel from one input plane. At stride 1 each plane is a sum of
+        shifted planes in vector code (llvm_conv_plane); otherwise, per kernel offset, a row
+        of the output (forward) or of the input gradient adds the weight times a row of the
+        other."""
         g, b = self.g, self.b
 
         def image(n, _):
             def group(gi, _):
                 x = self._at(self.a if forward else self.out, self._mul(self._add(self._mul(n, g.c), gi), g.hw))
+
+                def plane_of(o):
+                    oc = self._add(self._mul(gi, g.og), o)
+                    y = self._at(self.out if forward else self.a, self._mul(self._add(self._mul(n, g.o), oc), g.p))
+                    return y, [(i, j, b.load(self._at(self.bm, self._add(self._mul(oc, g.k), c64(i * g.kw + j))),
+                                             typ=self.t)) for i in range(g.kh) for j in range(g.kw)]
+
+                if (g.sh, g.sw) == (1, 1):   # vector code, sums in registers
+                    def channel(o, _):
+                        y, taps = plane_of(o)
+                        if forward:
+                            self.planes.emit(y, g.oh, g.ow, [(x, w, i * g.dh - g.pt, j * g.dw - g.pl)
+                                                             for i, j, w in taps], g.h, g.w)
+                        else:   # (one output channel per group: the plane's whole gradient)
+                            self.planes.emit(x, g.h, g.w, [(y, w, g.pt - i * g.dh, g.pl - j * g.dw)
+                                                           for i, j, w in taps], g.oh, g.ow)
+                    counted_loop(b, 0, g.og, 1, channel)
+                    return
                 if not forward:
                     self._zero(x, c64(g.hw))
 
                 def channel(o, _):
-                    oc = self._add(self._mul(gi, g.og), o)
-                    y = self._at(self.out if forward else self.a, self._mul(self._add(self._mul(n, g.o), oc), g.p))
+                    y, taps = plane_of(o)
                     if forward:
                         self._zero(y, c64(g.p))
-                    for i in range(g.kh):
-                        for j in range(g.kw):
-                            wv = b.load(self._at(self.bm, self._add(self._mul(oc, g.k), c64(i * g.kw + j))), typ=self.t)
-                            self._tap_rows(x, y, i, j, wv, forward)
+                    for i, j, wv in taps:
+                        self._tap_rows(x, y, i, j, wv, forward)
                 counted_loop(b, 0, g.og, 1, channel)
             counted_loop(b, 0, g.groups, 1, group)
         counted_loop(b, self.begin, self.end, 1, image)
