@@ -9,6 +9,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 import graphc as gc  # noqa: E402
+from graphc.builder import make  # noqa: E402
 from graphc.onnx.exporter import DEFAULT_OPSET, ExportError, UnsupportedOpError  # noqa: E402
 from graphc.ops.elementwise import BINARY, UNARY  # noqa: E402
 
@@ -97,8 +98,201 @@ def test_conv2d_and_pools():
     xv = RNG.standard_normal((2, 3, 6, 6)).astype(np.float32)
     wv = RNG.standard_normal((4, 3, 3, 3)).astype(np.float32)
     x, feeds = ph(xv, shape=(None, 3, 6, 6))
-    check([gc.nn.conv2d(x, wv, stride=2, padding="SAME"), gc.nn.max_pool2d(x, 2),
-           gc.nn.avg_pool2d(x, 3, 1, "SAME", False), gc.nn.log_softmax(x, axis=1)], feeds)
+    model, _ = check([gc.nn.conv2d(x, wv, stride=2, padding="SAME"), gc.nn.max_pool2d(x, 2),
+                      gc.nn.avg_pool2d(x, 3, 1, "SAME", False), gc.nn.log_softmax(x, axis=1)], feeds)
+    assert {"Conv", "MaxPool", "AveragePool"} <= {n.op_type for n in model.graph.node}
+
+
+# -- convolution and pooling (graphc/onnx/export_conv.py) ---------------------------------
+def _reference(op, values, **attrs):
+    """graphc's numpy reference of ``op`` (graphc/ops/conv.py) in float64."""
+    from graphc.ops.registry import get_op
+    return get_op(op).compute([np.asarray(v, np.float64) for v in values], **attrs)
+
+
+def check_window_op(fetches, feeds, expected, **export_args):
+    """``check`` for sums over windows: float32 rounding grows with the terms' magnitude, so
+    the absolute slack is relative to the largest expected value."""
+    model = gc.onnx.export(fetches, **export_args)
+    onnx.checker.check_model(model, full_check=True)
+    got = ort_run(model, {t.name: v for t, v in feeds.items()})
+    with gc.Session() as sess:
+        want = sess.run(fetches, feeds)
+    for g, w, e, t in zip(got, want, expected, fetches):
+        assert g.dtype == t.dtype and g.shape == w.shape == np.shape(e), (t, g.shape, w.shape, np.shape(e))
+        for other in (w, e):
+            np.testing.assert_allclose(g, other, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(e).max()), err_msg=t.name)
+    return model, got
+
+
+_CONVS = {   # id: (weights' shape, stride, padding, dilation, groups)
+    "3x3": ((5, 4, 3, 3), 1, "VALID", 1, 1),
+    "stride2-same": ((5, 4, 3, 3), 2, "SAME", 1, 1),
+    "stride3-asymmetric": ((3, 4, 3, 2), 3, ((1, 2), (0, 1)), 1, 1),   # rows past the last window
+    "stride2-pads-dilation2": ((4, 4, 2, 3), 2, ((2, 0), (1, 1)), 2, 1),
+    "dilation2-same": ((4, 4, 3, 3), 1, "SAME", 2, 1),
+    "groups2": ((6, 2, 3, 3), (2, 1), ((1, 1), (0, 2)), 1, 2),
+    "depthwise": ((4, 1, 3, 3), 1, "SAME", 1, 4),
+    "depthwise-multiplier-stride2": ((8, 1, 2, 2), 2, ((0, 1), (1, 0)), (1, 2), 4),
+    "1x1": ((6, 4, 1, 1), 1, "VALID", 1, 1),
+    "1x1-stride2-groups2": ((6, 2, 1, 1), 2, "VALID", 1, 2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_CONVS))
+def test_conv2d_and_its_gradients(case):
+    """conv2d (Conv), and the gradients: conv2d_backward_input (ConvTranspose) and
+    conv2d_backward_filter (a Conv with batch and channels swapped), with a dynamic batch."""
+    w_shape, stride, padding, dilation, groups = _CONVS[case]
+    xv = RNG.standard_normal((3, 4, 9, 8)).astype(np.float32)
+    wv = RNG.standard_normal(w_shape).astype(np.float32)
+    x, feeds = ph(xv, shape=(None, 4, 9, 8))
+    w, more = ph(wv, "w")
+    feeds.update(more)
+    y = gc.nn.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    gv = RNG.standard_normal((3,) + tuple(y.shape[1:])).astype(np.float32)
+    dx, dw = gc.gradients(gc.sum(y * gv), [x, w])
+    assert dx.node.op == "conv2d_backward_input" and dw.node.op == "conv2d_backward_filter"
+    attrs = {k: y.node.attrs[k] for k in ("stride", "pads", "dilation", "groups")}
+    refs = [_reference("conv2d", [xv, wv], **attrs),
+            _reference("conv2d_backward_input", [gv, wv], **attrs, size=(9, 8)),
+            _reference("conv2d_backward_filter", [xv, gv], **attrs, kernel=w_shape[2:])]
+    model, _ = check_window_op([y, dx, dw], feeds, refs)
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "x_dim0"
+    assert {"Conv", "ConvTranspose"} <= {n.op_type for n in model.graph.node}
+    (got,) = ort_run(gc.onnx.export(y), {"x": xv[:1], "w": wv})   # another batch size
+    np.testing.assert_allclose(got, refs[0][:1], rtol=1e-5, atol=1e-5 * np.abs(refs[0]).max())
+
+
+_POOLS = {   # id: (kernel, stride, padding, dilation of max pools)
+    "2x2": ((2, 2), None, "VALID", 1),
+    "3x3-stride1-same": ((3, 3), 1, "SAME", 1),
+    "3x2-stride2-asymmetric": ((3, 2), 2, ((1, 2), (0, 1)), 1),
+    "stride3": ((2, 3), 3, ((1, 0), (1, 1)), 1),
+    "1x1-stride2": ((1, 1), 2, "VALID", 1),
+    "dilation2": ((2, 2), 1, ((1, 1), (0, 1)), 2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_POOLS))
+def test_pools_and_their_gradients(case):
+    """max_pool2d (MaxPool) and avg_pool2d (AveragePool, counting the padding and not), and
+    their gradients max_pool2d_backward and avg_pool2d_backward (ConvTransposes)."""
+    kernel, stride, padding, dilation = _POOLS[case]
+    xv = RNG.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    xv[0, 0, :3, :3] = 0.5                       # ties: the first maximum of a window wins
+    x, feeds = ph(xv, shape=(None, 3, 9, 8))
+    fetches, refs = [], []
+    mp = gc.nn.max_pool2d(x, kernel, stride, padding, dilation)
+    g = RNG.standard_normal((2,) + tuple(mp.shape[1:])).astype(np.float32)
+    (dmp,) = gc.gradients(gc.sum(mp * g), [x])
+    assert dmp.node.op == "max_pool2d_backward"
+    fetches += [mp, dmp]
+    refs += [_reference("max_pool2d", [xv], **mp.node.attrs), _reference("max_pool2d_backward", [xv, g], **mp.node.attrs)]
+    if dilation == 1:
+        for include in (True, False):
+            ap = gc.nn.avg_pool2d(x, kernel, stride, padding, count_include_pad=include)
+            ga = RNG.standard_normal((2,) + tuple(ap.shape[1:])).astype(np.float32)
+            (dap,) = gc.gradients(gc.sum(ap * ga), [x])
+            assert dap.node.op == "avg_pool2d_backward"
+            fetches += [ap, dap]
+            refs += [_reference("avg_pool2d", [xv], **ap.node.attrs),
+                     _reference("avg_pool2d_backward", [ga], **dap.node.attrs)]
+    model, _ = check_window_op(fetches, feeds, refs)
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "x_dim0"
+
+
+def test_max_pool_keeps_nan_inf_and_first_maximum():
+    """A window with a NaN gives NaN (onnxruntime's MaxPool skips it), one of -inf gives -inf
+    (not the lowest float), and the gradient goes to the first maximum, the first NaN first."""
+    xv = np.array([[[[1, 1, np.nan, 2, 0], [1, 1, -np.inf, np.nan, 0], [-np.inf, -np.inf, 5, 5, 0],
+                     [-np.inf, -np.inf, 5, np.inf, 0], [0, 0, 0, 0, 0]]]], np.float32)
+    x, feeds = ph(xv)
+    ys, refs = [], []
+    for kernel, stride, padding in ((2, 2, "VALID"), (3, 1, 1), (2, 1, ((1, 0), (0, 1)))):
+        mp = gc.nn.max_pool2d(x, kernel, stride, padding)
+        g = np.arange(1, 1 + np.prod(mp.shape), dtype=np.float32).reshape(mp.shape)
+        ys += [mp, gc.gradients(gc.sum(mp * g), [x])[0]]
+        refs += [_reference("max_pool2d", [xv], **mp.node.attrs),
+                 _reference("max_pool2d_backward", [xv, g], **mp.node.attrs)]
+    got = ort_run(gc.onnx.export(ys), {"x": xv})
+    with gc.Session() as sess:
+        mine = sess.run(ys, feeds)
+    for g, m_, r, t in zip(got, mine, refs, ys):
+        assert np.array_equal(g, m_, equal_nan=True) and np.array_equal(g, r, equal_nan=True), (t.name, g, m_, r)
+    assert np.array_equal(got[0], [[[[1, np.nan], [-np.inf, np.inf]]]], equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_integer_max_pool_and_its_gradient(dtype):
+    xv = (RNG.standard_normal((2, 3, 6, 5)) * 50).astype(dtype)
+    xv[0, 0, 0, :2] = np.iinfo(dtype).min                 # below the padding never wins
+    x, feeds = ph(xv, shape=(None, 3, 6, 5))
+    mp = gc.nn.max_pool2d(x, 3, 2, 1)
+    dy = gc.placeholder(gc.float32, (None,) + tuple(mp.shape[1:]), name="dy")
+    dyv = RNG.standard_normal((2,) + tuple(mp.shape[1:])).astype(np.float32)
+    dx = make("max_pool2d_backward", (x, dy), dict(mp.node.attrs))
+    feeds[dy] = dyv
+    check([mp, dx], feeds, [_reference("max_pool2d", [xv], **mp.node.attrs).astype(dtype),
+                            _reference("max_pool2d_backward", [xv, dyv], **mp.node.attrs)])
+
+
+def test_cnn_training_gradients_export():
+    """The gradients of a conv + pool classifier's loss (every backward primitive) run in
+    onnxruntime as they do in graphc, with the session's variable values."""
+    xv = RNG.standard_normal((4, 3, 12, 12)).astype(np.float32)
+    labels = np.array([0, 2, 1, 2])
+    x, feeds = ph(xv, shape=(None, 3, 12, 12))
+    y = gc.placeholder(gc.int64, (None,), name="labels")
+    feeds[y] = labels
+    w1 = gc.Variable(RNG.standard_normal((6, 3, 3, 3)).astype(np.float32) * 0.3, name="w1")
+    w2 = gc.Variable(RNG.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3, name="w2")
+    wd = gc.Variable(RNG.standard_normal((6, 1, 3, 3)).astype(np.float32) * 0.3, name="wd")
+    fc = gc.Variable(RNG.standard_normal((8, 3)).astype(np.float32) * 0.3, name="fc")
+    h = gc.relu(gc.nn.conv2d(x, w1, padding="SAME"))
+    h = gc.nn.max_pool2d(h, 2)
+    h = gc.relu(gc.nn.conv2d(h, wd, stride=2, padding=((1, 0), (0, 1)), groups=6))
+    h = gc.nn.avg_pool2d(gc.nn.conv2d(h, w2, padding=1, groups=2), 3, 2, "SAME", count_include_pad=False)
+    logits = gc.mean(h, axis=(2, 3)) @ fc
+    loss = gc.mean(gc.nn.sparse_softmax_cross_entropy(logits, y))
+    params = [w1, w2, wd, fc]
+    grads = gc.gradients(loss, params + [x])
+    ops = {n.op for n in loss.graph.nodes}
+    assert {"conv2d_backward_input", "conv2d_backward_filter", "max_pool2d_backward", "avg_pool2d_backward"} <= ops
+    with gc.Session() as sess:
+        model = gc.onnx.export([loss] + grads, session=sess)
+        got = ort_run(model, {"x": xv, "labels": labels})
+        want = sess.run([loss] + grads, feeds)
+    for g, w, t in zip(got, want, [loss] + grads):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(w).max()), err_msg=t.name)
+
+
+def test_float64_convolutions_are_valid_onnx():
+    """float64 renders the same ops; onnxruntime's CPU provider lacks float64 Conv,
+    ConvTranspose and AveragePool, so onnx's reference evaluator runs the model."""
+    from onnx.reference import ReferenceEvaluator
+    xv = RNG.standard_normal((2, 4, 7, 7))
+    wv = RNG.standard_normal((4, 2, 3, 3))
+    x, feeds = ph(xv, shape=(None, 4, 7, 7))
+    y = gc.nn.conv2d(x, wv[:, :1], stride=2, padding=((1, 0), (1, 2)), dilation=(1, 2), groups=4)
+    z = gc.nn.conv2d(x, wv[:, :2].repeat(2, axis=1), stride=2, padding=((1, 0), (1, 2)))
+    # (the reference evaluator's ConvTranspose does not take groups)
+    ys = [y, z] + gc.gradients(gc.sum(z * z), [x]) + [gc.nn.avg_pool2d(x, 3, 2, 1, False), gc.nn.max_pool2d(x, 2)]
+    model = gc.onnx.export(ys)
+    got = ReferenceEvaluator(model).run(None, {"x": xv})
+    with gc.Session() as sess:
+        want = sess.run(ys, feeds)
+    for g, w in zip(got, want):
+        assert g.dtype == np.float64
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_integer_convolution_is_a_clear_error():
+    x = gc.placeholder(gc.int32, (1, 3, 5, 5), name="x")
+    y = gc.nn.conv2d(x, np.ones((2, 3, 3, 3), np.int32))
+    with pytest.raises(UnsupportedOpError, match=r"cannot export conv2d 'conv2d[^']*' \(built at [^)]*test_onnx_export"
+                                                r"\.py:\d+\) to ONNX: ONNX's Conv is defined for floats only"):
+        gc.onnx.export(y)
 
 
 # -- elementwise --------------------------------------------------------------------------

@@ -260,3 +260,109 @@ def test_onnx_names_graphc_does_not_allow_are_made_valid():
     assert inputs["input::0"].name == "input__0"
     with gc.Session(graph) as sess:
         np.testing.assert_array_equal(sess.run(y, {inputs["input::0"]: np.array([-1.0, 2.0], np.float32)}), [0.0, 2.0])
+
+
+def _window_model(node, x_shape, initializers, opset=17):
+    """One window op on input ``x`` (batch dynamic), output ``y`` of unknown dims."""
+    x = helper.make_tensor_value_info("x", F32, ["batch"] + list(x_shape[1:]))
+    y = helper.make_tensor_value_info("y", F32, [None] * len(x_shape))
+    return _model([node], [x], [y], initializers, opset=opset)
+
+
+def _round_trip(model, feeds, rtol=1e-5, atol=1e-5):
+    """graphc's result of ``model`` and onnxruntime's of its export, against onnxruntime's
+    of the model; returns the imported graph."""
+    (want,) = _onnxruntime(model, feeds)
+    graph, inputs, outputs = gc.onnx.load(model)
+    with gc.Session(graph) as sess:
+        (ours,) = sess.run(outputs, {inputs[k]: v for k, v in feeds.items()})
+    np.testing.assert_allclose(ours, want, rtol=rtol, atol=atol)
+    back = gc.onnx.export(outputs, inputs=[inputs[k] for k in feeds])
+    onnx.checker.check_model(back, full_check=True)
+    (theirs,) = _onnxruntime(back, {inputs[k].name: v for k, v in feeds.items()})
+    np.testing.assert_allclose(theirs, want, rtol=rtol, atol=atol)
+    return graph
+
+
+_CONV_TRANSPOSES = {   # id: (x shape, weights' shape, attributes)
+    "plain": ((2, 4, 5, 4), (4, 3, 3, 3), {}),
+    "stride2-pads-output-padding": ((2, 4, 5, 4), (4, 3, 3, 2), dict(strides=[2, 2], pads=[1, 0, 1, 1],
+                                                                      output_padding=[1, 0])),
+    "stride3-asymmetric": ((2, 4, 4, 5), (4, 2, 3, 3), dict(strides=[3, 2], pads=[2, 0, 0, 1],
+                                                             output_padding=[2, 1])),
+    "output-padding-past-the-pads": ((1, 4, 4, 4), (4, 2, 2, 2), dict(strides=[2, 2], output_padding=[1, 1])),
+    "dilation2": ((2, 4, 5, 5), (4, 3, 3, 2), dict(dilations=[2, 2], pads=[1, 2, 0, 1])),
+    "groups2": ((2, 4, 5, 4), (4, 3, 3, 3), dict(group=2, strides=[2, 1], pads=[1, 1, 0, 1])),
+    "depthwise": ((2, 4, 5, 4), (4, 1, 3, 3), dict(group=4, strides=[2, 2], pads=[1, 1, 1, 1])),
+    "1x1-stride2": ((2, 4, 3, 3), (4, 5, 1, 1), dict(strides=[2, 2])),
+    "output-shape": ((2, 4, 3, 4), (4, 2, 3, 3), dict(strides=[2, 2], output_shape=[8, 9])),
+    "same-upper": ((2, 4, 3, 4), (4, 2, 3, 2), dict(strides=[2, 2], auto_pad="SAME_UPPER")),
+    "1-d": ((2, 4, 6), (4, 3, 3), dict(strides=[2], pads=[1, 0], output_padding=[1])),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_CONV_TRANSPOSES))
+def test_conv_transpose_is_one_transposed_convolution(case):
+    """ConvTranspose imports as graphc's conv2d_backward_input (strides, pads, output_padding,
+    dilations, groups, output_shape, auto_pad, 1-D), matches onnxruntime, and exports back."""
+    x_shape, w_shape, attrs = _CONV_TRANSPOSES[case]
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=w_shape).astype(np.float32)
+    b = rng.normal(size=w_shape[1] * attrs.get("group", 1)).astype(np.float32)
+    model = _window_model(helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], name="ct", **attrs), x_shape,
+                          [("w", w), ("b", b)])
+    graph = _round_trip(model, {"x": rng.normal(size=x_shape).astype(np.float32)})
+    assert "conv2d_backward_input" in {n.op for n in graph.nodes}
+
+
+_WINDOW_NODES = {   # id: (op type, attributes, weights' shape or None)
+    "conv-stride2-pads": ("Conv", dict(strides=[2, 2], pads=[1, 0, 2, 1]), (6, 4, 3, 3)),
+    "conv-dilation2-groups2": ("Conv", dict(dilations=[2, 2], group=2, pads=[2, 1, 2, 3]), (6, 2, 3, 3)),
+    "conv-depthwise-1x1": ("Conv", dict(group=4), (4, 1, 1, 1)),
+    "maxpool-dilation2": ("MaxPool", dict(kernel_shape=[2, 3], strides=[1, 2], pads=[1, 1, 0, 1],
+                                          dilations=[2, 2]), None),
+    "maxpool-ceil": ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1), None),
+    "avgpool-include-pad": ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 0],
+                                                count_include_pad=1), None),
+    "avgpool-exclude-pad": ("AveragePool", dict(kernel_shape=[3, 2], pads=[1, 0, 1, 1]), None),
+    "avgpool-same-lower": ("AveragePool", dict(kernel_shape=[2, 2], strides=[2, 2], auto_pad="SAME_LOWER"), None),
+    "avgpool-ceil": ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1, pads=[1, 1, 1, 1],
+                                         count_include_pad=1), None),
+    "avgpool-dilation2": ("AveragePool", dict(kernel_shape=[2, 2], dilations=[2, 2], pads=[1, 1, 0, 0]), None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_WINDOW_NODES))
+def test_conv_and_pools_round_trip_through_export(case):
+    """An ONNX Conv, MaxPool or AveragePool imported into graphc and exported again gives
+    onnxruntime's numbers for the original model (at opset 19, AveragePool's dilations)."""
+    op_type, attrs, w_shape = _WINDOW_NODES[case]
+    rng = np.random.default_rng(6)
+    inits = [] if w_shape is None else [("w", rng.normal(size=w_shape).astype(np.float32))]
+    node = helper.make_node(op_type, ["x"] + [k for k, _ in inits], ["y"], name="window", **attrs)
+    model = _window_model(node, (2, 4, 9, 8), inits, opset=19)
+    graph = _round_trip(model, {"x": rng.normal(size=(2, 4, 9, 8)).astype(np.float32)})
+    primitives = {"Conv": "conv2d", "MaxPool": "max_pool2d", "AveragePool": None}
+    assert primitives[op_type] is None or primitives[op_type] in {n.op for n in graph.nodes}
+
+
+def test_cnn_with_batch_norm_round_trips_through_export():
+    rng = np.random.default_rng(0)
+    _round_trip(_cnn(rng), {"x": rng.normal(size=(3, 3, 16, 16)).astype(np.float32)}, rtol=1e-4)
+
+
+def test_conv_transpose_output_padding_past_the_stride():
+    """output_padding >= stride (which dilations allow; onnxruntime and onnx's reference
+    evaluator refuse it): ONNX's formula, zeros past the transposed convolution's end."""
+    rng = np.random.default_rng(7)
+    w = rng.normal(size=(4, 2, 2, 2)).astype(np.float32)
+    model = _window_model(helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct", dilations=[3, 2],
+                                           output_padding=[2, 1], pads=[0, 1, 0, 0]), (1, 4, 4, 4), [("w", w)])
+    x = rng.normal(size=(1, 4, 4, 4)).astype(np.float32)
+    full = np.zeros((1, 2, 4 + 3 + 2, 4 + 2 + 1))      # s*(n-1) + d*(k-1) + 1, then output_padding
+    for i in range(2):
+        for j in range(2):
+            full[:, :, 3 * i:3 * i + 4, 2 * j:2 * j + 4] += np.einsum("nchw,co->nohw", x, w[:, :, i, j])
+    (ours,) = _graphc(model, {"x": x})
+    np.testing.assert_allclose(ours, full[:, :, :, 1:], rtol=1e-5, atol=1e-5)
+    assert ours.shape == (1, 2, 9, 6) and not ours[:, :, 7:].any()

@@ -5,7 +5,7 @@ import numpy as np
 from .. import array_ops as a
 from .. import math_ops as m
 from .. import nn
-from ..builder import constant
+from ..builder import constant, make
 from .converters import converts, static_shape
 
 
@@ -127,11 +127,13 @@ def _window_counts(n, pads, padded, k, s, d, include_pad):
 
 
 def _window_sum(x, kernel, strides, dilations, padded):
-    """The sum over each (dilated) window of NCHW ``x``, zero padded."""
+    """The sum over each (dilated) window of NCHW ``x``, zero padded: a mean pool times the
+    window's area, or with dilations a depthwise convolution by ones."""
     if all(d == 1 for d in dilations):
         return nn.avg_pool2d(x, tuple(kernel), tuple(strides), tuple(padded)) * float(np.prod(kernel))
-    views, _, _ = nn._windows(x, tuple(kernel), tuple(strides), tuple(dilations), tuple(padded), 0)
-    return m.sum(a.stack(views, axis=2), axis=2)
+    c = x.shape[1]
+    ones = constant(np.ones((c, 1) + tuple(kernel)), dtype=x.dtype, graph=x.graph)
+    return nn.conv2d(x, ones, stride=tuple(strides), padding=tuple(padded), dilation=tuple(dilations), groups=c)
 
 
 @converts("AveragePool")
@@ -139,8 +141,11 @@ def _avg_pool(cx):
     x = cx.input(0)
     rank = _spatial_rank(cx, x)
     size, kernel, strides, dilations, pairs, padded = _pool_geometry(cx, x, rank)
-    total = _window_sum(_as_2d(x, rank), kernel, strides, dilations, padded)
     include = bool(cx.attr("count_include_pad", 0))
+    if all(d == 1 for d in dilations) and pairs == padded:   # graphc's pool divides as ONNX's does
+        return _from_2d(nn.avg_pool2d(_as_2d(x, rank), tuple(kernel), tuple(strides), tuple(padded),
+                                      count_include_pad=include), rank)
+    total = _window_sum(_as_2d(x, rank), kernel, strides, dilations, padded)
     counts = [_window_counts(n, p, q, k, s, d, include)
               for n, p, q, k, s, d in zip(size, pairs, padded, kernel, strides, dilations)]
     if any((c == 0).any() for c in counts):
@@ -278,23 +283,26 @@ def _lp_pool(cx):
     return _from_2d(m.power(total, 1.0 / p), rank)
 
 
-def _upsample_with_zeros(x, strides):
-    """NCHW ``x`` with ``s - 1`` zeros between neighbours along each spatial axis."""
-    n, c, h, w = x.shape
-    sh, sw = strides
-    if sh == sw == 1:
-        return x
-    y = a.reshape(x, (-1, c, h, 1, w, 1))
-    y = a.pad(y, ((0, 0), (0, 0), (0, 0), (0, sh - 1), (0, 0), (0, sw - 1)))
-    y = a.reshape(y, (-1, c, h * sh, w * sw))
-    return y[:, :, : (h - 1) * sh + 1, : (w - 1) * sw + 1]
+def _transposed_geometry(n, k, s, d, pads, extra):
+    """One axis of a ConvTranspose as graphc's ``conv2d_backward_input``: (P0, P1, size, lead,
+    trail). Output j is the full transposed convolution's position t = j + p0 (F positions,
+    zero outside them, ``extra`` (output_padding) zeros more at the end, ``pads`` cropped);
+    the op gives t in [P0, P0 + size) for pads P0, P1 >= 0 with F <= size + P0 + P1 < F + s,
+    and zeros padded on (``lead``, ``trail``) make up the rest."""
+    full = s * (n - 1) + (k - 1) * d + 1
+    begin, end = pads[0], full + extra - pads[1]          # the output's range of t
+    p0 = max(begin, 0)
+    p1 = max(full - end, 0)
+    if end - full >= s:                                    # more zeros at the end than the op makes
+        return p0, p1, full - p0, p0 - begin, end - full
+    return p0, p1, end - p0, p0 - begin, 0
 
 
 @converts("ConvTranspose")
 def _conv_transpose(cx):
-    """The gradient of a convolution: the input spread out by the stride (zeros between), padded
-    by the kernel's reach less ``pads``, convolved with the kernel flipped and its channel axes
-    swapped per group."""
+    """A transposed convolution: graphc's ``conv2d_backward_input`` (the gradient of a
+    convolution of the same geometry, whose weights (out, in/groups, kh, kw) are
+    ConvTranspose's (C_in, C_out/group, kh, kw)), giving the output's size exactly."""
     x, w, bias = cx.input(0), cx.input(1), cx.input(2)
     rank = _spatial_rank(cx, x)
     size = _spatial_size(cx, x)
@@ -317,18 +325,16 @@ def _conv_transpose(cx):
         pairs = [(flat[i], flat[i + rank]) for i in range(rank)]
     if rank == 1:
         x, w = a.expand_dims(x, 2), a.expand_dims(w, 2)
-        strides, dilations, reach, pairs, extra = [1] + strides, [1] + dilations, [1] + reach, [(0, 0)] + pairs, [0] + extra
-        w_shape = w_shape[:2] + (1,) + w_shape[2:]
-    spread = _upsample_with_zeros(x, strides)
-    pads = [(r - 1 - p, r - 1 - q + e) for r, (p, q), e in zip(reach, pairs, extra)]
-    spread = a.pad(spread, ((0, 0), (0, 0)) + tuple((max(p, 0), max(q, 0)) for p, q in pads))
-    crop = tuple(slice(-p if p < 0 else None, q if q < 0 else None) for p, q in pads)
-    spread = spread[(slice(None), slice(None)) + crop]
-    c_in, c_out_g = w_shape[0], w_shape[1]
-    flipped = a.reshape(w, (groups, c_in // groups, c_out_g) + tuple(w_shape[2:]))
-    flipped = a.transpose(flipped, (0, 2, 1, 3, 4))[:, :, :, ::-1, ::-1]
-    flipped = a.reshape(flipped, (groups * c_out_g, c_in // groups) + tuple(w_shape[2:]))
-    y = nn.conv2d(spread, flipped, stride=1, padding="VALID", dilation=tuple(dilations), groups=groups)
+        size, kernel, strides, dilations = (1,) + size, [1] + kernel, [1] + strides, [1] + dilations
+        pairs, extra = [(0, 0)] + pairs, [0] + extra
+    axes = [_transposed_geometry(*args) for args in zip(size, kernel, strides, dilations, pairs, extra)]
+    if any(out < 1 for _, _, out, _, _ in axes):
+        raise cx.error(f"pads {pairs} crop away the whole output")
+    y = make("conv2d_backward_input", (x, w), {
+        "stride": tuple(strides), "pads": tuple((p0, p1) for p0, p1, _, _, _ in axes),
+        "dilation": tuple(dilations), "groups": int(groups), "size": tuple(out for _, _, out, _, _ in axes)})
+    if any(lead or trail for _, _, _, lead, trail in axes):
+        y = a.pad(y, ((0, 0), (0, 0)) + tuple((lead, trail) for _, _, _, lead, trail in axes))
     if bias is not None:
         y = y + a.reshape(bias, (1, -1, 1, 1))
     return _from_2d(y, rank)

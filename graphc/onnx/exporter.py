@@ -12,7 +12,7 @@ import onnx
 from onnx import helper
 
 from ..tensor import Tensor
-from . import export_ops  # noqa: F401  (fills the emitter table)
+from . import export_conv, export_ops  # noqa: F401  (they fill the emitter table)
 from .export_builder import Builder, ExportError, UnsupportedOpError, emit, onnx_type
 
 DEFAULT_OPSET = 17   # the opset an export targets unless ``opset=`` asks for another
