@@ -237,7 +237,8 @@ class KernelBuilder:
         return b.sext(v, target) if dst.itemsize > src.itemsize else b.trunc(v, target)
 
     def _reduce(self, r):
-        """A loop nest over the reduction variables carrying the accumulator in phis."""
+        """A loop nest over the reduction variables carrying the accumulator in phis (a small
+        reduction, such as a pooling window, unrolled instead)."""
         b = self.builder
         acc_type = REGISTER_TYPE[np.dtype(r.acc_dtype)]
         is_arg = r.op in ("argmax", "argmin")
@@ -256,7 +257,12 @@ class KernelBuilder:
                 return self._carried_loops(rvars[:-1], state, lambda acc: [self._blocked_sum(r, rvars[-1], acc[0])])
             return self._carried_loops(rvars, state, combine)
 
-        if r.op in ("max", "min") and _is_float(r.acc_dtype):
+        if 0 < int(np.prod([v.extent for v in rvars])) <= UNROLLED_REDUCTION:
+            result = self._unrolled(rvars, state, combine)
+            if is_arg:
+                return result[1]
+            value = result[0]
+        elif r.op in ("max", "min") and _is_float(r.acc_dtype):
             value = self._float_extremum(r, loop_nest, state, acc_type)
         else:
             result = loop_nest()
@@ -267,6 +273,19 @@ class KernelBuilder:
             count = int(np.prod([v.extent for v in r.rvars]))
             value = b.fdiv(value, ir.Constant(acc_type, float(count))) if _is_float(r.acc_dtype) else value
         return self._cast(value, r.acc_dtype, r.dtype)
+
+    def _unrolled(self, vars_, acc, combine):
+        """``combine`` applied for every value of ``vars_`` in order, as straight-line code
+        (no loop, no branch: the loop around it vectorizes); the exact combiners throughout."""
+        for values in np.ndindex(*[v.extent for v in vars_]):
+            for v, value in zip(vars_, values):
+                self.var_values[v] = ir.Constant(I64, int(value))
+            self.cache.append({})   # (values that depend on the reduction variables: this term's)
+            acc = combine(acc)
+            self.cache.pop()
+        for v in vars_:
+            del self.var_values[v]
+        return acc
 
     def _carried_loops(self, vars_, acc, innermost):
         """A loop over each of ``vars_`` (outermost first) carrying ``acc``; ``innermost(acc)``
@@ -432,6 +451,7 @@ def gemm_share(kernel):
     return None
 
 
+UNROLLED_REDUCTION = 16   # reductions over at most this many elements are unrolled (pooling windows)
 SUM_BLOCK_MIN, SUM_BLOCK_MAX = 256, 4096   # a float sum is blocked by a divisor of its length in this range
 
 
