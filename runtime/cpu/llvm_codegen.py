@@ -238,7 +238,8 @@ class KernelBuilder:
 
     def _reduce(self, r):
         """A loop nest over the reduction variables carrying the accumulator in phis (a small
-        reduction, such as a pooling window, unrolled instead)."""
+        reduction, such as a pooling window, unrolled instead, unless its body values are
+        stashed for the output loop: the stash is written by the sum's loop)."""
         b = self.builder
         acc_type = REGISTER_TYPE[np.dtype(r.acc_dtype)]
         is_arg = r.op in ("argmax", "argmin")
@@ -257,7 +258,7 @@ class KernelBuilder:
                 return self._carried_loops(rvars[:-1], state, lambda acc: [self._blocked_sum(r, rvars[-1], acc[0])])
             return self._carried_loops(rvars, state, combine)
 
-        if 0 < int(np.prod([v.extent for v in rvars])) <= UNROLLED_REDUCTION:
+        if 0 < int(np.prod([v.extent for v in rvars])) <= UNROLLED_REDUCTION and r not in self.kernel.stashes:
             result = self._unrolled(rvars, state, combine)
             if is_arg:
                 return result[1]

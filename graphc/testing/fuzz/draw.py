@@ -350,8 +350,13 @@ def _conv2d(g):
     c = g.c
     groups = c.pick([1, 1, 2])
     cin = groups * c.pick([1, 2, 3])
+    if c.chance(0.2):   # depthwise (one input channel per group: the direct kernels)
+        groups = cin = c.pick([2, 3, 5])
+    if c.chance(0.05):  # patches over the GEMM's chunk budget (runtime.cpu.llvm_conv.PATCH_BUDGET)
+        groups, cin = 1, 64
     fits = g.pool(lambda v: FLOAT(v) and v.value.ndim == 4 and v.shape[1] == cin and v.value.size <= 1 << 14)
-    x = c.pick(fits) if fits and c.chance(0.5) else _conv_input(g, cin)
+    x = c.pick(fits) if fits and c.chance(0.5) else \
+        (g.source((1, 64, 23, 23), "float32", "input") if cin == 64 else _conv_input(g, cin))
     if g.p.vals[x].dtype.kind != "f":
         x = g.p.add("cast", (x,), dtype=g.floats[0].name)
     size = g.p.vals[x].shape[2:]
@@ -399,4 +404,6 @@ WEIGHTED = {
     "sum_block": list(DRAWERS) + _REDUCTIONS * 4 + ["exp", "tanh", "multiply", "divide"] * 3,
     "gemm": list(DRAWERS) + ["matmul", "add", "relu", "tanh", "transpose", "sum"] * 4,
     "small": list(DRAWERS) + ["conv2d", "max_pool2d", "avg_pool2d"] * 2,
+    # convolutions and pools (their gradients in gradient programs) and the epilogues fused after them
+    "conv": list(DRAWERS) + ["conv2d"] * 16 + ["max_pool2d", "avg_pool2d"] * 6 + ["relu", "add", "multiply"] * 4,
 }

@@ -44,7 +44,7 @@ GEMM_SHARED = [(256, 256, PARALLEL_GEMM_WORK // (256 * 256)), (255, 256, PARALLE
 PARALLEL_SHAPES = [(512, PARALLEL_WORK // 512), (511, PARALLEL_WORK // 512), (PARALLEL_WORK,), (PARALLEL_WORK - 1,),
                    (2, PARALLEL_WORK // 2 + 1), (PARALLEL_WORK // 384 + 1, 128), (PARALLEL_WORK // 384, 128)]
 SMALL_DIMS = [1, 2, 3, 4, 5, 7, 8]
-REGIMES = ("small", "small", "small", "edge", "vector", "sum_block", "parallel", "gemm", "wide", "fanout")
+REGIMES = ("small", "small", "small", "edge", "vector", "sum_block", "parallel", "gemm", "wide", "fanout", "conv")
 FLOATS = (np.dtype(np.float32),) * 4 + (np.dtype(np.float64),)
 LIMIT = 1e5            # no value grows beyond this (no float overflow anywhere)
 
