@@ -214,3 +214,151 @@ def avg_pool2d(x, kernel, stride=None, padding="VALID", count_include_pad=True):
     stride, _, pads = _geometry(x, kernel, stride, 1, padding, "avg_pool2d")
     return make("avg_pool2d", (x,), {"kernel": kernel, "stride": stride, "pads": pads,
                                      "count_include_pad": bool(count_include_pad)})
+
+
+# -- transposed convolution --------------------------------------------------
+def _transposed_axis(n, k, s, d, pads, extra):
+    """One spatial axis of a transposed convolution: (pads, size, trail) of the primitive
+    ``conv2d_backward_input`` (the gradient of a convolution of the same geometry) and the
+    zeros to append after it. The full transposed convolution has ``F = (n-1)s + d(k-1) + 1``
+    positions; the output is positions ``[t, F - b + extra)`` of it (zeros past F). With
+    ``extra < s`` that is the primitive with the forward pads (t, b) and ``size`` the output
+    size; a larger ``extra`` (allowed where it is below the dilation) crops less at the
+    bottom instead, or appends the zero rows no window reaches."""
+    (t, b) = pads
+    full = (n - 1) * s + d * (k - 1) + 1
+    out = full - t - b + extra
+    if extra < s:
+        return (t, b), out, 0
+    if b >= extra:
+        return (t, b - extra), out, 0
+    return (t, 0), full - t, extra - b
+
+
+@_scoped
+def conv2d_transpose(x, w, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """Transposed 2-D convolution of NCHW ``x`` with ``w`` of shape (in, out/groups, kh, kw),
+    as ``torch.nn.functional.conv_transpose2d``: the gradient of ``conv2d`` with respect to
+    its input, for a convolution of the same stride, padding, dilation and groups.
+
+    Output size per axis: ``(H - 1)*stride - pad_total + dilation*(k - 1) + output_padding + 1``.
+    ``padding``: an int, (ph, pw), ((top, bottom), (left, right)), "VALID" (none) or
+    "SAME" (TF's rule: the pads of a "SAME" convolution of an ``H*stride`` input, so the
+    output is ``H*stride``, plus ``output_padding``). ``output_padding`` (int or pair) adds
+    rows and columns at the bottom and right; each must be below the stride or the
+    dilation, as in PyTorch. One primitive op, ``conv2d_backward_input`` (whose weight
+    layout is this one's), so its gradients are ``conv2d`` and ``conv2d_backward_filter``.
+    """
+    x, w = as_tensor(x), as_tensor(w)
+    if w.ndim != 4 or any(d is None for d in w.shape):
+        raise ShapeError(f"conv2d_transpose weights must be static (in, out/groups, kh, kw), got '{w.name}' "
+                         f"{fmt_shape(w.shape)}")
+    size = _spatial(x, "conv2d_transpose")
+    groups = int(groups)
+    if groups < 1 or x.shape[1] != w.shape[0] or w.shape[0] % groups:
+        raise ShapeError(f"conv2d_transpose: input '{x.name}' {fmt_shape(x.shape)} has {x.shape[1]} channels; "
+                         f"weight '{w.name}' {fmt_shape(w.shape)} takes {w.shape[0]} (in, out/groups, kh, kw), "
+                         f"which must split into groups={groups}")
+    kernel = tuple(w.shape[2:])
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    extra = _pair(output_padding, "output_padding")
+    if min(stride) < 1 or min(dilation) < 1:
+        raise ShapeError(f"conv2d_transpose of '{x.name}': stride {stride} and dilation {dilation} must be positive")
+    for e, s, d in zip(extra, stride, dilation):
+        if e < 0 or (e >= s and e >= d):
+            raise ShapeError(f"conv2d_transpose of '{x.name}': output_padding {extra} must be non-negative and "
+                             f"smaller than the stride {stride} or the dilation {dilation} (per axis)")
+    if isinstance(padding, str) and padding.upper() == "SAME":
+        pads = _padding("SAME", tuple(n * s for n, s in zip(size, stride)), kernel, stride, dilation)
+        # (a kernel narrower than the stride reaches short of H*stride: the rest are zeros, as in TF)
+        extra = tuple(e + n * s - ((n - 1) * s + d * (k - 1) + 1 - t - b)
+                      for e, n, s, d, k, (t, b) in zip(extra, size, stride, dilation, kernel, pads))
+    else:
+        pads = _padding(padding, size, kernel, stride, dilation)
+    pads = tuple(tuple(int(p) for p in pair) for pair in pads)
+    if len(pads) != 2 or any(p < 0 for pair in pads for p in pair):
+        raise ShapeError(f"conv2d_transpose of '{x.name}': padding {padding!r} must be non-negative, one pair per "
+                         "spatial axis")
+    axes = [_transposed_axis(*args) for args in zip(size, kernel, stride, dilation, pads, extra)]
+    for _, out, trail in axes:
+        if out < 1 or (trail and out - trail < 1):
+            raise ShapeError(f"conv2d_transpose of '{x.name}' {fmt_shape(x.shape)}: padding {pads} crops away "
+                             f"the whole output (kernel {kernel}, stride {stride}, dilation {dilation}, "
+                             f"output_padding {extra})")
+    y = make("conv2d_backward_input", (x, w), {
+        "stride": stride, "pads": tuple(p for p, _, _ in axes), "dilation": dilation, "groups": groups,
+        "size": tuple(out for _, out, _ in axes)})
+    trail = tuple(t for _, _, t in axes)
+    if any(trail):
+        from .array_ops import pad
+        y = pad(y, ((0, 0), (0, 0), (0, trail[0]), (0, trail[1])))
+    return y
+
+
+# -- moments and batch normalization ----------------------------------------
+def _axes(axes, rank, what):
+    axes = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -rank <= a < rank:
+            raise ShapeError(f"{what}: axis {a} is out of range for rank {rank}")
+        out.append(a % rank)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{what}: repeated axis in {axes}")
+    return tuple(sorted(out))
+
+
+@_scoped
+def moments(x, axes, keepdims=False):
+    """``(mean, variance)`` of ``x`` over ``axes`` (int or tuple), as ``tf.nn.moments``: the
+    biased variance ``mean((x - mean)**2)``. No gradient flows through the mean inside the
+    variance (it would be zero: the centered values sum to zero)."""
+    x = _float(x)
+    axes = _axes(axes, x.ndim, "moments")
+    mu = mean(x, axes, keepdims=True)
+    variance = mean(square(x - m.stop_gradient(mu)), axes, keepdims=True)
+    if not keepdims:
+        from .array_ops import squeeze
+        mu, variance = squeeze(mu, axes), squeeze(variance, axes)
+    return mu, variance
+
+
+@_scoped
+def batch_normalization(x, mean, variance, offset, scale, variance_epsilon):
+    """TF's ``tf.nn.batch_normalization``: ``x * inv + (offset - mean * inv)`` with
+    ``inv = scale / sqrt(variance + variance_epsilon)``; ``offset`` and ``scale`` may be
+    None. The statistics broadcast against ``x`` (shape them so: (C, 1, 1) for NCHW)."""
+    x = _float(x)
+    inv = rsqrt(as_tensor(variance, graph=x.graph) + variance_epsilon)
+    if scale is not None:
+        inv = inv * as_tensor(scale, graph=x.graph)
+    centered = as_tensor(mean, graph=x.graph) * inv
+    shift = -centered if offset is None else as_tensor(offset, graph=x.graph) - centered
+    return x * _cast_like(inv, x) + _cast_like(shift, x)
+
+
+def _cast_like(t, x):
+    t = as_tensor(t, graph=x.graph)
+    return t if t.dtype == x.dtype else cast(t, x.dtype)
+
+
+__all__ += ["conv2d_transpose", "moments", "batch_normalization"]
+
+
+def _transpose_to_size(size, out, kernel, stride, dilation, padding, what):
+    """``(pads, output_padding)`` that make ``conv2d_transpose`` of an input of spatial ``size``
+    give the spatial size ``out``, by TF's rule (``tf.nn.conv2d_transpose(output_shape=...)``):
+    "VALID" no padding, "SAME" the pads of a "SAME" convolution of an ``out``-sized input;
+    that convolution must give back ``size``. ``padding`` may also be explicit pairs."""
+    pads = tuple(tuple(int(p) for p in pair) for pair in _padding(padding, out, kernel, stride, dilation))
+    extra = []
+    for n, o, k, s, d, (t, b) in zip(size, out, kernel, stride, dilation, pads):
+        reach = d * (k - 1) + 1
+        if o < 1 or (o + t + b - reach) // s + 1 != n or o + t + b < reach:
+            raise ShapeError(f"{what}: an output of spatial size {tuple(out)} does not fit an input of size "
+                             f"{tuple(size)} (kernel {tuple(kernel)}, strides {tuple(stride)}, dilation "
+                             f"{tuple(dilation)}, padding {padding!r}): a convolution of the output would not "
+                             "give the input's size back")
+        extra.append(o - ((n - 1) * s + reach - t - b))
+    return pads, tuple(extra)

@@ -194,6 +194,30 @@ def _sources():
     return [x, x * gc.constant(values_of(F32, 6).reshape(2, 3)) + w], feeds, True
 
 
+def _conv():
+    """conv2d (alone and with an epilogue) and its two backward ops, grouped and strided."""
+    x, fx = _finite((2, 4, 5, 6))
+    w, fw = _finite((6, 2, 3, 2), name="w")
+    dy, fdy = _finite((2, 6, 3, 6), name="dy")
+    a = {"stride": (2, 1), "pads": ((1, 1), (0, 1)), "dilation": (1, 1), "groups": 2}
+    return [make("conv2d", (x, w), a), gc.relu(make("conv2d", (x, w), a) + 1.0),
+            make("conv2d_backward_input", (dy, w), {**a, "size": (5, 6)}),
+            make("conv2d_backward_filter", (x, dy), {**a, "kernel": (3, 2)})], {**fx, **fw, **fdy}, False
+
+
+def _pools():
+    """The pools and their gradients; the max pool on edge values (NaN, infinities, ties)."""
+    x, fx = _fed((2, 3, 5, 6))
+    f, ff = _finite((2, 3, 5, 6), name="f")
+    dy, fdy = _finite((2, 3, 3, 3), name="dy")
+    a = {"kernel": (2, 3), "stride": (2, 2), "pads": ((1, 0), (1, 1))}
+    avg = {**a, "count_include_pad": False}
+    return [make("max_pool2d", (x,), {**a, "dilation": (1, 1)}),
+            make("max_pool2d_backward", (x, dy), {**a, "dilation": (1, 1)}),
+            make("avg_pool2d", (f,), avg), make("avg_pool2d_backward", (dy,), {**avg, "size": (5, 6)})], \
+        {**fx, **ff, **fdy}, False
+
+
 def _static():
     """identity (here with a relaxed declared shape) and shape: replaced while specializing."""
     x = gc.placeholder(F32, (None, 3), name="x")
@@ -217,6 +241,8 @@ EXAMPLES = {
     "concat": _movement(lambda x: gc.concat([x, x * 2.0, x[:, :1]], axis=1)),
     "pad": _movement(lambda x: gc.pad(x, [(1, 0), (0, 2), (1, 1)], constant_values=-1.0)),
     "gather": _gather, "scatter_add": _scatter_add, "random": _random,
+    "conv2d": _conv, "conv2d_backward_input": _conv, "conv2d_backward_filter": _conv,
+    "max_pool2d": _pools, "max_pool2d_backward": _pools, "avg_pool2d": _pools, "avg_pool2d_backward": _pools,
     "placeholder": _sources, "constant": _sources, "variable": _sources,
 }
 # ops whose every use is covered elsewhere here: fused kernels (every "fused" pipeline above),

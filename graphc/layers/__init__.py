@@ -11,8 +11,9 @@ Callbacks (Keras's): ``fit(..., callbacks=[gc.layers.callbacks.EarlyStopping(pat
 Layers also work on their own in TF1-style graphs: ``h = gc.layers.Dense(64, "relu")(x)``.
 """
 from .base import Layer, get_activation, set_seed
-from .conv import AvgPool2D, Conv2D, MaxPool2D
+from .conv import AvgPool2D, Conv2D, Conv2DTranspose, MaxPool2D
 from .core import Dense, Dropout, Embedding, Flatten, LayerNorm
+from .normalization import BatchNormalization
 from . import callbacks
 from .callbacks import (Callback, CSVLogger, EarlyStopping, History, LambdaCallback, ModelCheckpoint,
                         ReduceLROnPlateau, TerminateOnNaN)
@@ -21,6 +22,6 @@ from .plot import plot_history
 from .sequential import Sequential
 from .tensorboard import TensorBoard
 
-__all__ = ["Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Dropout", "LayerNorm", "Embedding",
+__all__ = ["Layer", "Dense", "Conv2D", "Conv2DTranspose", "BatchNormalization", "MaxPool2D", "AvgPool2D", "Flatten", "Dropout", "LayerNorm", "Embedding",
            "Sequential", "History", "load_model", "plot_history", "get_activation", "set_seed", "callbacks", "Callback", "CSVLogger",
            "EarlyStopping", "LambdaCallback", "ModelCheckpoint", "ReduceLROnPlateau", "TerminateOnNaN", "TensorBoard"]

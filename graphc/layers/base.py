@@ -90,6 +90,8 @@ class Layer:
         self.weights = []          # the layer's Variables, in creation order
         self.input_shape = None
         self.output_shape = None   # static shape of the last call's output (None = any size)
+        self.updates = []          # the state updates (assign ops) of the last training call
+        self._call_updates = None
 
     # -- subclass hooks -------------------------------------------------------
     def build(self, input_shape):
@@ -114,10 +116,24 @@ class Layer:
         elif x.graph is not self.graph:
             raise GraphError(f"layer '{self.name}' was built in another graph; it cannot be called "
                              f"on '{x.name}'")
+        self._call_updates = []
         with x.graph.as_default(), x.graph.name_scope(self.name):
             out = self.call(x, training=training)
+        if self._call_updates or isinstance(training, Tensor) or bool(training):
+            self.updates = self._call_updates
+        self._call_updates = None
         self.output_shape = out.shape
         return out
+
+    def add_update(self, op):
+        """Record a state update (an assign op) that this call needs run with every training
+        step, as Keras's ``add_update``: after a call with ``training=True``, ``updates``
+        holds that call's updates (``Sequential`` groups them into its train op; run them
+        yourself in a graph of your own, e.g. ``gc.group(train_op, *layer.updates)``)."""
+        if self._call_updates is None:
+            raise GraphError(f"layer '{self.name}': add_update is for use inside call()")
+        self._call_updates.append(op)
+        return op
 
     def add_weight(self, name, value, trainable=True):
         """A Variable named ``<layer>/<name>`` holding ``value`` (created inside ``build``)."""

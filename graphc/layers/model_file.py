@@ -25,14 +25,15 @@ import numpy as np
 from .. import dtypes as dt, train
 from ..errors import GraphcError
 from ..graph_file import graphc_version
-from . import base, conv, core, losses, saving
+from . import base, conv, core, losses, normalization, saving
 
 FORMAT = "graphc-model"
 VERSION = 1
 _CONFIG = "graphc_model.json"
 _VARIABLES = "variables.npz"
 LAYER_CLASSES = {cls.__name__: cls for cls in (core.Dense, core.Flatten, core.Dropout, core.LayerNorm,
-                                                core.Embedding, conv.Conv2D, conv.MaxPool2D, conv.AvgPool2D)}
+                                                core.Embedding, conv.Conv2D, conv.MaxPool2D, conv.AvgPool2D,
+                                                conv.Conv2DTranspose, normalization.BatchNormalization)}
 OPTIMIZERS = {cls.__name__: cls for cls in (train.SGD, train.Adam, train.RMSProp)}
 
 

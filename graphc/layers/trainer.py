@@ -23,10 +23,20 @@ _SEED_STRIDE = 1_000_003   # dropout seed = step * stride + per-layer salt: dist
 class _TrainStep:
     """The training graph for one static batch size."""
 
-    def __init__(self, x, y, w, train_op, loss, metrics):
+    def __init__(self, x, y, w, train_op, loss, metrics, rows=None):
         self.x, self.y, self.w = x, y, w
+        self.rows = rows   # the (B,) 0/1 mask of real rows (not padding), where a layer takes batch statistics
         self.fetches = [train_op, loss] + metrics
         self.uniform = np.full(x.shape[0], 1.0 / x.shape[0], np.float32)   # a full batch, unweighted
+        self.all_rows = np.ones(x.shape[0], np.float32)
+
+    def feeds(self, x, y, w, k):
+        """The feed_dict of a step on rows ``x``, ``y`` (padded to B) of which the first ``k`` are real."""
+        feeds = {self.x: x, self.y: y, self.w: w}
+        if self.rows is not None:
+            feeds[self.rows] = self.all_rows if k == len(self.all_rows) else \
+                (np.arange(len(self.all_rows)) < k).astype(np.float32)
+        return feeds
 
 
 class Trainer:
@@ -82,12 +92,16 @@ class Trainer:
                 x = placeholder(self.inputs.dtype, (b,) + self._input_shape, name="train_x")
                 yp = placeholder(dtype, (b,) + tuple(shape[1:]), name="train_y")
                 w = placeholder(dt.float32, (b,), name="train_weights")
-                outputs, logits = self._forward(x, training=True, step=self._step)
+                rows = placeholder(dt.float32, (b,), name="train_rows") \
+                    if any(getattr(layer, "batch_statistics", False) for layer in self.layers) else None
+                outputs, logits = self._forward(x, training=True, step=self._step, rows=rows)
                 loss, *metrics = self._loss_and_metrics(yp, outputs, logits, w)
                 from ..state import assign_add, group
                 update = self.optimizer.minimize(loss, var_list=self.trainable_weights)
-                train_op = group(update, assign_add(self._step, 1), name="train_op")
-            self._train_steps[batch_size] = _TrainStep(x, yp, w, train_op, loss, metrics)
+                # the layers' own state updates (BatchNormalization's moving statistics) run with every step
+                layer_updates = [op for layer in _unique(self.layers) for op in layer.updates]
+                train_op = group(update, assign_add(self._step, 1), *layer_updates, name="train_op")
+            self._train_steps[batch_size] = _TrainStep(x, yp, w, train_op, loss, metrics, rows)
         return self._train_steps[batch_size]
 
     def train_program(self, batch_size=None):
@@ -98,7 +112,8 @@ class Trainer:
             raise RuntimeError(f"model '{self.name}' has no training step yet: call fit first")
         step = self._train_steps[self._last_batch_size if batch_size is None else batch_size]
         from ..runtime import TensorSpec
-        return self.session.compile(step.fetches, {t: TensorSpec(t.shape, t.dtype) for t in (step.x, step.y, step.w)})
+        feeds = [t for t in (step.x, step.y, step.w, step.rows) if t is not None]
+        return self.session.compile(step.fetches, {t: TensorSpec(t.shape, t.dtype) for t in feeds})
 
     def _eval_fetches(self, y):
         if self._eval is None:
@@ -171,7 +186,7 @@ class Trainer:
                     idx = np.resize(idx, b)
                     w = np.zeros(b, np.float32)
                     w[:k] = real / np.float32(k)
-                values = self.session.run(step.fetches, {step.x: x[idx], step.y: y[idx], step.w: w})
+                values = self.session.run(step.fetches, step.feeds(x[idx], y[idx], w, k))
                 loss_sum += float(values[1]) * k
                 seen += k
                 if batch_weight > 0:
@@ -249,13 +264,16 @@ class Trainer:
             return np.zeros((0,) + tuple(self.outputs.shape[1:]), self.outputs.dtype)
         return np.concatenate(parts)
 
-    def _forward(self, x, training, step=None):
+    def _forward(self, x, training, step=None, rows=None):
         """``(outputs, logits)``: logits are the outputs when the last layer has no
-        activation, its pre-softmax values when it ends in softmax, else None."""
+        activation, its pre-softmax values when it ends in softmax, else None. ``rows``: the
+        (B,) mask of the batch's real rows, for the layers that take batch statistics."""
         from .core import Dropout, _Activated
         h = x
         for i, layer in enumerate(self.layers):
-            if isinstance(layer, Dropout):
+            if getattr(layer, "batch_statistics", False) and training and rows is not None:
+                h = layer(h, training=training, mask=rows)
+            elif isinstance(layer, Dropout):
                 seed = None
                 if training and step is not None:
                     salt = (layer.mask_seed if layer.mask_seed is not None else i) + 7919 * (self.seed or 0)
@@ -269,3 +287,13 @@ class Trainer:
         if not isinstance(last, _Activated) or last.activation is None:
             return h, h
         return h, (last.pre_activation if last.activation_name == "softmax" else None)
+
+
+def _unique(layers):
+    """``layers`` with each layer once (a layer used twice keeps its last call's updates)."""
+    seen, out = set(), []
+    for layer in layers:
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            out.append(layer)
+    return out

@@ -6,6 +6,8 @@ memory of their own: the fuser reads a transpose as index arithmetic inside the 
 next to it (the im2col gather, the bias-and-relu epilogue, the pooling windows), so an
 NHWC network runs the kernels of the NCHW one (docs/tf1.md has the measurement).
 """
+import numpy as np
+
 from ... import dtypes as dt
 from ... import math_ops as m
 from ... import nn as gnn
@@ -14,14 +16,15 @@ from ...builder import as_tensor, located
 from ...errors import ShapeError
 from ...math_ops import relu, sigmoid, softplus, tanh  # noqa: F401  (tf.nn names)
 from ...ops.shapes import fmt_shape
+from ...tensor import Tensor
 from .random import stateful_seed
 
 __all__ = ["relu", "relu6", "elu", "selu", "leaky_relu", "sigmoid", "tanh", "softplus", "softsign", "softmax",
            "log_softmax", "bias_add", "dropout", "l2_loss", "moments", "batch_normalization",
            "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
            "sparse_softmax_cross_entropy_with_logits", "sigmoid_cross_entropy_with_logits", "conv2d",
-           "depthwise_conv2d", "max_pool", "avg_pool", "max_pool2d", "avg_pool2d", "embedding_lookup",
-           "l2_normalize", "swish", "silu", "gelu"]
+           "depthwise_conv2d", "conv2d_transpose", "fused_batch_norm", "max_pool", "avg_pool", "max_pool2d",
+           "avg_pool2d", "embedding_lookup", "l2_normalize", "swish", "silu", "gelu"]
 
 _TO_NCHW, _TO_NHWC, _HWIO_TO_OIHW = (0, 3, 1, 2), (0, 2, 3, 1), (3, 2, 0, 1)
 
@@ -146,26 +149,61 @@ def l2_normalize(x, axis=None, epsilon=1e-12, name=None, dim=None):
 
 @located
 def moments(x, axes, shift=None, name=None, keep_dims=None, keepdims=None):
-    """(mean, variance) over ``axes`` (the biased variance, as TF)."""
+    """(mean, variance) over ``axes`` (the biased variance, as TF; ``gc.nn.moments``)."""
     keep = bool(keepdims if keepdims is not None else keep_dims)
-    axes = tuple(int(a) for a in axes)
-    x = as_tensor(x)
-    mean = m.mean(x, axes, keepdims=True)
-    variance = m.mean(m.square(x - m.stop_gradient(mean)), axes, keepdims=True)
-    if not keep:
-        from ...array_ops import squeeze
-        mean, variance = squeeze(mean, axes), squeeze(variance, axes)
-    return mean, variance
+    return gnn.moments(x, tuple(int(a) for a in axes), keepdims=keep)
 
 
 @located
 def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name=None):
-    """``(x - mean) * scale / sqrt(variance + eps) + offset`` (offset and scale may be None)."""
-    inv = m.rsqrt(variance + variance_epsilon)
-    if scale is not None:
-        inv = inv * scale
-    y = (as_tensor(x) - mean) * inv
-    return y if offset is None else y + offset
+    """TF's ``x * inv + (offset - mean * inv)``, ``inv = scale / sqrt(variance + eps)``
+    (offset and scale may be None; ``gc.nn.batch_normalization``)."""
+    return gnn.batch_normalization(x, mean, variance, offset, scale, variance_epsilon)
+
+
+@located
+def fused_batch_norm(x, scale, offset, mean=None, variance=None, epsilon=0.001, data_format="NHWC",
+                     is_training=True, name=None, exponential_avg_factor=1.0):
+    """``tf.nn.fused_batch_norm`` on a 4-D ``x`` (channels last for NHWC, on axis 1 for NCHW):
+    ``(y, mean, variance)``. Training (``is_training=True``): ``x`` normalized by its batch
+    statistics (biased variance), and the returned variance is the unbiased one
+    (n/(n-1), the one TF's kernel hands to the moving averages); with
+    ``exponential_avg_factor`` f < 1 both come back averaged into ``mean``/``variance``
+    (``(1-f)*old + f*batch``). Inference: normalized by ``mean`` and ``variance``, which come
+    back as given. As TF, ``epsilon`` is raised to at least 1.001e-5."""
+    fmt = _format(data_format)
+    x = as_tensor(x)
+    if x.ndim != 4:
+        raise ShapeError(f"fused_batch_norm needs a 4-D input, got '{x.name}' {fmt_shape(x.shape)}")
+    epsilon = max(float(epsilon), 1.001e-5)
+    axis = 3 if fmt == "NHWC" else 1
+    shape = (1, 1, 1, -1) if fmt == "NHWC" else (1, -1, 1, 1)
+    reduce = tuple(a for a in range(4) if a != axis)
+    scale, offset = as_tensor(scale, graph=x.graph), as_tensor(offset, graph=x.graph)
+    if not is_training:
+        if mean is None or variance is None:
+            raise ValueError("fused_batch_norm with is_training=False needs mean and variance")
+        mean, variance = as_tensor(mean, graph=x.graph), as_tensor(variance, graph=x.graph)
+        y = gnn.batch_normalization(x, mean.reshape(shape), variance.reshape(shape), offset.reshape(shape),
+                                    scale.reshape(shape), epsilon)
+        return y, mean, variance
+    batch_mean, batch_var = gnn.moments(x, reduce, keepdims=True)
+    y = gnn.batch_normalization(x, batch_mean, batch_var, offset.reshape(shape), scale.reshape(shape), epsilon)
+    count = 1
+    for a in reduce:
+        if x.shape[a] is None:
+            raise ShapeError(f"fused_batch_norm in training needs the static shape of '{x.name}' "
+                             f"{fmt_shape(x.shape)} (for the unbiased variance)")
+        count *= x.shape[a]
+    batch_mean = batch_mean.reshape((-1,))
+    unbiased = batch_var.reshape((-1,)) * (count / max(count - 1, 1))
+    f = float(exponential_avg_factor)
+    if f != 1.0:
+        if mean is None or variance is None:
+            raise ValueError("fused_batch_norm with exponential_avg_factor != 1 needs mean and variance")
+        batch_mean = as_tensor(mean, graph=x.graph) * (1 - f) + batch_mean * f
+        unbiased = as_tensor(variance, graph=x.graph) * (1 - f) + unbiased * f
+    return y, batch_mean, unbiased
 
 
 def _check_sentinel(sentinel, fn):
@@ -295,6 +333,70 @@ def depthwise_conv2d(input, filter, strides, padding, rate=None, name=None, data
     dil = _spatial_list(rate if rate is not None else dilations, fmt, "dilations")
     y = gnn.conv2d(_to_nchw(x, fmt), oihw, _spatial_list(strides, fmt, "strides"), _padding(padding, fmt), dil,
                    groups=cin)
+    return _from_nchw(y, fmt)
+
+
+def _static_entries(shape, what):
+    """The entries of ``shape`` (a list of ints and scalar Tensors, a numpy array, or a 1-D
+    Tensor: a constant or a ``tf.stack`` of scalars), None where one is computed
+    (``tf.shape(x)[0]``)."""
+    if isinstance(shape, Tensor):
+        node = shape.node
+        if node.op == "constant":
+            return [int(v) for v in np.asarray(node.attrs["value"]).reshape(-1)]
+        if node.op == "concat" and all(i.op == "expand_dims" for i in node.inputs):
+            return [_static_entry(shape.graph.tensor(i.inputs[0])) for i in node.inputs]
+        raise ShapeError(f"{what} '{shape.name}' must be known when the graph is built (a list, or a tf.stack of "
+                         "numbers; only the batch entry may be computed)")
+    return [_static_entry(d) for d in np.asarray(shape, dtype=object).reshape(-1)]
+
+
+def _static_entry(d):
+    if isinstance(d, Tensor):
+        return int(np.asarray(d.node.attrs["value"])) if d.op == "constant" else None
+    return int(d)
+
+
+@located
+def conv2d_transpose(value=None, filter=None, output_shape=None, strides=None, padding="SAME",  # noqa: A002
+                     data_format="NHWC", name=None, input=None, filters=None, dilations=None):  # noqa: A002
+    """``tf.nn.conv2d_transpose``: the gradient of ``conv2d`` with respect to its input.
+    ``value`` NHWC (or NCHW); ``filter`` (height, width, out_channels, in_channels), TF's
+    layout; ``output_shape`` the result's 4 sizes (its batch entry may be computed:
+    ``tf.stack([tf.shape(x)[0], 14, 14, 32])``); ``strides``/``dilations`` TF's lists;
+    ``padding`` "SAME", "VALID" or explicit pairs, TF's rule for the given output size."""
+    value = input if value is None else value
+    filter = filters if filter is None else filter
+    if output_shape is None or strides is None:
+        raise ValueError("conv2d_transpose needs output_shape and strides")
+    fmt = _format(data_format)
+    x, w = as_tensor(value), as_tensor(filter)
+    if w.ndim != 4 or any(d is None for d in w.shape):
+        raise ShapeError(f"conv2d_transpose filter '{w.name}' must be static (height, width, out_channels, "
+                         f"in_channels), got {fmt_shape(w.shape)}")
+    if x.ndim != 4:
+        raise ShapeError(f"conv2d_transpose needs a 4-D input, got '{x.name}' {fmt_shape(x.shape)}")
+    channels = x.shape[3 if fmt == "NHWC" else 1]
+    if channels != w.shape[3]:
+        raise ShapeError(f"conv2d_transpose: input '{x.name}' {fmt_shape(x.shape)} has {channels} channels but "
+                         f"filter '{w.name}' {fmt_shape(w.shape)} takes {w.shape[3]} (its last axis)")
+    out = _static_entries(output_shape, "conv2d_transpose output_shape")
+    if len(out) != 4:
+        raise ShapeError(f"conv2d_transpose output_shape must have 4 entries, got {out}")
+    n, spatial, c = (out[0], out[1:3], out[3]) if fmt == "NHWC" else (out[0], out[2:4], out[1])
+    if None in spatial or c is None:
+        raise ShapeError(f"conv2d_transpose output_shape {out}: only the batch entry may be computed")
+    if c != w.shape[2]:
+        raise ShapeError(f"conv2d_transpose output_shape {out} has {c} channels but filter '{w.name}' "
+                         f"{fmt_shape(w.shape)} makes {w.shape[2]} (its third axis)")
+    if n is not None and n >= 0 and x.shape[0] is not None and n != x.shape[0]:
+        raise ShapeError(f"conv2d_transpose output_shape {out} has batch {n}, the input '{x.name}' {x.shape[0]}")
+    xc = _to_nchw(x, fmt)
+    stride, dilation = _spatial_list(strides, fmt, "strides"), _spatial_list(dilations, fmt, "dilations")
+    kernel = tuple(w.shape[:2])
+    pads, extra = gnn._transpose_to_size(tuple(xc.shape[2:]), tuple(spatial), kernel, stride, dilation,
+                                         _padding(padding, fmt), "conv2d_transpose")
+    y = gnn.conv2d_transpose(xc, transpose(w, _HWIO_TO_OIHW), stride, pads, extra, dilation)
     return _from_nchw(y, fmt)
 
 

@@ -40,16 +40,13 @@ _MISSING = {
     "static_rnn": "recurrent cells (tf.nn.rnn_cell); unroll the cell in Python with tf.matmul",
     "bidirectional_dynamic_rnn": "recurrent layers (they need tf.while_loop)",
     "rnn_cell": "recurrent cells (tf.nn.rnn_cell); unroll the cell in Python with tf.matmul",
-    "conv2d_transpose": "transposed convolutions yet (they come with the convolution primitives)",
-    "batch_normalization_layer": "tf.layers.batch_normalization yet (it comes with the convolution primitives)",
 }
 
 
 def feature_error(name, where="tf"):
     """The error for TF1 name ``where.name``: unsupported (naming the feature) or unknown."""
-    key = "batch_normalization_layer" if (where, name) == ("tf.layers", "batch_normalization") else name
-    if key in _MISSING:
-        return UnsupportedError(f"{where}.{name}: graphc does not support {_MISSING[key]} (docs/tf1.md)")
+    if name in _MISSING:
+        return UnsupportedError(f"{where}.{name}: graphc does not support {_MISSING[name]} (docs/tf1.md)")
     if name.startswith("__"):   # (Python's own probes: copy, pickle, doctest)
         return AttributeError(name)
     return AttributeError(f"{where}.{name}: graphc.compat.v1 does not provide this TF1 name "
