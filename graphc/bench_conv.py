@@ -141,20 +141,24 @@ def resnet_inputs(rng):
     return {"x": rng.standard_normal((RESNET_BATCH, 3, 32, 32)).astype(np.float32)}, params
 
 
-def resnet18(ops, x, **p):
-    """Logits of the ResNet-18 (basic blocks; batch norm folded into each convolution)."""
-    def conv(h, name, stride, pad):
-        return ops.conv(h, p[f"{name}_w"], p[f"{name}_b"], stride, pad, 1)
-
-    h = ops.relu(conv(x, "stem", 1, 1))
+def resnet_logits(ops, x, p, unit):
+    """The ResNet-18 of ``resnet_layout``: ``unit(h, name, stride, pad)`` is one convolution
+    with what follows it (its bias, or batch norm); basic blocks; logits."""
+    h = ops.relu(unit(x, "stem", 1, 1))
     for s in range(len(STAGES)):
         for block in range(2):
             tag = f"s{s}b{block}"
             stride = 2 if s > 0 and block == 0 else 1
-            inner = conv(ops.relu(conv(h, f"{tag}a", stride, 1)), f"{tag}b", 1, 1)
-            shortcut = conv(h, f"{tag}down", stride, 0) if f"{tag}down_w" in p else h
+            inner = unit(ops.relu(unit(h, f"{tag}a", stride, 1)), f"{tag}b", 1, 1)
+            shortcut = unit(h, f"{tag}down", stride, 0) if f"{tag}down_w" in p else h
             h = ops.relu(ops.add(inner, shortcut))
     return ops.dense(ops.spatial_mean(h), p["fc_w"], p["fc_b"])
+
+
+def resnet18(ops, x, **p):
+    """Logits of the ResNet-18 (basic blocks; batch norm folded into each convolution)."""
+    return resnet_logits(ops, x, p, lambda h, name, stride, pad: ops.conv(h, p[f"{name}_w"], p[f"{name}_b"], stride,
+                                                                          pad, 1))
 
 
 def resnet_workload(workload_class):

@@ -13,8 +13,8 @@ import math
 import numpy as np
 
 import graphc as gc
-from graphc.bench_conv import STAGES, resnet_layout
-from graphc.bench_train import jax_trainer, trainer_systems
+from graphc.bench_conv import resnet_layout, resnet_logits
+from graphc.bench_train import jax_trainer, torch_trainer, trainer_systems
 
 BATCH, LR, EPS, MOMENTUM = 32, 0.01, 1e-5, 0.1
 DESCRIPTION = (f"one SGD step of ResNet-18 (batch norm on batch statistics), batch {BATCH}, 3x32x32 images, "
@@ -45,16 +45,7 @@ def forward(ops, x, p):
     spatial_mean, dense(x, w, b)."""
     def unit(h, name, stride, pad):
         return ops.bn(ops.conv(h, p[f"{name}_w"], stride, pad), p[f"{name}_gamma"], p[f"{name}_beta"], name)
-
-    h = ops.relu(unit(x, "stem", 1, 1))
-    for s in range(len(STAGES)):
-        for block in range(2):
-            tag = f"s{s}b{block}"
-            stride = 2 if s > 0 and block == 0 else 1
-            inner = unit(ops.relu(unit(h, f"{tag}a", stride, 1)), f"{tag}b", 1, 1)
-            shortcut = unit(h, f"{tag}down", stride, 0) if f"{tag}down_w" in p else h
-            h = ops.relu(ops.add(inner, shortcut))
-    return ops.dense(ops.spatial_mean(h), p["fc_w"], p["fc_b"])
+    return resnet_logits(ops, x, p, unit)
 
 
 class _Ops:
@@ -113,28 +104,14 @@ def _torch_forward(torch, stats):
 
 def torch_system(x, labels, params, compiled=False, dtype=np.float32):
     import torch
-    p = [torch.tensor(a.astype(dtype), requires_grad=True) for a in params]
-    named = dict(zip(parameter_names(), p))
-    stats = {name: (torch.zeros(cout, dtype=p[0].dtype), torch.ones(cout, dtype=p[0].dtype))
+    stats = {name: (torch.zeros(cout, dtype=torch.float64 if dtype == np.float64 else torch.float32),
+                    torch.ones(cout, dtype=torch.float64 if dtype == np.float64 else torch.float32))
              for name, _, cout, _, _ in resnet_layout()}
     ops = _torch_forward(torch, stats)
-    xt, yt = torch.from_numpy(x.astype(dtype)), torch.from_numpy(labels)
 
-    def forward_backward():
-        loss = torch.nn.functional.cross_entropy(forward(ops, xt, named), yt)
-        loss.backward()
-        return loss
-
-    fb = torch.compile(forward_backward) if compiled else forward_backward
-
-    def step():
-        loss = fb()
-        with torch.no_grad():
-            for a in p:
-                a -= LR * a.grad
-                a.grad = None
-        return float(loss.detach())
-    return step, lambda: [a.detach().numpy().copy() for a in p]
+    def loss(p, xt, yt):
+        return torch.nn.functional.cross_entropy(forward(ops, xt, dict(zip(parameter_names(), p))), yt)
+    return torch_trainer(loss, x.astype(dtype), labels, [a.astype(dtype) for a in params], LR, compiled)
 
 
 def jax_system(x, labels, params):

@@ -115,7 +115,7 @@ def torch_trainer(forward, x, labels, params, lr, compiled):
             for a in p:
                 a -= lr * a.grad
                 a.grad = None
-        return float(loss)
+        return float(loss.detach())
     return step, lambda: [a.detach().numpy().copy() for a in p]
 
 

@@ -37,6 +37,16 @@ def run(fetches, feed_dict=None, device="reference"):
         return sess.run(fetches, feed_dict)
 
 
+def central_differences(sess, loss, x, value, step=1e-6):
+    """d loss / d x at ``value`` by central differences, one element at a time (float64)."""
+    numeric = np.zeros_like(value)
+    for i in np.ndindex(value.shape):
+        e = np.zeros_like(value)
+        e[i] = step
+        numeric[i] = (sess.run(loss, {x: value + e}) - sess.run(loss, {x: value - e})) / (2 * step)
+    return numeric
+
+
 @pytest.fixture(autouse=True, scope="session")
 def private_compile_cache(tmp_path_factory):
     """Tests fill a disk cache of their own, not the user's ~/.cache/graphc."""

@@ -15,7 +15,7 @@ import torch
 import graphc as gc
 import graphc.compat.v1 as tf
 from graphc import layers as L
-from conftest import F64
+from conftest import F64, central_differences
 
 COMPOSED = dict(rtol=1e-4, atol=1e-5)   # float32 graphs against float64 references
 
@@ -257,11 +257,7 @@ def test_gradient_matches_finite_differences():
     (dx,) = gc.gradients(loss, [x])
     with gc.Session() as sess:
         analytic = sess.run(dx, {x: xv})
-        numeric = np.zeros_like(xv)
-        for i in np.ndindex(xv.shape):
-            e = np.zeros_like(xv)
-            e[i] = 1e-6
-            numeric[i] = (sess.run(loss, {x: xv + e}) - sess.run(loss, {x: xv - e})) / 2e-6
+        numeric = central_differences(sess, loss, x, xv)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
 
 

@@ -85,11 +85,16 @@ def conv2d(inputs, filters, kernel_size, strides=(1, 1), padding="valid", data_f
                            trainable, x.dtype)
         y = nn.conv2d(x, kernel, strides=_pair(strides), padding=padding.upper(), data_format=fmt,
                       dilations=_pair(dilation_rate))
-        if use_bias:
-            bias = _variable("bias", (int(filters),), _bias_initializer(bias_initializer), bias_regularizer,
-                             trainable, x.dtype)
-            y = nn.bias_add(y, bias, data_format=fmt)
-        return activation(y) if activation is not None else y
+        return _bias_activation(y, filters, use_bias, bias_initializer, bias_regularizer, trainable, fmt, activation)
+
+
+def _bias_activation(y, filters, use_bias, bias_initializer, bias_regularizer, trainable, fmt, activation):
+    """A convolution layer's ``bias`` per filter (when ``use_bias``), then its activation."""
+    if use_bias:
+        bias = _variable("bias", (int(filters),), _bias_initializer(bias_initializer), bias_regularizer,
+                         trainable, y.dtype)
+        y = nn.bias_add(y, bias, data_format=fmt)
+    return activation(y) if activation is not None else y
 
 
 @located
@@ -118,11 +123,7 @@ def conv2d_transpose(inputs, filters, kernel_size, strides=(1, 1), padding="vali
                            trainable, x.dtype)
         shape = [-1] + (out + [int(filters)] if fmt == "NHWC" else [int(filters)] + out)
         y = nn.conv2d_transpose(x, kernel, shape, strides=(sh, sw), padding=mode, data_format=fmt)
-        if use_bias:
-            bias = _variable("bias", (int(filters),), _bias_initializer(bias_initializer), bias_regularizer,
-                             trainable, x.dtype)
-            y = nn.bias_add(y, bias, data_format=fmt)
-        return activation(y) if activation is not None else y
+        return _bias_activation(y, filters, use_bias, bias_initializer, bias_regularizer, trainable, fmt, activation)
 
 
 @located
