@@ -355,6 +355,37 @@ def _f64_linalg(fn):
     return ref
 
 
+# -- convolution and pooling (float64 loop references: test_conv_kernels, test_pool_kernels) ------
+def _conv_cases():
+    from graphc.builder import make
+    from test_conv_kernels import ref_backward_filter, ref_backward_input, ref_conv
+    from test_pool_kernels import ref_avg_pool, ref_avg_pool_backward, ref_max_pool, ref_max_pool_backward
+    geometry = dict(stride=(2, 1), pads=((1, 0), (1, 1)), dilation=(1, 2), groups=2)
+    g = (geometry["stride"], geometry["pads"], geometry["dilation"], geometry["groups"])
+    x, w, dy = dyadic((2, 4, 5, 6)), dyadic((6, 2, 2, 3)), dyadic((2, 6, 3, 4))
+    case("conv2d-grouped", lambda a, b: make("conv2d", (a, b), geometry), _f64_linalg(lambda a, b: ref_conv(a, b, *g)),
+         x, w, dynamic=False)
+    case("conv2d_backward_input", lambda a, b: make("conv2d_backward_input", (a, b), {**geometry, "size": (5, 6)}),
+         _f64_linalg(lambda a, b: ref_backward_input(a, b, (5, 6), *g)), dy, w, dynamic=False)
+    case("conv2d_backward_filter", lambda a, b: make("conv2d_backward_filter", (a, b), {**geometry, "kernel": (2, 3)}),
+         _f64_linalg(lambda a, b: ref_backward_filter(a, b, (2, 3), *g)), x, dy, dynamic=False)
+    pool = dict(kernel=(2, 3), stride=(2, 2), pads=((1, 0), (1, 1)))
+    p = (pool["kernel"], pool["stride"], pool["pads"])
+    px, pdy = dyadic((2, 3, 5, 6)), dyadic((2, 3, 3, 3))
+    case("max_pool2d", lambda a: make("max_pool2d", (a,), {**pool, "dilation": (1, 1)}),
+         lambda a: ref_max_pool(a, *p, (1, 1)), px, dynamic=False)
+    case("max_pool2d_backward", lambda a, b: make("max_pool2d_backward", (a, b), {**pool, "dilation": (1, 1)}),
+         lambda a, b: ref_max_pool_backward(a, b, *p, (1, 1)).astype(F32), px, pdy, dynamic=False)
+    case("avg_pool2d", lambda a: make("avg_pool2d", (a,), {**pool, "count_include_pad": False}),
+         lambda a: ref_avg_pool(a.astype(F64), *p, False)[0].astype(F32), px, dynamic=False)
+    case("avg_pool2d_backward", lambda a: make("avg_pool2d_backward", (a,), {**pool, "count_include_pad": True,
+                                                                             "size": (5, 6)}),
+         lambda a: ref_avg_pool_backward(a.astype(F64), (5, 6), *p, True)[0].astype(F32), pdy, dynamic=False)
+
+
+_conv_cases()
+
+
 MATMUL_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((5, 2, 3), (3, 4)),
                  ((3,), (5, 3, 4)), ((5, 2, 3), (5, 3, 4)), ((1, 2, 3), (4, 3, 2)), ((2, 1, 2, 3), (3, 3, 2)),
                  ((0, 3), (3, 4)), ((2, 0), (0, 4)), ((2, 3), (3, 0))]
