@@ -41,18 +41,24 @@ def test_resnet18_inference_matches_torch_with_the_same_weights(inference_inputs
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
+@pytest.fixture(scope="module")
+def training_step():
+    """(x, labels, params) of a batch of 4 and the float64 reference step from them."""
+    x, labels, params = bench_resnet.inputs(np.random.default_rng(1), batch=4)
+    return (x, labels, params), bench_resnet.numpy_step(x, labels, params)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_resnet18_training_step_matches_a_float64_step(dtype):
+def test_resnet18_training_step_matches_a_float64_step(dtype, training_step):
     """Loss and every updated parameter (54 convolution, batch norm and dense tensors) after
     one SGD step, batch 4, against torch's float64 autograd (or graphc's numpy reference
     device). In float64 every update agrees to 1e-9 of its size. In float32 only the loss is
     compared: a pre-activation within float32 rounding of 0 (one in 262144 here, 4e-8) takes
     the other side of a relu than in float64 and changes every gradient below it by up to
     8% of its size, in graphc as in torch's own float32 step."""
-    x, labels, params = bench_resnet.inputs(np.random.default_rng(1), batch=4)
+    (x, labels, params), (ref_loss, ref_params) = training_step
     step, get = bench_resnet.graphc_system(x, labels, params, dtype=dtype)
     loss = step()
-    ref_loss, ref_params = bench_resnet.numpy_step(x, labels, params)
     assert abs(loss - ref_loss) <= (1e-12 if dtype == np.float64 else 1e-5) * abs(ref_loss)
     if dtype == np.float32:
         return
