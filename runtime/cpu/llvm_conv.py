@@ -47,6 +47,11 @@ class Geometry:
         self.k, self.p, self.hw = self.cg * self.kh * self.kw, self.oh * self.ow, self.h * self.w
         self.direct = (self.kh, self.kw, self.sh, self.sw) == (1, 1, 1, 1) and not any(map(any, conv.pads))
 
+    def columns_inside(self, offset):
+        """[lo, hi): the output columns ow whose input column ow*sw + offset lies in [0, w)."""
+        lo = max(0, -(offset // self.sw))
+        return lo, min(self.ow, max(0, -((offset - self.w) // self.sw)))
+
     def chunk(self, itemsize, budget, least=64):
         """Output positions per GEMM call: all of them when their patches fit ``budget``,
         else the fewest equal parts that fit, each rounded up to a multiple of 64 (the
@@ -93,11 +98,11 @@ class ConvEmitter:
 
         def image(n, _):
             def group(gi, _):
-                x = self._at(self.a if forward else self.out, self._mul(self._add(self._mul(n, g.c), gi), g.hw))
+                x = self._plane(self.a if forward else self.out, n, g.c, gi, g.hw)
 
                 def plane_of(o):
                     oc = self._add(self._mul(gi, g.og), o)
-                    y = self._at(self.out if forward else self.a, self._mul(self._add(self._mul(n, g.o), oc), g.p))
+                    y = self._plane(self.out if forward else self.a, n, g.o, oc, g.p)
                     return y, [(i, j, b.load(self._at(self.bm, self._add(self._mul(oc, g.k), c64(i * g.kw + j))),
                                              typ=self.t)) for i in range(g.kh) for j in range(g.kw)]
 
@@ -130,8 +135,7 @@ class ConvEmitter:
         over the in-bounds ow of kernel offset (i, j)."""
         g, b = self.g, self.b
         offset = j * g.dw - g.pl
-        lo = max(0, -(offset // g.sw))
-        hi = min(g.ow, max(0, -((offset - g.w) // g.sw)))
+        lo, hi = g.columns_inside(offset)
         if lo >= hi:
             return
 
@@ -156,9 +160,9 @@ class ConvEmitter:
 
         def image(n, _):
             def group(gi, _):
-                x = self._at(self.a, self._mul(self._add(self._mul(n, g.c), self._mul(gi, g.cg)), g.hw))
+                x = self._plane(self.a, n, g.c, self._mul(gi, g.cg), g.hw)
                 w = self._at(self.bm, self._mul(gi, g.og * g.k))
-                y = self._at(self.out, self._mul(self._add(self._mul(n, g.o), self._mul(gi, g.og)), g.p))
+                y = self._plane(self.out, n, g.o, self._mul(gi, g.og), g.p)
                 if g.direct:
                     self._gemm(False, False, g.og, g.p, g.k, w, g.k, x, g.hw, y, g.p)
                     return
@@ -183,7 +187,7 @@ class ConvEmitter:
                 self._zero(dx, c64(g.c * g.hw))
 
             def group(gi, _):
-                dy = self._at(self.a, self._mul(self._add(self._mul(n, g.o), self._mul(gi, g.og)), g.p))
+                dy = self._plane(self.a, n, g.o, self._mul(gi, g.og), g.p)
                 w = self._at(self.bm, self._mul(gi, g.og * g.k))
                 dxg = self._at(dx, self._mul(gi, g.cg * g.hw))
                 if g.direct:
@@ -215,8 +219,8 @@ class ConvEmitter:
             dw = self._at(self.out, self._mul(r0, g.k))
 
             def image(n, _):
-                x = self._at(self.a, self._mul(self._add(self._mul(n, g.c), self._mul(gi, g.cg)), g.hw))
-                dy = self._at(self.bm, self._mul(self._add(self._mul(n, g.o), r0), g.p))
+                x = self._plane(self.a, n, g.c, self._mul(gi, g.cg), g.hw)
+                dy = self._plane(self.bm, n, g.o, r0, g.p)
                 if g.direct:
                     self._gemm(False, True, m, g.k, g.p, dy, g.p, x, g.hw, dw, g.k, accumulate=True)
                     return
@@ -246,8 +250,7 @@ class ConvEmitter:
             for j in range(g.kw):
                 dst = self._at(cols, b.sub(self._mul(b.add(self._mul(ci, g.kw), c64(j)), nc), q0))   # indexed by q
                 offset = j * g.dw - g.pl
-                lo = max(0, -(offset // g.sw))                       # first ow with ow*sw + offset >= 0
-                hi = min(g.ow, max(0, -((offset - g.w) // g.sw)))    # first ow with ow*sw + offset >= w
+                lo, hi = g.columns_inside(offset)
                 self._row_copies(plane, dst, i, offset, lo, hi, q0, nc, first_row, last_row, gather)
         counted_loop(b, 0, g.cg * g.kh, 1, channel_row)
 
@@ -261,7 +264,7 @@ class ConvEmitter:
             h = b.add(b.mul(oh, c64(g.sh)), b.sub(b.mul(i, c64(g.dh)), c64(g.pt)))
             inside = b.icmp_unsigned("<", h, c64(g.h))
             row = self._at(dst, start)
-            lo_, hi_ = self._clamp(c64(lo), seg_a, seg_b), None
+            lo_ = self._clamp(c64(lo), seg_a, seg_b)
             hi_ = self._clamp(c64(hi), lo_, seg_b)
             if gather:
                 with b.if_else(inside) as (then, otherwise):
@@ -331,6 +334,11 @@ class ConvEmitter:
         memset = declare(self.module, "llvm.memset.p0.i64", ir.VoidType(), [PTR, ir.IntType(8), I64, I1])
         self.b.call(memset, [ptr, ir.Constant(ir.IntType(8), 0), self.b.mul(elements, c64(self.size)),
                              ir.Constant(I1, 0)])
+
+    def _plane(self, base, n, per_image, first, size):
+        """The plane ``first`` (an i64 value) of image ``n`` in a buffer of ``per_image``
+        planes of ``size`` elements each."""
+        return self._at(base, self._mul(self._add(self._mul(n, per_image), first), size))
 
     def _at(self, ptr, index):
         return self.b.gep(ptr, [index], source_etype=self.t)
