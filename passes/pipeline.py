@@ -12,6 +12,7 @@ from typing import Callable
 from ..errors import GraphcError
 from .cse import cse, dce
 from .fold import fold_constants
+from .fold_scale import fold_batch_norm
 from .fuse import fuse
 from .layout import sink_transposes
 from .memory import plan_memory
@@ -30,6 +31,7 @@ class Pass:
 PIPELINE = (
     Pass("sink_transposes", sink_transposes, "move transposes below elementwise ops and reductions, so pairs cancel"),
     Pass("fold_constants", fold_constants, "evaluate subgraphs whose inputs are all constants (size-capped)"),
+    Pass("fold_batch_norm", fold_batch_norm, "fold per-channel scales (inference batch norm) into constant conv/matmul weights"),
     Pass("simplify", simplify, "algebraic rewrites that are exact for NaN, Inf and -0.0"),
     Pass("cse", cse, "merge structurally equal nodes (never variables or placeholders)"),
     Pass("dce", dce, "drop nodes no output needs"),

@@ -96,6 +96,9 @@ def test_cnn_with_batch_norm_matches_onnxruntime_at_two_batch_sizes():
             (ours,) = sess.run(outputs, {inputs["x"]: x})
             (theirs,) = _onnxruntime(model, {"x": x})
             np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+        folded = sess.compile(outputs, {inputs["x"]: x}).stage("fold_batch_norm").graph
+    # both batch norms went into their convolution's weights: no multiply is left
+    assert [n.op for n in folded.nodes].count("conv2d") == 2 and "multiply" not in [n.op for n in folded.nodes]
 
 
 def test_transformer_encoder_layer_matches_onnxruntime():

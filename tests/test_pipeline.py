@@ -38,8 +38,8 @@ def small_model():
 
 # -- selecting passes ---------------------------------------------------------------------
 def test_pass_names_are_the_pipeline_in_order():
-    assert PASS_NAMES == ("sink_transposes", "fold_constants", "simplify", "cse", "dce", "fuse", "schedule",
-                          "plan_memory")
+    assert PASS_NAMES == ("sink_transposes", "fold_constants", "fold_batch_norm", "simplify", "cse", "dce", "fuse",
+                          "schedule", "plan_memory")
     assert [p.name for p in PIPELINE] == list(PASS_NAMES)
     assert all(p.summary for p in PIPELINE)
 
@@ -73,7 +73,7 @@ def test_default_runs_every_pass():
     (dict(passes=["plan_memory", "fuse"]), ["fuse", "plan_memory"]),           # pipeline order
     (dict(passes=[]), []),
     (dict(disable=["fuse"]), [p for p in PASS_NAMES if p != "fuse"]),
-    (dict(disable=["fold_constants", "cse"]), ["sink_transposes", "simplify", "dce", "fuse", "schedule",
+    (dict(disable=["fold_constants", "cse"]), ["sink_transposes", "fold_batch_norm", "simplify", "dce", "fuse", "schedule",
                                               "plan_memory"]),
     (dict(optimize=False, disable=["schedule"]), ["plan_memory"]),
     (dict(passes=["cse", "dce", "fuse"], disable=["dce"]), ["cse", "fuse"]),
