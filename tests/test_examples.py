@@ -59,9 +59,20 @@ def test_tf1_mnist_trains_and_restores_its_checkpoint(tmp_path):
     assert os.path.exists(tmp_path / "model.ckpt-60.npz") and os.path.exists(tmp_path / "checkpoint")
 
 
-# train_digits.py and tf1_mnist.py run above (they take seconds; once is enough)
+def test_resnet_cifar_learns_and_fused_and_unfused_agree():
+    """A short run learns (far above chance, 0.1), the two compilations give the same first
+    loss, and the fused-against-unfused table is printed."""
+    out = run_example("resnet_cifar.py", "--epochs", "4", "--repeats", "1")
+    assert float(re.search(r"^test accuracy: ([0-9.]+)", out, re.MULTILINE).group(1)) > 0.5, out
+    fused, unfused = map(float, re.search(r"first step's loss: fused ([0-9.]+), unfused ([0-9.]+)", out).groups())
+    assert abs(fused - unfused) <= 1e-5 * abs(unfused), out
+    assert re.search(r"^\| graphc fused \| [0-9.]+ \| \d+ \| [0-9.]+ \| [0-9.]+ \|$", out, re.MULTILINE), out
+    assert re.search(r"^\| fused speedup \| \| \| [0-9.]+x \| [0-9.]+x \|$", out, re.MULTILINE), out
+
+
+# train_digits.py, tf1_mnist.py and resnet_cifar.py run above (they take seconds; once is enough)
 @pytest.mark.parametrize("name", sorted(f for f in os.listdir(os.path.join(ROOT, "examples"))
-                                        if f.endswith(".py") and f not in ("train_digits.py", "tf1_mnist.py")))
+                                        if f.endswith(".py") and f not in ("train_digits.py", "tf1_mnist.py", "resnet_cifar.py")))
 def test_every_example_runs(name):
     run_example(name)
 
