@@ -130,6 +130,17 @@ CASES = [
     Case((1, 64, 1, 897), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-897-positions"),
     Case((1, 64, 895, 1), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-895-positions-in-a-column"),
     Case((1, 128, 30, 30), (4, 128, 3, 3), pads=((1, 1), (1, 1)), id="filter-chunks-900-positions"),
+    # float32 forward patches packed straight into the GEMM's 64-wide panels: stride 1 and output
+    # rows that tile a panel (ow 64, 32, 16, 1); K = 45 and 27 rows padded to 48 and 28; in chunks
+    # (PANEL_BUDGET: K = 576 gives 512 positions); near misses (ow 63, 65; stride 2) pack twice
+    Case((2, 5, 12, 16), (7, 5, 3, 3), pads=((1, 1), (1, 1)), id="prepacked-rows-of-16"),
+    Case((1, 3, 5, 64), (4, 3, 3, 3), pads=((1, 1), (1, 1)), id="prepacked-rows-of-64"),
+    Case((2, 3, 9, 1), (4, 3, 3, 1), pads=((1, 1), (0, 0)), id="prepacked-rows-of-1"),
+    Case((1, 64, 32, 32), (6, 64, 3, 3), pads=((1, 1), (1, 1)), id="prepacked-chunks-1024-positions"),
+    Case((1, 64, 17, 32), (6, 64, 3, 3), pads=((1, 1), (1, 1)), id="prepacked-chunks-544-positions"),
+    Case((1, 3, 4, 63), (2, 3, 3, 3), pads=((1, 1), (1, 1)), id="rows-of-63"),
+    Case((1, 3, 4, 65), (2, 3, 3, 3), pads=((1, 1), (1, 1)), id="rows-of-65"),
+    Case((1, 3, 9, 64), (2, 3, 3, 3), stride=(1, 2), pads=((1, 1), (1, 1)), id="rows-of-32-at-stride-2"),
 ]
 
 
@@ -175,6 +186,25 @@ def test_conv_and_its_gradients_match_the_float64_reference(case, dtype):
            ref_backward_filter(abs(xs), abs(dys), case.w[2:], *geometry), case.x[0] * np.prod(case.out()), dtype)
 
 
+def test_prepacked_patches_keep_inf_and_nan_where_they_belong():
+    """K = 27 (padded to 28 rows of zeros the GEMM multiplies by A's zeros) with an Inf and a
+    NaN in the image: only the outputs whose windows hold them are non-finite."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 8, 16)).astype(np.float32)
+    x[0, 1, 3, 5], x[1, 2, 0, 15] = np.inf, np.nan
+    w = rng.uniform(0.5, 1.0, (5, 3, 3, 3)).astype(np.float32)    # positive: inf * w + finite is +inf
+    xp = gc.placeholder(gc.float32, x.shape)
+    y = gc.nn.conv2d(xp, gc.constant(w), padding=1)
+    with gc.Session() as sess:
+        got = sess.run(y, {xp: x})
+    want = ref_conv(x.astype(np.float64), w.astype(np.float64), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = np.isfinite(want)
+    assert finite.sum() == want.size - 2 * 9 * 5 + 5 * 5   # (the NaN's window is cut by the image edge)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-5)
+
+
 def test_the_chunked_cases_use_more_than_one_chunk():
     """The chunk cases above reach what they are named for (so a change of budget that
     makes them whole-image cases is noticed)."""
@@ -193,6 +223,9 @@ def test_the_chunked_cases_use_more_than_one_chunk():
         if case.id.startswith("filter-chunks"):
             chunk = g.chunk(4, llvm_conv.PATCH_BUDGET, llvm_conv.MIN_FILTER_CHUNK)
             assert llvm_conv.MIN_FILTER_CHUNK == chunk < g.p, case.id   # (K = 1152: 227 would fit the budget)
+        if case.id.startswith("prepacked-chunks"):
+            chunk = g.prepacked_chunk(4)
+            assert chunk % 64 == 0 and chunk < g.p and g.p % g.ow == 0, case.id
         if case.id == "direct-1x1":
             assert g.direct
         if case.id in ("1x1-stride2", "1x1-padded"):

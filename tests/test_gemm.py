@@ -52,6 +52,40 @@ def test_sgemm_exact_on_many_shapes(trans_a, trans_b):
         np.testing.assert_array_equal(c, expected, err_msg=f"m={m} n={n} k={k}")
 
 
+def prepacked(b, rows, garbage=np.nan):
+    """``b`` (k x n) in the prepacked layout of ``llvm_gemm.prepacked_index`` (64-byte aligned): ``rows`` >= k
+    padded rows of zeros, the last panel's columns past n set to ``garbage`` (finite: the
+    GEMM computes them and must not store them)."""
+    k, n = b.shape
+    panels = -(-n // llvm_gemm.PANEL)
+    size = panels * rows * llvm_gemm.PANEL
+    raw = np.empty(size + 16, np.float32)                  # 64-byte aligned, as the GEMM requires
+    start = (-raw.ctypes.data % 64) // 4
+    out = raw[start:start + size].reshape(panels, rows, llvm_gemm.PANEL)
+    out[...] = garbage
+    out[:, k:] = 0.0
+    p, j = np.meshgrid(np.arange(k), np.arange(n), indexing="ij")
+    out.reshape(-1)[llvm_gemm.prepacked_index(p, j, rows)] = b
+    return out
+
+
+@needs_sgemm
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_sgemm_reads_a_prepacked_b_in_place(trans_a):
+    """Every k blocking (k past the block size, k not a multiple of the unroll) and n from
+    one column to several panels, the narrow widths included (they go to the wide tile)."""
+    for m, n, k in EDGES + RANDOM[::3] + [(64, 1024, 576), (5, 64, 769), (7, 65, 1), (3, 16, 9)]:
+        a = ints((k, m) if trans_a else (m, k))
+        b = ints((k, n))
+        rows = -(-k // llvm_gemm.KU) * llvm_gemm.KU
+        packed = prepacked(b, rows)
+        c = np.full((m, n + 3), np.nan, np.float32)
+        SGEMM(int(trans_a), llvm_gemm.PREPACKED_B, m, n, k, a.ctypes.data, a.shape[1], packed.ctypes.data, rows,
+              c.ctypes.data, n + 3)
+        np.testing.assert_array_equal(c[:, :n], exact(a.T if trans_a else a, b), err_msg=f"m={m} n={n} k={k}")
+        assert np.isnan(c[:, n:]).all()   # nothing written past n
+
+
 @needs_sgemm
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("trans_b", [False, True])

@@ -20,11 +20,12 @@ from llvmlite import ir
 from . import llvm_gemm
 from .llvm_conv_plane import PlaneSum
 from .llvm_jit import BLAS_GEMM
-from .llvm_util import F32, I1, I32, I64, PTR, c64, counted_loop, declare
+from .llvm_util import F32, I1, I32, I64, PTR, V16, c64, counted_loop, declare, lane_masks, masked_load, masked_store
 
 F64 = ir.DoubleType()
 ELEMENT = {np.dtype(np.float32): F32, np.dtype(np.float64): F64}
 PATCH_BUDGET = 1 << 20            # bytes of patches per GEMM call (with the GEMM's packed copy: L2-sized)
+PANEL_BUDGET = 3 << 18            # bytes of prepacked patches in one k block of the GEMM (L2-sized)
 MIN_FILTER_CHUNK = 256            # backward filter: at least this long a sum per call (each adds into dw)
 
 
@@ -51,6 +52,11 @@ class Geometry:
         """[lo, hi): the output columns ow whose input column ow*sw + offset lies in [0, w)."""
         lo = max(0, -(offset // self.sw))
         return lo, min(self.ow, max(0, -((offset - self.w) // self.sw)))
+
+    def prepacked_chunk(self, itemsize):
+        """``chunk`` for patches prepacked into the GEMM's panels, where one k block of them
+        (at most llvm_gemm.KC rows) is what must stay in L2."""
+        return self.chunk(itemsize, PANEL_BUDGET * self.k // min(self.k, llvm_gemm.KC))
 
     def chunk(self, itemsize, budget, least=64):
         """Output positions per GEMM call: all of them when their patches fit ``budget``,
@@ -155,8 +161,20 @@ class ConvEmitter:
     # -- the three ops -------------------------------------------------------------------------
     def _conv2d(self):
         g, b = self.g, self.b
-        chunk = g.chunk(self.size, PATCH_BUDGET)
-        scratch = None if g.direct else self._malloc(g.k * chunk)
+        # graphc's GEMM reads patches packed straight into its panels (no second copy): then
+        # what must stay in L2 is one k block of them, not the whole chunk
+        rows = -(-g.k // llvm_gemm.KU) * llvm_gemm.KU if self._prepacks() else None
+        chunk = g.chunk(self.size, PATCH_BUDGET) if rows is None else g.prepacked_chunk(self.size)
+        raw = scratch = None
+        if not g.direct and rows is None:
+            raw = scratch = self._malloc(g.k * chunk)
+        elif not g.direct:
+            panels = -(-chunk // llvm_gemm.PANEL)
+            raw = self._malloc(panels * rows * llvm_gemm.PANEL)
+            scratch = self._aligned(raw)
+            for panel in range(panels):   # the rows past k stay zero (the GEMM multiplies them by A's zeros)
+                self._zero(self._at(scratch, c64((panel * rows + g.k) * llvm_gemm.PANEL)),
+                           c64((rows - g.k) * llvm_gemm.PANEL))
 
         def image(n, _):
             def group(gi, _):
@@ -169,12 +187,16 @@ class ConvEmitter:
 
                 def part(q0, _):
                     nc = self._min(c64(chunk), b.sub(c64(g.p), q0))
-                    self._patches(x, scratch, q0, nc, gather=True)
-                    self._gemm(False, False, g.og, nc, g.k, w, g.k, scratch, nc, self._at(y, q0), g.p)
+                    self._patches(x, scratch, q0, nc, gather=True, packed_rows=rows)
+                    if rows is None:
+                        self._gemm(False, False, g.og, nc, g.k, w, g.k, scratch, nc, self._at(y, q0), g.p)
+                    else:
+                        self._gemm(False, llvm_gemm.PREPACKED_B, g.og, nc, g.k, w, g.k, scratch, rows,
+                                   self._at(y, q0), g.p)
                 counted_loop(b, 0, g.p, chunk, part)
             counted_loop(b, 0, g.groups, 1, group)
         counted_loop(b, self.begin, self.end, 1, image)
-        self._free(scratch)
+        self._free(raw)
 
     def _conv2d_backward_input(self):
         g, b = self.g, self.b
@@ -235,11 +257,22 @@ class ConvEmitter:
             counted_loop(b, first_group, last_group, 1, group)
         self._free(scratch)
 
+    def _prepacks(self):
+        """Whether the forward patches go straight into graphc's GEMM's panels: float32 on its
+        GEMM, stride 1 (vector row copies), and output rows that tile a panel (each row in
+        one panel: the copies stay one per row). Otherwise row-major patches, which the GEMM
+        (or the BLAS) packs again."""
+        g = self.g
+        return (llvm_gemm.uses_own_gemm(self.dtype) and not g.direct and g.sw == 1
+                and llvm_gemm.PANEL % g.ow == 0)
+
     # -- patches ---------------------------------------------------------------------------------
-    def _patches(self, x, cols, q0, nc, gather):
+    def _patches(self, x, cols, q0, nc, gather, packed_rows=None):
         """gather: cols[row, q - q0] = patch value of output position q (0 in the padding),
         for q in [q0, q0 + nc); else the adjoint: x[...] += cols[row, q - q0] (col2im).
-        ``x`` points at one image's channels of this group; rows are (c, i, j) row-major."""
+        ``x`` points at one image's channels of this group; rows are (c, i, j) row-major.
+        ``packed_rows``: cols is in the GEMM's prepacked panel layout of that many rows
+        (llvm_gemm.prepacked_index, columns q - q0) instead (gather only)."""
         g, b = self.g, self.b
         first_row = b.sdiv(q0, c64(g.ow))
         last_row = b.add(b.sdiv(b.sub(b.add(q0, nc), c64(1)), c64(g.ow)), c64(1))
@@ -248,7 +281,11 @@ class ConvEmitter:
             c, i = b.sdiv(ci, c64(g.kh)), b.srem(ci, c64(g.kh))
             plane = self._at(x, self._mul(c, g.hw))
             for j in range(g.kw):
-                dst = self._at(cols, b.sub(self._mul(b.add(self._mul(ci, g.kw), c64(j)), nc), q0))   # indexed by q
+                row = b.add(self._mul(ci, g.kw), c64(j))
+                if packed_rows is None:
+                    dst = self._at(cols, b.sub(self._mul(row, nc), q0))   # indexed by q
+                else:
+                    dst = (cols, row, packed_rows)
                 offset = j * g.dw - g.pl
                 lo, hi = g.columns_inside(offset)
                 self._row_copies(plane, dst, i, offset, lo, hi, q0, nc, first_row, last_row, gather)
@@ -263,10 +300,24 @@ class ConvEmitter:
             seg_b = b.sub(self._min(b.add(q0, nc), b.add(start, c64(g.ow))), start)
             h = b.add(b.mul(oh, c64(g.sh)), b.sub(b.mul(i, c64(g.dh)), c64(g.pt)))
             inside = b.icmp_unsigned("<", h, c64(g.h))
-            row = self._at(dst, start)
+            if not isinstance(dst, tuple):
+                segment(self._at(dst, start), seg_a, seg_b, h, inside)
+                return
+            cols, r, rows = dst     # prepacked (``prepacks``): the output row lies in one panel
+            width = llvm_gemm.PANEL
+            panel = b.udiv(b.sub(start, q0), c64(width))
+            base = b.add(self._mul(b.add(self._mul(panel, rows), r), width),
+                         b.sub(start, b.add(q0, self._mul(panel, width))))
+            segment(self._at(cols, base), seg_a, seg_b, h, inside)
+
+        def segment(row, seg_a, seg_b, h, inside):
+            """row[ow] for ow in [seg_a, seg_b): the patch values (gather) or their adjoint."""
             lo_ = self._clamp(c64(lo), seg_a, seg_b)
             hi_ = self._clamp(c64(hi), lo_, seg_b)
-            if gather:
+            if gather and g.sw == 1 and self.t is F32:
+                src = self._at(plane, b.add(b.mul(h, c64(g.w)), c64(offset)))
+                self._masked_row(row, src, seg_a, seg_b, lo_, hi_, inside)
+            elif gather:
                 with b.if_else(inside) as (then, otherwise):
                     with then:
                         self._fill(row, seg_a, lo_)
@@ -280,6 +331,24 @@ class ConvEmitter:
                     src = self._at(plane, b.add(b.mul(h, c64(g.w)), c64(offset)))
                     self._strided(row, src, lo_, hi_, add=True)
         counted_loop(b, first_row, last_row, 1, out_row)
+
+    def _masked_row(self, row, src, seg_a, seg_b, lo, hi, inside):
+        """row[ow] = src[ow] if lo <= ow < hi and ``inside`` else 0, for ow in [seg_a, seg_b):
+        16 lanes at a time, masked loads and stores (no scalar tail; masked-off lanes of src are
+        not read, so it may point before the plane)."""
+        b = self.b
+        zero = ir.Constant(V16, [0.0] * 16)
+        align = ir.Constant(I32, 4)
+        every = b.sext(inside, I64)   # (all ones when inside)
+
+        def vector(v, _):
+            (store,) = lane_masks(b, b.sub(seg_b, v), 1)
+            (below_hi,) = lane_masks(b, b.and_(b.sub(hi, v), every), 1)
+            (below_lo,) = lane_masks(b, b.sub(lo, v), 1)
+            load = b.and_(below_hi, b.not_(below_lo))
+            value = b.call(masked_load(self.module), [self._at(src, v), align, load, zero])
+            b.call(masked_store(self.module), [value, self._at(row, v), align, store])
+        counted_loop(b, seg_a, seg_b, 16, vector)
 
     def _strided(self, row, plane, lo, hi, add):
         """gather: row[ow] = plane[ow * sw]; else plane[ow * sw] += row[ow]; ow in [lo, hi)."""
@@ -325,6 +394,12 @@ class ConvEmitter:
         with self.b.if_then(failed, likely=False):   # (no scratch: stop loudly, never a wrong result)
             self.b.call(declare(self.module, "llvm.trap", ir.VoidType(), []), [])
         return ptr
+
+    def _aligned(self, ptr):
+        """``ptr`` (from _malloc, 64 bytes to spare) rounded up to a multiple of 64."""
+        b = self.b   # (a byte offset from ptr: provenance kept, so LLVM still vectorizes the copies)
+        pad = b.and_(b.sub(c64(0), b.ptrtoint(ptr, I64)), c64(63))
+        return b.gep(ptr, [pad], source_etype=ir.IntType(8))
 
     def _free(self, ptr):
         if ptr is not None:

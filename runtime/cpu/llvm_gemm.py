@@ -5,7 +5,7 @@
     void graphc_sgemm(i64 trans_a, i64 trans_b, i64 m, i64 n, i64 k,
                       ptr a, i64 lda, ptr b, i64 ldb, ptr c, i64 ldc)
 
-computing C = op(A) @ op(B) (row-major, C overwritten; op(X) = X^T when trans_x != 0; k = 0
+computing C = op(A) @ op(B) (row-major, C overwritten; op(X) = X^T when trans_x is 1; k = 0
 gives zeros), single-threaded: graphc's worker threads each call it on a share of the rows.
 ``sgemm_symbol()`` compiles it once per process in a module of its own (object code from the
 disk cache when there) and registers its address, so kernel modules only declare it.
@@ -22,6 +22,12 @@ spills). The macro-kernel walks B panels outside A panels (a B panel stays in L1
 in L2). Full tiles are written straight to C (stored for the first kc block, added after),
 edge tiles through a small buffer. Products at most 16 columns wide use an 8 x 16 tile; one-row
 products (bias gradients) a packing-free row kernel. Packing buffers are malloc'ed per call.
+
+``trans_b = PREPACKED_B``: B arrives in the wide tile's panel layout (``prepacked_index``),
+written there by its producer (a convolution packs input patches straight into it), and the
+micro-kernel reads it in place: no copy of B. It is 64-byte aligned, its rows are padded with
+zeros to ``ldb`` (a multiple of the k unroll), and its last panel's columns past n hold finite
+values (computed, never stored).
 """
 import ctypes
 import functools
@@ -41,6 +47,8 @@ UPDATE_SYMBOL = "graphc_sgemm_update"        # C += alpha * op(A) @ op(B): the s
 UPDATE_SIGNATURE = SIGNATURE + [F32]
 CORE_SIGNATURE = SIGNATURE + [F32, I64]       # ..., alpha, accumulate (into C from the first block on)
 MR, NV = 6, 4            # micro-tile: MR rows x NV*16 columns (24 zmm accumulators)
+PANEL = 16 * NV          # the wide tile's column-panel width (prepacked B comes in these)
+PREPACKED_B = 2          # trans_b value: B is already packed (``prepacked_index``)
 NARROW = (8, 1)          # the micro-tile of products at most 16 columns wide
 KU = 4                   # k unroll of the micro-kernel (kc is padded to a multiple)
 KC, MC, NC = 384, 192, 3072
@@ -290,14 +298,16 @@ def _naive(module, name):
     f = Fn(module, name, CORE_SIGNATURE, small=True)
     ta, tb, m, n, k, a, lda, bm, ldb, c, ldc, alpha, accumulate = f.fn.args
     b = f.b
-    ta_, tb_ = b.icmp_signed("!=", ta, c64(0)), b.icmp_signed("!=", tb, c64(0))
+    ta_, tb_ = b.icmp_signed("!=", ta, c64(0)), b.icmp_signed("==", tb, c64(1))
+    packed = b.icmp_signed("==", tb, c64(PREPACKED_B))
     acc_flag = b.icmp_signed("!=", accumulate, c64(0))
 
     def row(i, _):
         def col(j, _):
             def term(p, acc):
                 x = b.load(f.gep(a, b.select(ta_, b.add(b.mul(p, lda), i), b.add(b.mul(i, lda), p))), typ=F32)
-                y = b.load(f.gep(bm, b.select(tb_, b.add(b.mul(j, ldb), p), b.add(b.mul(p, ldb), j))), typ=F32)
+                at = b.select(tb_, b.add(b.mul(j, ldb), p), b.add(b.mul(p, ldb), j))
+                y = b.load(f.gep(bm, b.select(packed, _prepacked_offset(b, p, j, ldb), at)), typ=F32)
                 return [b.fadd(acc[0], b.fmul(x, y))]
             (total,) = f.loop(c64(0), k, 1, term, [ir.Constant(F32, 0.0)])
             dst = f.gep(c, b.add(b.mul(i, ldc), j))
@@ -387,9 +397,22 @@ def add_fma_peak(module, chains=12):
     b.ret_void()
 
 
+def prepacked_index(p, j, rows):
+    """Where B[p, j] lies in a prepacked B of ``rows`` (padded) rows: panels of PANEL columns
+    one after another, each row-major ``[rows][PANEL]``."""
+    return (j // PANEL) * rows * PANEL + p * PANEL + j % PANEL
+
+
+def _prepacked_offset(b, p, j, rows):
+    panel, lane = b.sdiv(j, c64(PANEL)), b.srem(j, c64(PANEL))
+    return b.add(b.mul(panel, b.mul(rows, c64(PANEL))), b.add(b.mul(p, c64(PANEL)), lane))
+
+
 def _by_width(b, n, narrow, wide, args):
-    """Call the narrow core for products at most 16 columns wide, else the wide one."""
-    with b.if_else(b.icmp_signed("<=", n, c64(16 * NARROW[1]))) as (t, o):
+    """Call the narrow core for products at most 16 columns wide, else the wide one (and for
+    a prepacked B, whose panels are the wide tile's)."""
+    narrow_enough = b.icmp_signed("<=", n, c64(16 * NARROW[1]))
+    with b.if_else(b.and_(narrow_enough, b.icmp_signed("!=", args[1], c64(PREPACKED_B)))) as (t, o):
         with t:
             b.call(narrow, args)
         with o:
@@ -451,7 +474,8 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name, packer_b, blocki
     # kc: the sum split into equal blocks of at most kc_max, each padded to a multiple of ku
     nblocks = b.sdiv(b.add(k, b.sub(kc_max, c64(1))), kc_max)
     kc_blk = b.sdiv(b.add(k, b.sub(nblocks, c64(1))), nblocks)
-    kcp_max = b.mul(b.sdiv(b.add(kc_blk, c64(ku - 1)), c64(ku)), c64(ku))
+    kc_blk = b.mul(b.sdiv(b.add(kc_blk, c64(ku - 1)), c64(ku)), c64(ku))   # (blocks start on the unroll)
+    kcp_max = kc_blk
     mc_cap = f.min(mc_max, b.mul(b.sdiv(b.add(m, c64(mr - 1)), c64(mr)), c64(mr)))
     nc_cap = f.min(c64(nc_max), b.mul(b.sdiv(b.add(n, c64(nr - 1)), c64(nr)), c64(nr)))
     a_bytes = b.mul(b.mul(mc_cap, kcp_max), c64(4))
@@ -465,6 +489,7 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name, packer_b, blocki
     b.call(_naive(module, name + ".naive"), list(f.fn.args))
     b.branch(done)
     b.position_at_end(compute)
+    prepacked = b.icmp_signed("==", tb, c64(PREPACKED_B))
     base = b.and_(b.add(b.ptrtoint(raw, I64), c64(63)), c64(~63))
     abuf = b.inttoptr(base, PTR)
     bbuf = b.inttoptr(b.add(base, b.and_(b.add(a_bytes, c64(63)), c64(~63))), PTR)
@@ -476,7 +501,8 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name, packer_b, blocki
             kc = f.min(kc_blk, b.sub(k, pc))
             kcp = b.mul(b.sdiv(b.add(kc, c64(ku - 1)), c64(ku)), c64(ku))
             first = b.or_(b.zext(b.icmp_signed("!=", pc, c64(0)), I64), accumulate)
-            b.call(packer_b, [tb, bm, ldb, pc, kc, jc, nc, kcp, bbuf, c64(nr)])
+            with b.if_then(b.icmp_signed("!=", tb, c64(PREPACKED_B))):
+                b.call(packer_b, [tb, bm, ldb, pc, kc, jc, nc, kcp, bbuf, c64(nr)])
 
             def iblock(ic, _):
                 mc = f.min(mc_max, b.sub(m, ic))
@@ -484,7 +510,9 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name, packer_b, blocki
 
                 def jr_loop(jr, _):
                     nr_ = f.min(c64(nr), b.sub(nc, jr))
-                    bp = f.gep(bbuf, b.mul(jr, kcp))
+                    in_place = f.gep(bm, b.add(b.mul(b.sdiv(b.add(jc, jr), c64(nr)), b.mul(ldb, c64(nr))),
+                                               b.mul(pc, c64(nr))))
+                    bp = b.select(prepacked, in_place, f.gep(bbuf, b.mul(jr, kcp)))
 
                     def ir_loop(ir_, _):
                         mr_ = f.min(c64(mr), b.sub(mc, ir_))
