@@ -53,9 +53,9 @@ def test_sgemm_exact_on_many_shapes(trans_a, trans_b):
 
 
 def prepacked(b, rows, garbage=np.nan):
-    """``b`` (k x n) in the prepacked layout of ``llvm_gemm.prepacked_index`` (64-byte aligned): ``rows`` >= k
-    padded rows of zeros, the last panel's columns past n set to ``garbage`` (finite: the
-    GEMM computes them and must not store them)."""
+    """``b`` (k x n) in the prepacked layout of ``llvm_gemm.prepacked_index`` (64-byte aligned):
+    ``rows`` >= k rows, those past k zeros, the last panel's columns past n ``garbage`` (any
+    value: the GEMM computes those columns and must not store them)."""
     k, n = b.shape
     panels = -(-n // llvm_gemm.PANEL)
     size = panels * rows * llvm_gemm.PANEL

@@ -26,8 +26,8 @@ products (bias gradients) a packing-free row kernel. Packing buffers are malloc'
 ``trans_b = PREPACKED_B``: B arrives in the wide tile's panel layout (``prepacked_index``),
 written there by its producer (a convolution packs input patches straight into it), and the
 micro-kernel reads it in place: no copy of B. It is 64-byte aligned, its rows are padded with
-zeros to ``ldb`` (a multiple of the k unroll), and its last panel's columns past n hold finite
-values (computed, never stored).
+zeros to ``ldb`` (a multiple of the k unroll); its last panel's columns past n may hold any
+values (each column of C reads only its own column of B, and those are never stored).
 """
 import ctypes
 import functools
