@@ -20,6 +20,8 @@ convolution, the last axis of a matmul with a 2-D weight), the scaled weight sta
 finite, and nothing else reads the product (or the bias add). Turn it off with
 ``Session(disable=("fold_batch_norm",))``.
 """
+from typing import NamedTuple
+
 import numpy as np
 
 from .. import dtypes as dt
@@ -67,11 +69,12 @@ def _scaled_weight(product, factors):
     return scaled
 
 
-class _Match:
-    """``mul`` = (product [+ bias]) * scale, with everything the rewrite needs."""
-
-    def __init__(self, product, bias, factors, scaled):
-        self.product, self.bias, self.factors, self.scaled = product, bias, factors, scaled
+class _Match(NamedTuple):
+    """``mul`` = (product [+ bias]) * scale: what the rewrite needs."""
+    product: object
+    bias: object          # the constant added before the scale, or None
+    factors: np.ndarray   # one per output channel
+    scaled: np.ndarray    # the new weight
 
 
 def _split(node, test):
@@ -92,8 +95,10 @@ def _match(mul, readers, outputs):
         return n.op in ("conv2d", "matmul") and alone(n) and _channel_axis(n) is not None
 
     def biased(n):
-        return (n.op == "add" and alone(n) and n.dtype == mul.dtype and n.shape == mul.shape
-                and _split(n, product_like) is not None and _split(n, product_like)[1].op == "constant")
+        if n.op != "add" or not alone(n) or n.dtype != mul.dtype or n.shape != mul.shape:
+            return False
+        pair = _split(n, product_like)
+        return pair is not None and pair[1].op == "constant"
 
     pair = _split(mul, product_like) or _split(mul, biased)
     if pair is None or pair[0].shape != mul.shape or pair[0].dtype != mul.dtype:

@@ -20,8 +20,8 @@ import pytest
 
 import graphc as gc
 from graphc.builder import make
-from graphc.runtime.cpu import llvm_conv
-from graphc.runtime.cpu.native import CORES
+from graphc.runtime.cpu import llvm_conv, llvm_gemm
+from graphc.runtime.cpu.native import CORES, PARALLEL_GEMM_WORK
 
 EPS = {np.float32: np.finfo(np.float32).eps, np.float64: np.finfo(np.float64).eps}
 
@@ -138,9 +138,19 @@ CASES = [
     Case((2, 3, 9, 1), (4, 3, 3, 1), pads=((1, 1), (0, 0)), id="prepacked-rows-of-1"),
     Case((1, 64, 32, 32), (6, 64, 3, 3), pads=((1, 1), (1, 1)), id="prepacked-chunks-1024-positions"),
     Case((1, 64, 17, 32), (6, 64, 3, 3), pads=((1, 1), (1, 1)), id="prepacked-chunks-544-positions"),
+    # small images share a GEMM call (BATCH_COLUMNS): 64 positions -> 4 images a call, 5 images
+    # (4 + 1); 16 positions -> 16 a call, with groups; 9 images split between threads (5 and 4)
+    Case((5, 3, 8, 8), (4, 3, 3, 3), pads=((1, 1), (1, 1)), id="prepacked-batched-4-then-1"),
+    Case((3, 4, 4, 4), (6, 2, 3, 3), pads=((1, 1), (1, 1)), groups=2, id="prepacked-batched-groups"),
+    Case((9, 64, 8, 8), (64, 64, 3, 3), pads=((1, 1), (1, 1)), id="prepacked-batched-threads"),
     Case((1, 3, 4, 63), (2, 3, 3, 3), pads=((1, 1), (1, 1)), id="rows-of-63"),
     Case((1, 3, 4, 65), (2, 3, 3, 3), pads=((1, 1), (1, 1)), id="rows-of-65"),
     Case((1, 3, 9, 64), (2, 3, 3, 3), stride=(1, 2), pads=((1, 1), (1, 1)), id="rows-of-32-at-stride-2"),
+    # stride 2: two vectors of a row loaded, odd lanes masked off, even lanes shuffled together
+    Case((2, 3, 7, 41), (4, 3, 3, 3), stride=(2, 2), pads=((1, 1), (1, 1)), id="stride-2-rows-over-vectors"),
+    Case((1, 2, 5, 70), (3, 2, 2, 3), stride=(1, 2), dilation=(1, 2), pads=((0, 1), (3, 0)),
+         id="stride-2-dilated-asymmetric"),
+    Case((1, 3, 9, 9), (2, 3, 3, 3), stride=(2, 2), id="stride-2-reads-the-last-element"),
 ]
 
 
@@ -206,13 +216,15 @@ def test_prepacked_patches_keep_inf_and_nan_where_they_belong():
 
 
 def test_the_chunked_cases_use_more_than_one_chunk():
-    """The chunk cases above reach what they are named for (so a change of budget that
-    makes them whole-image cases is noticed)."""
-    def geometry(case):
-        conv = type("C", (), dict(batch=case.x[0], channels=case.x[1], size=case.x[2:], filters=case.w[0],
+    """The chunk and prepacked cases above reach what they are named for (so a change of
+    budget that makes them whole-image cases, or of the prepacking rule, is noticed)."""
+    def conv_of(case):
+        return type("C", (), dict(batch=case.x[0], channels=case.x[1], size=case.x[2:], filters=case.w[0],
                                   kernel=case.w[2:], out_size=case.out(), stride=case.stride, pads=case.pads,
                                   dilation=case.dilation, groups=case.groups))
-        return llvm_conv.Geometry(conv)
+
+    def geometry(case):
+        return llvm_conv.Geometry(conv_of(case))
     for case in CASES:
         g = geometry(case)
         if case.id.startswith("chunks"):
@@ -223,6 +235,18 @@ def test_the_chunked_cases_use_more_than_one_chunk():
         if case.id.startswith("filter-chunks"):
             chunk = g.chunk(4, llvm_conv.PATCH_BUDGET, llvm_conv.MIN_FILTER_CHUNK)
             assert llvm_conv.MIN_FILTER_CHUNK == chunk < g.p, case.id   # (K = 1152: 227 would fit the budget)
+        f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
+        own_gemm = llvm_gemm.uses_own_gemm(f32)
+        if case.id.startswith("prepacked"):   # (the panels need graphc's GEMM: AVX-512F)
+            assert g.prepacks(f32) == own_gemm and not g.prepacks(f64), case.id
+        if case.id.startswith("rows-of"):
+            assert not g.prepacks(f32), case.id
+        if case.id.startswith("prepacked-batched") and own_gemm:
+            assert 1 < g.images_per_call(f32) and g.images_per_call(f64) == 1, case.id
+            if case.id.endswith("4-then-1"):
+                assert g.images_per_call(f32) == 4
+        if case.id == "prepacked-batched-threads":
+            assert llvm_conv.work(conv_of(case)) >= PARALLEL_GEMM_WORK
         if case.id.startswith("prepacked-chunks"):
             chunk = g.prepacked_chunk(4)
             assert chunk % 64 == 0 and chunk < g.p and g.p % g.ow == 0, case.id

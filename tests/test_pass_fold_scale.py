@@ -140,7 +140,7 @@ def test_conv_scale_along_a_spatial_axis_does_not_fold():
     assert "multiply" in _ops(compiled.stage("simplify").graph)
 
 
-def test_the_pass_leaves_its_input_graph_alone_and_drops_the_old_weight():
+def test_the_old_weight_is_dropped_and_a_second_sweep_changes_nothing():
     x = gc.placeholder(gc.float32, (2, 3), name="x")
     out = gc.matmul(x, gc.constant(W, name="w")) * gc.constant(_f32(4), name="s")
     with gc.Session(passes=["fold_batch_norm"]) as sess:

@@ -81,14 +81,18 @@ class KernelBuilder:
         epilogue = not (isinstance(value, K.Load) and value.param == out and value.index is self.kernel.store_index)
         conv = self.kernel.conv
         if conv is not None and epilogue and conv.op != "conv2d_backward_filter":
-            # image by image: each image's epilogue right after its convolution, while it is in cache
+            # image by image (or by the few small images one GEMM call takes): each image's
+            # epilogue right after its convolution, while it is in cache
+            step, end = llvm_conv.Geometry(conv).images_per_call(conv.dtype), self.fn.args[2]
+
             def image(n, _):
-                one = (n, b.add(n, ir.Constant(I64, 1)))
+                last = b.add(n, ir.Constant(I64, step))
+                one = (n, b.select(b.icmp_signed("<", last, end), last, end))
                 llvm_conv.ConvEmitter(b, self.module, conv, self.ptrs, *one).emit()
                 self.cache.append({})   # (values computed in this loop's body stay in it)
                 self._loops(list(self.kernel.loops), K.reductions_of(value), outer=one)
                 self.cache.pop()
-            counted_loop(b, self.fn.args[1], self.fn.args[2], 1, image)
+            counted_loop(b, self.fn.args[1], end, step, image)
         else:
             if conv is not None:
                 llvm_conv.ConvEmitter(b, self.module, conv, self.ptrs, *self.fn.args[1:3]).emit()

@@ -26,6 +26,7 @@ F64 = ir.DoubleType()
 ELEMENT = {np.dtype(np.float32): F32, np.dtype(np.float64): F64}
 PATCH_BUDGET = 1 << 20            # bytes of patches per GEMM call (with the GEMM's packed copy: L2-sized)
 PANEL_BUDGET = 3 << 18            # bytes of prepacked patches in one k block of the GEMM (L2-sized)
+BATCH_COLUMNS = 256              # small images: this many output positions (of several images) per GEMM
 MIN_FILTER_CHUNK = 256            # backward filter: at least this long a sum per call (each adds into dw)
 
 
@@ -52,6 +53,23 @@ class Geometry:
         """[lo, hi): the output columns ow whose input column ow*sw + offset lies in [0, w)."""
         lo = max(0, -(offset // self.sw))
         return lo, min(self.ow, max(0, -((offset - self.w) // self.sw)))
+
+    def prepacks(self, dtype):
+        """Whether the forward patches go straight into graphc's GEMM's panels: float32 on its
+        GEMM, stride 1 (vector row copies), and output rows that tile a panel (each row in
+        one panel: the copies stay one per row). Otherwise row-major patches, which the GEMM
+        (or the BLAS) packs again."""
+        return (llvm_gemm.uses_own_gemm(dtype) and not self.direct and self.sw == 1
+                and llvm_gemm.PANEL % self.ow == 0)
+
+    def images_per_call(self, dtype):
+        """Images whose patches share one GEMM call: 1, or, for prepacked patches of images
+        under BATCH_COLUMNS output positions, enough for that many columns (so the weights
+        are packed once for them all and the panels are full), within the panels' budget."""
+        if not self.prepacks(dtype) or self.p >= BATCH_COLUMNS or self.p == 0:
+            return 1
+        fit = PANEL_BUDGET // (min(self.k, llvm_gemm.KC) * np.dtype(dtype).itemsize)   # positions in budget
+        return max(1, min(-(-BATCH_COLUMNS // self.p), fit // self.p))
 
     def prepacked_chunk(self, itemsize):
         """``chunk`` for patches prepacked into the GEMM's panels, where one k block of them
@@ -163,8 +181,11 @@ class ConvEmitter:
         g, b = self.g, self.b
         # graphc's GEMM reads patches packed straight into its panels (no second copy): then
         # what must stay in L2 is one k block of them, not the whole chunk
-        rows = -(-g.k // llvm_gemm.KU) * llvm_gemm.KU if self._prepacks() else None
+        rows = -(-g.k // llvm_gemm.KU) * llvm_gemm.KU if g.prepacks(self.dtype) else None
         chunk = g.chunk(self.size, PATCH_BUDGET) if rows is None else g.prepacked_chunk(self.size)
+        batch = g.images_per_call(self.dtype)
+        if batch > 1:
+            chunk = batch * g.p
         raw = scratch = None
         if not g.direct and rows is None:
             raw = scratch = self._malloc(g.k * chunk)
@@ -175,6 +196,10 @@ class ConvEmitter:
             for panel in range(panels):   # the rows past k stay zero (the GEMM multiplies them by A's zeros)
                 self._zero(self._at(scratch, c64((panel * rows + g.k) * llvm_gemm.PANEL)),
                            c64((rows - g.k) * llvm_gemm.PANEL))
+        if batch > 1:
+            self._conv2d_images(batch, rows, scratch)
+            self._free(raw)
+            return
 
         def image(n, _):
             def group(gi, _):
@@ -197,6 +222,38 @@ class ConvEmitter:
             counted_loop(b, 0, g.groups, 1, group)
         counted_loop(b, self.begin, self.end, 1, image)
         self._free(raw)
+
+    def _conv2d_images(self, batch, rows, scratch):
+        """The forward convolution of ``batch`` small images per GEMM call: image t's patches
+        fill the panel columns [t*p, (t+1)*p), the product goes to a buffer of its own, and
+        each image's block of it is copied into the output."""
+        g, b = self.g, self.b
+        product = self._malloc(g.og * batch * g.p)
+
+        def images(n0, _):
+            count = self._min(c64(batch), b.sub(self.end, n0))
+            columns = self._mul(count, g.p)
+
+            def group(gi, _):
+                w = self._at(self.bm, self._mul(gi, g.og * g.k))
+
+                def patches(t, _):
+                    x = self._plane(self.a, b.add(n0, t), g.c, self._mul(gi, g.cg), g.hw)
+                    self._patches(x, scratch, c64(0), c64(g.p), gather=True, packed_rows=rows,
+                                  col0=self._mul(t, g.p))
+                counted_loop(b, 0, count, 1, patches)
+                self._gemm(False, llvm_gemm.PREPACKED_B, g.og, columns, g.k, w, g.k, scratch, rows, product, columns)
+
+                def channel(o, _):
+                    def image(t, _):
+                        y = self._plane(self.out, b.add(n0, t), g.o, b.add(self._mul(gi, g.og), o), g.p)
+                        src = self._at(product, b.add(self._mul(o, columns), self._mul(t, g.p)))
+                        self._copy(y, src, c64(g.p))
+                    counted_loop(b, 0, count, 1, image)
+                counted_loop(b, 0, g.og, 1, channel)
+            counted_loop(b, 0, g.groups, 1, group)
+        counted_loop(b, self.begin, self.end, batch, images)
+        self._free(product)
 
     def _conv2d_backward_input(self):
         g, b = self.g, self.b
@@ -257,22 +314,13 @@ class ConvEmitter:
             counted_loop(b, first_group, last_group, 1, group)
         self._free(scratch)
 
-    def _prepacks(self):
-        """Whether the forward patches go straight into graphc's GEMM's panels: float32 on its
-        GEMM, stride 1 (vector row copies), and output rows that tile a panel (each row in
-        one panel: the copies stay one per row). Otherwise row-major patches, which the GEMM
-        (or the BLAS) packs again."""
-        g = self.g
-        return (llvm_gemm.uses_own_gemm(self.dtype) and not g.direct and g.sw == 1
-                and llvm_gemm.PANEL % g.ow == 0)
-
     # -- patches ---------------------------------------------------------------------------------
-    def _patches(self, x, cols, q0, nc, gather, packed_rows=None):
+    def _patches(self, x, cols, q0, nc, gather, packed_rows=None, col0=None):
         """gather: cols[row, q - q0] = patch value of output position q (0 in the padding),
         for q in [q0, q0 + nc); else the adjoint: x[...] += cols[row, q - q0] (col2im).
         ``x`` points at one image's channels of this group; rows are (c, i, j) row-major.
         ``packed_rows``: cols is in the GEMM's prepacked panel layout of that many rows
-        (llvm_gemm.prepacked_index, columns q - q0) instead (gather only)."""
+        (llvm_gemm.prepacked_index, columns q - q0 + ``col0``) instead (gather only)."""
         g, b = self.g, self.b
         first_row = b.sdiv(q0, c64(g.ow))
         last_row = b.add(b.sdiv(b.sub(b.add(q0, nc), c64(1)), c64(g.ow)), c64(1))
@@ -282,16 +330,31 @@ class ConvEmitter:
             plane = self._at(x, self._mul(c, g.hw))
             for j in range(g.kw):
                 row = b.add(self._mul(ci, g.kw), c64(j))
-                if packed_rows is None:
-                    dst = self._at(cols, b.sub(self._mul(row, nc), q0))   # indexed by q
-                else:
-                    dst = (cols, row, packed_rows)
                 offset = j * g.dw - g.pl
                 lo, hi = g.columns_inside(offset)
-                self._row_copies(plane, dst, i, offset, lo, hi, q0, nc, first_row, last_row, gather)
+                self._row_copies(plane, self._row_at(cols, row, q0, nc, packed_rows, col0), i, offset, lo, hi,
+                                 q0, nc, first_row, last_row, gather)
         counted_loop(b, 0, g.cg * g.kh, 1, channel_row)
 
-    def _row_copies(self, plane, dst, i, offset, lo, hi, q0, nc, first_row, last_row, gather):
+    def _row_at(self, cols, row, q0, nc, packed_rows, col0):
+        """start -> the pointer p with p[ow] the slot of patch ``row`` for output position
+        start + ow (start the first position of an output row): row-major ``cols[row, q - q0]``,
+        or, with ``packed_rows``, the prepacked panel holding that output row, column
+        start - q0 + col0 (``prepacks``: the row lies in one panel, as q0 and col0 start rows
+        at multiples of ow, which divides the panel width)."""
+        b, width = self.b, llvm_gemm.PANEL
+        if packed_rows is None:
+            by_q = self._at(cols, b.sub(self._mul(row, nc), q0))
+            return lambda start: self._at(by_q, start)
+
+        def at(start):
+            column = b.sub(start, q0) if col0 is None else b.add(b.sub(start, q0), col0)
+            panel = b.udiv(column, c64(width))
+            lane = b.sub(column, self._mul(panel, width))
+            return self._at(cols, b.add(self._mul(b.add(self._mul(panel, packed_rows), row), width), lane))
+        return at
+
+    def _row_copies(self, plane, row_at, i, offset, lo, hi, q0, nc, first_row, last_row, gather):
         g, b = self.g, self.b
 
         def out_row(oh, _):
@@ -300,21 +363,10 @@ class ConvEmitter:
             seg_b = b.sub(self._min(b.add(q0, nc), b.add(start, c64(g.ow))), start)
             h = b.add(b.mul(oh, c64(g.sh)), b.sub(b.mul(i, c64(g.dh)), c64(g.pt)))
             inside = b.icmp_unsigned("<", h, c64(g.h))
-            if not isinstance(dst, tuple):
-                segment(self._at(dst, start), seg_a, seg_b, h, inside)
-                return
-            cols, r, rows = dst     # prepacked (``prepacks``): the output row lies in one panel
-            width = llvm_gemm.PANEL
-            panel = b.udiv(b.sub(start, q0), c64(width))
-            base = b.add(self._mul(b.add(self._mul(panel, rows), r), width),
-                         b.sub(start, b.add(q0, self._mul(panel, width))))
-            segment(self._at(cols, base), seg_a, seg_b, h, inside)
-
-        def segment(row, seg_a, seg_b, h, inside):
-            """row[ow] for ow in [seg_a, seg_b): the patch values (gather) or their adjoint."""
+            row = row_at(start)
             lo_ = self._clamp(c64(lo), seg_a, seg_b)
             hi_ = self._clamp(c64(hi), lo_, seg_b)
-            if gather and g.sw == 1 and self.t is F32:
+            if gather and g.sw in (1, 2) and self.t is F32:
                 src = self._at(plane, b.add(b.mul(h, c64(g.w)), c64(offset)))
                 self._masked_row(row, src, seg_a, seg_b, lo_, hi_, inside)
             elif gather:
@@ -333,20 +385,31 @@ class ConvEmitter:
         counted_loop(b, first_row, last_row, 1, out_row)
 
     def _masked_row(self, row, src, seg_a, seg_b, lo, hi, inside):
-        """row[ow] = src[ow] if lo <= ow < hi and ``inside`` else 0, for ow in [seg_a, seg_b):
-        16 lanes at a time, masked loads and stores (no scalar tail; masked-off lanes of src are
-        not read, so it may point before the plane)."""
-        b = self.b
+        """row[ow] = src[ow * sw] if lo <= ow < hi and ``inside`` else 0, for ow in [seg_a, seg_b)
+        (sw 1 or 2): 16 lanes at a time, masked loads and stores (no scalar tail; masked-off
+        lanes of src are not read, so it may point before the plane). At stride 2 two vectors
+        of src are loaded (their odd lanes masked off) and their even lanes shuffled together."""
+        b, sw = self.b, self.g.sw
         zero = ir.Constant(V16, [0.0] * 16)
         align = ir.Constant(I32, 4)
         every = b.sext(inside, I64)   # (all ones when inside)
+        i32x16 = ir.VectorType(I32, 16)
+
+        def below(lanes, count):   # <16 x i1>: lanes[l] < count
+            splat = b.insert_element(ir.Constant(i32x16, None), b.trunc(count, I32), ir.Constant(I32, 0))
+            splat = b.shuffle_vector(splat, splat, ir.Constant(i32x16, [0] * 16))
+            return b.icmp_signed("<", ir.Constant(i32x16, lanes), splat)
 
         def vector(v, _):
             (store,) = lane_masks(b, b.sub(seg_b, v), 1)
-            (below_hi,) = lane_masks(b, b.and_(b.sub(hi, v), every), 1)
-            (below_lo,) = lane_masks(b, b.sub(lo, v), 1)
-            load = b.and_(below_hi, b.not_(below_lo))
-            value = b.call(masked_load(self.module), [self._at(src, v), align, load, zero])
+            parts = []
+            for part in range(sw):   # source lane s of this part holds output lane (16 part + s) / sw
+                lanes = [(16 * part + s) // sw if s % sw == 0 else 1 << 20 for s in range(16)]
+                load = b.and_(below(lanes, b.and_(b.sub(hi, v), every)), b.not_(below(lanes, b.sub(lo, v))))
+                at = self._at(src, b.add(self._mul(v, sw), c64(16 * part)))
+                parts.append(b.call(masked_load(self.module), [at, align, load, zero]))
+            value = parts[0] if sw == 1 else b.shuffle_vector(parts[0], parts[1],
+                                                                ir.Constant(i32x16, list(range(0, 32, 2))))
             b.call(masked_store(self.module), [value, self._at(row, v), align, store])
         counted_loop(b, seg_a, seg_b, 16, vector)
 
@@ -394,6 +457,10 @@ class ConvEmitter:
         with self.b.if_then(failed, likely=False):   # (no scratch: stop loudly, never a wrong result)
             self.b.call(declare(self.module, "llvm.trap", ir.VoidType(), []), [])
         return ptr
+
+    def _copy(self, dst, src, elements):
+        memcpy = declare(self.module, "llvm.memcpy.p0.p0.i64", ir.VoidType(), [PTR, PTR, I64, I1])
+        self.b.call(memcpy, [dst, src, self.b.mul(elements, c64(self.size)), ir.Constant(I1, 0)])
 
     def _aligned(self, ptr):
         """``ptr`` (from _malloc, 64 bytes to spare) rounded up to a multiple of 64."""
