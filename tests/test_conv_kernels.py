@@ -143,6 +143,9 @@ CASES = [
     Case((5, 3, 8, 8), (4, 3, 3, 3), pads=((1, 1), (1, 1)), id="prepacked-batched-4-then-1"),
     Case((3, 4, 4, 4), (6, 2, 3, 3), pads=((1, 1), (1, 1)), groups=2, id="prepacked-batched-groups"),
     Case((9, 64, 8, 8), (64, 64, 3, 3), pads=((1, 1), (1, 1)), id="prepacked-batched-threads"),
+    # the input gradient of small images with many output channels, 4 images a call (5: 4 + 1)
+    Case((5, 3, 8, 8), (96, 3, 3, 3), pads=((1, 1), (1, 1)), id="batched-input-gradient"),
+    Case((3, 4, 2, 2), (40, 2, 3, 3), pads=((1, 1), (1, 1)), groups=2, id="batched-input-gradient-groups"),
     Case((1, 3, 4, 63), (2, 3, 3, 3), pads=((1, 1), (1, 1)), id="rows-of-63"),
     Case((1, 3, 4, 65), (2, 3, 3, 3), pads=((1, 1), (1, 1)), id="rows-of-65"),
     Case((1, 3, 9, 64), (2, 3, 3, 3), stride=(1, 2), pads=((1, 1), (1, 1)), id="rows-of-32-at-stride-2"),
@@ -245,6 +248,11 @@ def test_the_chunked_cases_use_more_than_one_chunk():
             assert 1 < g.images_per_call(f32) and g.images_per_call(f64) == 1, case.id
             if case.id.endswith("4-then-1"):
                 assert g.images_per_call(f32) == 4
+        if case.id.startswith("batched-input-gradient"):   # (64 positions, 96 output channels: 4 a call)
+            conv = conv_of(case)
+            conv.op = "conv2d_backward_input"
+            batch = llvm_conv.Geometry(conv).images_per_call(f64)
+            assert batch == (4 if case.id == "batched-input-gradient" else 64), case.id
         if case.id == "prepacked-batched-threads":
             assert llvm_conv.work(conv_of(case)) >= PARALLEL_GEMM_WORK
         if case.id.startswith("prepacked-chunks"):

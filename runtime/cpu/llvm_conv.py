@@ -44,7 +44,7 @@ class Geometry:
         self.n, self.c, (self.h, self.w) = conv.batch, conv.channels, conv.size
         self.o, (self.kh, self.kw), (self.oh, self.ow) = conv.filters, conv.kernel, conv.out_size
         (self.sh, self.sw), ((self.pt, _), (self.pl, _)), (self.dh, self.dw) = conv.stride, conv.pads, conv.dilation
-        self.groups = conv.groups
+        self.groups, self.op = conv.groups, getattr(conv, "op", "conv2d")
         self.cg, self.og = self.c // self.groups, self.o // self.groups
         self.k, self.p, self.hw = self.cg * self.kh * self.kw, self.oh * self.ow, self.h * self.w
         self.direct = (self.kh, self.kw, self.sh, self.sw) == (1, 1, 1, 1) and not any(map(any, conv.pads))
@@ -63,10 +63,20 @@ class Geometry:
                 and llvm_gemm.PANEL % self.ow == 0)
 
     def images_per_call(self, dtype):
-        """Images whose patches share one GEMM call: 1, or, for prepacked patches of images
-        under BATCH_COLUMNS output positions, enough for that many columns (so the weights
-        are packed once for them all and the panels are full), within the panels' budget."""
-        if not self.prepacks(dtype) or self.p >= BATCH_COLUMNS or self.p == 0:
+        """Images that share one GEMM call: 1, or, for images under BATCH_COLUMNS output
+        positions, enough for that many columns side by side, so the weights are packed once
+        for them all and the panels are full. The forward batches prepacked patches only,
+        within the panels' budget; the input gradient where an image has fewer positions
+        than the group has output channels (packing the weights, og x k, outweighs the
+        image's product); the filter gradient never (measured slower: ResNet-18's 4x4 and
+        8x8 stages, and the small CNN's)."""
+        if self.direct or self.p == 0:
+            return 1
+        if self.op == "conv2d_backward_filter":
+            return 1
+        if self.op == "conv2d_backward_input":   # (where packing the weights costs more than an image)
+            return max(1, -(-BATCH_COLUMNS // self.p)) if self.p < min(BATCH_COLUMNS, self.og) else 1
+        if not self.prepacks(dtype) or self.p >= BATCH_COLUMNS:
             return 1
         fit = PANEL_BUDGET // (min(self.k, llvm_gemm.KC) * np.dtype(dtype).itemsize)   # positions in budget
         return max(1, min(-(-BATCH_COLUMNS // self.p), fit // self.p))
@@ -257,6 +267,10 @@ class ConvEmitter:
 
     def _conv2d_backward_input(self):
         g, b = self.g, self.b
+        batch = g.images_per_call(self.dtype)
+        if batch > 1:
+            self._backward_input_images(batch)
+            return
         chunk = g.chunk(self.size, PATCH_BUDGET)
         scratch = None if g.direct else self._malloc(g.k * chunk)
 
@@ -281,6 +295,46 @@ class ConvEmitter:
             counted_loop(b, 0, g.groups, 1, group)
         counted_loop(b, self.begin, self.end, 1, image)
         self._free(scratch)
+
+    def _backward_input_images(self, batch):
+        """The input gradient of ``batch`` small images per GEMM call: their dy side by side
+        (columns [t*p, (t+1)*p) for image t), one product into a patch matrix as wide, and
+        each image's columns of it added back into its dx (col2im)."""
+        g, b = self.g, self.b
+        columns_max = batch * g.p
+        scratch, dys = self._malloc(g.k * columns_max), self._malloc(g.og * columns_max)
+
+        def images(n0, _):
+            count = self._min(c64(batch), b.sub(self.end, n0))
+            columns = self._mul(count, g.p)
+            self._zero(self._at(self.out, self._mul(n0, g.c * g.hw)), self._mul(count, g.c * g.hw))
+
+            def group(gi, _):
+                self._side_by_side(dys, self.a, n0, count, g.o, self._mul(gi, g.og), g.og, columns)
+                w = self._at(self.bm, self._mul(gi, g.og * g.k))
+                self._gemm(True, False, g.k, columns, g.og, w, g.k, dys, columns, scratch, columns)
+
+                def image(t, _):
+                    dx = self._plane(self.out, b.add(n0, t), g.c, self._mul(gi, g.cg), g.hw)
+                    self._patches(dx, self._at(scratch, self._mul(t, g.p)), c64(0), c64(g.p), gather=False,
+                                  ld=columns)
+                counted_loop(b, 0, count, 1, image)
+            counted_loop(b, 0, g.groups, 1, group)
+        counted_loop(b, self.begin, self.end, batch, images)
+        self._free(scratch)
+        self._free(dys)
+
+    def _side_by_side(self, dst, base, n0, count, per_image, first, planes, columns):
+        """dst[r, t*p + q] = plane first + r of image n0 + t, position q (r < planes, t < count):
+        the planes of ``count`` images side by side in a matrix ``columns`` = count*p wide."""
+        g, b = self.g, self.b
+
+        def plane(r, _):
+            def image(t, _):
+                src = self._plane(base, b.add(n0, t), per_image, b.add(first, r), g.p)
+                self._copy(self._at(dst, b.add(self._mul(r, columns), self._mul(t, g.p))), src, c64(g.p))
+            counted_loop(b, 0, count, 1, image)
+        counted_loop(b, 0, planes, 1, plane)
 
     def _conv2d_backward_filter(self):
         g, b = self.g, self.b
@@ -315,12 +369,13 @@ class ConvEmitter:
         self._free(scratch)
 
     # -- patches ---------------------------------------------------------------------------------
-    def _patches(self, x, cols, q0, nc, gather, packed_rows=None, col0=None):
+    def _patches(self, x, cols, q0, nc, gather, packed_rows=None, col0=None, ld=None):
         """gather: cols[row, q - q0] = patch value of output position q (0 in the padding),
         for q in [q0, q0 + nc); else the adjoint: x[...] += cols[row, q - q0] (col2im).
         ``x`` points at one image's channels of this group; rows are (c, i, j) row-major.
-        ``packed_rows``: cols is in the GEMM's prepacked panel layout of that many rows
-        (llvm_gemm.prepacked_index, columns q - q0 + ``col0``) instead (gather only)."""
+        ``ld``: the row-major matrix's row length (default nc). ``packed_rows``: cols is in the
+        GEMM's prepacked panel layout of that many rows (llvm_gemm.prepacked_index, columns
+        q - q0 + ``col0``) instead (gather only)."""
         g, b = self.g, self.b
         first_row = b.sdiv(q0, c64(g.ow))
         last_row = b.add(b.sdiv(b.sub(b.add(q0, nc), c64(1)), c64(g.ow)), c64(1))
@@ -332,19 +387,20 @@ class ConvEmitter:
                 row = b.add(self._mul(ci, g.kw), c64(j))
                 offset = j * g.dw - g.pl
                 lo, hi = g.columns_inside(offset)
-                self._row_copies(plane, self._row_at(cols, row, q0, nc, packed_rows, col0), i, offset, lo, hi,
-                                 q0, nc, first_row, last_row, gather)
+                self._row_copies(plane, self._row_at(cols, row, q0, nc if ld is None else ld, packed_rows, col0), i,
+                                 offset, lo, hi, q0, nc, first_row, last_row, gather)
         counted_loop(b, 0, g.cg * g.kh, 1, channel_row)
 
-    def _row_at(self, cols, row, q0, nc, packed_rows, col0):
+    def _row_at(self, cols, row, q0, ld, packed_rows, col0):
         """start -> the pointer p with p[ow] the slot of patch ``row`` for output position
-        start + ow (start the first position of an output row): row-major ``cols[row, q - q0]``,
+        start + ow (start the first position of an output row): row-major ``cols[row, q - q0]``
+        (rows ``ld`` long),
         or, with ``packed_rows``, the prepacked panel holding that output row, column
         start - q0 + col0 (``prepacks``: the row lies in one panel, as q0 and col0 start rows
         at multiples of ow, which divides the panel width)."""
         b, width = self.b, llvm_gemm.PANEL
         if packed_rows is None:
-            by_q = self._at(cols, b.sub(self._mul(row, nc), q0))
+            by_q = self._at(cols, b.sub(self._mul(row, ld), q0))
             return lambda start: self._at(by_q, start)
 
         def at(start):
