@@ -130,6 +130,9 @@ CASES = [
     Case((1, 64, 1, 897), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-897-positions"),
     Case((1, 64, 895, 1), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-895-positions-in-a-column"),
     Case((1, 128, 30, 30), (4, 128, 3, 3), pads=((1, 1), (1, 1)), id="filter-chunks-900-positions"),
+    # chunks of whole output rows where a multiple of 64 and ow fits a part (lcm(64, 96) = 192:
+    # 1152 positions in 3 chunks of 4 rows), copied in unrolled vector code
+    Case((1, 64, 12, 96), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-of-whole-rows"),
     # float32 forward patches packed straight into the GEMM's 64-wide panels: stride 1 and output
     # rows that tile a panel (ow 64, 32, 16, 1); K = 45 and 27 rows padded to 48 and 28; in chunks
     # (PANEL_BUDGET: K = 576 gives 512 positions); near misses (ow 63, 65; stride 2) pack twice
@@ -233,6 +236,8 @@ def test_the_chunked_cases_use_more_than_one_chunk():
         if case.id.startswith("chunks"):
             chunk = g.chunk(4, llvm_conv.PATCH_BUDGET)
             assert chunk % 64 == 0 and chunk < g.p, case.id
+            if case.id == "chunks-of-whole-rows":
+                assert chunk == 4 * g.ow and not g.prepacks(np.dtype(np.float32))
             if "row-longer" in case.id:
                 assert chunk < g.ow, case.id
         if case.id.startswith("filter-chunks"):

@@ -14,6 +14,8 @@ patch copies loop over (channel, kernel row) with one unrolled copy per kernel c
 whose in-bounds output range is known, so the inner loop is a plain strided copy (a
 contiguous one at stride 1) that LLVM vectorizes, with zeros written around it.
 """
+import math
+
 import numpy as np
 from llvmlite import ir
 
@@ -25,6 +27,7 @@ from .llvm_util import F32, I1, I32, I64, PTR, V16, c64, counted_loop, declare, 
 F64 = ir.DoubleType()
 ELEMENT = {np.dtype(np.float32): F32, np.dtype(np.float64): F64}
 PATCH_BUDGET = 1 << 20            # bytes of patches per GEMM call (with the GEMM's packed copy: L2-sized)
+WHOLE_ROW_UNROLL = 128           # output rows up to this long, when whole, copy in unrolled vector code
 PANEL_BUDGET = 3 << 18            # bytes of prepacked patches in one k block of the GEMM (L2-sized)
 BATCH_COLUMNS = 256              # small images: this many output positions (of several images) per GEMM
 MIN_FILTER_CHUNK = 256            # backward filter: at least this long a sum per call (each adds into dw)
@@ -89,12 +92,14 @@ class Geometry:
     def chunk(self, itemsize, budget, least=64):
         """Output positions per GEMM call: all of them when their patches fit ``budget``,
         else the fewest equal parts that fit, each rounded up to a multiple of 64 (the
-        GEMM's panel width), at least ``least``."""
+        GEMM's panel width; of 64 and ow where that is no longer than the part, so chunks
+        hold whole output rows), at least ``least``."""
         if self.direct or self.k * self.p * itemsize <= budget:
             return max(self.p, 1)
         parts = -(-self.k * self.p * itemsize // budget)
         share = -(-self.p // parts)
-        return min(self.p, max(least, -(-share // 64) * 64))
+        unit = math.lcm(64, self.ow) if math.lcm(64, self.ow) <= share else 64
+        return min(self.p, max(least, -(-share // unit) * unit))
 
 
 class ConvEmitter:
@@ -222,7 +227,7 @@ class ConvEmitter:
 
                 def part(q0, _):
                     nc = self._min(c64(chunk), b.sub(c64(g.p), q0))
-                    self._patches(x, scratch, q0, nc, gather=True, packed_rows=rows)
+                    self._patches(x, scratch, q0, nc, gather=True, packed_rows=rows, whole=chunk % g.ow == 0)
                     if rows is None:
                         self._gemm(False, False, g.og, nc, g.k, w, g.k, scratch, nc, self._at(y, q0), g.p)
                     else:
@@ -250,7 +255,7 @@ class ConvEmitter:
                 def patches(t, _):
                     x = self._plane(self.a, b.add(n0, t), g.c, self._mul(gi, g.cg), g.hw)
                     self._patches(x, scratch, c64(0), c64(g.p), gather=True, packed_rows=rows,
-                                  col0=self._mul(t, g.p))
+                                  col0=self._mul(t, g.p), whole=True)
                 counted_loop(b, 0, count, 1, patches)
                 self._gemm(False, llvm_gemm.PREPACKED_B, g.og, columns, g.k, w, g.k, scratch, rows, product, columns)
 
@@ -360,7 +365,7 @@ class ConvEmitter:
 
                 def part(q0, _):
                     nc = self._min(c64(chunk), b.sub(c64(g.p), q0))
-                    self._patches(x, scratch, q0, nc, gather=True)
+                    self._patches(x, scratch, q0, nc, gather=True, whole=chunk % g.ow == 0)
                     self._gemm(False, True, m, g.k, nc, self._at(dy, q0), g.p, scratch, nc, dw, g.k, accumulate=True)
                 counted_loop(b, 0, g.p, chunk, part)
             counted_loop(b, 0, g.n, 1, image)
@@ -369,11 +374,12 @@ class ConvEmitter:
         self._free(scratch)
 
     # -- patches ---------------------------------------------------------------------------------
-    def _patches(self, x, cols, q0, nc, gather, packed_rows=None, col0=None, ld=None):
+    def _patches(self, x, cols, q0, nc, gather, packed_rows=None, col0=None, ld=None, whole=False):
         """gather: cols[row, q - q0] = patch value of output position q (0 in the padding),
         for q in [q0, q0 + nc); else the adjoint: x[...] += cols[row, q - q0] (col2im).
         ``x`` points at one image's channels of this group; rows are (c, i, j) row-major.
-        ``ld``: the row-major matrix's row length (default nc). ``packed_rows``: cols is in the
+        ``whole``: q0 and q0 + nc are multiples of ow (whole output rows only). ``ld``: the
+        row-major matrix's row length (default nc). ``packed_rows``: cols is in the
         GEMM's prepacked panel layout of that many rows (llvm_gemm.prepacked_index, columns
         q - q0 + ``col0``) instead (gather only)."""
         g, b = self.g, self.b
@@ -388,7 +394,7 @@ class ConvEmitter:
                 offset = j * g.dw - g.pl
                 lo, hi = g.columns_inside(offset)
                 self._row_copies(plane, self._row_at(cols, row, q0, nc if ld is None else ld, packed_rows, col0), i,
-                                 offset, lo, hi, q0, nc, first_row, last_row, gather)
+                                 offset, lo, hi, q0, nc, first_row, last_row, gather, whole)
         counted_loop(b, 0, g.cg * g.kh, 1, channel_row)
 
     def _row_at(self, cols, row, q0, ld, packed_rows, col0):
@@ -410,8 +416,10 @@ class ConvEmitter:
             return self._at(cols, b.add(self._mul(b.add(self._mul(panel, packed_rows), row), width), lane))
         return at
 
-    def _row_copies(self, plane, row_at, i, offset, lo, hi, q0, nc, first_row, last_row, gather):
+    def _row_copies(self, plane, row_at, i, offset, lo, hi, q0, nc, first_row, last_row, gather, whole=False):
+        """``whole``: the chunk holds only whole output rows (its ends are multiples of ow)."""
         g, b = self.g, self.b
+        unrolled = whole and gather and g.sw in (1, 2) and self.t is F32 and g.ow <= WHOLE_ROW_UNROLL
 
         def out_row(oh, _):
             start = b.mul(oh, c64(g.ow))
@@ -420,6 +428,9 @@ class ConvEmitter:
             h = b.add(b.mul(oh, c64(g.sh)), b.sub(b.mul(i, c64(g.dh)), c64(g.pt)))
             inside = b.icmp_unsigned("<", h, c64(g.h))
             row = row_at(start)
+            if unrolled:
+                self._whole_row(row, self._at(plane, b.add(b.mul(h, c64(g.w)), c64(offset))), lo, hi, inside)
+                return
             lo_ = self._clamp(c64(lo), seg_a, seg_b)
             hi_ = self._clamp(c64(hi), lo_, seg_b)
             if gather and g.sw in (1, 2) and self.t is F32:
@@ -439,6 +450,37 @@ class ConvEmitter:
                     src = self._at(plane, b.add(b.mul(h, c64(g.w)), c64(offset)))
                     self._strided(row, src, lo_, hi_, add=True)
         counted_loop(b, first_row, last_row, 1, out_row)
+
+    def _whole_row(self, row, src, lo, hi, inside):
+        """row[ow] = src[ow * sw] if lo <= ow < hi (known here) and ``inside`` else 0, for the
+        whole output row: ``_masked_row`` unrolled with its masks constants."""
+        b, sw, ow = self.b, self.g.sw, self.g.ow
+        zero = ir.Constant(V16, [0.0] * 16)
+        align = ir.Constant(I32, 4)
+        i1x16, i32x16 = ir.VectorType(I1, 16), ir.VectorType(I32, 16)
+
+        def store(value, v):
+            lanes = [v + l < ow for l in range(16)]
+            if all(lanes):
+                b.store(value, self._at(row, c64(v)), align=4)
+            else:
+                b.call(masked_store(self.module), [value, self._at(row, c64(v)), align, ir.Constant(i1x16, lanes)])
+
+        with b.if_else(inside) as (then, otherwise):
+            with then:
+                for v in range(0, ow, 16):
+                    parts = []
+                    for part in range(sw):   # source lane s holds output lane v + (16 part + s) / sw
+                        lanes = [s % sw == 0 and lo <= v + (16 * part + s) // sw < hi for s in range(16)]
+                        at = self._at(src, c64(v * sw + 16 * part))
+                        parts.append(zero if not any(lanes) else
+                                     b.call(masked_load(self.module), [at, align, ir.Constant(i1x16, lanes), zero]))
+                    value = parts[0] if sw == 1 else b.shuffle_vector(parts[0], parts[1],
+                                                                        ir.Constant(i32x16, list(range(0, 32, 2))))
+                    store(value, v)
+            with otherwise:
+                for v in range(0, ow, 16):
+                    store(zero, v)
 
     def _masked_row(self, row, src, seg_a, seg_b, lo, hi, inside):
         """row[ow] = src[ow * sw] if lo <= ow < hi and ``inside`` else 0, for ow in [seg_a, seg_b)
