@@ -7,7 +7,7 @@ own, or the process's BLAS) multiplies the weights into the output:
 
   conv2d                  y[n, g] = w[g] @ patches(x[n, g])          shares: images
   conv2d_backward_input   dx[n, g] = col2im(w[g]^T @ dy[n, g])       shares: images
-  conv2d_backward_filter  dw[g] += dy[n, g] @ patches(x[n, g])^T     shares: output channels
+  conv2d_backward_filter  dw[g] += dy[n, g] @ patches(x[n, g])^T     shares: patch rows (dw columns)
 
 A 1x1 convolution with stride 1 and no padding reads x itself as the patch matrix. The
 patch copies loop over (channel, kernel row) with one unrolled copy per kernel column,
@@ -342,9 +342,10 @@ class ConvEmitter:
         counted_loop(b, 0, planes, 1, plane)
 
     def _conv2d_backward_filter(self):
+        if not self.g.direct:
+            self._backward_filter_by_columns()
+            return
         g, b = self.g, self.b
-        chunk = g.chunk(self.size, PATCH_BUDGET, MIN_FILTER_CHUNK)
-        scratch = None if g.direct else self._malloc(g.k * chunk)
         rows = b.sub(self.end, self.begin)
         self._zero(self._at(self.out, self._mul(self.begin, g.k)), self._mul(rows, g.k))
         first_group = b.sdiv(self.begin, c64(g.og))
@@ -356,29 +357,56 @@ class ConvEmitter:
             m = b.sub(r1, r0)
             dw = self._at(self.out, self._mul(r0, g.k))
 
-            def image(n, _):
+            def image(n, _):   # (1x1, stride 1, no padding: x is the patch matrix)
                 x = self._plane(self.a, n, g.c, self._mul(gi, g.cg), g.hw)
                 dy = self._plane(self.bm, n, g.o, r0, g.p)
-                if g.direct:
-                    self._gemm(False, True, m, g.k, g.p, dy, g.p, x, g.hw, dw, g.k, accumulate=True)
-                    return
-
-                def part(q0, _):
-                    nc = self._min(c64(chunk), b.sub(c64(g.p), q0))
-                    self._patches(x, scratch, q0, nc, gather=True, whole=chunk % g.ow == 0)
-                    self._gemm(False, True, m, g.k, nc, self._at(dy, q0), g.p, scratch, nc, dw, g.k, accumulate=True)
-                counted_loop(b, 0, g.p, chunk, part)
+                self._gemm(False, True, m, g.k, g.p, dy, g.p, x, g.hw, dw, g.k, accumulate=True)
             counted_loop(b, 0, g.n, 1, image)
         with b.if_then(b.icmp_signed("<", self.begin, self.end)):
             counted_loop(b, first_group, last_group, 1, group)
+
+    def _backward_filter_by_columns(self):
+        """The filter gradient with patches: this share's [begin, end) of the output channels
+        stands for the same part of the patch rows, (c, i) pairs [ci0, ci1) of every group, so
+        each share copies only its own rows of every image's patches (none twice) and
+        multiplies all of the group's output channels into its columns of dw."""
+        g, b = self.g, self.b
+        chunk = g.chunk(self.size, PATCH_BUDGET, MIN_FILTER_CHUNK)
+        scratch = self._malloc(g.k * chunk)
+        pairs = g.cg * g.kh
+        ci0, ci1 = (b.sdiv(self._mul(v, pairs), c64(g.o)) for v in (self.begin, self.end))
+        width = self._mul(b.sub(ci1, ci0), g.kw)              # this share's columns of dw
+        first = self._mul(ci0, g.kw)
+
+        def clear(o, _):
+            self._zero(self._at(self.out, b.add(self._mul(o, g.k), first)), width)
+        counted_loop(b, 0, g.o, 1, clear)
+
+        def group(gi, _):
+            dw = self._at(self.out, b.add(self._mul(gi, g.og * g.k), first))
+
+            def image(n, _):
+                x = self._plane(self.a, n, g.c, self._mul(gi, g.cg), g.hw)
+                dy = self._plane(self.bm, n, g.o, self._mul(gi, g.og), g.p)
+
+                def part(q0, _):
+                    nc = self._min(c64(chunk), b.sub(c64(g.p), q0))
+                    self._patches(x, scratch, q0, nc, gather=True, whole=chunk % g.ow == 0, pairs=(ci0, ci1))
+                    self._gemm(False, True, g.og, width, nc, self._at(dy, q0), g.p, scratch, nc, dw, g.k,
+                               accumulate=True)
+                counted_loop(b, 0, g.p, chunk, part)
+            counted_loop(b, 0, g.n, 1, image)
+        with b.if_then(b.icmp_signed("<", ci0, ci1)):
+            counted_loop(b, 0, g.groups, 1, group)
         self._free(scratch)
 
     # -- patches ---------------------------------------------------------------------------------
-    def _patches(self, x, cols, q0, nc, gather, packed_rows=None, col0=None, ld=None, whole=False):
+    def _patches(self, x, cols, q0, nc, gather, packed_rows=None, col0=None, ld=None, whole=False, pairs=None):
         """gather: cols[row, q - q0] = patch value of output position q (0 in the padding),
         for q in [q0, q0 + nc); else the adjoint: x[...] += cols[row, q - q0] (col2im).
         ``x`` points at one image's channels of this group; rows are (c, i, j) row-major.
-        ``whole``: q0 and q0 + nc are multiples of ow (whole output rows only). ``ld``: the
+        ``pairs``: (ci0, ci1), only the rows of (c, i) pairs ci0 <= c*kh + i < ci1, from row 0 of
+        cols on. ``whole``: q0 and q0 + nc are multiples of ow (whole output rows only). ``ld``: the
         row-major matrix's row length (default nc). ``packed_rows``: cols is in the
         GEMM's prepacked panel layout of that many rows (llvm_gemm.prepacked_index, columns
         q - q0 + ``col0``) instead (gather only)."""
@@ -390,12 +418,12 @@ class ConvEmitter:
             c, i = b.sdiv(ci, c64(g.kh)), b.srem(ci, c64(g.kh))
             plane = self._at(x, self._mul(c, g.hw))
             for j in range(g.kw):
-                row = b.add(self._mul(ci, g.kw), c64(j))
+                row = b.add(self._mul(ci if pairs is None else b.sub(ci, pairs[0]), g.kw), c64(j))
                 offset = j * g.dw - g.pl
                 lo, hi = g.columns_inside(offset)
                 self._row_copies(plane, self._row_at(cols, row, q0, nc if ld is None else ld, packed_rows, col0), i,
                                  offset, lo, hi, q0, nc, first_row, last_row, gather, whole)
-        counted_loop(b, 0, g.cg * g.kh, 1, channel_row)
+        counted_loop(b, *((0, g.cg * g.kh) if pairs is None else pairs), 1, channel_row)
 
     def _row_at(self, cols, row, q0, ld, packed_rows, col0):
         """start -> the pointer p with p[ow] the slot of patch ``row`` for output position
