@@ -295,7 +295,7 @@ class ConvEmitter:
                 def part(q0, _):
                     nc = self._min(c64(chunk), b.sub(c64(g.p), q0))
                     self._gemm(True, False, g.k, nc, g.og, w, g.k, self._at(dy, q0), g.p, scratch, nc)
-                    self._patches(dxg, scratch, q0, nc, gather=False)
+                    self._patches(dxg, scratch, q0, nc, gather=False, whole=chunk % g.ow == 0)
                 counted_loop(b, 0, g.p, chunk, part)
             counted_loop(b, 0, g.groups, 1, group)
         counted_loop(b, self.begin, self.end, 1, image)
@@ -321,7 +321,7 @@ class ConvEmitter:
 
                 def image(t, _):
                     dx = self._plane(self.out, b.add(n0, t), g.c, self._mul(gi, g.cg), g.hw)
-                    self._patches(dx, self._at(scratch, self._mul(t, g.p)), c64(0), c64(g.p), gather=False,
+                    self._patches(dx, self._at(scratch, self._mul(t, g.p)), c64(0), c64(g.p), gather=False, whole=True,
                                   ld=columns)
                 counted_loop(b, 0, count, 1, image)
             counted_loop(b, 0, g.groups, 1, group)
@@ -447,7 +447,7 @@ class ConvEmitter:
     def _row_copies(self, plane, row_at, i, offset, lo, hi, q0, nc, first_row, last_row, gather, whole=False):
         """``whole``: the chunk holds only whole output rows (its ends are multiples of ow)."""
         g, b = self.g, self.b
-        unrolled = whole and gather and g.sw in (1, 2) and self.t is F32 and g.ow <= WHOLE_ROW_UNROLL
+        unrolled = whole and self.t is F32 and g.ow <= WHOLE_ROW_UNROLL and g.sw in ((1, 2) if gather else (1,))
 
         def out_row(oh, _):
             start = b.mul(oh, c64(g.ow))
@@ -456,8 +456,12 @@ class ConvEmitter:
             h = b.add(b.mul(oh, c64(g.sh)), b.sub(b.mul(i, c64(g.dh)), c64(g.pt)))
             inside = b.icmp_unsigned("<", h, c64(g.h))
             row = row_at(start)
-            if unrolled:
+            if unrolled and gather:
                 self._whole_row(row, self._at(plane, b.add(b.mul(h, c64(g.w)), c64(offset))), lo, hi, inside)
+                return
+            if unrolled:
+                with b.if_then(inside):
+                    self._whole_row_add(row, self._at(plane, b.add(b.mul(h, c64(g.w)), c64(offset))), lo, hi)
                 return
             lo_ = self._clamp(c64(lo), seg_a, seg_b)
             hi_ = self._clamp(c64(hi), lo_, seg_b)
@@ -509,6 +513,24 @@ class ConvEmitter:
             with otherwise:
                 for v in range(0, ow, 16):
                     store(zero, v)
+
+    def _whole_row_add(self, row, dst, lo, hi):
+        """dst[ow] += row[ow] for ow in [lo, hi) (known here; stride 1): col2im's adds for a
+        whole output row, unrolled, masked where the range does not fill a vector."""
+        b = self.b
+        zero = ir.Constant(V16, [0.0] * 16)
+        align = ir.Constant(I32, 4)
+        for v in range(lo - lo % 16, hi, 16):
+            lanes = [lo <= v + l < hi for l in range(16)]
+            mask = ir.Constant(ir.VectorType(I1, 16), lanes)
+            at_dst, at_row = self._at(dst, c64(v)), self._at(row, c64(v))
+            if all(lanes):
+                total = b.fadd(b.load(at_dst, typ=V16, align=4), b.load(at_row, typ=V16, align=4))
+                b.store(total, at_dst, align=4)
+            else:
+                total = b.fadd(b.call(masked_load(self.module), [at_dst, align, mask, zero]),
+                               b.call(masked_load(self.module), [at_row, align, mask, zero]))
+                b.call(masked_store(self.module), [total, at_dst, align, mask])
 
     def _masked_row(self, row, src, seg_a, seg_b, lo, hi, inside):
         """row[ow] = src[ow * sw] if lo <= ow < hi and ``inside`` else 0, for ow in [seg_a, seg_b)
