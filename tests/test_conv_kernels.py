@@ -135,7 +135,7 @@ CASES = [
     Case((1, 64, 12, 96), (4, 64, 3, 3), pads=((1, 1), (1, 1)), id="chunks-of-whole-rows"),
     # float32 forward patches packed straight into the GEMM's 64-wide panels: stride 1 and output
     # rows that tile a panel (ow 64, 32, 16, 1); K = 45 and 27 rows padded to 48 and 28; in chunks
-    # (PANEL_BUDGET: K = 576 gives 512 positions); near misses (ow 63, 65; stride 2) pack twice
+    # (PANEL_BUDGET: K = 576 gives 512 positions), stride 2; near misses (ow 63, 65; stride 3) pack twice
     Case((2, 5, 12, 16), (7, 5, 3, 3), pads=((1, 1), (1, 1)), id="prepacked-rows-of-16"),
     Case((1, 3, 5, 64), (4, 3, 3, 3), pads=((1, 1), (1, 1)), id="prepacked-rows-of-64"),
     Case((2, 3, 9, 1), (4, 3, 3, 1), pads=((1, 1), (0, 0)), id="prepacked-rows-of-1"),
@@ -151,7 +151,9 @@ CASES = [
     Case((3, 4, 2, 2), (40, 2, 3, 3), pads=((1, 1), (1, 1)), groups=2, id="batched-input-gradient-groups"),
     Case((1, 3, 4, 63), (2, 3, 3, 3), pads=((1, 1), (1, 1)), id="rows-of-63"),
     Case((1, 3, 4, 65), (2, 3, 3, 3), pads=((1, 1), (1, 1)), id="rows-of-65"),
-    Case((1, 3, 9, 64), (2, 3, 3, 3), stride=(1, 2), pads=((1, 1), (1, 1)), id="rows-of-32-at-stride-2"),
+    Case((1, 3, 9, 64), (2, 3, 3, 3), stride=(1, 2), pads=((1, 1), (1, 1)), id="prepacked-rows-of-32-at-stride-2"),
+    Case((3, 3, 16, 32), (5, 3, 3, 3), stride=(2, 2), pads=((1, 1), (1, 1)), id="prepacked-batched-stride-2"),
+    Case((1, 3, 5, 48), (2, 3, 3, 3), stride=(1, 3), pads=((1, 1), (1, 1)), id="rows-of-16-at-stride-3"),
     # stride 2: two vectors of a row loaded, odd lanes masked off, even lanes shuffled together
     Case((2, 3, 7, 41), (4, 3, 3, 3), stride=(2, 2), pads=((1, 1), (1, 1)), id="stride-2-rows-over-vectors"),
     Case((1, 2, 5, 70), (3, 2, 2, 3), stride=(1, 2), dilation=(1, 2), pads=((0, 1), (3, 0)),

@@ -59,10 +59,10 @@ class Geometry:
 
     def prepacks(self, dtype):
         """Whether the forward patches go straight into graphc's GEMM's panels: float32 on its
-        GEMM, stride 1 (vector row copies), and output rows that tile a panel (each row in
-        one panel: the copies stay one per row). Otherwise row-major patches, which the GEMM
-        (or the BLAS) packs again."""
-        return (llvm_gemm.uses_own_gemm(dtype) and not self.direct and self.sw == 1
+        GEMM, stride 1 or 2 (vector row copies), and output rows that tile a panel (each row
+        in one panel: the copies stay one per row). Otherwise row-major patches, which the
+        GEMM (or the BLAS) packs again."""
+        return (llvm_gemm.uses_own_gemm(dtype) and not self.direct and self.sw in (1, 2)
                 and llvm_gemm.PANEL % self.ow == 0)
 
     def images_per_call(self, dtype):
