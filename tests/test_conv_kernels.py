@@ -297,9 +297,9 @@ def test_a_fed_batch_of_any_size(batch):
 @pytest.mark.skipif(CORES < 2, reason="one core: nothing is shared")
 @pytest.mark.parametrize("op", ["conv2d", "conv2d_backward_input", "conv2d_backward_filter"])
 def test_large_convolutions_are_shared_between_threads_and_agree(op):
-    """Shares of images, and for the filter gradient of patch rows (its share of the output
-    channels stands for the same part of the (c, i) pairs, 6 here: a boundary inside a
-    channel's rows), across groups (6 groups of 5 channels)."""
+    """Shares of images, and of output channels for the filter gradient (6 (c, i) pairs a
+    group: too few to share those), whose boundaries fall inside groups (6 groups of 5
+    channels over the threads)."""
     case = Case((5, 12, 20, 20), (30, 2, 3, 3), pads=((1, 1), (1, 1)), groups=6)
     rng = np.random.default_rng(7)
     x, w = rng.standard_normal(case.x), rng.standard_normal(case.w)
@@ -324,11 +324,14 @@ def test_large_convolutions_are_shared_between_threads_and_agree(op):
 
 
 @pytest.mark.skipif(CORES < 2, reason="one core: nothing is shared")
-def test_a_filter_gradient_with_fewer_patch_rows_than_threads():
-    """One (c, i) pair (1x3 kernel, one channel per group): a share with none computes
-    nothing and clears nothing; the other does all of dw."""
-    case = Case((16, 4, 64, 64), (64, 1, 1, 3), pads=((0, 0), (1, 1)), groups=4)
-    rng = np.random.default_rng(8)
+@pytest.mark.parametrize("channels, kh", [(5, 3), (16, 1), (7, 5)])
+def test_filter_gradients_shared_by_patch_rows_or_by_channels(channels, kh):
+    """Either side of FILTER_SHARE_PAIRS (16 (c, i) pairs): 15 pairs share output channels,
+    16 and 35 share patch rows, each share its part of the pairs (boundaries inside a
+    channel's kernel rows for 35), every output channel into its columns of dw."""
+    case = Case((8, channels, 32, 32), (24, channels, kh, 3), pads=((kh // 2, kh // 2), (1, 1)))
+    assert (channels * kh >= llvm_conv.FILTER_SHARE_PAIRS) == (channels * kh > 15)
+    rng = np.random.default_rng(channels)
     x, dy = rng.standard_normal(case.x), rng.standard_normal(case.x[:1] + case.w[:1] + case.out())
     xp, dyp = gc.placeholder(gc.float32, x.shape), gc.placeholder(gc.float32, dy.shape)
     out = make("conv2d_backward_filter", (xp, dyp), {**case.attrs, "kernel": case.w[2:]})
@@ -337,11 +340,11 @@ def test_a_filter_gradient_with_fewer_patch_rows_than_threads():
         got = sess.run(out, feeds)
         compiled = sess.compile(out, feeds)
         (kernel,) = _native(compiled)
-        assert compiled._executor.kernels[compiled.graph.node(kernel.name)].parts == min(CORES, 64)
+        assert compiled._executor.kernels[compiled.graph.node(kernel.name)].parts == min(CORES, 24)
     vals = [v.astype(np.float32).astype(np.float64) for v in (x, dy)]
     geometry = (case.stride, case.pads, case.dilation, case.groups)
     _check(got, ref_backward_filter(*vals, case.w[2:], *geometry),
-           ref_backward_filter(*map(abs, vals), case.w[2:], *geometry), 16 * 64 * 64, np.float32)
+           ref_backward_filter(*map(abs, vals), case.w[2:], *geometry), 8 * 32 * 32, np.float32)
 
 
 def test_a_strided_view_operand_is_copied_once_for_the_gemm():

@@ -7,7 +7,7 @@ own, or the process's BLAS) multiplies the weights into the output:
 
   conv2d                  y[n, g] = w[g] @ patches(x[n, g])          shares: images
   conv2d_backward_input   dx[n, g] = col2im(w[g]^T @ dy[n, g])       shares: images
-  conv2d_backward_filter  dw[g] += dy[n, g] @ patches(x[n, g])^T     shares: patch rows (dw columns)
+  conv2d_backward_filter  dw[g] += dy[n, g] @ patches(x[n, g])^T     shares: patch rows (or channels)
 
 A 1x1 convolution with stride 1 and no padding reads x itself as the patch matrix. The
 patch copies loop over (channel, kernel row) with one unrolled copy per kernel column,
@@ -30,6 +30,7 @@ PATCH_BUDGET = 1 << 20            # bytes of patches per GEMM call (with the GEM
 WHOLE_ROW_UNROLL = 128           # output rows up to this long, when whole, copy in unrolled vector code
 PANEL_BUDGET = 3 << 18            # bytes of prepacked patches in one k block of the GEMM (L2-sized)
 BATCH_COLUMNS = 256              # small images: this many output positions (of several images) per GEMM
+FILTER_SHARE_PAIRS = 16          # filter gradients with this many (c, i) pairs a group share them, else rows
 MIN_FILTER_CHUNK = 256            # backward filter: at least this long a sum per call (each adds into dw)
 
 
@@ -342,10 +343,12 @@ class ConvEmitter:
         counted_loop(b, 0, planes, 1, plane)
 
     def _conv2d_backward_filter(self):
-        if not self.g.direct:
+        if not self.g.direct and self.g.cg * self.g.kh >= FILTER_SHARE_PAIRS:
             self._backward_filter_by_columns()
             return
         g, b = self.g, self.b
+        chunk = g.chunk(self.size, PATCH_BUDGET, MIN_FILTER_CHUNK)
+        scratch = None if g.direct else self._malloc(g.k * chunk)
         rows = b.sub(self.end, self.begin)
         self._zero(self._at(self.out, self._mul(self.begin, g.k)), self._mul(rows, g.k))
         first_group = b.sdiv(self.begin, c64(g.og))
@@ -357,13 +360,22 @@ class ConvEmitter:
             m = b.sub(r1, r0)
             dw = self._at(self.out, self._mul(r0, g.k))
 
-            def image(n, _):   # (1x1, stride 1, no padding: x is the patch matrix)
+            def image(n, _):
                 x = self._plane(self.a, n, g.c, self._mul(gi, g.cg), g.hw)
                 dy = self._plane(self.bm, n, g.o, r0, g.p)
-                self._gemm(False, True, m, g.k, g.p, dy, g.p, x, g.hw, dw, g.k, accumulate=True)
+                if g.direct:   # (1x1, stride 1, no padding: x is the patch matrix)
+                    self._gemm(False, True, m, g.k, g.p, dy, g.p, x, g.hw, dw, g.k, accumulate=True)
+                    return
+
+                def part(q0, _):   # (each share copies every patch row: few of them here)
+                    nc = self._min(c64(chunk), b.sub(c64(g.p), q0))
+                    self._patches(x, scratch, q0, nc, gather=True, whole=chunk % g.ow == 0)
+                    self._gemm(False, True, m, g.k, nc, self._at(dy, q0), g.p, scratch, nc, dw, g.k, accumulate=True)
+                counted_loop(b, 0, g.p, chunk, part)
             counted_loop(b, 0, g.n, 1, image)
         with b.if_then(b.icmp_signed("<", self.begin, self.end)):
             counted_loop(b, first_group, last_group, 1, group)
+        self._free(scratch)
 
     def _backward_filter_by_columns(self):
         """The filter gradient with patches: this share's [begin, end) of the output channels
