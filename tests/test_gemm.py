@@ -69,6 +69,34 @@ def prepacked(b, rows, garbage=np.nan):
     return out
 
 
+def prepacked_a(a, rows, garbage=np.nan):
+    """``a`` (m x k) in the layout of ``llvm_gemm.prepacked_a_index``: ``rows`` >= k rows, those
+    past k zeros, the last panel's rows past m ``garbage`` (never stored)."""
+    m, k = a.shape
+    out = np.full((-(-m // llvm_gemm.MR), rows, llvm_gemm.MR), garbage, np.float32)
+    out[:, k:] = 0.0
+    i, p = np.meshgrid(np.arange(m), np.arange(k), indexing="ij")
+    out.reshape(-1)[llvm_gemm.prepacked_a_index(i, p, rows)] = a
+    return out
+
+
+@needs_sgemm
+@pytest.mark.parametrize("packed_b", [False, True])
+def test_sgemm_reads_a_prepacked_a_in_place(packed_b):
+    """Every k blocking, m across several A blocks with a partial last panel, one row
+    (which must not take the one-row path), with B plain or prepacked too."""
+    for m, n, k in EDGES + RANDOM[1::3] + [(64, 512, 576), (1, 64, 7), (97, 17, 385), (13, 1, 5)]:
+        a, b = ints((m, k)), ints((k, n))
+        rows = -(-k // llvm_gemm.KU) * llvm_gemm.KU
+        pa = prepacked_a(a, rows)
+        bm, ldb = (prepacked(b, rows), rows) if packed_b else (b, n)
+        c = np.full((m, n + 3), np.nan, np.float32)
+        SGEMM(llvm_gemm.PREPACKED_A, llvm_gemm.PREPACKED_B if packed_b else 0, m, n, k, pa.ctypes.data, rows,
+              bm.ctypes.data, ldb, c.ctypes.data, n + 3)
+        np.testing.assert_array_equal(c[:, :n], exact(a, b), err_msg=f"m={m} n={n} k={k}")
+        assert np.isnan(c[:, n:]).all()
+
+
 @needs_sgemm
 @pytest.mark.parametrize("trans_a", [False, True])
 def test_sgemm_reads_a_prepacked_b_in_place(trans_a):

@@ -83,16 +83,21 @@ class KernelBuilder:
         if conv is not None and epilogue and conv.op != "conv2d_backward_filter":
             # image by image (or by the few small images one GEMM call takes): each image's
             # epilogue right after its convolution, while it is in cache
+            # (the weights packed once for the GEMM, for every image of this share)
             step, end = llvm_conv.Geometry(conv).images_per_call(conv.dtype), self.fn.args[2]
+            whole = llvm_conv.ConvEmitter(b, self.module, conv, self.ptrs, *self.fn.args[1:3])
+            packed = whole.pack_weights()
 
             def image(n, _):
                 last = b.add(n, ir.Constant(I64, step))
                 one = (n, b.select(b.icmp_signed("<", last, end), last, end))
-                llvm_conv.ConvEmitter(b, self.module, conv, self.ptrs, *one).emit()
+                llvm_conv.ConvEmitter(b, self.module, conv, self.ptrs, *one, packed_weights=packed).emit()
                 self.cache.append({})   # (values computed in this loop's body stay in it)
                 self._loops(list(self.kernel.loops), K.reductions_of(value), outer=one)
                 self.cache.pop()
             counted_loop(b, self.fn.args[1], end, step, image)
+            if packed is not None:
+                whole.free_packed(packed)
         else:
             if conv is not None:
                 llvm_conv.ConvEmitter(b, self.module, conv, self.ptrs, *self.fn.args[1:3]).emit()

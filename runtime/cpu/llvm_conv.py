@@ -40,6 +40,11 @@ def work(conv):
     return g.n * g.o * g.k * g.p
 
 
+def _padded_rows(k):
+    """k rounded up to the GEMM's k unroll: the rows of its prepacked operands."""
+    return -(-k // llvm_gemm.KU) * llvm_gemm.KU
+
+
 class Geometry:
     """The convolution's sizes as plain ints: per group ``cg`` input and ``og`` output
     channels, ``k`` = cg*kh*kw patch rows, ``p`` = oh*ow output positions, ``hw`` = h*w."""
@@ -107,8 +112,11 @@ class ConvEmitter(PatchCopies):
     """Emits ``conv`` at builder ``b`` of a kernel function whose [begin, end) share is
     a range of images (or, for the backward filter, of output channels)."""
 
-    def __init__(self, b, module, conv, ptrs, begin, end):
+    def __init__(self, b, module, conv, ptrs, begin, end, packed_weights=None):
+        """``packed_weights``: ``pack_weights()``'s buffer, made once for a kernel that emits
+        the convolution image by image (else each emit packs them itself)."""
         self.b, self.module, self.conv, self.g = b, module, conv, Geometry(conv)
+        self.packed_weights = packed_weights
         self.dtype = np.dtype(conv.dtype)
         self.t = ELEMENT[self.dtype]
         self.size = self.dtype.itemsize
@@ -117,6 +125,36 @@ class ConvEmitter(PatchCopies):
         self.out = ptrs[conv.out]
         self.begin, self.end = begin, end
         self.planes = PlaneSum(b, module, self.t)
+
+    def pack_weights(self):
+        """The forward convolution's weights in graphc's GEMM's prepacked A layout, every
+        group's (llvm_gemm.prepacked_a_index; rows past k zero), in a buffer malloc'ed here
+        (``free_packed``), or None where the forward does not prepack (``Geometry.prepacks``)."""
+        g, b = self.g, self.b
+        if self.conv.op != "conv2d" or not g.prepacks(self.dtype):
+            return None
+        rows, mr = _padded_rows(g.k), llvm_gemm.MR
+        per_group = -(-g.og // mr) * rows * mr
+        packed = self._malloc(g.groups * per_group)
+        pack = llvm_gemm.declare_pack_a(self.module)
+
+        def group(gi, _):   # (the GEMM's own vector packer)
+            w = self._at(self.bm, self._mul(gi, g.og * g.k))
+            b.call(pack, [c64(0), w, c64(g.k), c64(g.og), c64(g.k), c64(rows), self._at(packed, self._mul(gi, per_group))])
+        counted_loop(b, 0, g.groups, 1, group)
+        return packed
+
+    def free_packed(self, packed):
+        self._free(packed)
+
+    def _packed_group(self, gi):
+        """(A, ta, lda) of group ``gi``'s weights for the GEMM: prepacked, or w as it is."""
+        g = self.g
+        if self.packed_weights is None:
+            return self._at(self.bm, self._mul(gi, g.og * g.k)), False, g.k
+        rows = _padded_rows(g.k)
+        per_group = -(-g.og // llvm_gemm.MR) * rows * llvm_gemm.MR
+        return self._at(self.packed_weights, self._mul(gi, per_group)), llvm_gemm.PREPACKED_A, rows
 
     def emit(self):
         g, forward = self.g, self.conv.op == "conv2d"
@@ -195,9 +233,12 @@ class ConvEmitter(PatchCopies):
     # -- the three ops -------------------------------------------------------------------------
     def _conv2d(self):
         g, b = self.g, self.b
+        own_pack = self.packed_weights is None and g.prepacks(self.dtype)
+        if own_pack:
+            self.packed_weights = self.pack_weights()
         # graphc's GEMM reads patches packed straight into its panels (no second copy): then
         # what must stay in L2 is one k block of them, not the whole chunk
-        rows = -(-g.k // llvm_gemm.KU) * llvm_gemm.KU if g.prepacks(self.dtype) else None
+        rows = _padded_rows(g.k) if g.prepacks(self.dtype) else None
         chunk = g.chunk(self.size, PATCH_BUDGET) if rows is None else g.prepacked_chunk(self.size)
         batch = g.images_per_call(self.dtype)
         if batch > 1:
@@ -215,6 +256,7 @@ class ConvEmitter(PatchCopies):
         if batch > 1:
             self._conv2d_images(batch, rows, scratch)
             self._free(raw)
+            self._own_packing_done(own_pack)
             return
 
         def image(n, _):
@@ -232,12 +274,19 @@ class ConvEmitter(PatchCopies):
                     if rows is None:
                         self._gemm(False, False, g.og, nc, g.k, w, g.k, scratch, nc, self._at(y, q0), g.p)
                     else:
-                        self._gemm(False, llvm_gemm.PREPACKED_B, g.og, nc, g.k, w, g.k, scratch, rows,
+                        wa, ta, lda = self._packed_group(gi)
+                        self._gemm(ta, llvm_gemm.PREPACKED_B, g.og, nc, g.k, wa, lda, scratch, rows,
                                    self._at(y, q0), g.p)
                 counted_loop(b, 0, g.p, chunk, part)
             counted_loop(b, 0, g.groups, 1, group)
         counted_loop(b, self.begin, self.end, 1, image)
         self._free(raw)
+        self._own_packing_done(own_pack)
+
+    def _own_packing_done(self, own_pack):
+        if own_pack:
+            self.free_packed(self.packed_weights)
+            self.packed_weights = None
 
     def _conv2d_images(self, batch, rows, scratch):
         """The forward convolution of ``batch`` small images per GEMM call: image t's patches
@@ -251,14 +300,14 @@ class ConvEmitter(PatchCopies):
             columns = self._mul(count, g.p)
 
             def group(gi, _):
-                w = self._at(self.bm, self._mul(gi, g.og * g.k))
+                wa, ta, lda = self._packed_group(gi)
 
                 def patches(t, _):
                     x = self._plane(self.a, b.add(n0, t), g.c, self._mul(gi, g.cg), g.hw)
                     self._patches(x, scratch, c64(0), c64(g.p), gather=True, packed_rows=rows,
                                   col0=self._mul(t, g.p), whole=True)
                 counted_loop(b, 0, count, 1, patches)
-                self._gemm(False, llvm_gemm.PREPACKED_B, g.og, columns, g.k, w, g.k, scratch, rows, product, columns)
+                self._gemm(ta, llvm_gemm.PREPACKED_B, g.og, columns, g.k, wa, lda, scratch, rows, product, columns)
 
                 def channel(o, _):
                     def image(t, _):

@@ -28,6 +28,8 @@ written there by its producer (a convolution packs input patches straight into i
 micro-kernel reads it in place: no copy of B. It is 64-byte aligned, its rows are padded with
 zeros to ``ldb`` (a multiple of the k unroll); its last panel's columns past n may hold any
 values (each column of C reads only its own column of B, and those are never stored).
+``trans_a = PREPACKED_A``: likewise A, in MR-row panels (``prepacked_a_index``), rows past
+k zero to ``lda``, rows past m any values (a convolution packs its weights once per call).
 """
 import ctypes
 import functools
@@ -45,10 +47,13 @@ PEAK_SYMBOL = "graphc_fma_peak"               # void(i64 iterations, ptr out): 3
 SIGNATURE = [I64, I64, I64, I64, I64, PTR, I64, PTR, I64, PTR, I64]
 UPDATE_SYMBOL = "graphc_sgemm_update"        # C += alpha * op(A) @ op(B): the same arguments, then alpha
 UPDATE_SIGNATURE = SIGNATURE + [F32]
+PACK_A_SYMBOL = "graphc_sgemm_pack_a"        # void(i64 trans_a, ptr a, i64 lda, i64 m, i64 k, i64 rows, ptr buf)
+PACK_A_SIGNATURE = [I64, PTR, I64, I64, I64, I64, PTR]
 CORE_SIGNATURE = SIGNATURE + [F32, I64]       # ..., alpha, accumulate (into C from the first block on)
 MR, NV = 6, 4            # micro-tile: MR rows x NV*16 columns (24 zmm accumulators)
 PANEL = 16 * NV          # the wide tile's column-panel width (prepacked B comes in these)
 PREPACKED_B = 2          # trans_b value: B is already packed (``prepacked_index``)
+PREPACKED_A = 2          # trans_a value: A is already packed (``prepacked_a_index``)
 NARROW = (8, 1)          # the micro-tile of products at most 16 columns wide
 KU = 4                   # k unroll of the micro-kernel (kc is padded to a multiple)
 KC, MC, NC = 384, 192, 3072
@@ -136,6 +141,7 @@ def sgemm_symbol():
             _tuning.update(gemm_tune.tune(SGEMM_PROTO(jit.address(SYMBOL)), jit.global_address(BLOCKING_SYMBOL)))
             llvm.add_symbol(SYMBOL, jit.address(SYMBOL))
             llvm.add_symbol(UPDATE_SYMBOL, jit.address(UPDATE_SYMBOL))
+            llvm.add_symbol(PACK_A_SYMBOL, jit.address(PACK_A_SYMBOL))
             _compiled.append(jit)
     return SYMBOL if _compiled[0] is not None else None
 
@@ -175,6 +181,13 @@ def declare_sgemm(module, update=False):
     """``graphc_sgemm`` (or, with ``update``, ``graphc_sgemm_update``) declared in ``module`` (once)."""
     symbol, signature = (UPDATE_SYMBOL, UPDATE_SIGNATURE) if update else (SYMBOL, SIGNATURE)
     return declare(module, symbol, ir.VoidType(), signature)
+
+
+def declare_pack_a(module):
+    """``graphc_sgemm_pack_a`` declared in ``module``: op(A) (m x k) into the prepacked A
+    layout of ``rows`` rows (``prepacked_a_index``; zeros past m and k), the GEMM's own vector
+    packer, for an operand packed once and multiplied many times (``PREPACKED_A``)."""
+    return declare(module, PACK_A_SYMBOL, ir.VoidType(), PACK_A_SIGNATURE)
 
 
 def sgemm_function():
@@ -298,14 +311,16 @@ def _naive(module, name):
     f = Fn(module, name, CORE_SIGNATURE, small=True)
     ta, tb, m, n, k, a, lda, bm, ldb, c, ldc, alpha, accumulate = f.fn.args
     b = f.b
-    ta_, tb_ = b.icmp_signed("!=", ta, c64(0)), b.icmp_signed("==", tb, c64(1))
+    ta_, tb_ = b.icmp_signed("==", ta, c64(1)), b.icmp_signed("==", tb, c64(1))
+    a_packed = b.icmp_signed("==", ta, c64(PREPACKED_A))
     packed = b.icmp_signed("==", tb, c64(PREPACKED_B))
     acc_flag = b.icmp_signed("!=", accumulate, c64(0))
 
     def row(i, _):
         def col(j, _):
             def term(p, acc):
-                x = b.load(f.gep(a, b.select(ta_, b.add(b.mul(p, lda), i), b.add(b.mul(i, lda), p))), typ=F32)
+                at_a = b.select(ta_, b.add(b.mul(p, lda), i), b.add(b.mul(i, lda), p))
+                x = b.load(f.gep(a, b.select(a_packed, _prepacked_a_offset(b, i, p, lda), at_a)), typ=F32)
                 at = b.select(tb_, b.add(b.mul(j, ldb), p), b.add(b.mul(p, ldb), j))
                 y = b.load(f.gep(bm, b.select(packed, _prepacked_offset(b, p, j, ldb), at)), typ=F32)
                 return [b.fadd(acc[0], b.fmul(x, y))]
@@ -348,13 +363,15 @@ def _add_parts(modules, mr=MR, nv=NV, kc_max=KC, mc_max=MC, nc_max=NC, ku=KU, na
     packer = pack_b(modules["packing"], f"{name}.pack_b")
     blocking = _blocking(home, kc_max, mc_max)
     wide = _add_core(modules["wide"], mr, nv, kc_max, mc_max, nc_max, ku, f"{name}.wide", packer, blocking)
+    _add_pack_a(modules["wide"], modules["wide"].globals[f"{name}.wide.pack_a"])
     narrow = _add_core(home, NARROW[0], NARROW[1], kc_max, mc_max, nc_max, ku, f"{name}.narrow", packer, blocking)
     wide = _shared(home, wide)
     f = Fn(home, name, SIGNATURE, linkage=None)
     gemv = _gemv(home, f"{name}.gemv")
     b = f.b
     ta, tb, m, n, k, a, lda, bm, ldb, c, ldc = f.fn.args
-    one_row = b.and_(b.icmp_signed("==", m, c64(1)), b.icmp_signed("==", tb, c64(0)))
+    one_row = b.and_(b.and_(b.icmp_signed("==", m, c64(1)), b.icmp_signed("==", tb, c64(0))),
+                     b.icmp_signed("!=", ta, c64(PREPACKED_A)))
     with b.if_else(one_row) as (t, o):
         with t:     # one row (bias gradients: ones @ dY): no packing
             b.call(gemv, [ta, n, k, a, lda, bm, ldb, c])
@@ -365,6 +382,14 @@ def _add_parts(modules, mr=MR, nv=NV, kc_max=KC, mc_max=MC, nc_max=NC, ku=KU, na
     _by_width(update.b, update.fn.args[3], narrow, wide, list(update.fn.args) + [c64(1)])
     update.b.ret_void()
     return f.fn
+
+
+def _add_pack_a(module, packer_a):
+    """``graphc_sgemm_pack_a``: the whole of op(A) through the wide tile's A packer."""
+    f = Fn(module, PACK_A_SYMBOL, PACK_A_SIGNATURE, linkage=None)
+    ta, a, lda, m, k, rows, buf = f.fn.args
+    f.b.call(packer_a, [ta, a, lda, c64(0), m, c64(0), k, rows, buf])
+    f.b.ret_void()
 
 
 def _shared(module, value):
@@ -403,6 +428,17 @@ def prepacked_index(p, j, rows):
     return (j // PANEL) * rows * PANEL + p * PANEL + j % PANEL
 
 
+def prepacked_a_index(i, p, rows):
+    """Where A[i, p] lies in a prepacked A of ``rows`` (padded) rows: panels of MR rows of A
+    one after another, each ``[rows][MR]`` (p major)."""
+    return (i // MR) * rows * MR + p * MR + i % MR
+
+
+def _prepacked_a_offset(b, i, p, rows):
+    panel, lane = b.sdiv(i, c64(MR)), b.srem(i, c64(MR))
+    return b.add(b.mul(panel, b.mul(rows, c64(MR))), b.add(b.mul(p, c64(MR)), lane))
+
+
 def _prepacked_offset(b, p, j, rows):
     panel, lane = b.sdiv(j, c64(PANEL)), b.srem(j, c64(PANEL))
     return b.add(b.mul(panel, b.mul(rows, c64(PANEL))), b.add(b.mul(p, c64(PANEL)), lane))
@@ -410,9 +446,10 @@ def _prepacked_offset(b, p, j, rows):
 
 def _by_width(b, n, narrow, wide, args):
     """Call the narrow core for products at most 16 columns wide, else the wide one (and for
-    a prepacked B, whose panels are the wide tile's)."""
+    a prepacked A or B, whose panels are the wide tile's)."""
     narrow_enough = b.icmp_signed("<=", n, c64(16 * NARROW[1]))
-    with b.if_else(b.and_(narrow_enough, b.icmp_signed("!=", args[1], c64(PREPACKED_B)))) as (t, o):
+    unpacked = b.and_(b.icmp_signed("!=", args[1], c64(PREPACKED_B)), b.icmp_signed("!=", args[0], c64(PREPACKED_A)))
+    with b.if_else(b.and_(narrow_enough, unpacked)) as (t, o):
         with t:
             b.call(narrow, args)
         with o:
@@ -490,6 +527,7 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name, packer_b, blocki
     b.branch(done)
     b.position_at_end(compute)
     prepacked = b.icmp_signed("==", tb, c64(PREPACKED_B))
+    a_prepacked = b.icmp_signed("==", ta, c64(PREPACKED_A))
     base = b.and_(b.add(b.ptrtoint(raw, I64), c64(63)), c64(~63))
     abuf = b.inttoptr(base, PTR)
     bbuf = b.inttoptr(b.add(base, b.and_(b.add(a_bytes, c64(63)), c64(~63))), PTR)
@@ -506,7 +544,8 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name, packer_b, blocki
 
             def iblock(ic, _):
                 mc = f.min(mc_max, b.sub(m, ic))
-                b.call(packer_a, [ta, a, lda, ic, mc, pc, kc, kcp, abuf])
+                with b.if_then(b.icmp_signed("!=", ta, c64(PREPACKED_A))):
+                    b.call(packer_a, [ta, a, lda, ic, mc, pc, kc, kcp, abuf])
 
                 def jr_loop(jr, _):
                     nr_ = f.min(c64(nr), b.sub(nc, jr))
@@ -516,7 +555,9 @@ def _add_core(module, mr, nv, kc_max, mc_max, nc_max, ku, name, packer_b, blocki
 
                     def ir_loop(ir_, _):
                         mr_ = f.min(c64(mr), b.sub(mc, ir_))
-                        ap = f.gep(abuf, b.mul(ir_, kcp))
+                        a_in_place = f.gep(a, b.add(b.mul(b.sdiv(b.add(ic, ir_), c64(mr)), b.mul(lda, c64(mr))),
+                                                    b.mul(pc, c64(mr))))
+                        ap = b.select(a_prepacked, a_in_place, f.gep(abuf, b.mul(ir_, kcp)))
                         cp = f.gep(c, b.add(b.mul(b.add(ic, ir_), ldc), b.add(jc, jr)))
                         b.call(uk, [kcp, ap, bp, cp, ldc, mr_, nr_, first, alpha])
                     f.loop(c64(0), mc, mr, ir_loop)
